@@ -1,2 +1,158 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask`: the project's runner, a small plain binary (no dependencies).
+//!
+//! Subcommands: `test` (everything CI checks), `test-2a` .. `test-2d` (one 6.824 part),
+//! `stress` (a suite many times, logs of failures kept), `bench` (criterion), `demo`.
+//! Each step prints what it runs, and the process exits non-zero on the first failure
+//! (`test` runs every step and reports all failures at the end).
+
+#![forbid(unsafe_code)]
+
+mod parts;
+mod stress;
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+  test                 everything CI checks: fmt, clippy, build, no_std build, unit and
+                       integration tests, doc tests, and every Lab 2 part that exists
+  test-2a .. test-2d   one part of MIT 6.824 Lab 2, one test at a time, with pass lines
+  stress --part P [--iterations N] [--jobs J] [--filter F]
+                       run a suite N times, J at a time; keeps the log of every failure
+                       (P: 2a 2b 2c 2d labrpc storage core node)
+  bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
+  demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let rest = &args[1..];
+    let ok = match command.as_str() {
+        "test" => test_all(),
+        "bench" => run(cargo().args(["bench", "--workspace"]).args(rest)),
+        "stress" => stress::main(rest),
+        "demo" => demo(rest),
+        part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
+        "-h" | "--help" | "help" => {
+            print!("{USAGE}");
+            true
+        }
+        other => {
+            eprintln!("unknown command `{other}`\n{USAGE}");
+            false
+        }
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// A `cargo` command for the toolchain that runs xtask.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+/// Runs a command, echoing it first; true if it exited zero.
+pub fn run(cmd: &mut Command) -> bool {
+    eprintln!("$ {}", show(cmd));
+    match cmd.status() {
+        Ok(status) => status.success(),
+        Err(err) => {
+            eprintln!("xtask: could not start {}: {err}", show(cmd));
+            false
+        }
+    }
+}
+
+fn show(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&arg.to_string_lossy());
+    }
+    s
+}
+
+/// The bare-metal target raft-core must build for: proof that it stays `no_std`.
+const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
+
+/// Everything CI checks. Every step runs; failures are listed at the end.
+fn test_all() -> bool {
+    let started = Instant::now();
+    let mut failed: Vec<&str> = Vec::new();
+    let mut step = |name: &'static str, ok: bool| {
+        eprintln!("xtask: {name}: {}", if ok { "ok" } else { "FAILED" });
+        if !ok {
+            failed.push(name);
+        }
+    };
+    step("fmt", run(cargo().args(["fmt", "--all", "--", "--check"])));
+    step(
+        "clippy",
+        run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
+    );
+    step("no_std build", no_std_build());
+    step("unit and integration tests", unit_tests());
+    step("doc tests", run(cargo().args(["test", "--workspace", "--doc"])));
+    for part in parts::PARTS {
+        if parts::exists(part) {
+            step(part.name, parts::run_part(part.id, &[]));
+        } else {
+            eprintln!("xtask: part {} is not built yet; skipped", part.id);
+        }
+    }
+    eprintln!("xtask: test finished in {:.0} s", started.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        eprintln!("xtask: all steps passed");
+        true
+    } else {
+        eprintln!("xtask: FAILED steps: {}", failed.join(", "));
+        false
+    }
+}
+
+/// Builds raft-core for a bare-metal target, adding the target with rustup if missing.
+/// If the target cannot be had (no network), says so and fails this step only.
+fn no_std_build() -> bool {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains(NO_STD_TARGET))
+        .unwrap_or(false);
+    if !installed && !run(Command::new("rustup").args(["target", "add", NO_STD_TARGET])) {
+        eprintln!("xtask: could not add the {NO_STD_TARGET} target (download failed?)");
+        return false;
+    }
+    run(cargo().args(["build", "-p", "raft-core", "--target", NO_STD_TARGET]))
+}
+
+/// Unit and integration tests of every crate, in parallel (nextest when installed), but not
+/// the Lab 2 part suites: those are timing tests and run one at a time in `parts`.
+fn unit_tests() -> bool {
+    let nextest = cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false);
+    if nextest {
+        let filter = parts::PARTS
+            .iter()
+            .map(|p| format!("not binary({})", p.test))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        run(cargo().args(["nextest", "run", "--workspace", "--release", "--no-fail-fast", "-E", &filter]))
+    } else {
+        eprintln!("xtask: cargo-nextest not found; using cargo test");
+        let others = run(cargo().args(["test", "--workspace", "--release", "--exclude", parts::PACKAGE]));
+        let harness = run(cargo().args(["test", "--release", "-p", parts::PACKAGE, "--lib"]));
+        others && harness
+    }
+}
+
+fn demo(args: &[String]) -> bool {
+    run(cargo().args(["run", "--release", "--quiet", "-p", "raft-node", "--example", "demo", "--"]).args(args))
+}

@@ -1,0 +1,65 @@
+//! The four parts of MIT 6.824 Lab 2, each a test target of the `raft-tests` package.
+//!
+//! A part suite runs one test at a time, as `go test` runs them: these are timing tests, and a
+//! test that shares two cores with another is not the test 6.824 wrote.
+
+use std::time::Instant;
+
+use crate::{cargo, run};
+
+/// The package that holds the 6.824 harness and the part suites.
+pub const PACKAGE: &str = "raft-tests";
+
+/// One part of the lab: its id on the command line and its test target.
+pub struct Part {
+    /// `2a`, `2b`, ...: what `cargo xtask test-2a` names.
+    pub id: &'static str,
+    /// The test target (`tests/tests/<test>.rs`).
+    pub test: &'static str,
+    /// What it checks, for the summary.
+    pub name: &'static str,
+}
+
+/// Every part, in the order the lab builds them.
+pub const PARTS: &[Part] = &[
+    Part { id: "2a", test: "lab2a", name: "part 2A (leader election)" },
+    Part { id: "2b", test: "lab2b", name: "part 2B (log replication)" },
+    Part { id: "2c", test: "lab2c", name: "part 2C (persistence)" },
+    Part { id: "2d", test: "lab2d", name: "part 2D (snapshots)" },
+];
+
+/// Finds a part by its id (`2a`) or test name (`lab2a`).
+pub fn find(id: &str) -> Option<&'static Part> {
+    let id = id.to_ascii_lowercase();
+    PARTS.iter().find(|p| p.id == id || p.test == id)
+}
+
+/// True once the part's suite has been written.
+pub fn exists(part: &Part) -> bool {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.join("../tests/tests").join(format!("{}.rs", part.test)).exists()
+}
+
+/// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode.
+pub fn run_part(id: &str, args: &[String]) -> bool {
+    let Some(part) = find(id) else {
+        eprintln!("xtask: unknown part `{id}` (expected one of 2a, 2b, 2c, 2d)");
+        return false;
+    };
+    if !exists(part) {
+        eprintln!("xtask: {} is not built yet: tests/tests/{}.rs does not exist", part.name, part.test);
+        return false;
+    }
+    let started = Instant::now();
+    let ok = run(cargo()
+        .args(["test", "--release", "-p", PACKAGE, "--test", part.test, "--"])
+        .args(["--test-threads=1", "--nocapture"])
+        .args(args));
+    eprintln!(
+        "xtask: {} {} in {:.1} s",
+        part.name,
+        if ok { "passed" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    ok
+}
