@@ -40,7 +40,17 @@
 
 extern crate alloc;
 
+mod config;
+mod election;
+mod log;
 pub mod message;
+mod raft;
+mod ready;
+mod replication;
 mod types;
 
-pub use types::{Entry, LogIndex, PeerId, Term};
+pub use config::{Config, ConfigError};
+pub use log::{LogGap, RaftLog};
+pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
+pub use ready::Ready;
+pub use types::{Entry, HardState, LogIndex, PeerId, SnapshotMeta, Term};

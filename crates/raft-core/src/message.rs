@@ -100,3 +100,38 @@ pub struct InstallSnapshotReply {
     /// The follower's current term, for the leader to update itself.
     pub term: Term,
 }
+
+/// One message between peers: a request of Figure 2 or its reply.
+///
+/// The runtime tells [`crate::Raft::step`] who sent it; replies carry what the receiver needs
+/// to act on them without remembering the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A candidate asks for a vote.
+    RequestVote(RequestVoteArgs),
+    /// A peer answers a vote request.
+    RequestVoteReply(RequestVoteReply),
+    /// A leader replicates entries or sends a heartbeat.
+    AppendEntries(AppendEntriesArgs),
+    /// A follower answers AppendEntries.
+    AppendEntriesReply(AppendEntriesReply),
+}
+
+impl Message {
+    /// The sender's term, which every message carries (the term rule reads it).
+    #[must_use]
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteReply(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesReply(m) => m.term,
+        }
+    }
+
+    /// True for requests (which get a reply), false for replies.
+    #[must_use]
+    pub fn is_request(&self) -> bool {
+        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+    }
+}

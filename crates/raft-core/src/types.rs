@@ -86,3 +86,22 @@ pub struct Entry {
     /// The service's command, as bytes.
     pub command: Vec<u8>,
 }
+
+/// What a peer must persist about itself before it answers anyone: Figure 2's persistent
+/// `currentTerm` and `votedFor` (the log is persisted entry by entry).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HardState {
+    /// Latest term this peer has seen.
+    pub current_term: Term,
+    /// The candidate this peer voted for in `current_term`, if any.
+    pub voted_for: Option<PeerId>,
+}
+
+/// Where a snapshot ends: the last log entry it replaces (section 7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The index of the last entry the snapshot replaces.
+    pub last_included_index: LogIndex,
+    /// The term of that entry.
+    pub last_included_term: Term,
+}

@@ -1,0 +1,150 @@
+//! The configuration of one peer, validated before a state machine is built from it.
+//!
+//! A config that cannot work is an error from [`Config::validate`] (and so from
+//! [`crate::Raft::new`]), never a panic later: an empty peer set, a peer that is not in its own
+//! cluster, an election timeout range upside down, heartbeats no shorter than the timeout.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::PeerId;
+
+/// Everything a peer's state machine needs to know before its first input.
+///
+/// Time is counted in ticks: the runtime decides how long a tick is (raft-node uses 10 ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This peer.
+    pub id: PeerId,
+    /// Every peer of the cluster, this one included.
+    pub peers: Vec<PeerId>,
+    /// The shortest election timeout, in ticks. Each reset draws a new timeout uniformly from
+    /// `[election_timeout_ticks_min, election_timeout_ticks_max]` (section 5.2).
+    pub election_timeout_ticks_min: u32,
+    /// The longest election timeout, in ticks.
+    pub election_timeout_ticks_max: u32,
+    /// How often an idle leader sends heartbeats, in ticks; must be shorter than the shortest
+    /// election timeout, or followers would time out under a healthy leader.
+    pub heartbeat_interval_ticks: u32,
+    /// The most entries one AppendEntries carries.
+    pub entries_per_append_max: usize,
+    /// Seeds the election-timeout RNG: the same seed and inputs give the same run.
+    pub seed: u64,
+}
+
+impl Config {
+    /// A config with the timing raft-node uses (10 ms ticks: heartbeats every 150 ms,
+    /// election timeouts of 300-600 ms), for `id` in a cluster of `peers`.
+    #[must_use]
+    pub fn new(id: PeerId, peers: Vec<PeerId>, seed: u64) -> Config {
+        Config {
+            id,
+            peers,
+            election_timeout_ticks_min: 30,
+            election_timeout_ticks_max: 60,
+            heartbeat_interval_ticks: 15,
+            entries_per_append_max: 512,
+            seed,
+        }
+    }
+
+    /// Checks that the config can work.
+    ///
+    /// # Errors
+    /// The first problem found, as a [`ConfigError`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.peers.is_empty() {
+            return Err(ConfigError::NoPeers);
+        }
+        if !self.peers.contains(&self.id) {
+            return Err(ConfigError::SelfNotInPeers(self.id));
+        }
+        for (i, peer) in self.peers.iter().enumerate() {
+            if self.peers[..i].contains(peer) {
+                return Err(ConfigError::DuplicatePeer(*peer));
+            }
+        }
+        if self.election_timeout_ticks_min == 0 {
+            return Err(ConfigError::ZeroElectionTimeout);
+        }
+        if self.election_timeout_ticks_min > self.election_timeout_ticks_max {
+            return Err(ConfigError::ElectionTimeoutRange {
+                min: self.election_timeout_ticks_min,
+                max: self.election_timeout_ticks_max,
+            });
+        }
+        if self.heartbeat_interval_ticks == 0
+            || self.heartbeat_interval_ticks >= self.election_timeout_ticks_min
+        {
+            return Err(ConfigError::HeartbeatInterval {
+                heartbeat: self.heartbeat_interval_ticks,
+                election_min: self.election_timeout_ticks_min,
+            });
+        }
+        if self.entries_per_append_max == 0 {
+            return Err(ConfigError::ZeroEntriesPerAppend);
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`Config`] cannot work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The peer set is empty.
+    NoPeers,
+    /// The peer's own id is not in its peer set.
+    SelfNotInPeers(PeerId),
+    /// A peer is listed twice.
+    DuplicatePeer(PeerId),
+    /// The shortest election timeout is zero ticks.
+    ZeroElectionTimeout,
+    /// The election timeout range is upside down.
+    ElectionTimeoutRange {
+        /// The configured minimum.
+        min: u32,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// The heartbeat interval is zero or not shorter than the shortest election timeout.
+    HeartbeatInterval {
+        /// The configured heartbeat interval.
+        heartbeat: u32,
+        /// The configured shortest election timeout.
+        election_min: u32,
+    },
+    /// `entries_per_append_max` is zero: no entry could ever be replicated.
+    ZeroEntriesPerAppend,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoPeers => write!(f, "the peer set is empty"),
+            ConfigError::SelfNotInPeers(id) => write!(f, "peer {id} is not in its own peer set"),
+            ConfigError::DuplicatePeer(id) => write!(f, "peer {id} is listed twice"),
+            ConfigError::ZeroElectionTimeout => {
+                write!(f, "the election timeout must be at least one tick")
+            }
+            ConfigError::ElectionTimeoutRange { min, max } => {
+                write!(
+                    f,
+                    "election timeout range is upside down: min {min} > max {max} ticks"
+                )
+            }
+            ConfigError::HeartbeatInterval {
+                heartbeat,
+                election_min,
+            } => write!(
+                f,
+                "heartbeat interval {heartbeat} ticks must be at least 1 and shorter than the \
+                 shortest election timeout ({election_min} ticks)"
+            ),
+            ConfigError::ZeroEntriesPerAppend => {
+                write!(f, "entries_per_append_max must be at least 1")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}

@@ -1,0 +1,405 @@
+//! The state machine of one peer: its inputs (`tick`, `step`, `propose`), the term rule that
+//! gates every message, and the role transitions. The rules of each RPC live in
+//! [`crate::election`] and [`crate::replication`].
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::config::{Config, ConfigError};
+use crate::log::{LogGap, RaftLog};
+use crate::message::Message;
+use crate::ready::Ready;
+use crate::{Entry, HardState, LogIndex, PeerId, SnapshotMeta, Term};
+
+/// What a peer is doing in its current term (section 5.1). Role-only state lives inside the
+/// variant, so follower code cannot touch a leader's progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Passive: answers leaders and candidates.
+    Follower,
+    /// Campaigning: the peers that granted a vote this term (itself included).
+    Candidate {
+        /// Votes received in the current term.
+        votes: BTreeSet<PeerId>,
+    },
+    /// Replicating: the leader's view of every other peer (Figure 2's volatile leader state).
+    Leader {
+        /// Replication progress per follower.
+        progress: BTreeMap<PeerId, Progress>,
+    },
+}
+
+/// A leader's knowledge of one follower (Figure 2: `nextIndex[]`, `matchIndex[]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Index of the next log entry to send to that server (optimistic).
+    pub next_index: LogIndex,
+    /// Index of the highest log entry known to be replicated on that server (conservative:
+    /// raised only by a successful AppendEntries reply).
+    pub match_index: LogIndex,
+    /// An AppendEntries is on its way and unanswered: new proposals wait for its reply (or
+    /// the next heartbeat) instead of sending a second copy of the same entries.
+    pub in_flight: bool,
+}
+
+/// The role, as a plain tag, for callers that only need to know which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoleKind {
+    /// See [`Role::Follower`].
+    Follower,
+    /// See [`Role::Candidate`].
+    Candidate,
+    /// See [`Role::Leader`].
+    Leader,
+}
+
+/// What a peer restores at start from what it persisted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Term and vote.
+    pub hard_state: HardState,
+    /// The snapshot's meta, if one was taken.
+    pub snapshot: Option<SnapshotMeta>,
+    /// The log entries after the snapshot.
+    pub entries: Vec<Entry>,
+}
+
+/// Why a state machine could not be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewError {
+    /// The config cannot work.
+    Config(ConfigError),
+    /// The restored log is not contiguous.
+    Log(LogGap),
+}
+
+impl core::fmt::Display for NewError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NewError::Config(e) => write!(f, "invalid config: {e}"),
+            NewError::Log(g) => write!(
+                f,
+                "restored log has a gap: expected index {}, found {}",
+                g.expected, g.found
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NewError {}
+
+/// A proposal was refused because this peer is not the leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotLeader {
+    /// The leader this peer knows of in its current term, so a client can redirect.
+    pub leader_hint: Option<PeerId>,
+}
+
+/// One peer's Raft state machine.
+#[derive(Debug)]
+pub struct Raft {
+    pub(crate) config: Config,
+    /// Figure 2 `currentTerm` (persistent).
+    pub(crate) current_term: Term,
+    /// Figure 2 `votedFor` (persistent).
+    pub(crate) voted_for: Option<PeerId>,
+    /// Figure 2 `log[]` (persistent).
+    pub(crate) log: RaftLog,
+    /// Figure 2 `commitIndex`: highest entry known to be committed.
+    pub(crate) commit_index: LogIndex,
+    /// Figure 2 `lastApplied`: highest entry handed to the service.
+    pub(crate) last_applied: LogIndex,
+    pub(crate) role: Role,
+    /// The leader of the current term, once known.
+    pub(crate) leader_id: Option<PeerId>,
+    pub(crate) election_elapsed_ticks: u32,
+    pub(crate) election_timeout_ticks: u32,
+    pub(crate) heartbeat_elapsed_ticks: u32,
+    /// A commit advanced since the last broadcast: followers learn it on the next tick.
+    pub(crate) commit_unannounced: bool,
+    rng: SmallRng,
+    persisted_hard_state: HardState,
+    pub(crate) ready: Ready,
+}
+
+impl Raft {
+    /// A fresh peer: term 0, no vote, empty log, a follower.
+    ///
+    /// # Errors
+    /// [`NewError::Config`] if the config cannot work.
+    pub fn new(config: Config) -> Result<Raft, NewError> {
+        Raft::restore(config, Restored::default())
+    }
+
+    /// A peer restarted from what it persisted. It comes back as a follower; its commit index
+    /// is rebuilt by the protocol (it is not persisted), except that a snapshot is committed.
+    ///
+    /// # Errors
+    /// [`NewError`] if the config cannot work or the restored log is not contiguous.
+    pub fn restore(config: Config, restored: Restored) -> Result<Raft, NewError> {
+        config.validate().map_err(NewError::Config)?;
+        let log = RaftLog::restore(restored.snapshot, restored.entries).map_err(NewError::Log)?;
+        let compacted = log.snapshot().last_included_index;
+        let mut raft = Raft {
+            rng: SmallRng::seed_from_u64(config.seed),
+            config,
+            current_term: restored.hard_state.current_term,
+            voted_for: restored.hard_state.voted_for,
+            log,
+            commit_index: compacted,
+            last_applied: compacted,
+            role: Role::Follower,
+            leader_id: None,
+            election_elapsed_ticks: 0,
+            election_timeout_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            commit_unannounced: false,
+            persisted_hard_state: restored.hard_state,
+            ready: Ready::default(),
+        };
+        raft.reset_election_timer();
+        Ok(raft)
+    }
+
+    /// This peer's id.
+    #[must_use]
+    pub fn id(&self) -> PeerId {
+        self.config.id
+    }
+
+    /// The current term.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        self.current_term
+    }
+
+    /// The vote cast in the current term, if any.
+    #[must_use]
+    pub fn voted_for(&self) -> Option<PeerId> {
+        self.voted_for
+    }
+
+    /// Which role this peer has now.
+    #[must_use]
+    pub fn role(&self) -> RoleKind {
+        match self.role {
+            Role::Follower => RoleKind::Follower,
+            Role::Candidate { .. } => RoleKind::Candidate,
+            Role::Leader { .. } => RoleKind::Leader,
+        }
+    }
+
+    /// True if this peer believes it is the leader.
+    #[must_use]
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// The leader of the current term, if known.
+    #[must_use]
+    pub fn leader_id(&self) -> Option<PeerId> {
+        self.leader_id
+    }
+
+    /// The highest index known to be committed.
+    #[must_use]
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+
+    /// The log, for inspection.
+    #[must_use]
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    /// The leader's progress for each follower, if this peer leads.
+    #[must_use]
+    pub fn progress(&self) -> Option<&BTreeMap<PeerId, Progress>> {
+        match &self.role {
+            Role::Leader { progress } => Some(progress),
+            _ => None,
+        }
+    }
+
+    /// Input: one unit of logical time has passed.
+    ///
+    /// Followers and candidates count towards their election timeout; leaders towards their
+    /// next heartbeat.
+    pub fn tick(&mut self) {
+        if self.is_leader() {
+            self.tick_leader();
+        } else {
+            self.election_elapsed_ticks += 1;
+            if self.election_elapsed_ticks >= self.election_timeout_ticks {
+                self.campaign();
+            }
+        }
+        self.check_invariants();
+    }
+
+    /// Input: a message from peer `from`. Requests put their answer in `Ready::reply`.
+    ///
+    /// A message from a peer outside the cluster, or from this peer itself, is ignored.
+    pub fn step(&mut self, from: PeerId, message: Message) {
+        if from == self.config.id || !self.config.peers.contains(&from) {
+            return;
+        }
+        self.apply_term_rule(from, &message);
+        match message {
+            Message::RequestVote(args) => {
+                let reply = self.handle_request_vote(args);
+                self.ready.reply = Some(Message::RequestVoteReply(reply));
+            }
+            Message::RequestVoteReply(reply) => self.handle_request_vote_reply(from, reply),
+            Message::AppendEntries(args) => {
+                let reply = self.handle_append_entries(args);
+                self.ready.reply = Some(Message::AppendEntriesReply(reply));
+            }
+            Message::AppendEntriesReply(reply) => self.handle_append_entries_reply(from, reply),
+        }
+        self.check_invariants();
+    }
+
+    /// Figure 2, Rules for Servers, All Servers: "If RPC request or response contains term
+    /// T > currentTerm: set currentTerm = T, convert to follower (section 5.1)."
+    ///
+    /// This is the one place that rule lives; it runs before any role's handling.
+    fn apply_term_rule(&mut self, from: PeerId, message: &Message) {
+        if message.term() > self.current_term {
+            let leader = matches!(message, Message::AppendEntries(_)).then_some(from);
+            self.become_follower(message.term(), leader);
+        }
+    }
+
+    /// Takes everything the inputs since the last call asked of the runtime. Carry it out in
+    /// the order [`Ready`] documents.
+    pub fn take_ready(&mut self) -> Ready {
+        let hard_state = HardState {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+        };
+        if hard_state != self.persisted_hard_state {
+            self.ready.hard_state = Some(hard_state);
+            self.persisted_hard_state = hard_state;
+        }
+        if self.commit_index > self.last_applied {
+            self.ready
+                .committed
+                .extend_from_slice(self.log.slice(self.last_applied, self.commit_index));
+            self.last_applied = self.commit_index;
+        }
+        core::mem::take(&mut self.ready)
+    }
+
+    /// Becomes a follower in `term` (a new term clears the vote), knowing `leader` if given.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<PeerId>) {
+        assert!(term >= self.current_term, "a term never decreases");
+        if term > self.current_term {
+            self.current_term = term;
+            self.voted_for = None;
+        }
+        self.role = Role::Follower;
+        self.leader_id = leader;
+        self.reset_election_timer();
+    }
+
+    /// Becomes a candidate: "increment currentTerm, vote for self, reset election timer"
+    /// (Figure 2, Rules for Servers, Candidates).
+    pub(crate) fn become_candidate(&mut self) {
+        self.current_term = self.current_term.next();
+        self.voted_for = Some(self.config.id);
+        self.leader_id = None;
+        let mut votes = BTreeSet::new();
+        votes.insert(self.config.id);
+        self.role = Role::Candidate { votes };
+        self.reset_election_timer();
+    }
+
+    /// Becomes leader of the current term, with `nextIndex` just past its log and
+    /// `matchIndex` 0 for every follower (Figure 2, volatile state on leaders).
+    pub(crate) fn become_leader(&mut self) {
+        assert!(
+            matches!(self.role, Role::Candidate { .. }),
+            "only a candidate can win an election"
+        );
+        let next_index = self.log.last_index().next();
+        let progress = self
+            .config
+            .peers
+            .iter()
+            .filter(|p| **p != self.config.id)
+            .map(|p| {
+                (
+                    *p,
+                    Progress {
+                        next_index,
+                        match_index: LogIndex::ZERO,
+                        in_flight: false,
+                    },
+                )
+            })
+            .collect();
+        self.role = Role::Leader { progress };
+        self.leader_id = Some(self.config.id);
+        self.heartbeat_elapsed_ticks = 0;
+    }
+
+    /// Draws a new election timeout uniformly from the configured range and restarts the count.
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed_ticks = 0;
+        self.election_timeout_ticks = self
+            .rng
+            .random_range(self.config.election_timeout_ticks_min..=self.config.election_timeout_ticks_max);
+    }
+
+    /// The number of votes (or matching logs) that make a majority of the cluster.
+    pub(crate) fn quorum(&self) -> usize {
+        self.config.peers.len() / 2 + 1
+    }
+
+    /// The other peers, in id order.
+    pub(crate) fn others(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.config
+            .peers
+            .iter()
+            .copied()
+            .filter(move |p| *p != self.config.id)
+    }
+
+    /// Queues a message to one peer.
+    pub(crate) fn send(&mut self, to: PeerId, message: Message) {
+        self.ready.messages.push((to, message));
+    }
+
+    /// The invariants every input must keep, checked after each one in debug builds.
+    fn check_invariants(&self) {
+        if cfg!(debug_assertions) {
+            assert!(
+                self.commit_index <= self.log.last_index(),
+                "commit index never passes the last log index"
+            );
+            assert!(
+                self.last_applied <= self.commit_index,
+                "nothing is applied before it commits"
+            );
+            assert!(
+                self.persisted_hard_state.current_term <= self.current_term,
+                "a term never decreases"
+            );
+            if let Role::Candidate { .. } = self.role {
+                assert_eq!(
+                    self.voted_for,
+                    Some(self.config.id),
+                    "a candidate votes only for itself"
+                );
+            }
+            if self.is_leader() {
+                assert_eq!(self.leader_id, Some(self.config.id), "a leader knows it leads");
+            }
+        }
+    }
+}

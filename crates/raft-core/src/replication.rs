@@ -1,0 +1,262 @@
+//! Log replication (section 5.3) and commitment (section 5.4.2): proposals, the AppendEntries
+//! sender and receiver rules, fast backtracking, and advancing the commit index.
+
+use alloc::vec::Vec;
+
+use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message};
+use crate::raft::{NotLeader, Raft, Role};
+use crate::{Entry, LogIndex, PeerId, Term};
+
+impl Raft {
+    /// Input: the service proposes a command. On the leader it is appended to the log and sent
+    /// promptly to every follower not already waiting on an AppendEntries reply; the result is
+    /// the index and term the command will have if it commits.
+    ///
+    /// # Errors
+    /// [`NotLeader`] (with the leader this peer knows of, if any) on a follower or candidate.
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), NotLeader> {
+        if !self.is_leader() {
+            return Err(NotLeader {
+                leader_hint: self.leader_id,
+            });
+        }
+        let entry = Entry {
+            index: self.log.last_index().next(),
+            term: self.current_term,
+            command,
+        };
+        let at = (entry.index, entry.term);
+        self.log.append(entry.clone());
+        self.ready.entries.push(entry);
+        let idle: Vec<PeerId> = match &self.role {
+            Role::Leader { progress } => progress
+                .iter()
+                .filter(|(_, p)| !p.in_flight)
+                .map(|(id, _)| *id)
+                .collect(),
+            _ => Vec::new(),
+        };
+        for peer in idle {
+            self.send_append_entries(peer);
+        }
+        self.advance_commit_index();
+        Ok(at)
+    }
+
+    /// A leader's tick. Figure 2, Rules for Servers, Leaders: "send initial empty AppendEntries
+    /// RPCs (heartbeat) to each server; repeat during idle periods to prevent election
+    /// timeouts (section 5.2)." A commit that followers have not heard of is announced on the
+    /// next tick, so that several commits in quick succession cost one round of messages.
+    pub(crate) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed_ticks += 1;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks || self.commit_unannounced {
+            self.broadcast_append_entries();
+        }
+    }
+
+    /// Sends AppendEntries to every follower and restarts the heartbeat interval.
+    pub(crate) fn broadcast_append_entries(&mut self) {
+        self.heartbeat_elapsed_ticks = 0;
+        self.commit_unannounced = false;
+        let peers: Vec<PeerId> = self.others().collect();
+        for peer in peers {
+            self.send_append_entries(peer);
+        }
+    }
+
+    /// Figure 2, Rules for Servers, Leaders: "If last log index >= nextIndex for a follower:
+    /// send AppendEntries RPC with log entries starting at nextIndex", at most
+    /// `entries_per_append_max` of them; with none, it is a heartbeat.
+    pub(crate) fn send_append_entries(&mut self, peer: PeerId) {
+        let Role::Leader { progress } = &mut self.role else {
+            return;
+        };
+        let Some(p) = progress.get_mut(&peer) else {
+            return;
+        };
+        let prev_log_index = p.next_index.prev();
+        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+            // The entry before next_index was compacted away: only a snapshot can help, and
+            // snapshots are not sent by this version; the next reply will move next_index.
+            return;
+        };
+        p.in_flight = true;
+        let entries = self
+            .log
+            .entries_from(p.next_index, self.config.entries_per_append_max)
+            .to_vec();
+        let args = AppendEntriesArgs {
+            term: self.current_term,
+            leader_id: self.config.id,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.send(peer, Message::AppendEntries(args));
+    }
+
+    /// Figure 2, AppendEntries RPC, Receiver implementation:
+    /// 1. "Reply false if term < currentTerm (section 5.1)."
+    /// 2. "Reply false if log doesn't contain an entry at prevLogIndex whose term matches
+    ///    prevLogTerm (section 5.3)", with the conflict hint of the 6.824 handout.
+    /// 3. "If an existing entry conflicts with a new one (same index but different terms),
+    ///    delete the existing entry and all that follow it (section 5.3)." Only then: an
+    ///    entry that matches is kept, so a stale or reordered request never cuts the log.
+    /// 4. "Append any new entries not already in the log."
+    /// 5. "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last
+    ///    new entry)."
+    ///
+    /// A request from the current term's leader also resets the election timer, and turns a
+    /// candidate of that term back into a follower (Rules for Servers, Candidates).
+    pub(crate) fn handle_append_entries(&mut self, args: AppendEntriesArgs) -> AppendEntriesReply {
+        let stale = AppendEntriesReply {
+            term: self.current_term,
+            outcome: AppendOutcome::StaleTerm,
+        };
+        if args.term < self.current_term {
+            return stale;
+        }
+        if self.is_leader() {
+            tracing::error!(peer = %self.config.id, term = %self.current_term, other = %args.leader_id,
+                "two leaders in one term: AppendEntries ignored");
+            return stale;
+        }
+        self.become_follower(args.term, Some(args.leader_id));
+        let outcome = match self.check_prev_entry(&args) {
+            Some(conflict) => conflict,
+            None => self.merge_entries(args),
+        };
+        AppendEntriesReply {
+            term: self.current_term,
+            outcome,
+        }
+    }
+
+    /// Rule 2 of the receiver: `None` if the log holds `prev_log_index` with `prev_log_term`
+    /// (or it lies inside the snapshot, which is committed and so matches), else the conflict.
+    fn check_prev_entry(&self, args: &AppendEntriesArgs) -> Option<AppendOutcome> {
+        if args.prev_log_index > self.log.last_index() {
+            return Some(AppendOutcome::Conflict {
+                conflict_term: None,
+                conflict_index: self.log.last_index().next(),
+            });
+        }
+        if args.prev_log_index < self.log.snapshot().last_included_index {
+            return None;
+        }
+        match self.log.term_at(args.prev_log_index) {
+            Some(term) if term == args.prev_log_term => None,
+            Some(term) => Some(AppendOutcome::Conflict {
+                conflict_term: Some(term),
+                conflict_index: self.log.first_index_of_term(term, args.prev_log_index),
+            }),
+            None => Some(AppendOutcome::Conflict {
+                conflict_term: None,
+                conflict_index: self.log.first_index(),
+            }),
+        }
+    }
+
+    /// Rules 3-5 of the receiver, after the consistency check passed.
+    fn merge_entries(&mut self, args: AppendEntriesArgs) -> AppendOutcome {
+        let last_new_index = LogIndex(args.prev_log_index.0 + args.entries.len() as u64);
+        let snapshot_index = self.log.snapshot().last_included_index;
+        let mut appending = false;
+        for entry in args.entries.into_iter().filter(|e| e.index > snapshot_index) {
+            if !appending {
+                match self.log.term_at(entry.index) {
+                    Some(term) if term == entry.term => continue,
+                    Some(_) => {
+                        assert!(!self.is_leader(), "a leader never overwrites its own log");
+                        assert!(
+                            entry.index > self.commit_index,
+                            "a committed entry is never removed"
+                        );
+                        self.log.truncate_from(entry.index);
+                        self.ready.record_truncate(entry.index);
+                    }
+                    None => {}
+                }
+                appending = true;
+            }
+            self.log.append(entry.clone());
+            self.ready.entries.push(entry);
+        }
+        if args.leader_commit > self.commit_index {
+            let commit = args.leader_commit.min(last_new_index);
+            if commit > self.commit_index {
+                self.commit_index = commit;
+            }
+        }
+        AppendOutcome::Success {
+            match_index: last_new_index,
+        }
+    }
+
+    /// The leader's side of AppendEntries: on success raise `matchIndex` and `nextIndex` and try
+    /// to commit ("If successful: update nextIndex and matchIndex for follower (section
+    /// 5.3)"); on a conflict move `nextIndex` back by the follower's hint ("If AppendEntries
+    /// fails because of log inconsistency: decrement nextIndex and retry"), one term per round
+    /// trip, and retry at once. Replies from an older term are ignored.
+    pub(crate) fn handle_append_entries_reply(&mut self, from: PeerId, reply: AppendEntriesReply) {
+        if reply.term != self.current_term {
+            return;
+        }
+        let next_for_conflict = |log: &crate::log::RaftLog, term: Option<Term>, index: LogIndex| match term {
+            Some(term) => log.last_index_of_term(term).map_or(index, LogIndex::next),
+            None => index,
+        };
+        let last_index = self.log.last_index();
+        let Role::Leader { progress } = &mut self.role else {
+            return;
+        };
+        let Some(p) = progress.get_mut(&from) else {
+            return;
+        };
+        p.in_flight = false;
+        match reply.outcome {
+            AppendOutcome::StaleTerm => {}
+            AppendOutcome::Success { match_index } => {
+                if match_index > last_index {
+                    tracing::warn!(peer = %self.config.id, from = %from, "reply matches past the log: ignored");
+                    return;
+                }
+                p.match_index = p.match_index.max(match_index);
+                p.next_index = p.next_index.max(match_index.next());
+                let more = p.next_index <= last_index;
+                self.advance_commit_index();
+                if more {
+                    self.send_append_entries(from);
+                }
+            }
+            AppendOutcome::Conflict {
+                conflict_term,
+                conflict_index,
+            } => {
+                let next = next_for_conflict(&self.log, conflict_term, conflict_index);
+                p.next_index = next.clamp(p.match_index.next(), last_index.next());
+                self.send_append_entries(from);
+            }
+        }
+    }
+
+    /// Figure 2, Rules for Servers, Leaders: "If there exists an N such that N > commitIndex, a
+    /// majority of matchIndex[i] >= N, and log[N].term == currentTerm: set commitIndex = N
+    /// (sections 5.3, 5.4)." The term condition is Figure 8's lesson: an entry from an older
+    /// term is never committed by counting replicas.
+    pub(crate) fn advance_commit_index(&mut self) {
+        let Role::Leader { progress } = &self.role else {
+            return;
+        };
+        let mut matched: Vec<LogIndex> = progress.values().map(|p| p.match_index).collect();
+        matched.push(self.log.last_index());
+        matched.sort_unstable_by(|a, b| b.cmp(a));
+        let n = matched[self.quorum() - 1];
+        if n > self.commit_index && self.log.term_at(n) == Some(self.current_term) {
+            tracing::trace!(peer = %self.config.id, term = %self.current_term, index = %n, "committed");
+            self.commit_index = n;
+            self.commit_unannounced = true;
+        }
+    }
+}
