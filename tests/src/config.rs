@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use raft_core::{LogIndex, Term};
 use raft_labrpc::{ClientEnd, Network, Server};
-use raft_node::{make, ApplyMsg, NodeOptions, RaftNode};
+use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
 use raft_storage::MemoryPersister;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// test_test.go: "The tester generously allows solutions to complete elections in one second
 /// (much more than the paper's range of timeouts)."
@@ -64,7 +64,11 @@ impl Config {
         let seed = std::env::var("RAFT_TEST_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(rand::random::<u64>);
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64)
+            });
         let net = Network::with_seed(seed);
         let cfg = Config {
             net,
@@ -76,7 +80,10 @@ impl Config {
                 saved: (0..n).map(|_| MemoryPersister::new()).collect(),
                 endnames: vec![Vec::new(); n],
             }),
-            applied: Arc::new(Mutex::new(Applied { logs: vec![HashMap::new(); n], ..Applied::default() })),
+            applied: Arc::new(Mutex::new(Applied {
+                logs: vec![HashMap::new(); n],
+                ..Applied::default()
+            })),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             finished: Arc::new(AtomicBool::new(false)),
             start: Instant::now(),
@@ -115,14 +122,19 @@ impl Config {
 
     /// A random integer from the test's seeded RNG (Go's `rand.Int()`, non-negative).
     pub fn rand_int(&self) -> u64 {
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_range(0..i64::MAX as u64)
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_range(0..i64::MAX as u64)
     }
 
     /// A random string of `n` letters and digits from the test's RNG (config.go `randstring`).
     pub fn rand_string(&self, n: usize) -> String {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+        (0..n)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect()
     }
 
     /// Sleeps; every wait in a scenario goes through here.
@@ -165,7 +177,10 @@ impl Config {
             cluster.saved[i].clone()
         };
         let (apply_tx, apply_rx) = flume::bounded(0);
-        let options = NodeOptions { seed: Some(self.rand_int()), ..NodeOptions::default() };
+        let options = NodeOptions {
+            seed: Some(self.rand_int()),
+            ..NodeOptions::default()
+        };
         let raft = Arc::new(make(ends, i, persister, apply_tx, options).expect("make succeeds"));
         self.spawn_applier(i, apply_rx);
         let mut server = Server::new();
@@ -305,7 +320,10 @@ impl Config {
     /// checkNoLeader: no connected peer thinks it leads.
     pub fn check_no_leader(&self) {
         for (i, _, leader) in self.states() {
-            assert!(!leader, "expected no leader among connected servers, but {i} claims to be leader");
+            assert!(
+                !leader,
+                "expected no leader among connected servers, but {i} claims to be leader"
+            );
         }
     }
 
@@ -344,7 +362,12 @@ impl Config {
                 to *= 2;
             }
             if let Some(start_term) = start_term {
-                let moved_on = self.cluster().rafts.iter().flatten().any(|r| r.get_state().0 > start_term);
+                let moved_on = self
+                    .cluster()
+                    .rafts
+                    .iter()
+                    .flatten()
+                    .any(|r| r.get_state().0 > start_term);
                 if moved_on {
                     return None;
                 }
@@ -367,7 +390,11 @@ impl Config {
                 starts = (starts + 1) % self.n;
                 let raft = {
                     let cluster = self.cluster();
-                    if cluster.connected[starts] { cluster.rafts[starts].clone() } else { None }
+                    if cluster.connected[starts] {
+                        cluster.rafts[starts].clone()
+                    } else {
+                        None
+                    }
                 };
                 if let Some(Ok((i, _))) = raft.map(|r| r.start(command.to_vec())) {
                     index = Some(i);
@@ -416,7 +443,10 @@ impl Config {
     }
 
     fn check_timeout(&self) {
-        assert!(self.start.elapsed() <= TEST_TIME_MAX, "test took longer than 120 seconds");
+        assert!(
+            self.start.elapsed() <= TEST_TIME_MAX,
+            "test took longer than 120 seconds"
+        );
     }
 
     /// cleanup: kills every peer and stops the network.

@@ -15,4 +15,4 @@
 
 mod config;
 
-pub use config::{cmd, Config, RAFT_ELECTION_TIMEOUT};
+pub use config::{Config, RAFT_ELECTION_TIMEOUT, cmd};

@@ -144,7 +144,15 @@ fn unit_tests() -> bool {
             .map(|p| format!("not binary({})", p.test))
             .collect::<Vec<_>>()
             .join(" and ");
-        run(cargo().args(["nextest", "run", "--workspace", "--release", "--no-fail-fast", "-E", &filter]))
+        run(cargo().args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--release",
+            "--no-fail-fast",
+            "-E",
+            &filter,
+        ]))
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");
         let others = run(cargo().args(["test", "--workspace", "--release", "--exclude", parts::PACKAGE]));
@@ -154,5 +162,16 @@ fn unit_tests() -> bool {
 }
 
 fn demo(args: &[String]) -> bool {
-    run(cargo().args(["run", "--release", "--quiet", "-p", "raft-node", "--example", "demo", "--"]).args(args))
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "raft-node",
+            "--example",
+            "demo",
+            "--",
+        ])
+        .args(args))
 }

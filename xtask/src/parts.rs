@@ -22,10 +22,26 @@ pub struct Part {
 
 /// Every part, in the order the lab builds them.
 pub const PARTS: &[Part] = &[
-    Part { id: "2a", test: "lab2a", name: "part 2A (leader election)" },
-    Part { id: "2b", test: "lab2b", name: "part 2B (log replication)" },
-    Part { id: "2c", test: "lab2c", name: "part 2C (persistence)" },
-    Part { id: "2d", test: "lab2d", name: "part 2D (snapshots)" },
+    Part {
+        id: "2a",
+        test: "lab2a",
+        name: "part 2A (leader election)",
+    },
+    Part {
+        id: "2b",
+        test: "lab2b",
+        name: "part 2B (log replication)",
+    },
+    Part {
+        id: "2c",
+        test: "lab2c",
+        name: "part 2C (persistence)",
+    },
+    Part {
+        id: "2d",
+        test: "lab2d",
+        name: "part 2D (snapshots)",
+    },
 ];
 
 /// Finds a part by its id (`2a`) or test name (`lab2a`).
@@ -37,7 +53,10 @@ pub fn find(id: &str) -> Option<&'static Part> {
 /// True once the part's suite has been written.
 pub fn exists(part: &Part) -> bool {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.join("../tests/tests").join(format!("{}.rs", part.test)).exists()
+    manifest
+        .join("../tests/tests")
+        .join(format!("{}.rs", part.test))
+        .exists()
 }
 
 /// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode.
@@ -47,7 +66,10 @@ pub fn run_part(id: &str, args: &[String]) -> bool {
         return false;
     };
     if !exists(part) {
-        eprintln!("xtask: {} is not built yet: tests/tests/{}.rs does not exist", part.name, part.test);
+        eprintln!(
+            "xtask: {} is not built yet: tests/tests/{}.rs does not exist",
+            part.name, part.test
+        );
         return false;
     }
     let started = Instant::now();

@@ -6,8 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::{cargo, parts};
@@ -23,13 +23,20 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { part: String::new(), iterations: 20, jobs: 2, filter: Vec::new() };
+    let mut options = Options {
+        part: String::new(),
+        iterations: 20,
+        jobs: 2,
+        filter: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().cloned().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--part" => options.part = value()?,
-            "--iterations" => options.iterations = value()?.parse().map_err(|e| format!("--iterations: {e}"))?,
+            "--iterations" => {
+                options.iterations = value()?.parse().map_err(|e| format!("--iterations: {e}"))?
+            }
             "--jobs" => options.jobs = value()?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--filter" => options.filter.push(value()?),
             other => return Err(format!("unknown argument `{other}`")),
@@ -48,7 +55,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// arguments each run of its binaries gets.
 fn target(part: &str) -> Result<(String, Option<String>, Vec<String>), String> {
     if let Some(p) = parts::find(part) {
-        return Ok((parts::PACKAGE.into(), Some(p.test.into()), vec!["--test-threads=1".into()]));
+        return Ok((
+            parts::PACKAGE.into(),
+            Some(p.test.into()),
+            vec!["--test-threads=1".into()],
+        ));
     }
     match part {
         "labrpc" | "storage" | "core" | "node" => Ok((format!("raft-{part}"), None, Vec::new())),
@@ -162,12 +173,22 @@ fn run_once(binaries: &[PathBuf], args: &[String], log: &Path) -> bool {
 /// their paths, read from cargo's JSON messages.
 fn build(package: &str, test: Option<&str>) -> Option<Vec<PathBuf>> {
     let mut cmd = cargo();
-    cmd.args(["test", "--release", "--no-run", "--message-format=json", "-p", package]);
+    cmd.args([
+        "test",
+        "--release",
+        "--no-run",
+        "--message-format=json",
+        "-p",
+        package,
+    ]);
     match test {
         Some(t) => cmd.args(["--test", t]),
         None => cmd.args(["--lib", "--tests"]),
     };
-    eprintln!("xtask stress: building {package} {}", test.unwrap_or("(all tests)"));
+    eprintln!(
+        "xtask stress: building {package} {}",
+        test.unwrap_or("(all tests)")
+    );
     let out = match cmd.stderr(Stdio::inherit()).output() {
         Ok(out) if out.status.success() => out,
         Ok(_) | Err(_) => {

@@ -93,8 +93,8 @@ pub use error::StorageError;
 pub use file::FilePersister;
 pub use memory::MemoryPersister;
 
-pub use raft_core::{HardState, SnapshotMeta};
 use raft_core::{Entry, LogIndex};
+pub use raft_core::{HardState, SnapshotMeta};
 use serde::{Deserialize, Serialize};
 
 /// A snapshot of the service's state, replacing the log up to `meta.last_included_index`.

@@ -85,7 +85,7 @@ impl Storage for MemoryPersister {
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
         let size = encoded_size(hard_state)?;
         let mut state = self.lock();
-        state.persisted.hard_state = hard_state.clone();
+        state.persisted.hard_state = *hard_state;
         state.hard_state_size = size;
         Ok(())
     }

@@ -154,7 +154,7 @@ impl Storage for FilePersister {
             let bytes = format::seal(HARD_STATE_MAGIC, hard_state)?;
             let size = encoded_size(hard_state)?;
             this.disk.replace_atomically(HARD_STATE_FILE, &bytes)?;
-            this.hard_state = hard_state.clone();
+            this.hard_state = *hard_state;
             this.hard_state_size = size;
             Ok(())
         })

@@ -1,0 +1,67 @@
+//! The runtime's timing and limits, and how they become a raft-core [`Config`].
+//!
+//! The 6.824 tester allows at most ten heartbeats a second and wants a new leader within five
+//! seconds of a failure (docs/ARCHITECTURE.md gives the reasoning behind these numbers): a
+//! 10 ms tick, heartbeats every 150 ms, election timeouts drawn from 300-600 ms.
+
+use std::time::Duration;
+
+use raft_core::{Config, PeerId};
+
+/// How one peer keeps time and how much it sends at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// The length of one raft-core tick.
+    pub tick: Duration,
+    /// The shortest election timeout, in ticks.
+    pub election_timeout_ticks_min: u32,
+    /// The longest election timeout, in ticks.
+    pub election_timeout_ticks_max: u32,
+    /// The leader's heartbeat interval, in ticks.
+    pub heartbeat_interval_ticks: u32,
+    /// The most entries one AppendEntries carries.
+    pub entries_per_append_max: usize,
+    /// Seeds the election-timeout RNG; `None` draws one from the clock.
+    pub seed: Option<u64>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            tick: Duration::from_millis(10),
+            election_timeout_ticks_min: 30,
+            election_timeout_ticks_max: 60,
+            heartbeat_interval_ticks: 15,
+            entries_per_append_max: 512,
+            seed: None,
+        }
+    }
+}
+
+impl NodeOptions {
+    /// The raft-core config for peer `me` of `n` (validated by `Raft::new`).
+    #[must_use]
+    pub fn config(&self, me: usize, n: usize) -> Config {
+        let seed = self.seed.unwrap_or_else(clock_seed).wrapping_add(me as u64);
+        Config {
+            id: peer_id(me),
+            peers: (0..n).map(peer_id).collect(),
+            election_timeout_ticks_min: self.election_timeout_ticks_min,
+            election_timeout_ticks_max: self.election_timeout_ticks_max,
+            heartbeat_interval_ticks: self.heartbeat_interval_ticks,
+            entries_per_append_max: self.entries_per_append_max,
+            seed,
+        }
+    }
+}
+
+/// The peer id of position `i` in the peer list.
+pub(crate) fn peer_id(i: usize) -> PeerId {
+    PeerId(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
