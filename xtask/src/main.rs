@@ -139,11 +139,9 @@ fn unit_tests() -> bool {
         .map(|out| out.status.success())
         .unwrap_or(false);
     if nextest {
-        let filter = parts::PARTS
-            .iter()
-            .map(|p| format!("not binary({})", p.test))
-            .collect::<Vec<_>>()
-            .join(" and ");
+        // One regex for every part suite: nextest refuses a filter that names a binary that
+        // does not exist yet, and the parts arrive one by one.
+        let filter = "not binary(/^lab2[a-d]$/)";
         run(cargo().args([
             "nextest",
             "run",
@@ -151,7 +149,7 @@ fn unit_tests() -> bool {
             "--release",
             "--no-fail-fast",
             "-E",
-            &filter,
+            filter,
         ]))
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");

@@ -21,8 +21,9 @@
 //!
 //! // A cluster of one over the simulated network elects itself and commits a command.
 //! let net = Network::with_seed(1);
+//! let own_end = net.make_end("0->0").unwrap(); // peers[me] is this peer's own end, never used
 //! let (apply_tx, apply_rx) = flume::unbounded();
-//! let node = make(Vec::new(), 0, MemoryPersister::new(), apply_tx, NodeOptions::default()).unwrap();
+//! let node = make(vec![own_end], 0, MemoryPersister::new(), apply_tx, NodeOptions::default()).unwrap();
 //! let mut server = Server::new();
 //! server.add_service(node.service());
 //! net.add_server("0", server);
