@@ -25,6 +25,12 @@ pub fn cmd(x: u64) -> Vec<u8> {
     x.to_le_bytes().to_vec()
 }
 
+/// The integer a command holds, if it is one (Go's `cmd.(int)`).
+#[must_use]
+pub fn as_int(command: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(command).ok().map(u64::from_le_bytes)
+}
+
 /// What the appliers record: each server's applied commands by index, and the first error.
 #[derive(Default)]
 struct Applied {
@@ -118,6 +124,21 @@ impl Config {
     #[must_use]
     pub fn raft(&self, i: usize) -> Option<Arc<RaftNode>> {
         self.cluster().rafts[i].clone()
+    }
+
+    /// `cfg.rafts[i].Start(command)`: the index and term if peer `i` is running and accepted
+    /// the command as leader, `None` otherwise (Go's `ok == false`).
+    pub fn start(&self, i: usize, command: &[u8]) -> Option<(u64, Term)> {
+        let raft = self.raft(i)?;
+        raft.start(command.to_vec())
+            .ok()
+            .map(|(index, term)| (index.0, term))
+    }
+
+    /// `cfg.rafts[i].GetState()`: term and leadership of peer `i` (term 0 if it is down).
+    #[must_use]
+    pub fn get_state(&self, i: usize) -> (Term, bool) {
+        self.raft(i).map_or((Term(0), false), |r| r.get_state())
     }
 
     /// A random integer from the test's seeded RNG (Go's `rand.Int()`, non-negative).
@@ -502,10 +523,7 @@ fn check_logs(a: &mut Applied, i: usize, index: u64, command: Vec<u8>) -> Option
 
 /// A command for messages: the integer if it is one, else its length.
 fn show(command: &[u8]) -> String {
-    match <[u8; 8]>::try_from(command) {
-        Ok(bytes) => u64::from_le_bytes(bytes).to_string(),
-        Err(_) => format!("<{} bytes>", command.len()),
-    }
+    as_int(command).map_or_else(|| format!("<{} bytes>", command.len()), |x| x.to_string())
 }
 
 /// `RUST_LOG`-style tracing for tests, off unless asked for.

@@ -15,4 +15,4 @@
 
 mod config;
 
-pub use config::{Config, RAFT_ELECTION_TIMEOUT, cmd};
+pub use config::{Config, RAFT_ELECTION_TIMEOUT, as_int, cmd};
