@@ -1,0 +1,289 @@
+//! Log replication and commitment on bare state machines (sections 5.3 and 5.4), one rule of
+//! Figure 2 per test, including the Figure 8 scenario.
+
+mod cluster;
+
+use cluster::{Cluster, ids};
+use raft_core::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message};
+use raft_core::{Config, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Restored, RoleKind, Term};
+
+const TICKS_MAX: usize = 1_000;
+
+#[test]
+fn a_follower_refuses_proposals_and_names_the_leader() {
+    let mut c = Cluster::new(3, 1);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    let follower = (leader + 1) % 3;
+    assert_eq!(
+        c.peers[follower].propose(b"x".to_vec()),
+        Err(NotLeader {
+            leader_hint: Some(PeerId(leader as u32))
+        })
+    );
+}
+
+#[test]
+fn proposals_commit_everywhere_and_are_applied_once_in_order() {
+    let mut c = Cluster::new(5, 2);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    let term = c.peers[leader].term();
+    for i in 1..=20u8 {
+        let (index, t) = c.peers[leader].propose(vec![i]).expect("the leader accepts");
+        assert_eq!((index, t), (LogIndex(u64::from(i)), term));
+        c.drain(leader, None);
+        if i % 7 == 0 {
+            c.deliver_all();
+        }
+    }
+    c.run(3);
+    for applied in &c.applied {
+        let indices: Vec<u64> = applied.iter().map(|e| e.index.0).collect();
+        assert_eq!(
+            indices,
+            (1..=20).collect::<Vec<_>>(),
+            "every entry once, in index order"
+        );
+        let commands: Vec<u8> = applied.iter().map(|e| e.command[0]).collect();
+        assert_eq!(commands, (1..=20).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn a_follower_deletes_a_conflicting_suffix_and_only_that() {
+    // The follower holds [1@1, 2@1, 3@2]; the leader of term 3 says index 2 is 2@1 and sends 3@3.
+    let mut f = restored(0, 3, Term(2), &[1, 1, 2]);
+    f.step(PeerId(1), append(Term(3), 1, (2, 1), &[(3, 3)], 0));
+    let ready = f.take_ready();
+    assert_eq!(success(&ready.reply), Some(LogIndex(3)));
+    assert_eq!(
+        ready.truncate_from,
+        Some(LogIndex(3)),
+        "storage is told to cut the conflicting entry"
+    );
+    assert_eq!(ready.entries.len(), 1);
+    assert_eq!(f.log().term_at(LogIndex(3)), Some(Term(3)));
+    assert_eq!(
+        f.log().term_at(LogIndex(2)),
+        Some(Term(1)),
+        "the matching prefix stays"
+    );
+}
+
+#[test]
+fn a_stale_or_reordered_append_never_cuts_the_log() {
+    // The follower already holds [1@1, 2@1, 3@1]; an older request carrying only entry 1
+    // arrives late. Its entries match, so nothing is truncated and the reply says what this
+    // request matched, not more.
+    let mut f = restored(0, 3, Term(1), &[1, 1, 1]);
+    f.step(PeerId(1), append(Term(1), 1, (0, 0), &[(1, 1)], 0));
+    let ready = f.take_ready();
+    assert_eq!(success(&ready.reply), Some(LogIndex(1)));
+    assert_eq!(ready.truncate_from, None);
+    assert!(ready.entries.is_empty());
+    assert_eq!(f.log().last_index(), LogIndex(3));
+}
+
+#[test]
+fn a_missing_prev_entry_is_a_conflict_with_the_log_length() {
+    let mut f = restored(0, 3, Term(1), &[1, 1]);
+    f.step(PeerId(1), append(Term(1), 1, (5, 1), &[], 0));
+    let reply = f.take_ready().reply;
+    assert_eq!(
+        outcome(&reply),
+        Some(AppendOutcome::Conflict {
+            conflict_term: None,
+            conflict_index: LogIndex(3)
+        })
+    );
+}
+
+#[test]
+fn a_mismatched_prev_term_reports_the_first_index_of_that_term() {
+    let mut f = restored(0, 3, Term(2), &[1, 2, 2, 2]);
+    f.step(PeerId(1), append(Term(3), 1, (4, 3), &[], 0));
+    assert_eq!(
+        outcome(&f.take_ready().reply),
+        Some(AppendOutcome::Conflict {
+            conflict_term: Some(Term(2)),
+            conflict_index: LogIndex(2)
+        })
+    );
+}
+
+#[test]
+fn a_follower_commits_only_up_to_the_last_new_entry() {
+    // Figure 2, receiver rule 5: commitIndex = min(leaderCommit, index of last new entry). The
+    // follower's entries past prev are not vouched for by this request.
+    let mut f = restored(0, 3, Term(1), &[1, 1, 1]);
+    f.step(PeerId(1), append(Term(1), 1, (1, 1), &[], 5));
+    let ready = f.take_ready();
+    assert_eq!(f.commit_index(), LogIndex(1));
+    assert_eq!(ready.committed.len(), 1, "committed entries are handed out");
+}
+
+#[test]
+fn the_leader_backs_up_one_term_per_round_trip() {
+    // Follower 1 holds six entries of terms 1,1,1,2,2,2 that the leader (terms 1,1,1,3,3,3,3)
+    // never had. The conflict hint skips the whole of term 2 at once.
+    let config = |id: PeerId| Config::new(id, ids(2), 5 + u64::from(id.0));
+    let mut c = Cluster::with_config(2, config);
+    c.peers[0] = Raft::restore(config(PeerId(0)), state(Term(3), &[1, 1, 1, 3, 3, 3, 3])).expect("valid");
+    c.peers[1] = Raft::restore(config(PeerId(1)), state(Term(3), &[1, 1, 1, 2, 2, 2])).expect("valid");
+    while c.peers[0].role() != RoleKind::Candidate {
+        c.peers[0].tick();
+    }
+    c.drain(0, None);
+    let mut appends = 0;
+    while let Some(env) = c.queue.front() {
+        if matches!(env.message, Message::AppendEntries(_)) {
+            appends += 1;
+        }
+        c.deliver_one();
+    }
+    assert!(c.peers[0].is_leader());
+    assert_eq!(
+        c.peers[1].log().last_index(),
+        LogIndex(7),
+        "the follower's log now matches the leader's"
+    );
+    assert_eq!(c.peers[1].log().term_at(LogIndex(4)), Some(Term(3)));
+    assert!(
+        appends <= 3,
+        "{appends} AppendEntries: expected one per conflicting term, plus the final one"
+    );
+}
+
+#[test]
+fn figure_8_an_old_term_entry_is_not_committed_by_counting_replicas() {
+    // Five peers. Index 2 holds an entry of term 2 on S0, S1 and S2: a majority. S0 becomes
+    // leader of term 4 with the votes of S1 and S2 (S3 and S4 hold a later last term and refuse).
+    // Counting replicas would commit index 2; Figure 2 forbids it until an entry of term 4 is
+    // replicated on a majority.
+    let config = |id: PeerId| Config::new(id, ids(5), 8 + u64::from(id.0));
+    let mut c = Cluster::with_config(5, config);
+    for (i, terms) in [[1, 2], [1, 2], [1, 2], [1, 3], [1, 3]].iter().enumerate() {
+        c.peers[i] = Raft::restore(config(PeerId(i as u32)), state(Term(3), terms)).expect("valid");
+    }
+    while c.peers[0].role() != RoleKind::Candidate {
+        c.peers[0].tick();
+    }
+    c.drain(0, None);
+    c.deliver_all();
+    assert!(c.peers[0].is_leader());
+    assert_eq!(c.peers[0].term(), Term(4));
+    let matched = c.peers[0]
+        .progress()
+        .expect("leader")
+        .values()
+        .filter(|p| p.match_index >= LogIndex(2))
+        .count();
+    assert!(matched >= 2, "S1 and S2 acknowledged index 2");
+    assert_eq!(
+        c.peers[0].commit_index(),
+        LogIndex(0),
+        "index 2 is from term 2: not committed by counting"
+    );
+
+    c.peers[0]
+        .propose(b"term 4".to_vec())
+        .expect("the leader accepts");
+    c.drain(0, None);
+    c.deliver_all();
+    assert_eq!(
+        c.peers[0].commit_index(),
+        LogIndex(3),
+        "an entry of term 4 commits, and with it index 2"
+    );
+    let applied: Vec<u64> = c.applied[0].iter().map(|e| e.index.0).collect();
+    assert_eq!(applied, vec![1, 2, 3]);
+}
+
+#[test]
+fn appends_carry_at_most_the_configured_number_of_entries() {
+    let config = |id: PeerId| Config {
+        entries_per_append_max: 3,
+        ..Config::new(id, ids(3), 4 + u64::from(id.0))
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    for i in 0..10u8 {
+        c.peers[leader].propose(vec![i]).expect("the leader accepts");
+    }
+    c.drain(leader, None);
+    let mut largest = 0;
+    for _ in 0..10_000 {
+        let Some(env) = c.queue.front() else { break };
+        if let Message::AppendEntries(args) = &env.message {
+            largest = largest.max(args.entries.len());
+        }
+        c.deliver_one();
+    }
+    c.run(2);
+    assert!(largest <= 3, "an AppendEntries carried {largest} entries");
+    assert!(
+        c.applied.iter().all(|a| a.len() == 10),
+        "all ten still commit everywhere"
+    );
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+fn state(term: Term, log_terms: &[u64]) -> Restored {
+    let entries = log_terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Entry {
+            index: LogIndex(i as u64 + 1),
+            term: Term(*t),
+            command: vec![i as u8],
+        })
+        .collect();
+    Restored {
+        hard_state: HardState {
+            current_term: term,
+            voted_for: None,
+        },
+        snapshot: None,
+        entries,
+    }
+}
+
+fn restored(id: u32, n: usize, term: Term, log_terms: &[u64]) -> Raft {
+    Raft::restore(Config::new(PeerId(id), ids(n), 1), state(term, log_terms)).expect("valid")
+}
+
+/// AppendEntries from `leader` in `term`, with `prev` = (index, term), entries as (index, term).
+fn append(term: Term, leader: u32, prev: (u64, u64), entries: &[(u64, u64)], commit: u64) -> Message {
+    Message::AppendEntries(AppendEntriesArgs {
+        term,
+        leader_id: PeerId(leader),
+        prev_log_index: LogIndex(prev.0),
+        prev_log_term: Term(prev.1),
+        entries: entries
+            .iter()
+            .map(|(i, t)| Entry {
+                index: LogIndex(*i),
+                term: Term(*t),
+                command: vec![],
+            })
+            .collect(),
+        leader_commit: LogIndex(commit),
+    })
+}
+
+fn outcome(reply: &Option<Message>) -> Option<AppendOutcome> {
+    match reply {
+        Some(Message::AppendEntriesReply(AppendEntriesReply { outcome, .. })) => Some(outcome.clone()),
+        _ => None,
+    }
+}
+
+fn success(reply: &Option<Message>) -> Option<LogIndex> {
+    match outcome(reply) {
+        Some(AppendOutcome::Success { match_index }) => Some(match_index),
+        _ => None,
+    }
+}
