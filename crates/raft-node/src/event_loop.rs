@@ -59,7 +59,7 @@ pub(crate) struct Context<S> {
 
 /// The event loop: runs until killed or until storage fails.
 pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>) {
-    let span = tracing::debug_span!("peer", id = %cx.raft.id());
+    let span = tracing::debug_span!("peer", id = %cx.raft.id(), term = tracing::field::Empty, role = tracing::field::Empty);
     let _enter = span.enter();
     let mut next_tick = Instant::now() + cx.tick;
     while !cx.shared.killed.load(Ordering::Acquire) {
@@ -76,6 +76,8 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
                 None
             }
         };
+        span.record("term", cx.raft.term().0);
+        span.record("role", tracing::field::debug(cx.raft.role()));
         if let Err(err) = cx.carry_out(answer) {
             tracing::error!(%err, "storage failed: the peer stops rather than answer what it did not persist");
             cx.shared.killed.store(true, Ordering::Release);
@@ -83,6 +85,8 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
         }
     }
     cx.shared.publish(cx.raft.term(), false);
+    // Answer nothing more: queued requests and proposals are dropped with their responders.
+    events.drain().for_each(drop);
 }
 
 impl<S: Storage> Context<S> {

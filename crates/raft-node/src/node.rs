@@ -13,6 +13,9 @@ use raft_storage::Storage;
 use crate::event_loop::{self, EVENT_QUEUE_MAX, Event};
 use crate::options::NodeOptions;
 
+/// How often a waiting `start` checks whether the loop has stopped.
+const START_KILL_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The labrpc service name peers call: `Raft.RequestVote`, `Raft.AppendEntries`.
 pub const SERVICE: &str = "Raft";
 
@@ -155,7 +158,15 @@ impl RaftNode {
         if self.events.send(Event::Propose(command, tx)).is_err() {
             return Err(killed);
         }
-        rx.recv().unwrap_or(Err(killed))
+        // The loop answers at once, unless it stopped (killed, or its storage failed) with the
+        // proposal still queued: then the answer never comes, so wait only while it runs.
+        loop {
+            match rx.recv_timeout(START_KILL_POLL) {
+                Ok(answer) => return answer,
+                Err(flume::RecvTimeoutError::Timeout) if !self.killed() => {}
+                Err(_) => return Err(killed),
+            }
+        }
     }
 
     /// Stops the peer: its event loop and applier end, it sends and answers nothing more.
