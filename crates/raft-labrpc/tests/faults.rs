@@ -42,21 +42,31 @@ fn unreliable_requests_wait_0_to_26_ms() {
     let n = 2000;
     let calls = timed_calls::<String>(n, "JunkServer.Handler2", |_| e.clone(), |i| i as i64);
     let all: Vec<_> = calls.iter().collect();
-    // Every call, dropped or not, ends right after its request delay.
-    let max = max_ms(&all);
-    assert!(
-        max <= REQUEST_DELAY_MS_MAX as f64 + LATE_MS_MAX,
-        "a call took {max} ms"
-    );
+    // Wall time only adds to a drawn delay (a busy machine runs timers late), so the checks
+    // that delays are at least Uniform(0..=26) ms are exact, whatever the load:
     // P(no delay >= 20 ms among 2000) = (20/27)^2000, nil.
+    let max = max_ms(&all);
     assert!(max >= 20.0, "delays do not spread up to 26 ms: max {max} ms");
     // Uniform 0..=26 ms: mean 13, sd 7.79; over 2000 calls the mean's sd is 0.174 ms, 6 sd
-    // = 1.05 ms. Lateness only adds, so the lower bound is exact.
+    // = 1.05 ms.
     let mean = mean_ms(&all);
     assert!(mean >= 13.0 - 1.05, "mean request delay {mean} ms");
+    // A call can end under 13 ms only if it drew 0..=12 ms: p = 13/27 = 0.481, sd of the share
+    // over 2000 calls sqrt(p(1-p)/2000) = 0.0112, 6 sd = 0.067.
+    let quick = all.iter().filter(|t| ms(t.elapsed) < 13.0).count() as f64 / n as f64;
     assert!(
-        mean <= 13.0 + 1.05 + MEAN_LATE_MS_MAX,
-        "mean request delay {mean} ms"
+        quick <= 13.0 / 27.0 + 0.067,
+        "{quick} of the calls ended under 13 ms"
+    );
+    // And delays are not longer than 26 ms: nine calls in ten end within 26 ms plus what a
+    // loaded machine adds to a timer (the mean of a late timer queue is not bounded on a
+    // shared machine; a decile is, and a delay drawn past 26 ms would show in it).
+    let mut elapsed: Vec<f64> = all.iter().map(|t| ms(t.elapsed)).collect();
+    elapsed.sort_by(f64::total_cmp);
+    let p90 = elapsed[n * 9 / 10];
+    assert!(
+        p90 <= REQUEST_DELAY_MS_MAX as f64 + LATE_MS_MAX,
+        "90th percentile {p90} ms"
     );
     rn.cleanup();
 }
