@@ -39,7 +39,10 @@ impl Raft {
         for peer in idle {
             self.send_append_entries(peer);
         }
-        self.advance_commit_index();
+        if self.quorum() == 1 {
+            // Alone, the leader's own log is the majority; otherwise only replies can commit.
+            self.advance_commit_index();
+        }
         Ok(at)
     }
 
