@@ -2,19 +2,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use raft_core::{LogIndex, Term};
 use raft_labrpc::{ClientEnd, Network, Server};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
-use raft_storage::MemoryPersister;
+use raft_storage::{MemoryPersister, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// test_test.go: "The tester generously allows solutions to complete elections in one second
 /// (much more than the paper's range of timeouts)."
 pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// config.go's `SnapShotInterval`: the 2D applier snapshots after indices 9, 19, 29, ...
+const SNAPSHOT_INTERVAL: u64 = 10;
 
 /// config.go's limit on one test: 120 seconds.
 const TEST_TIME_MAX: Duration = Duration::from_secs(120);
@@ -35,6 +38,8 @@ pub fn as_int(command: &[u8]) -> Option<u64> {
 #[derive(Default)]
 struct Applied {
     logs: Vec<HashMap<u64, Vec<u8>>>,
+    /// The last index each server applied (2D: commands must follow it exactly).
+    last_applied: Vec<u64>,
     apply_err: Option<String>,
     max_index: u64,
 }
@@ -51,6 +56,8 @@ struct Cluster {
 pub struct Config {
     net: Network,
     n: usize,
+    /// 2D: appliers snapshot every `SNAPSHOT_INTERVAL` commands and ingest snapshots.
+    snapshot: bool,
     seed: u64,
     cluster: Mutex<Cluster>,
     applied: Arc<Mutex<Applied>>,
@@ -62,10 +69,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// `make_config(t, n, unreliable, snapshot)` without snapshots: `n` peers, connected,
-    /// long delays on.
+    /// `make_config(t, n, unreliable, false)`: `n` peers, connected, long delays on.
     #[must_use]
     pub fn new(n: usize, unreliable: bool) -> Config {
+        Config::make(n, unreliable, false)
+    }
+
+    /// `make_config(t, n, unreliable, true)`: as [`Config::new`], with the 2D applier, which
+    /// snapshots every ten commands and checks that commands follow snapshots exactly.
+    #[must_use]
+    pub fn with_snapshots(n: usize, unreliable: bool) -> Config {
+        Config::make(n, unreliable, true)
+    }
+
+    fn make(n: usize, unreliable: bool, snapshot: bool) -> Config {
         init_tracing();
         let seed = std::env::var("RAFT_TEST_SEED")
             .ok()
@@ -79,6 +96,7 @@ impl Config {
         let cfg = Config {
             net,
             n,
+            snapshot,
             seed,
             cluster: Mutex::new(Cluster {
                 rafts: vec![None; n],
@@ -88,6 +106,7 @@ impl Config {
             }),
             applied: Arc::new(Mutex::new(Applied {
                 logs: vec![HashMap::new(); n],
+                last_applied: vec![0; n],
                 ..Applied::default()
             })),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
@@ -197,35 +216,71 @@ impl Config {
             cluster.saved[i] = cluster.saved[i].copy();
             cluster.saved[i].clone()
         };
+        {
+            // "mimic KV server and process snapshot now": the service starts from the snapshot.
+            let mut a = self.applied();
+            a.last_applied[i] = 0;
+            let snapshot = persister.load().expect("a MemoryPersister always loads").snapshot;
+            if let Some(snapshot) = snapshot.filter(|s| !s.data.is_empty()) {
+                if let Err(err) = ingest_snap(&mut a, i, &snapshot.data, None) {
+                    panic!("{err}");
+                }
+            }
+        }
         let (apply_tx, apply_rx) = flume::bounded(0);
         let options = NodeOptions {
             seed: Some(self.rand_int()),
             ..NodeOptions::default()
         };
         let raft = Arc::new(make(ends, i, persister, apply_tx, options).expect("make succeeds"));
-        self.spawn_applier(i, apply_rx);
+        self.spawn_applier(i, apply_rx, Arc::downgrade(&raft));
         let mut server = Server::new();
         server.add_service(raft.service());
         self.net.add_server(i.to_string(), server);
         self.cluster().rafts[i] = Some(raft);
     }
 
-    /// The applier of config.go: checks every applied command against every other server's
-    /// at the same index, and that indices arrive in order. A failure is recorded and fails
-    /// the test at its next check (Go's log.Fatalf).
-    fn spawn_applier(&self, i: usize, apply_rx: flume::Receiver<ApplyMsg>) {
+    /// The appliers of config.go. `applier` (2A-2C) checks every applied command against every
+    /// other server's at the same index, and that indices arrive in order; `applierSnap` (2D)
+    /// also requires each command to follow the last one (or the snapshot) exactly, ingests
+    /// snapshots, and snapshots every ten commands. A failure is recorded and fails the test at
+    /// its next check (Go's log.Fatalf).
+    fn spawn_applier(&self, i: usize, apply_rx: flume::Receiver<ApplyMsg>, raft: Weak<RaftNode>) {
         let applied = Arc::clone(&self.applied);
+        let snapshot = self.snapshot;
         std::thread::spawn(move || {
             for msg in apply_rx.iter() {
-                let ApplyMsg::Command { index, command, .. } = msg;
                 let mut a = applied.lock().unwrap_or_else(|e| e.into_inner());
-                let err = check_logs(&mut a, i, index.0, command);
+                let (err, snap) = match msg {
+                    ApplyMsg::Command { index, command, .. } => {
+                        apply_command(&mut a, i, index.0, command, snapshot)
+                    }
+                    ApplyMsg::Snapshot { index, data, .. } if snapshot => {
+                        (ingest_snap(&mut a, i, &data, Some(index.0)).err(), None)
+                    }
+                    ApplyMsg::Snapshot { .. } => (None, None),
+                };
                 if err.is_some() && a.apply_err.is_none() {
                     eprintln!("apply error: {}", err.as_deref().unwrap_or_default());
                     a.apply_err = err;
                 }
+                drop(a);
+                if let (Some((index, data)), Some(raft)) = (snap, raft.upgrade()) {
+                    raft.snapshot(LogIndex(index), data);
+                }
             }
         });
+    }
+
+    /// LogSize: the largest persisted Raft state (term, vote, log) of any server, in bytes.
+    #[must_use]
+    pub fn log_size(&self) -> u64 {
+        self.cluster()
+            .saved
+            .iter()
+            .map(Storage::raft_state_size)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Attaches peer `i` to the network: its outgoing ends and every connected peer's end to it.
@@ -499,6 +554,50 @@ impl Config {
         }
         self.net.cleanup();
     }
+}
+
+/// One command at the applier: `applierSnap`'s strict order check in 2D, then checkLogs; in
+/// 2D, the snapshot to take when the index is the ninth of ten.
+fn apply_command(
+    a: &mut Applied,
+    i: usize,
+    index: u64,
+    command: Vec<u8>,
+    snapshot: bool,
+) -> (Option<String>, Option<(u64, Vec<u8>)>) {
+    if !snapshot {
+        return (check_logs(a, i, index, command), None);
+    }
+    let expected = a.last_applied[i] + 1;
+    let mut err = (index != expected)
+        .then(|| format!("server {i} apply out of order, expected index {expected}, got {index}"));
+    if err.is_none() {
+        err = check_logs(a, i, index, command);
+    }
+    a.last_applied[i] = index;
+    let snap = ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
+        let xlog: Vec<Option<Vec<u8>>> = (0..=index).map(|j| a.logs[i].get(&j).cloned()).collect();
+        let data = postcard::to_stdvec(&(index, xlog)).expect("a snapshot encodes");
+        (index, data)
+    });
+    (err, snap)
+}
+
+/// ingestSnap: the service's state becomes the snapshot's: the commands through its last
+/// included index, which must match `index` when the snapshot came on the apply channel.
+fn ingest_snap(a: &mut Applied, i: usize, data: &[u8], index: Option<u64>) -> Result<(), String> {
+    let (last_included_index, xlog): (u64, Vec<Option<Vec<u8>>>) =
+        postcard::from_bytes(data).map_err(|e| format!("snapshot Decode() error: {e}"))?;
+    if index.is_some_and(|index| index != last_included_index) {
+        return Err(format!("server {i} snapshot doesn't match m.SnapshotIndex"));
+    }
+    a.logs[i] = xlog
+        .into_iter()
+        .enumerate()
+        .filter_map(|(j, c)| c.map(|c| (j as u64, c)))
+        .collect();
+    a.last_applied[i] = last_included_index;
+    Ok(())
 }
 
 /// checkLogs: records server `i`'s apply of `command` at `index`; an error if another server

@@ -69,7 +69,10 @@ impl FileCluster {
         let (apply_tx, apply_rx) = flume::unbounded();
         let committed = Arc::clone(&self.committed);
         std::thread::spawn(move || {
-            for ApplyMsg::Command { index, command, .. } in apply_rx.iter() {
+            for msg in apply_rx.iter() {
+                let ApplyMsg::Command { index, command, .. } = msg else {
+                    panic!("no snapshots are taken in this test");
+                };
                 let mut all = committed.lock().unwrap_or_else(|e| e.into_inner());
                 let known = all.entry(index.0).or_insert_with(|| command.clone());
                 assert_eq!(*known, command, "two different commands applied at index {index}");
@@ -251,6 +254,7 @@ fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Vec<u8>)> {
                 assert_eq!(applied, index);
                 acknowledged.push((applied, c));
             }
+            Ok(ApplyMsg::Snapshot { .. }) => panic!("no snapshots are taken in this test"),
             Err(_) => break,
         }
     }

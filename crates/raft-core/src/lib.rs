@@ -47,10 +47,12 @@ pub mod message;
 mod raft;
 mod ready;
 mod replication;
+mod snapshot;
 mod types;
 
 pub use config::{Config, ConfigError};
 pub use log::{LogGap, RaftLog};
 pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
 pub use ready::Ready;
-pub use types::{Entry, HardState, LogIndex, PeerId, SnapshotMeta, Term};
+pub use snapshot::SnapshotError;
+pub use types::{Entry, HardState, LogIndex, PeerId, Snapshot, SnapshotMeta, Term};

@@ -99,6 +99,10 @@ pub struct InstallSnapshotArgs {
 pub struct InstallSnapshotReply {
     /// The follower's current term, for the leader to update itself.
     pub term: Term,
+    /// The snapshot's last included index, echoed when the follower now holds everything
+    /// through it (installed now or already), so the leader can raise `matchIndex`; zero when
+    /// the request was refused for its term.
+    pub match_index: LogIndex,
 }
 
 /// One message between peers: a request of Figure 2 or its reply.
@@ -115,6 +119,10 @@ pub enum Message {
     AppendEntries(AppendEntriesArgs),
     /// A follower answers AppendEntries.
     AppendEntriesReply(AppendEntriesReply),
+    /// A leader sends its snapshot to a follower that needs entries it discarded.
+    InstallSnapshot(InstallSnapshotArgs),
+    /// A follower answers InstallSnapshot.
+    InstallSnapshotReply(InstallSnapshotReply),
 }
 
 impl Message {
@@ -126,12 +134,17 @@ impl Message {
             Message::RequestVoteReply(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesReply(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotReply(m) => m.term,
         }
     }
 
     /// True for requests (which get a reply), false for replies.
     #[must_use]
     pub fn is_request(&self) -> bool {
-        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+        matches!(
+            self,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        )
     }
 }

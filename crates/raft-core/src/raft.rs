@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::log::{LogGap, RaftLog};
 use crate::message::Message;
 use crate::ready::Ready;
-use crate::{Entry, HardState, LogIndex, PeerId, SnapshotMeta, Term};
+use crate::{Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 
 /// What a peer is doing in its current term (section 5.1). Role-only state lives inside the
 /// variant, so follower code cannot touch a leader's progress.
@@ -61,8 +61,8 @@ pub enum RoleKind {
 pub struct Restored {
     /// Term and vote.
     pub hard_state: HardState,
-    /// The snapshot's meta, if one was taken.
-    pub snapshot: Option<SnapshotMeta>,
+    /// The latest snapshot, if one was taken or installed.
+    pub snapshot: Option<Snapshot>,
     /// The log entries after the snapshot.
     pub entries: Vec<Entry>,
 }
@@ -108,6 +108,8 @@ pub struct Raft {
     pub(crate) voted_for: Option<PeerId>,
     /// Figure 2 `log[]` (persistent).
     pub(crate) log: RaftLog,
+    /// The service's state through `log.snapshot()`: what a lagging follower is sent.
+    pub(crate) snapshot_data: Vec<u8>,
     /// Figure 2 `commitIndex`: highest entry known to be committed.
     pub(crate) commit_index: LogIndex,
     /// Figure 2 `lastApplied`: highest entry handed to the service.
@@ -141,7 +143,11 @@ impl Raft {
     /// [`NewError`] if the config cannot work or the restored log is not contiguous.
     pub fn restore(config: Config, restored: Restored) -> Result<Raft, NewError> {
         config.validate().map_err(NewError::Config)?;
-        let log = RaftLog::restore(restored.snapshot, restored.entries).map_err(NewError::Log)?;
+        let (meta, snapshot_data) = match restored.snapshot {
+            Some(snapshot) => (Some(snapshot.meta), snapshot.data),
+            None => (None, Vec::new()),
+        };
+        let log = RaftLog::restore(meta, restored.entries).map_err(NewError::Log)?;
         let compacted = log.snapshot().last_included_index;
         let mut raft = Raft {
             rng: SmallRng::seed_from_u64(config.seed),
@@ -149,6 +155,7 @@ impl Raft {
             current_term: restored.hard_state.current_term,
             voted_for: restored.hard_state.voted_for,
             log,
+            snapshot_data,
             commit_index: compacted,
             last_applied: compacted,
             role: Role::Follower,
@@ -260,6 +267,11 @@ impl Raft {
                 self.ready.reply = Some(Message::AppendEntriesReply(reply));
             }
             Message::AppendEntriesReply(reply) => self.handle_append_entries_reply(from, reply),
+            Message::InstallSnapshot(args) => {
+                let reply = self.handle_install_snapshot(args);
+                self.ready.reply = Some(Message::InstallSnapshotReply(reply));
+            }
+            Message::InstallSnapshotReply(reply) => self.handle_install_snapshot_reply(from, reply),
         }
         self.check_invariants();
     }
@@ -270,7 +282,8 @@ impl Raft {
     /// This is the one place that rule lives; it runs before any role's handling.
     fn apply_term_rule(&mut self, from: PeerId, message: &Message) {
         if message.term() > self.current_term {
-            let leader = matches!(message, Message::AppendEntries(_)).then_some(from);
+            let from_leader = matches!(message, Message::AppendEntries(_) | Message::InstallSnapshot(_));
+            let leader = from_leader.then_some(from);
             self.become_follower(message.term(), leader);
         }
     }

@@ -4,14 +4,16 @@
 //! must carry it out in this order, which is the persistence contract of Figure 2 ("updated on
 //! stable storage before responding to RPCs"):
 //!
-//! 1. persist `hard_state`, then `truncate_from`, then `entries` (in that order);
+//! 1. persist `hard_state`, then `snapshot`, then `truncate_from`, then `entries` (in that
+//!    order);
 //! 2. only then send `messages` and return `reply` to the caller of the request just stepped;
-//! 3. then hand `committed` to the service, in index order.
+//! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
+//!    order.
 
 use alloc::vec::Vec;
 
 use crate::message::Message;
-use crate::{Entry, HardState, LogIndex, PeerId};
+use crate::{Entry, HardState, LogIndex, PeerId, Snapshot};
 
 /// Everything one or more inputs asked of the runtime, in the order it must be done.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +21,12 @@ use crate::{Entry, HardState, LogIndex, PeerId};
 pub struct Ready {
     /// Term and vote to persist, if they changed since the last Ready.
     pub hard_state: Option<HardState>,
+    /// A snapshot to persist (it discards the persisted entries it covers and keeps the
+    /// later ones), before the truncation and entries below.
+    pub snapshot: Option<Snapshot>,
+    /// True if `snapshot` came from the leader and must also be handed to the service, before
+    /// `committed` (a snapshot the service took itself is not handed back).
+    pub apply_snapshot: bool,
     /// Remove every persisted entry at or after this index (before appending `entries`).
     pub truncate_from: Option<LogIndex>,
     /// Entries to append to the persisted log, contiguous, after any truncation.
@@ -37,6 +45,7 @@ impl Ready {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none()
+            && self.snapshot.is_none()
             && self.truncate_from.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
@@ -47,7 +56,10 @@ impl Ready {
     /// True if something must be persisted before the messages and reply may leave.
     #[must_use]
     pub fn must_persist(&self) -> bool {
-        self.hard_state.is_some() || self.truncate_from.is_some() || !self.entries.is_empty()
+        self.hard_state.is_some()
+            || self.snapshot.is_some()
+            || self.truncate_from.is_some()
+            || !self.entries.is_empty()
     }
 
     /// Records that the log was cut at `from`: pending appends at or after it are dropped, and
@@ -62,5 +74,22 @@ impl Ready {
                 self.truncate_from = Some(self.truncate_from.map_or(from, |t| t.min(from)));
             }
         }
+    }
+
+    /// Records a snapshot to persist, and fits the pending log changes to the order storage
+    /// applies them in (snapshot, then truncation, then appends): appends it covers are
+    /// dropped, a pending truncation cannot reach into it, and if the log was discarded
+    /// (`kept_suffix` false) every persisted entry after it is cut too.
+    pub(crate) fn record_snapshot(&mut self, snapshot: Snapshot, kept_suffix: bool, apply: bool) {
+        let after = snapshot.meta.last_included_index.next();
+        self.entries.retain(|e| e.index >= after);
+        if !kept_suffix {
+            self.entries.clear();
+            self.truncate_from = Some(after);
+        } else if let Some(from) = self.truncate_from {
+            self.truncate_from = Some(from.max(after));
+        }
+        self.apply_snapshot |= apply;
+        self.snapshot = Some(snapshot);
     }
 }

@@ -79,8 +79,8 @@ impl Raft {
         };
         let prev_log_index = p.next_index.prev();
         let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
-            // The entry before next_index was compacted away: only a snapshot can help, and
-            // snapshots are not sent by this version; the next reply will move next_index.
+            // The entry before next_index was compacted away: only the snapshot can help.
+            self.send_install_snapshot(peer);
             return;
         };
         p.in_flight = true;

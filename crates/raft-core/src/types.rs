@@ -105,3 +105,13 @@ pub struct SnapshotMeta {
     /// The term of that entry.
     pub last_included_term: Term,
 }
+
+/// A snapshot of the service's state: it replaces every log entry through
+/// `meta.last_included_index` (section 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Which log prefix the snapshot replaces.
+    pub meta: SnapshotMeta,
+    /// The service's state, opaque to Raft.
+    pub data: Vec<u8>,
+}

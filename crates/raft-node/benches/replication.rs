@@ -347,7 +347,7 @@ impl Live {
                 }
             }
             match self.applied[self.leader].recv_timeout(STALL) {
-                Ok(ApplyMsg::Command { index, .. }) => {
+                Ok(ApplyMsg::Command { index, .. } | ApplyMsg::Snapshot { index, .. }) => {
                     let now = Instant::now();
                     // Applies arrive in index order; one below the oldest outstanding command
                     // was committed before this run (or by an earlier leader).

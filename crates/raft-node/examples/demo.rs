@@ -125,7 +125,7 @@ impl Cluster {
         applied.store(0, Ordering::Relaxed);
         std::thread::spawn(move || {
             for msg in apply_rx.iter() {
-                let ApplyMsg::Command { index, .. } = msg;
+                let (ApplyMsg::Command { index, .. } | ApplyMsg::Snapshot { index, .. }) = msg;
                 applied.store(index.0, Ordering::Relaxed);
             }
         });

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use raft_core::message::{AppendEntriesArgs, AppendEntriesReply, Message, RequestVoteArgs, RequestVoteReply};
+use raft_core::message::{
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Message,
+    RequestVoteArgs, RequestVoteReply,
+};
 use raft_core::{LogIndex, NotLeader, PeerId, Raft, Ready, Term};
 use raft_labrpc::{ClientEnd, Responder};
 use raft_storage::{Storage, StorageError};
@@ -32,6 +35,10 @@ pub(crate) enum Event {
     RequestVote(RequestVoteArgs, Responder<RequestVoteReply>),
     /// A leader replicates entries or sends a heartbeat.
     AppendEntries(AppendEntriesArgs, Responder<AppendEntriesReply>),
+    /// A leader sends its snapshot.
+    InstallSnapshot(InstallSnapshotArgs, Responder<InstallSnapshotReply>),
+    /// The service took a snapshot through an index.
+    Snapshot(LogIndex, Vec<u8>),
     /// A peer answered one of this peer's RPCs.
     Reply(PeerId, Message),
     /// The service proposes a command; the answer goes back on the channel.
@@ -44,6 +51,7 @@ pub(crate) enum Event {
 enum Answer {
     Vote(Responder<RequestVoteReply>),
     Append(Responder<AppendEntriesReply>),
+    Snapshot(Responder<InstallSnapshotReply>),
 }
 
 /// What the loop owns.
@@ -101,6 +109,16 @@ impl<S: Storage> Context<S> {
                 self.raft.step(args.leader_id, Message::AppendEntries(args));
                 Some(Answer::Append(responder))
             }
+            Event::InstallSnapshot(args, responder) => {
+                self.raft.step(args.leader_id, Message::InstallSnapshot(args));
+                Some(Answer::Snapshot(responder))
+            }
+            Event::Snapshot(index, data) => {
+                if let Err(err) = self.raft.snapshot(index, data) {
+                    tracing::debug!(%err, "snapshot from the service not taken");
+                }
+                None
+            }
             Event::Reply(from, message) => {
                 self.raft.step(from, message);
                 None
@@ -128,8 +146,18 @@ impl<S: Storage> Context<S> {
         match (answer, ready.reply) {
             (Some(Answer::Vote(r)), Some(Message::RequestVoteReply(reply))) => r.respond(reply),
             (Some(Answer::Append(r)), Some(Message::AppendEntriesReply(reply))) => r.respond(reply),
+            (Some(Answer::Snapshot(r)), Some(Message::InstallSnapshotReply(reply))) => r.respond(reply),
             (Some(_), _) => {} // ignored request (e.g. from an unknown peer): the call fails
             (None, _) => {}
+        }
+        if let (true, Some(snapshot)) = (ready.apply_snapshot, ready.snapshot) {
+            let meta = snapshot.meta;
+            let msg = ApplyMsg::Snapshot {
+                index: meta.last_included_index,
+                term: meta.last_included_term,
+                data: snapshot.data,
+            };
+            let _ = self.applier_tx.send(msg);
         }
         for entry in ready.committed {
             let msg = ApplyMsg::Command {
@@ -145,6 +173,9 @@ impl<S: Storage> Context<S> {
     fn persist(&mut self, ready: &Ready) -> Result<(), StorageError> {
         if let Some(hard_state) = &ready.hard_state {
             self.storage.save_hard_state(hard_state)?;
+        }
+        if let Some(snapshot) = &ready.snapshot {
+            self.storage.install_snapshot(snapshot)?;
         }
         if let Some(from) = ready.truncate_from {
             self.storage.truncate_suffix(from)?;
@@ -184,7 +215,20 @@ impl<S: Storage> Context<S> {
                     },
                 );
             }
-            Message::RequestVoteReply(_) | Message::AppendEntriesReply(_) => {
+            Message::InstallSnapshot(args) => {
+                end.call_with(
+                    "Raft.InstallSnapshot",
+                    &args,
+                    move |r: Result<InstallSnapshotReply, _>| {
+                        if let Ok(reply) = r {
+                            back(Message::InstallSnapshotReply(reply));
+                        }
+                    },
+                );
+            }
+            Message::RequestVoteReply(_)
+            | Message::AppendEntriesReply(_)
+            | Message::InstallSnapshotReply(_) => {
                 tracing::error!(to = %to, "a reply is sent through its responder, not as a request");
             }
         }

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use raft_core::message::{AppendEntriesArgs, AppendEntriesReply, RequestVoteArgs, RequestVoteReply};
+use raft_core::message::{
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, RequestVoteArgs,
+    RequestVoteReply,
+};
 use raft_core::{LogIndex, NewError, NotLeader, Raft, Restored, Term};
 use raft_labrpc::{ClientEnd, Responder, Service};
 use raft_storage::Storage;
@@ -30,6 +33,16 @@ pub enum ApplyMsg {
         term: Term,
         /// The command, as proposed.
         command: Vec<u8>,
+    },
+    /// The service's state through `index`, from the leader (or from disk at restart): the
+    /// service replaces its state with `data`. Commands after it continue at `index + 1`.
+    Snapshot {
+        /// The last log index the snapshot covers.
+        index: LogIndex,
+        /// The term of that entry.
+        term: Term,
+        /// The service's snapshot.
+        data: Vec<u8>,
     },
 }
 
@@ -94,9 +107,10 @@ pub fn make(
     options: NodeOptions,
 ) -> Result<RaftNode, NodeError> {
     let persisted = storage.load().map_err(NodeError::Storage)?;
+    let on_disk_snapshot = persisted.snapshot.clone();
     let restored = Restored {
         hard_state: persisted.hard_state,
-        snapshot: persisted.snapshot.map(|s| s.meta),
+        snapshot: persisted.snapshot,
         entries: persisted.entries,
     };
     let raft = Raft::restore(options.config(me, peers.len()), restored).map_err(NodeError::Raft)?;
@@ -104,6 +118,16 @@ pub fn make(
     shared.publish(raft.term(), raft.is_leader());
     let (events_tx, events_rx) = flume::bounded(EVENT_QUEUE_MAX);
     let (applier_tx, applier_rx) = flume::unbounded();
+    if let Some(snapshot) = on_disk_snapshot {
+        // A restarted peer hands its snapshot to the service first, then resumes after it.
+        let meta = snapshot.meta;
+        let msg = ApplyMsg::Snapshot {
+            index: meta.last_included_index,
+            term: meta.last_included_term,
+            data: snapshot.data,
+        };
+        let _ = applier_tx.send(msg);
+    }
     let applier = {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -169,6 +193,14 @@ impl RaftNode {
         }
     }
 
+    /// The service's state through `index` is `data`: Raft discards its log through `index`
+    /// and persists the snapshot in its place. Never waits (the tester calls it from the
+    /// goroutine that reads the apply channel); a snapshot that is not newer than the current
+    /// one is ignored.
+    pub fn snapshot(&self, index: LogIndex, data: Vec<u8>) {
+        let _ = self.events.try_send(Event::Snapshot(index, data));
+    }
+
     /// Stops the peer: its event loop and applier end, it sends and answers nothing more.
     /// Returns once both threads have finished. Calling it again does nothing.
     pub fn kill(&self) {
@@ -204,6 +236,13 @@ impl RaftNode {
             "AppendEntries",
             move |args: AppendEntriesArgs, responder: Responder<AppendEntriesReply>| {
                 let _ = events.try_send(Event::AppendEntries(args, responder));
+            },
+        );
+        let events = self.events.clone();
+        service.method(
+            "InstallSnapshot",
+            move |args: InstallSnapshotArgs, responder: Responder<InstallSnapshotReply>| {
+                let _ = events.try_send(Event::InstallSnapshot(args, responder));
             },
         );
         service

@@ -94,17 +94,8 @@ pub use file::FilePersister;
 pub use memory::MemoryPersister;
 
 use raft_core::{Entry, LogIndex};
-pub use raft_core::{HardState, SnapshotMeta};
-use serde::{Deserialize, Serialize};
-
-/// A snapshot of the service's state, replacing the log up to `meta.last_included_index`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Which log prefix the snapshot replaces.
-    pub meta: SnapshotMeta,
-    /// The service's state, opaque to Raft.
-    pub data: Vec<u8>,
-}
+pub use raft_core::{HardState, Snapshot, SnapshotMeta};
+use serde::Serialize;
 
 /// Everything persisted, as a restarted peer reads it.
 ///
