@@ -21,7 +21,8 @@ usage: cargo xtask <command>
   test-2a .. test-2d   one part of MIT 6.824 Lab 2, one test at a time, with pass lines
   stress --part P [--iterations N] [--jobs J] [--filter F]
                        run a suite N times, J at a time; keeps the log of every failure
-                       (P: 2a 2b 2c 2d labrpc storage core node)
+                       (P: 2a 2b 2c 2d, labrpc storage core node, or a test target
+                       of tests/ such as file_storage)
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
 ";

@@ -52,11 +52,18 @@ pub fn find(id: &str) -> Option<&'static Part> {
 
 /// True once the part's suite has been written.
 pub fn exists(part: &Part) -> bool {
+    has_test_target(part.test)
+}
+
+/// True if `tests/tests/<name>.rs` exists: a test target of the harness package.
+pub fn has_test_target(name: &str) -> bool {
+    let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .join("../tests/tests")
-        .join(format!("{}.rs", part.test))
-        .exists()
+    valid
+        && manifest
+            .join("../tests/tests")
+            .join(format!("{name}.rs"))
+            .exists()
 }
 
 /// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode.

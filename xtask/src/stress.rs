@@ -43,7 +43,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     if options.part.is_empty() {
-        return Err("--part is required (2a, 2b, 2c, 2d, labrpc, storage, core, node)".into());
+        return Err(
+            "--part is required (2a, 2b, 2c, 2d, labrpc, storage, core, node, or a test target of tests/)"
+                .into(),
+        );
     }
     if options.iterations == 0 || options.jobs == 0 {
         return Err("--iterations and --jobs must be at least 1".into());
@@ -63,6 +66,7 @@ fn target(part: &str) -> Result<(String, Option<String>, Vec<String>), String> {
     }
     match part {
         "labrpc" | "storage" | "core" | "node" => Ok((format!("raft-{part}"), None, Vec::new())),
+        other if parts::has_test_target(other) => Ok((parts::PACKAGE.into(), Some(other.into()), Vec::new())),
         other => Err(format!("unknown part `{other}`")),
     }
 }
