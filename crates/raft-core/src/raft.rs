@@ -288,6 +288,15 @@ impl Raft {
         }
     }
 
+    /// The leader's progress for `peer`; `None` on a follower or candidate, or for a peer
+    /// outside the cluster.
+    pub(crate) fn progress_mut(&mut self, peer: PeerId) -> Option<&mut Progress> {
+        match &mut self.role {
+            Role::Leader { progress } => progress.get_mut(&peer),
+            _ => None,
+        }
+    }
+
     /// Takes everything the inputs since the last call asked of the runtime. Carry it out in
     /// the order [`Ready`] documents.
     pub fn take_ready(&mut self) -> Ready {

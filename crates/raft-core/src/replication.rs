@@ -71,23 +71,22 @@ impl Raft {
     /// send AppendEntries RPC with log entries starting at nextIndex", at most
     /// `entries_per_append_max` of them; with none, it is a heartbeat.
     pub(crate) fn send_append_entries(&mut self, peer: PeerId) {
-        let Role::Leader { progress } = &mut self.role else {
+        let Some(next_index) = self.progress_mut(peer).map(|p| p.next_index) else {
             return;
         };
-        let Some(p) = progress.get_mut(&peer) else {
-            return;
-        };
-        let prev_log_index = p.next_index.prev();
+        let prev_log_index = next_index.prev();
         let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
             // The entry before next_index was compacted away: only the snapshot can help.
             self.send_install_snapshot(peer);
             return;
         };
-        p.in_flight = true;
         let entries = self
             .log
-            .entries_from(p.next_index, self.config.entries_per_append_max)
+            .entries_from(next_index, self.config.entries_per_append_max)
             .to_vec();
+        if let Some(p) = self.progress_mut(peer) {
+            p.in_flight = true;
+        }
         let args = AppendEntriesArgs {
             term: self.current_term,
             leader_id: self.config.id,
@@ -206,41 +205,54 @@ impl Raft {
         if reply.term != self.current_term {
             return;
         }
-        let next_for_conflict = |log: &crate::log::RaftLog, term: Option<Term>, index: LogIndex| match term {
-            Some(term) => log.last_index_of_term(term).map_or(index, LogIndex::next),
-            None => index,
-        };
-        let last_index = self.log.last_index();
-        let Role::Leader { progress } = &mut self.role else {
-            return;
-        };
-        let Some(p) = progress.get_mut(&from) else {
+        let Some(p) = self.progress_mut(from) else {
             return;
         };
         p.in_flight = false;
         match reply.outcome {
             AppendOutcome::StaleTerm => {}
-            AppendOutcome::Success { match_index } => {
-                if match_index > last_index {
-                    tracing::warn!(peer = %self.config.id, from = %from, "reply matches past the log: ignored");
-                    return;
-                }
-                p.match_index = p.match_index.max(match_index);
-                p.next_index = p.next_index.max(match_index.next());
-                let more = p.next_index <= last_index;
-                self.advance_commit_index();
-                if more {
-                    self.send_append_entries(from);
-                }
-            }
+            AppendOutcome::Success { match_index } => self.record_match(from, match_index),
             AppendOutcome::Conflict {
                 conflict_term,
                 conflict_index,
             } => {
-                let next = next_for_conflict(&self.log, conflict_term, conflict_index);
-                p.next_index = next.clamp(p.match_index.next(), last_index.next());
+                // The 6.824 hint: a leader that has the follower's conflicting term resumes
+                // after its own last entry of that term; otherwise at the follower's first
+                // index of it (or after the follower's log, if it was too short).
+                let hint = match conflict_term {
+                    Some(term) => self
+                        .log
+                        .last_index_of_term(term)
+                        .map_or(conflict_index, LogIndex::next),
+                    None => conflict_index,
+                };
+                let last_index = self.log.last_index();
+                if let Some(p) = self.progress_mut(from) {
+                    p.next_index = hint.max(p.match_index.next()).min(last_index.next());
+                }
                 self.send_append_entries(from);
             }
+        }
+    }
+
+    /// A follower now holds the leader's log through `match_index`: raise `matchIndex` (never
+    /// lower it: replies can arrive out of order) and `nextIndex`, try to commit, and send
+    /// what follows at once. A claim past the leader's log is a bug elsewhere: ignored.
+    pub(crate) fn record_match(&mut self, peer: PeerId, match_index: LogIndex) {
+        let last_index = self.log.last_index();
+        if match_index > last_index {
+            tracing::warn!(peer = %self.config.id, from = %peer, "reply matches past the log: ignored");
+            return;
+        }
+        let Some(p) = self.progress_mut(peer) else {
+            return;
+        };
+        p.match_index = p.match_index.max(match_index);
+        p.next_index = p.next_index.max(match_index.next());
+        let more = p.next_index <= last_index;
+        self.advance_commit_index();
+        if more {
+            self.send_append_entries(peer);
         }
     }
 

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::message::{InstallSnapshotArgs, InstallSnapshotReply, Message};
-use crate::raft::{Raft, Role};
+use crate::raft::Raft;
 use crate::{LogIndex, PeerId, Snapshot, SnapshotMeta};
 
 /// Why a snapshot from the service was not taken.
@@ -85,10 +85,7 @@ impl Raft {
     /// (Figure 13: "invoked by leader to send chunks of a snapshot to a follower"; one chunk).
     pub(crate) fn send_install_snapshot(&mut self, peer: PeerId) {
         let meta = self.log.snapshot();
-        let Role::Leader { progress } = &mut self.role else {
-            return;
-        };
-        let Some(p) = progress.get_mut(&peer) else {
+        let Some(p) = self.progress_mut(peer) else {
             return;
         };
         p.in_flight = true;
@@ -154,23 +151,10 @@ impl Raft {
         if reply.term != self.current_term || reply.match_index == LogIndex::ZERO {
             return;
         }
-        let last_index = self.log.last_index();
-        let Role::Leader { progress } = &mut self.role else {
-            return;
-        };
-        let Some(p) = progress.get_mut(&from) else {
+        let Some(p) = self.progress_mut(from) else {
             return;
         };
         p.in_flight = false;
-        if reply.match_index > last_index {
-            return;
-        }
-        p.match_index = p.match_index.max(reply.match_index);
-        p.next_index = p.next_index.max(reply.match_index.next());
-        let more = p.next_index <= last_index;
-        self.advance_commit_index();
-        if more {
-            self.send_append_entries(from);
-        }
+        self.record_match(from, reply.match_index);
     }
 }
