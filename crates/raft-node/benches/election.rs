@@ -30,6 +30,8 @@
 //!
 //! Nothing here asserts a timing: these are measurements.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -676,53 +678,15 @@ fn distribution(seeds: u64, round_trip: &[Duration]) {
     }
 }
 
-/// Criterion's flags that take a value (so that value is not mistaken for a filter).
-const VALUE_FLAGS: [&str; 19] = [
-    "--color",
-    "-c",
-    "--save-baseline",
-    "-s",
-    "--baseline",
-    "-b",
-    "--baseline-lenient",
-    "--format",
-    "--profile-time",
-    "--load-baseline",
-    "--sample-size",
-    "--warm-up-time",
-    "--measurement-time",
-    "--nresamples",
-    "--noise-threshold",
-    "--confidence-level",
-    "--significance-level",
-    "--plotting-backend",
-    "--output-format",
-];
-
 /// What the distribution pass should do, from the binary's arguments: `None` to skip it,
 /// else how many seeds to run.
 fn distribution_seeds(args: &[String]) -> Option<u64> {
-    let mut filters = Vec::new();
-    let mut skip_value = false;
-    for arg in args {
-        if std::mem::take(&mut skip_value) {
-            continue;
-        }
-        if arg.starts_with('-') {
-            skip_value = VALUE_FLAGS.contains(&arg.as_str());
+    common::extra_pass(args, DISTRIBUTION_ID).map(|benchmarking| {
+        if benchmarking {
+            DISTRIBUTION_SEEDS
         } else {
-            filters.push(arg.as_str());
+            DISTRIBUTION_SEEDS_TEST
         }
-    }
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    if has("--list") || !(filters.is_empty() || filters.iter().any(|f| DISTRIBUTION_ID.contains(f))) {
-        return None;
-    }
-    let benchmarking = has("--bench") && !has("--test");
-    Some(if benchmarking {
-        DISTRIBUTION_SEEDS
-    } else {
-        DISTRIBUTION_SEEDS_TEST
     })
 }
 

@@ -31,6 +31,8 @@
 //! timing: these are measurements. The one assertion is of correctness (the leader committed
 //! what was proposed), so a broken replication path cannot pass for a fast one.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -488,52 +490,15 @@ fn pass(commands: u64, warm_up: u64) {
     }
 }
 
-/// Criterion's flags that take a value (so that value is not mistaken for a filter).
-const VALUE_FLAGS: [&str; 19] = [
-    "--color",
-    "-c",
-    "--save-baseline",
-    "-s",
-    "--baseline",
-    "-b",
-    "--baseline-lenient",
-    "--format",
-    "--profile-time",
-    "--load-baseline",
-    "--sample-size",
-    "--warm-up-time",
-    "--measurement-time",
-    "--nresamples",
-    "--noise-threshold",
-    "--confidence-level",
-    "--significance-level",
-    "--plotting-backend",
-    "--output-format",
-];
-
 /// What the pass should do, from the binary's arguments: `None` to skip it, else how many
 /// commands to measure and to warm up with.
 fn pass_counts(args: &[String]) -> Option<(u64, u64)> {
-    let mut filters = Vec::new();
-    let mut skip_value = false;
-    for arg in args {
-        if std::mem::take(&mut skip_value) {
-            continue;
-        }
-        if arg.starts_with('-') {
-            skip_value = VALUE_FLAGS.contains(&arg.as_str());
+    common::extra_pass(args, PASS_ID).map(|benchmarking| {
+        if benchmarking {
+            (PASS_COMMANDS, PASS_WARM_UP)
         } else {
-            filters.push(arg.as_str());
+            (PASS_COMMANDS_TEST, PASS_WARM_UP_TEST)
         }
-    }
-    let has = |flag: &str| args.iter().any(|a| a == flag);
-    if has("--list") || !(filters.is_empty() || filters.iter().any(|f| PASS_ID.contains(f))) {
-        return None;
-    }
-    Some(if has("--bench") && !has("--test") {
-        (PASS_COMMANDS, PASS_WARM_UP)
-    } else {
-        (PASS_COMMANDS_TEST, PASS_WARM_UP_TEST)
     })
 }
 
