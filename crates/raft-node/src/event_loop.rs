@@ -71,7 +71,15 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
     let _enter = span.enter();
     let mut next_tick = Instant::now() + cx.tick;
     while !cx.shared.killed.load(Ordering::Acquire) {
-        let answer = match events.recv_deadline(next_tick) {
+        // A tick that is due runs before any queued event: a steady stream of events must not
+        // starve heartbeats and elections (recv_deadline pops a queued event before it looks
+        // at the clock).
+        let received = if Instant::now() >= next_tick {
+            Err(flume::RecvTimeoutError::Timeout)
+        } else {
+            events.recv_deadline(next_tick)
+        };
+        let answer = match received {
             Ok(Event::Kill) | Err(flume::RecvTimeoutError::Disconnected) => break,
             Ok(event) => cx.handle(event),
             Err(flume::RecvTimeoutError::Timeout) => {
@@ -132,7 +140,9 @@ impl<S: Storage> Context<S> {
     }
 
     /// Carries out the state machine's outputs in the order the persistence contract requires:
-    /// 1. persist term, vote and log changes (durable when the storage call returns);
+    /// 1. persist term and vote, then cut the log, then the snapshot, then new entries (each
+    ///    durable when its storage call returns; every prefix of this sequence is a state the
+    ///    peer can restart from);
     /// 2. only then send messages and answer the request that was stepped, so that no vote or
     ///    acknowledgement leaves before what it promises is on stable storage;
     /// 3. then hand committed entries to the applier, in index order.
@@ -174,11 +184,13 @@ impl<S: Storage> Context<S> {
         if let Some(hard_state) = &ready.hard_state {
             self.storage.save_hard_state(hard_state)?;
         }
-        if let Some(snapshot) = &ready.snapshot {
-            self.storage.install_snapshot(snapshot)?;
-        }
+        // Truncate before installing a snapshot: a crash between the two then leaves an
+        // older, valid log, never a snapshot followed by entries that conflict with it.
         if let Some(from) = ready.truncate_from {
             self.storage.truncate_suffix(from)?;
+        }
+        if let Some(snapshot) = &ready.snapshot {
+            self.storage.install_snapshot(snapshot)?;
         }
         self.storage.append(&ready.entries)
     }

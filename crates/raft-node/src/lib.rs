@@ -36,6 +36,7 @@
 //!         assert_eq!(applied, index);
 //!         assert_eq!(command, b"x=1");
 //!     }
+//!     ApplyMsg::Snapshot { .. } => unreachable!("no snapshot was taken"),
 //! }
 //! node.kill();
 //! ```

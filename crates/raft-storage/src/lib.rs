@@ -81,7 +81,7 @@
 //! Checks that belong to Raft rather than to storage: whether terms in the log are
 //! non-decreasing, or whether the log entry at a snapshot's last included index has the
 //! snapshot's term (Figure 13, steps 6-7); [`Storage::install_snapshot`] keeps every later
-//! entry, and a runtime that finds a mismatch calls [`Storage::truncate_suffix`] after it.
+//! entry, and a runtime that finds a mismatch calls [`Storage::truncate_suffix`] first.
 //! Locking a directory against a second process is the caller's job.
 #![forbid(unsafe_code)]
 
