@@ -74,6 +74,14 @@ pub enum NewError {
     Config(ConfigError),
     /// The restored log is not contiguous.
     Log(LogGap),
+    /// The restored term is older than the last term in the log: the state was not written
+    /// by a correct peer (term and vote are persisted before the entries of a term).
+    TermBehindLog {
+        /// The restored current term.
+        current_term: Term,
+        /// The term of the log's last entry.
+        last_log_term: Term,
+    },
 }
 
 impl core::fmt::Display for NewError {
@@ -82,8 +90,15 @@ impl core::fmt::Display for NewError {
             NewError::Config(e) => write!(f, "invalid config: {e}"),
             NewError::Log(g) => write!(
                 f,
-                "restored log has a gap: expected index {}, found {}",
+                "restored log is not a log: expected index {} with a term no lower than the last, found index {}",
                 g.expected, g.found
+            ),
+            NewError::TermBehindLog {
+                current_term,
+                last_log_term,
+            } => write!(
+                f,
+                "restored term {current_term} is older than the log's last term {last_log_term}"
             ),
         }
     }
@@ -148,6 +163,12 @@ impl Raft {
             None => (None, Vec::new()),
         };
         let log = RaftLog::restore(meta, restored.entries).map_err(NewError::Log)?;
+        if restored.hard_state.current_term < log.last_term() {
+            return Err(NewError::TermBehindLog {
+                current_term: restored.hard_state.current_term,
+                last_log_term: log.last_term(),
+            });
+        }
         let compacted = log.snapshot().last_included_index;
         let mut raft = Raft {
             rng: SmallRng::seed_from_u64(config.seed),
@@ -284,7 +305,10 @@ impl Raft {
         if message.term() > self.current_term {
             let from_leader = matches!(message, Message::AppendEntries(_) | Message::InstallSnapshot(_));
             let leader = from_leader.then_some(from);
-            self.become_follower(message.term(), leader);
+            // Stepping down does not reset the election timer: Figure 2 resets it only for
+            // AppendEntries from the current leader, a granted vote, or a new election. A
+            // rejoining peer with a stale log must not hold off the others' timeouts.
+            self.become_follower(message.term(), leader, false);
         }
     }
 
@@ -317,8 +341,9 @@ impl Raft {
         core::mem::take(&mut self.ready)
     }
 
-    /// Becomes a follower in `term` (a new term clears the vote), knowing `leader` if given.
-    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<PeerId>) {
+    /// Becomes a follower in `term` (a new term clears the vote), knowing `leader` if given;
+    /// restarts the election timer if `reset_timer`.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<PeerId>, reset_timer: bool) {
         assert!(term >= self.current_term, "a term never decreases");
         if term > self.current_term {
             self.current_term = term;
@@ -326,7 +351,9 @@ impl Raft {
         }
         self.role = Role::Follower;
         self.leader_id = leader;
-        self.reset_election_timer();
+        if reset_timer {
+            self.reset_election_timer();
+        }
     }
 
     /// Becomes a candidate: "increment currentTerm, vote for self, reset election timer"
@@ -398,7 +425,7 @@ impl Raft {
     }
 
     /// The invariants every input must keep, checked after each one in debug builds.
-    fn check_invariants(&self) {
+    pub(crate) fn check_invariants(&self) {
         if cfg!(debug_assertions) {
             assert!(
                 self.commit_index <= self.log.last_index(),

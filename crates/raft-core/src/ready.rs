@@ -4,8 +4,8 @@
 //! must carry it out in this order, which is the persistence contract of Figure 2 ("updated on
 //! stable storage before responding to RPCs"):
 //!
-//! 1. persist `hard_state`, then `snapshot`, then `truncate_from`, then `entries` (in that
-//!    order);
+//! 1. persist `hard_state`, then `truncate_from`, then `snapshot`, then `entries` (in that
+//!    order: a crash after any step leaves a log the peer can restart from);
 //! 2. only then send `messages` and return `reply` to the caller of the request just stepped;
 //! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
 //!    order.
@@ -22,7 +22,7 @@ pub struct Ready {
     /// Term and vote to persist, if they changed since the last Ready.
     pub hard_state: Option<HardState>,
     /// A snapshot to persist (it discards the persisted entries it covers and keeps the
-    /// later ones), before the truncation and entries below.
+    /// later ones), after the truncation and before the entries.
     pub snapshot: Option<Snapshot>,
     /// True if `snapshot` came from the leader and must also be handed to the service, before
     /// `committed` (a snapshot the service took itself is not handed back).
@@ -77,9 +77,9 @@ impl Ready {
     }
 
     /// Records a snapshot to persist, and fits the pending log changes to the order storage
-    /// applies them in (snapshot, then truncation, then appends): appends it covers are
-    /// dropped, a pending truncation cannot reach into it, and if the log was discarded
-    /// (`kept_suffix` false) every persisted entry after it is cut too.
+    /// applies them in (truncation, then snapshot, then appends): appends it covers are
+    /// dropped, and if the log was discarded (`kept_suffix` false) every persisted entry after
+    /// it is cut first.
     pub(crate) fn record_snapshot(&mut self, snapshot: Snapshot, kept_suffix: bool, apply: bool) {
         let after = snapshot.meta.last_included_index.next();
         self.entries.retain(|e| e.index >= after);

@@ -43,6 +43,7 @@ impl Raft {
             // Alone, the leader's own log is the majority; otherwise only replies can commit.
             self.advance_commit_index();
         }
+        self.check_invariants();
         Ok(at)
     }
 
@@ -124,7 +125,11 @@ impl Raft {
                 "two leaders in one term: AppendEntries ignored");
             return stale;
         }
-        self.become_follower(args.term, Some(args.leader_id));
+        if !well_formed(&args) {
+            tracing::warn!(peer = %self.config.id, from = %args.leader_id, "malformed AppendEntries ignored");
+            return stale;
+        }
+        self.become_follower(args.term, Some(args.leader_id), true);
         let outcome = match self.check_prev_entry(&args) {
             Some(conflict) => conflict,
             None => self.merge_entries(args),
@@ -274,4 +279,20 @@ impl Raft {
             self.commit_unannounced = true;
         }
     }
+}
+
+/// True if an AppendEntries is one a correct leader could send: its entries continue
+/// `prev_log_index` one by one, with terms that never decrease, from `prev_log_term` up to the
+/// request's term. Anything else comes from a faulty peer and must not reach the log.
+fn well_formed(args: &AppendEntriesArgs) -> bool {
+    let mut expected = args.prev_log_index.next();
+    let mut term = args.prev_log_term;
+    for entry in &args.entries {
+        if entry.index != expected || entry.term < term || entry.term > args.term {
+            return false;
+        }
+        expected = expected.next();
+        term = entry.term;
+    }
+    args.prev_log_term <= args.term
 }

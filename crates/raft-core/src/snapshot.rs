@@ -78,6 +78,7 @@ impl Raft {
         self.log.compact(meta);
         self.snapshot_data.clone_from(&data);
         self.ready.record_snapshot(Snapshot { meta, data }, true, false);
+        self.check_invariants();
         Ok(())
     }
 
@@ -117,7 +118,7 @@ impl Raft {
                 match_index: LogIndex::ZERO,
             };
         }
-        self.become_follower(args.term, Some(args.leader_id));
+        self.become_follower(args.term, Some(args.leader_id), true);
         let meta = SnapshotMeta {
             last_included_index: args.last_included_index,
             last_included_term: args.last_included_term,

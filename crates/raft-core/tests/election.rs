@@ -375,3 +375,31 @@ fn granted(reply: &Option<Message>) -> bool {
         }))
     )
 }
+
+#[test]
+fn a_refused_vote_in_a_higher_term_does_not_hold_off_the_election_timer() {
+    // Two identical followers (same seed, same log); one is asked for its vote by a candidate
+    // with a stale log in a higher term. It adopts the term and refuses, and (Figure 2) does
+    // not restart its election timer: both time out on the same tick.
+    let mut plain = restored_peer(0, 3, Term(1), None, &[1]);
+    let mut asked = restored_peer(0, 3, Term(1), None, &[1]);
+    for _ in 0..5 {
+        plain.tick();
+        asked.tick();
+    }
+    asked.step(PeerId(2), Message::RequestVote(vote_request(Term(4), 2, 0, 0)));
+    assert!(!granted(&asked.take_ready().reply));
+    assert_eq!(asked.term(), Term(4));
+    let mut ticks = 0;
+    while plain.role() != RoleKind::Candidate {
+        plain.tick();
+        asked.tick();
+        ticks += 1;
+        assert!(ticks < 1_000, "the followers never time out");
+    }
+    assert_eq!(
+        asked.role(),
+        RoleKind::Candidate,
+        "the refused vote did not reset the timer"
+    );
+}
