@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod parts;
+mod sim;
 mod stress;
 
 use std::process::{Command, ExitCode};
@@ -23,6 +24,10 @@ usage: cargo xtask <command>
                        run a suite N times, J at a time; keeps the log of every failure
                        (P: 2a 2b 2c 2d, labrpc storage core node, or a test target
                        of tests/ such as file_storage)
+  sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]
+                       the deterministic simulator over N seeds on all cores
+  sim --replay SEED [--peers P] [--faults F]
+                       one seed again, with its full trace
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
 ";
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         "test" => test_all(),
         "bench" => run(cargo().args(["bench", "--workspace"]).args(rest)),
         "stress" => stress::main(rest),
+        "sim" => sim::main(rest),
         "demo" => demo(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {
@@ -78,6 +84,9 @@ fn show(cmd: &Command) -> String {
     s
 }
 
+/// How many simulator seeds `cargo xtask test` runs: a few seconds on two cores.
+const SIM_QUICK_SEEDS: &str = "3000";
+
 /// The bare-metal target raft-core must build for: proof that it stays `no_std`.
 const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
 
@@ -99,6 +108,12 @@ fn test_all() -> bool {
     step("no_std build", no_std_build());
     step("unit and integration tests", unit_tests());
     step("doc tests", run(cargo().args(["test", "--workspace", "--doc"])));
+    // A fixed, quick set of simulator seeds (a few seconds); longer runs: cargo xtask sim.
+    let quick_seeds: Vec<String> = ["--seeds", SIM_QUICK_SEEDS]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    step("simulator (quick seeds)", sim::main(&quick_seeds));
     for part in parts::PARTS {
         if parts::exists(part) {
             step(part.name, parts::run_part(part.id, &[]));

@@ -1,0 +1,223 @@
+//! The simulator's command line, which `cargo xtask sim` runs:
+//! `raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--threads T]`
+//! sweeps seeds on all cores; `raft-sim --replay SEED [--peers P] [--faults F]` runs one
+//! seed and prints its full trace.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use raft_sim::{FaultProfile, SimConfig, Violation};
+
+/// How often the sweep prints a progress line.
+const PROGRESS_INTERVAL_S: u64 = 3;
+/// Most failing seeds a sweep reports in full.
+const FAILURES_REPORTED_MAX: usize = 10;
+/// How long the progress thread sleeps between checks for the end of the sweep.
+const PROGRESS_POLL_MS: u64 = 50;
+
+struct Options {
+    seeds: u64,
+    start: u64,
+    peers: usize,
+    faults: FaultProfile,
+    threads: usize,
+    replay: Option<u64>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut o = Options {
+        seeds: 0,
+        start: 0,
+        peers: SimConfig::new(0).peers,
+        faults: FaultProfile::Default,
+        threads,
+        replay: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        let bad = |e: std::num::ParseIntError| format!("{arg} {value}: {e}");
+        match arg.as_str() {
+            "--seeds" => o.seeds = value.parse().map_err(bad)?,
+            "--start" => o.start = value.parse().map_err(bad)?,
+            "--peers" => o.peers = value.parse().map_err(bad)?,
+            "--threads" => o.threads = value.parse().map_err(bad)?,
+            "--replay" => o.replay = Some(value.parse().map_err(bad)?),
+            "--faults" => o.faults = value.parse()?,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if o.replay.is_none() && o.seeds == 0 {
+        return Err("give --seeds N (N >= 1) or --replay SEED".into());
+    }
+    Ok(o)
+}
+
+fn config(o: &Options, seed: u64) -> SimConfig {
+    SimConfig {
+        peers: o.peers,
+        faults: o.faults,
+        ..SimConfig::new(seed)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("raft-sim: {e}");
+            eprintln!("usage: raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]");
+            eprintln!("       raft-sim --replay SEED [--peers P] [--faults F]");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ok = match options.replay {
+        Some(seed) => replay(&options, seed),
+        None => sweep(&options),
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn replay(o: &Options, seed: u64) -> bool {
+    let cfg = SimConfig {
+        record_full_trace: true,
+        ..config(o, seed)
+    };
+    match raft_sim::run(cfg) {
+        Ok(summary) => {
+            for line in summary.full_trace.iter().flatten() {
+                println!("{line}");
+            }
+            println!(
+                "seed {seed}: ok, {} events, trace hash {:016x}, {} commands committed, \
+                 recovered {} ms after faults stopped",
+                summary.events,
+                summary.trace_hash,
+                summary.commands_committed,
+                summary.recovery_us / 1000
+            );
+            true
+        }
+        Err(v) => {
+            for line in v.full_trace.iter().flatten() {
+                println!("{line}");
+            }
+            println!("{v}");
+            false
+        }
+    }
+}
+
+/// Shared counters of a sweep.
+struct Sweep {
+    next: AtomicU64,
+    done: AtomicU64,
+    events: AtomicU64,
+    finished: AtomicBool,
+    failures: Mutex<Vec<Violation>>,
+}
+
+fn sweep(o: &Options) -> bool {
+    let s = Sweep {
+        next: AtomicU64::new(o.start),
+        done: AtomicU64::new(0),
+        events: AtomicU64::new(0),
+        finished: AtomicBool::new(false),
+        failures: Mutex::new(Vec::new()),
+    };
+    let end = o.start.saturating_add(o.seeds);
+    let started = Instant::now();
+    eprintln!(
+        "raft-sim: seeds {}..{end}, {} peers, faults {}, {} threads",
+        o.start, o.peers, o.faults, o.threads
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..o.threads.max(1) {
+            scope.spawn(|| worker(o, &s, end));
+        }
+        scope.spawn(|| progress(o, &s, started));
+    });
+    let elapsed = started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
+    let (done, events) = (s.done.load(Ordering::Relaxed), s.events.load(Ordering::Relaxed));
+    eprintln!(
+        "raft-sim: {done} seeds in {elapsed:.1} s: {:.0} seeds/s, {:.0} events/s ({events} events)",
+        done as f64 / elapsed,
+        events as f64 / elapsed
+    );
+    let failures = s
+        .failures
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    report_failures(failures)
+}
+
+fn worker(o: &Options, s: &Sweep, end: u64) {
+    loop {
+        let seed = s.next.fetch_add(1, Ordering::Relaxed);
+        if seed >= end {
+            s.finished.store(true, Ordering::Relaxed);
+            return;
+        }
+        match raft_sim::run(config(o, seed)) {
+            Ok(summary) => {
+                s.events.fetch_add(summary.events, Ordering::Relaxed);
+            }
+            Err(v) => {
+                s.events.fetch_add(v.events, Ordering::Relaxed);
+                eprintln!("raft-sim: seed {seed} FAILED: {}: {}", v.invariant, v.detail);
+                let mut failures = s
+                    .failures
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                failures.push(v);
+            }
+        }
+        s.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn progress(o: &Options, s: &Sweep, started: Instant) {
+    let mut last_print = Instant::now();
+    while s.done.load(Ordering::Relaxed) < o.seeds && !all_done(o, s) {
+        std::thread::sleep(Duration::from_millis(PROGRESS_POLL_MS));
+        if last_print.elapsed() >= Duration::from_secs(PROGRESS_INTERVAL_S) {
+            last_print = Instant::now();
+            let done = s.done.load(Ordering::Relaxed);
+            let elapsed = started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
+            let rate = done as f64 / elapsed;
+            let eta = (o.seeds - done.min(o.seeds)) as f64 / rate.max(f64::MIN_POSITIVE);
+            let failed = s.failures.lock().map_or(0, |f| f.len());
+            eprintln!(
+                "raft-sim: {done}/{} seeds ({:.0}%), {rate:.0} seeds/s, {failed} failed, eta {eta:.0} s",
+                o.seeds,
+                100.0 * done as f64 / o.seeds as f64
+            );
+        }
+    }
+}
+
+fn all_done(o: &Options, s: &Sweep) -> bool {
+    s.finished.load(Ordering::Relaxed) && s.done.load(Ordering::Relaxed) >= o.seeds
+}
+
+fn report_failures(mut failures: Vec<Violation>) -> bool {
+    if failures.is_empty() {
+        eprintln!("raft-sim: no violation");
+        return true;
+    }
+    failures.sort_by_key(|v| v.seed);
+    eprintln!("raft-sim: {} seeds FAILED", failures.len());
+    for v in failures.iter().take(FAILURES_REPORTED_MAX) {
+        eprintln!("\n{v}");
+    }
+    eprintln!("\nfailing seeds (replay each with the command shown):");
+    for v in &failures {
+        eprintln!("  {}  # {}", v.replay_command(), v.invariant);
+    }
+    false
+}

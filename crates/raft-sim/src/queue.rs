@@ -1,0 +1,113 @@
+//! The event queue: a min-heap on (virtual time, sequence number), so events at the same
+//! microsecond run in the order they were scheduled and a run never depends on heap ties.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use raft_core::message::Message;
+
+/// Most events one queue may hold: a run that floods it has a bug (a message storm).
+pub const QUEUE_EVENTS_MAX: usize = 1_000_000;
+
+/// Something that happens at a virtual time.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// One tick of peer `peer`'s incarnation `incarnation` (stale after a crash).
+    Tick {
+        /// The peer.
+        peer: usize,
+        /// The incarnation the tick belongs to.
+        incarnation: u64,
+    },
+    /// A message arrives at `to`, addressed to its incarnation `incarnation`.
+    Deliver {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// The receiver's incarnation when it was sent: a crash loses it.
+        incarnation: u64,
+        /// The message.
+        message: Message,
+    },
+    /// The client proposes new commands and retries old ones.
+    Client,
+    /// The nemesis crashes, restarts, partitions or heals.
+    Nemesis,
+    /// Faults stop: partitions heal, crashed peers restart, the network turns reliable.
+    FaultsEnd,
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    at_us: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_us, self.seq) == (other.at_us, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    /// Reversed, so the max-heap pops the earliest event first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at_us, other.seq).cmp(&(self.at_us, self.seq))
+    }
+}
+
+/// Events waiting for their time.
+#[derive(Debug, Default)]
+pub struct EventQueue {
+    heap: BinaryHeap<Scheduled>,
+    seq: u64,
+}
+
+impl EventQueue {
+    /// Schedules `event` at `at_us`; false (and dropped) if the queue is full.
+    pub fn push(&mut self, at_us: u64, event: Event) -> bool {
+        if self.heap.len() >= QUEUE_EVENTS_MAX {
+            return false;
+        }
+        self.seq += 1;
+        self.heap.push(Scheduled {
+            at_us,
+            seq: self.seq,
+            event,
+        });
+        true
+    }
+
+    /// The earliest event and its time.
+    pub fn pop(&mut self) -> Option<(u64, Event)> {
+        self.heap.pop().map(|s| (s.at_us, s.event))
+    }
+
+    /// The time of the earliest event.
+    #[must_use]
+    pub fn peek_time(&self) -> Option<u64> {
+        self.heap.peek().map(|s| s.at_us)
+    }
+
+    /// Events waiting.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True if nothing waits.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}

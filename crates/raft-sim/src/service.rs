@@ -1,0 +1,95 @@
+//! The replicated service each peer runs: a digest chain over the applied commands.
+//!
+//! Its state is (last applied index, digest of every command through it), so two services
+//! that agree on the digest at an index applied the same commands in the same order. It
+//! snapshots that state every K applied entries; a snapshot's bytes are the state itself.
+
+use raft_core::{Entry, LogIndex, Snapshot};
+
+use crate::trace::fnv1a;
+
+/// Bytes in an encoded service state: index then digest, little-endian.
+pub const STATE_BYTES: usize = 16;
+/// The digest of the empty service, before any command.
+pub const DIGEST_EMPTY: u64 = 0x5eed_0000_0000_0001;
+
+/// One peer's service state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceState {
+    /// The last index applied.
+    pub applied: LogIndex,
+    /// The digest chain through `applied`.
+    pub digest: u64,
+}
+
+impl ServiceState {
+    /// The empty service.
+    #[must_use]
+    pub fn empty() -> ServiceState {
+        ServiceState {
+            applied: LogIndex::ZERO,
+            digest: DIGEST_EMPTY,
+        }
+    }
+
+    /// The service restarted from its persisted snapshot (or empty, without one).
+    ///
+    /// # Errors
+    /// A description if the snapshot's bytes are not a service state.
+    pub fn restore(snapshot: Option<&Snapshot>) -> Result<ServiceState, String> {
+        match snapshot {
+            None => Ok(ServiceState::empty()),
+            Some(s) => ServiceState::decode(&s.data),
+        }
+    }
+
+    /// The digest after applying `entry`'s command on top of this state.
+    #[must_use]
+    pub fn next_digest(&self, entry: &Entry) -> u64 {
+        let hash = fnv1a(self.digest, &entry.index.0.to_le_bytes());
+        fnv1a(hash, &entry.command)
+    }
+
+    /// The state as snapshot bytes.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(STATE_BYTES);
+        bytes.extend_from_slice(&self.applied.0.to_le_bytes());
+        bytes.extend_from_slice(&self.digest.to_le_bytes());
+        bytes
+    }
+
+    /// A state from snapshot bytes.
+    ///
+    /// # Errors
+    /// A description if the bytes have the wrong length.
+    pub fn decode(bytes: &[u8]) -> Result<ServiceState, String> {
+        let (Some(index), Some(digest)) = (bytes.get(0..8), bytes.get(8..STATE_BYTES)) else {
+            return Err(format!(
+                "snapshot of {} bytes is not a service state",
+                bytes.len()
+            ));
+        };
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(index);
+        b.copy_from_slice(digest);
+        Ok(ServiceState {
+            applied: LogIndex(u64::from_le_bytes(a)),
+            digest: u64::from_le_bytes(b),
+        })
+    }
+}
+
+/// A client command: its id as little-endian bytes.
+#[must_use]
+pub fn command_bytes(id: u64) -> Vec<u8> {
+    id.to_le_bytes().to_vec()
+}
+
+/// The client command id in an entry's bytes, if it is one.
+#[must_use]
+pub fn command_id(command: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = command.try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
