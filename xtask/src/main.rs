@@ -28,6 +28,8 @@ usage: cargo xtask <command>
                        the deterministic simulator over N seeds on all cores
   sim --replay SEED [--peers P] [--faults F]
                        one seed again, with its full trace
+  mutants              the simulator against each deliberately broken raft-core: every
+                       mutant must break an invariant within a bounded number of seeds
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
 ";
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         "bench" => run(cargo().args(["bench", "--workspace"]).args(rest)),
         "stress" => stress::main(rest),
         "sim" => sim::main(rest),
+        "mutants" => sim::mutants(),
         "demo" => demo(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {
@@ -114,6 +117,7 @@ fn test_all() -> bool {
         .map(|s| s.to_string())
         .collect();
     step("simulator (quick seeds)", sim::main(&quick_seeds));
+    step("simulator catches every mutant", sim::mutants());
     for part in parts::PARTS {
         if parts::exists(part) {
             step(part.name, parts::run_part(part.id, &[]));

@@ -27,3 +27,65 @@ pub fn main(args: &[String]) -> bool {
         ])
         .args(args))
 }
+
+/// The mutants of raft-core (its `mutant-*` features), each a deliberately wrong rule.
+const MUTANTS: [(&str, &str); 4] = [
+    (
+        "mutant-vote-ignores-log",
+        "grants a vote without the up-to-date check",
+    ),
+    (
+        "mutant-commit-old-term",
+        "commits an old-term entry by counting replicas",
+    ),
+    (
+        "mutant-truncate-on-stale-append",
+        "truncates the log on a stale AppendEntries",
+    ),
+    ("mutant-forget-vote", "forgets to persist the vote"),
+];
+
+/// How many seeds each mutant gets to be caught in (heavy faults).
+const MUTANT_SEEDS_MAX: &str = "20000";
+
+/// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
+/// seeds until an invariant breaks; true only if every mutant is caught.
+pub fn mutants() -> bool {
+    let mut missed = Vec::new();
+    for (feature, what) in MUTANTS {
+        eprintln!("xtask mutants: {feature} ({what})");
+        let caught = run(cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "raft-sim",
+                "--features",
+                feature,
+            ])
+            .args(["--bin", "raft-sim", "--"])
+            .args([
+                "--seeds",
+                MUTANT_SEEDS_MAX,
+                "--faults",
+                "heavy",
+                "--expect-violation",
+            ]));
+        if caught {
+            eprintln!(
+                "xtask mutants: {feature} caught; replay the seed above with \
+                 cargo run --release -p raft-sim --features {feature} --bin raft-sim -- --replay SEED --faults heavy"
+            );
+        } else {
+            missed.push(feature);
+        }
+    }
+    if missed.is_empty() {
+        eprintln!("xtask mutants: all {} mutants caught", MUTANTS.len());
+        true
+    } else {
+        eprintln!("xtask mutants: NOT caught: {}", missed.join(", "));
+        false
+    }
+}

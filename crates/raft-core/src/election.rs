@@ -40,9 +40,9 @@ impl Raft {
     /// has voted for itself in its term, so it never grants another.
     pub(crate) fn handle_request_vote(&mut self, args: RequestVoteArgs) -> RequestVoteReply {
         let can_vote = self.voted_for.is_none() || self.voted_for == Some(args.candidate_id);
-        let granted = args.term == self.current_term
-            && can_vote
-            && self.log.is_up_to_date(args.last_log_index, args.last_log_term);
+        let up_to_date = cfg!(feature = "mutant-vote-ignores-log")
+            || self.log.is_up_to_date(args.last_log_index, args.last_log_term);
+        let granted = args.term == self.current_term && can_vote && up_to_date;
         if granted {
             self.voted_for = Some(args.candidate_id);
             self.reset_election_timer();

@@ -324,10 +324,13 @@ impl Raft {
     /// Takes everything the inputs since the last call asked of the runtime. Carry it out in
     /// the order [`Ready`] documents.
     pub fn take_ready(&mut self) -> Ready {
-        let hard_state = HardState {
+        let mut hard_state = HardState {
             current_term: self.current_term,
             voted_for: self.voted_for,
         };
+        if cfg!(feature = "mutant-forget-vote") {
+            hard_state.voted_for = None;
+        }
         if hard_state != self.persisted_hard_state {
             self.ready.hard_state = Some(hard_state);
             self.persisted_hard_state = hard_state;

@@ -190,6 +190,13 @@ impl Raft {
             self.log.append(entry.clone());
             self.ready.entries.push(entry);
         }
+        if cfg!(feature = "mutant-truncate-on-stale-append")
+            && last_new_index < self.log.last_index()
+            && last_new_index >= self.log.first_index()
+        {
+            self.log.truncate_from(last_new_index.next());
+            self.ready.record_truncate(last_new_index.next());
+        }
         if args.leader_commit > self.commit_index {
             let commit = args.leader_commit.min(last_new_index);
             if commit > self.commit_index {
@@ -273,7 +280,9 @@ impl Raft {
         matched.push(self.log.last_index());
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let n = matched[self.quorum() - 1];
-        if n > self.commit_index && self.log.term_at(n) == Some(self.current_term) {
+        let of_current_term =
+            cfg!(feature = "mutant-commit-old-term") || self.log.term_at(n) == Some(self.current_term);
+        if n > self.commit_index && of_current_term && self.log.term_at(n).is_some() {
             tracing::trace!(peer = %self.config.id, term = %self.current_term, index = %n, "committed");
             self.commit_index = n;
             self.commit_unannounced = true;

@@ -1,12 +1,13 @@
 //! The simulator's command line, which `cargo xtask sim` runs:
 //! `raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--threads T]`
 //! sweeps seeds on all cores; `raft-sim --replay SEED [--peers P] [--faults F]` runs one
-//! seed and prints its full trace.
+//! seed and prints its full trace. With `--expect-violation` a sweep succeeds only if some seed
+//! breaks an invariant, and stops at the first: how a mutant of raft-core is shown to be caught.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use raft_sim::{FaultProfile, SimConfig, Violation};
@@ -25,6 +26,8 @@ struct Options {
     faults: FaultProfile,
     threads: usize,
     replay: Option<u64>,
+    /// Succeed only if a violation is found (a mutant run), stopping at the first.
+    expect_violation: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -36,9 +39,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
         faults: FaultProfile::Default,
         threads,
         replay: None,
+        expect_violation: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        if arg == "--expect-violation" {
+            o.expect_violation = true;
+            continue;
+        }
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
         let bad = |e: std::num::ParseIntError| format!("{arg} {value}: {e}");
         match arg.as_str() {
@@ -118,7 +126,8 @@ struct Sweep {
     next: AtomicU64,
     done: AtomicU64,
     events: AtomicU64,
-    finished: AtomicBool,
+    /// Workers still running; the progress thread stops when none is.
+    active: AtomicUsize,
     failures: Mutex<Vec<Violation>>,
 }
 
@@ -127,7 +136,7 @@ fn sweep(o: &Options) -> bool {
         next: AtomicU64::new(o.start),
         done: AtomicU64::new(0),
         events: AtomicU64::new(0),
-        finished: AtomicBool::new(false),
+        active: AtomicUsize::new(o.threads.max(1)),
         failures: Mutex::new(Vec::new()),
     };
     let end = o.start.saturating_add(o.seeds);
@@ -153,6 +162,9 @@ fn sweep(o: &Options) -> bool {
         .failures
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if o.expect_violation {
+        return report_caught(failures, done);
+    }
     report_failures(failures)
 }
 
@@ -160,7 +172,7 @@ fn worker(o: &Options, s: &Sweep, end: u64) {
     loop {
         let seed = s.next.fetch_add(1, Ordering::Relaxed);
         if seed >= end {
-            s.finished.store(true, Ordering::Relaxed);
+            s.active.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         match raft_sim::run(config(o, seed)) {
@@ -170,6 +182,10 @@ fn worker(o: &Options, s: &Sweep, end: u64) {
             Err(v) => {
                 s.events.fetch_add(v.events, Ordering::Relaxed);
                 eprintln!("raft-sim: seed {seed} FAILED: {}: {}", v.invariant, v.detail);
+                if o.expect_violation {
+                    // One violation is what a mutant run looks for: stop the other workers.
+                    s.next.store(end, Ordering::Relaxed);
+                }
                 let mut failures = s
                     .failures
                     .lock()
@@ -183,7 +199,7 @@ fn worker(o: &Options, s: &Sweep, end: u64) {
 
 fn progress(o: &Options, s: &Sweep, started: Instant) {
     let mut last_print = Instant::now();
-    while s.done.load(Ordering::Relaxed) < o.seeds && !all_done(o, s) {
+    while s.active.load(Ordering::Relaxed) > 0 {
         std::thread::sleep(Duration::from_millis(PROGRESS_POLL_MS));
         if last_print.elapsed() >= Duration::from_secs(PROGRESS_INTERVAL_S) {
             last_print = Instant::now();
@@ -201,10 +217,6 @@ fn progress(o: &Options, s: &Sweep, started: Instant) {
     }
 }
 
-fn all_done(o: &Options, s: &Sweep) -> bool {
-    s.finished.load(Ordering::Relaxed) && s.done.load(Ordering::Relaxed) >= o.seeds
-}
-
 fn report_failures(mut failures: Vec<Violation>) -> bool {
     if failures.is_empty() {
         eprintln!("raft-sim: no violation");
@@ -220,4 +232,22 @@ fn report_failures(mut failures: Vec<Violation>) -> bool {
         eprintln!("  {}  # {}", v.replay_command(), v.invariant);
     }
     false
+}
+
+/// A mutant run: true if some seed broke an invariant (the bug was caught).
+fn report_caught(mut failures: Vec<Violation>, seeds_run: u64) -> bool {
+    failures.sort_by_key(|v| v.seed);
+    match failures.first() {
+        Some(v) => {
+            eprintln!(
+                "raft-sim: caught at seed {} by {} ({} seeds run): {}",
+                v.seed, v.invariant, seeds_run, v.detail
+            );
+            true
+        }
+        None => {
+            eprintln!("raft-sim: NOT caught: {seeds_run} seeds kept every invariant");
+            false
+        }
+    }
 }
