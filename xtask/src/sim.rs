@@ -46,7 +46,7 @@ const MUTANTS: [(&str, &str); 4] = [
 ];
 
 /// How many seeds each mutant gets to be caught in (heavy faults).
-const MUTANT_SEEDS_MAX: &str = "20000";
+const MUTANT_SEEDS_MAX: &str = "60000";
 
 /// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
 /// seeds until an invariant breaks; true only if every mutant is caught.
