@@ -30,6 +30,7 @@ usage: cargo xtask <command>
                        one seed again, with its full trace
   mutants              the simulator against each deliberately broken raft-core: every
                        mutant must break an invariant within a bounded number of seeds
+  figure16 [--trials N] the Raft paper's Figure 16 on the simulator (docs/figure16.md)
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
 ";
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         "stress" => stress::main(rest),
         "sim" => sim::main(rest),
         "mutants" => sim::mutants(),
+        "figure16" => sim::figure16(rest),
         "demo" => demo(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {

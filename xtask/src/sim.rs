@@ -89,3 +89,20 @@ pub fn mutants() -> bool {
         false
     }
 }
+
+/// `cargo xtask figure16 [--trials N] [--cap-s S] [--out DIR]`: the Raft paper's Figure 16 on
+/// the simulator; writes docs/figure16.md and docs/figure16.svg. True if it ran.
+pub fn figure16(args: &[String]) -> bool {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "raft-sim",
+            "--bin",
+            "figure16",
+            "--",
+        ])
+        .args(args))
+}

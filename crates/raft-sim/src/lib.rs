@@ -36,6 +36,7 @@
 pub mod checkers;
 pub mod config;
 pub mod durable;
+pub mod figure16;
 mod nemesis;
 pub mod network;
 pub mod queue;
