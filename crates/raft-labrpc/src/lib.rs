@@ -76,6 +76,7 @@
 //! Everything that comes from the caller's bytes is a [`CallError`], never a panic: a type
 //! that does not round-trip, an unknown service or method. labrpc aborts the test process
 //! on those; this port reports them to the caller.
+#![forbid(unsafe_code)]
 
 mod client;
 mod codec;
