@@ -68,6 +68,18 @@ pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
+/// `cargo run --release --quiet -p PACKAGE [--features F] KIND NAME --`: one of the project's
+/// binaries (`--bin`) or examples (`--example`), built for speed; append its arguments.
+pub fn cargo_run(package: &str, kind: &str, name: &str, features: Option<&str>) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "--release", "--quiet", "-p", package]);
+    if let Some(features) = features {
+        cmd.args(["--features", features]);
+    }
+    cmd.args([kind, name, "--"]);
+    cmd
+}
+
 /// Runs a command, echoing it first; true if it exited zero.
 pub fn run(cmd: &mut Command) -> bool {
     eprintln!("$ {}", show(cmd));
@@ -182,16 +194,5 @@ fn unit_tests() -> bool {
 }
 
 fn demo(args: &[String]) -> bool {
-    run(cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "raft-node",
-            "--example",
-            "demo",
-            "--",
-        ])
-        .args(args))
+    run(cargo_run("raft-node", "--example", "demo", None).args(args))
 }

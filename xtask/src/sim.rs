@@ -5,7 +5,7 @@
 //! `cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]`
 //! `cargo xtask sim --replay SEED [--peers P] [--faults F]`
 
-use crate::{cargo, run};
+use crate::{cargo_run, run};
 
 /// Runs the simulator binary with `args`; true if every seed kept every invariant.
 pub fn main(args: &[String]) -> bool {
@@ -14,18 +14,7 @@ pub fn main(args: &[String]) -> bool {
         eprintln!("       cargo xtask sim --replay SEED [--peers P] [--faults F]");
         return false;
     }
-    run(cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "raft-sim",
-            "--bin",
-            "raft-sim",
-            "--",
-        ])
-        .args(args))
+    run(cargo_run("raft-sim", "--bin", "raft-sim", None).args(args))
 }
 
 /// The mutants of raft-core (its `mutant-*` features), each a deliberately wrong rule.
@@ -54,24 +43,13 @@ pub fn mutants() -> bool {
     let mut missed = Vec::new();
     for (feature, what) in MUTANTS {
         eprintln!("xtask mutants: {feature} ({what})");
-        let caught = run(cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "-p",
-                "raft-sim",
-                "--features",
-                feature,
-            ])
-            .args(["--bin", "raft-sim", "--"])
-            .args([
-                "--seeds",
-                MUTANT_SEEDS_MAX,
-                "--faults",
-                "heavy",
-                "--expect-violation",
-            ]));
+        let caught = run(cargo_run("raft-sim", "--bin", "raft-sim", Some(feature)).args([
+            "--seeds",
+            MUTANT_SEEDS_MAX,
+            "--faults",
+            "heavy",
+            "--expect-violation",
+        ]));
         if caught {
             eprintln!(
                 "xtask mutants: {feature} caught; replay the seed above with \
@@ -93,16 +71,5 @@ pub fn mutants() -> bool {
 /// `cargo xtask figure16 [--trials N] [--cap-s S] [--out DIR]`: the Raft paper's Figure 16 on
 /// the simulator; writes docs/figure16.md and docs/figure16.svg. True if it ran.
 pub fn figure16(args: &[String]) -> bool {
-    run(cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "raft-sim",
-            "--bin",
-            "figure16",
-            "--",
-        ])
-        .args(args))
+    run(cargo_run("raft-sim", "--bin", "figure16", None).args(args))
 }
