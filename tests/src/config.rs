@@ -1,23 +1,24 @@
-//! config.go in Rust: the cluster under test and the checks the 6.824 tests make of it.
+//! config.go in Rust: the cluster under test and the checks the 6.824 tests make of it,
+//! written once over either cluster.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use raft_core::{LogIndex, Term};
-use raft_labrpc::{ClientEnd, Network, Server};
-use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
+use raft_core::Term;
 use raft_storage::{MemoryPersister, Storage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::applier::{Applier, show};
+use crate::real::RealCluster;
+use crate::sim::{self, SimCluster};
+
 /// test_test.go: "The tester generously allows solutions to complete elections in one second
 /// (much more than the paper's range of timeouts)."
 pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
-
-/// config.go's `SnapShotInterval`: the 2D applier snapshots after indices 9, 19, 29, ...
-const SNAPSHOT_INTERVAL: u64 = 10;
 
 /// config.go's limit on one test: 120 seconds.
 const TEST_TIME_MAX: Duration = Duration::from_secs(120);
@@ -34,56 +35,58 @@ pub fn as_int(command: &[u8]) -> Option<u64> {
     <[u8; 8]>::try_from(command).ok().map(u64::from_le_bytes)
 }
 
-/// What the appliers record: each server's applied commands by index, and the first error.
-#[derive(Default)]
-struct Applied {
-    logs: Vec<HashMap<u64, Vec<u8>>>,
-    /// The last index each server applied (2D: commands must follow it exactly).
-    last_applied: Vec<u64>,
-    apply_err: Option<String>,
-    max_index: u64,
+/// Which cluster a scenario runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// raft-node peers over raft-labrpc, on the wall clock.
+    Real,
+    /// raft-core peers on the simulator's virtual clock and network.
+    Virtual,
 }
 
-/// The cluster's mutable membership, under one lock as in config.go.
-struct Cluster {
-    rafts: Vec<Option<Arc<RaftNode>>>,
-    connected: Vec<bool>,
-    saved: Vec<MemoryPersister>,
-    endnames: Vec<Vec<String>>,
+/// What a finished (or failed) scenario leaves for its runner.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// The pass line's figures, once `end` ran: seconds, peers, RPCs, bytes, commands.
+    pub figures: Option<Figures>,
+    /// Virtual time only: the hash of every event of the run (same seed, same hash).
+    pub trace_hash: u64,
+    /// Virtual time only: the last events, readable, for a failure report.
+    pub trace_tail: Vec<String>,
+    /// Virtual time only: how many events the simulated cluster ran.
+    pub events: u64,
+    /// The first failure of a client task (the scenario's own failure is its panic).
+    pub task_failure: Option<String>,
 }
 
-/// The test harness: config.go's `config`.
-pub struct Config {
-    net: Network,
-    n: usize,
-    /// 2D: appliers snapshot every `SNAPSHOT_INTERVAL` commands and ingest snapshots.
-    snapshot: bool,
+/// The figures of a pass line.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Seconds from `begin` to `end` (virtual seconds on the simulated cluster).
+    pub seconds: f64,
+    /// Peers.
+    pub peers: usize,
+    /// RPCs sent.
+    pub rpcs: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Commands committed.
+    pub commands: u64,
+}
+
+/// Go's `t *testing.T`: where a scenario runs, its seed, and where its report goes.
+#[derive(Clone, Debug)]
+pub struct Tester {
+    clock: Clock,
     seed: u64,
-    cluster: Mutex<Cluster>,
-    applied: Arc<Mutex<Applied>>,
-    rng: Mutex<StdRng>,
-    finished: Arc<AtomicBool>,
-    start: Instant,
-    /// begin()'s marks: time, RPC total, bytes total, max applied index.
-    marks: Mutex<(Instant, u64, u64, u64)>,
+    quiet: bool,
+    report: Arc<Mutex<Report>>,
 }
 
-impl Config {
-    /// `make_config(t, n, unreliable, false)`: `n` peers, connected, long delays on.
+impl Tester {
+    /// A run on the real cluster, seeded from `RAFT_TEST_SEED` or the clock.
     #[must_use]
-    pub fn new(n: usize, unreliable: bool) -> Config {
-        Config::make(n, unreliable, false)
-    }
-
-    /// `make_config(t, n, unreliable, true)`: as [`Config::new`], with the 2D applier, which
-    /// snapshots every ten commands and checks that commands follow snapshots exactly.
-    #[must_use]
-    pub fn with_snapshots(n: usize, unreliable: bool) -> Config {
-        Config::make(n, unreliable, true)
-    }
-
-    fn make(n: usize, unreliable: bool, snapshot: bool) -> Config {
-        init_tracing();
+    pub fn real() -> Tester {
         let seed = std::env::var("RAFT_TEST_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -92,30 +95,108 @@ impl Config {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as u64)
             });
-        let net = Network::with_seed(seed);
-        let cfg = Config {
-            net,
-            n,
-            snapshot,
+        Tester::new(Clock::Real, seed)
+    }
+
+    /// A run on the simulated cluster from `seed`.
+    #[must_use]
+    pub fn simulated(seed: u64) -> Tester {
+        Tester::new(Clock::Virtual, seed)
+    }
+
+    fn new(clock: Clock, seed: u64) -> Tester {
+        Tester {
+            clock,
             seed,
-            cluster: Mutex::new(Cluster {
-                rafts: vec![None; n],
-                connected: vec![false; n],
-                saved: (0..n).map(|_| MemoryPersister::new()).collect(),
-                endnames: vec![Vec::new(); n],
-            }),
-            applied: Arc::new(Mutex::new(Applied {
-                logs: vec![HashMap::new(); n],
-                last_applied: vec![0; n],
-                ..Applied::default()
-            })),
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            finished: Arc::new(AtomicBool::new(false)),
-            start: Instant::now(),
-            marks: Mutex::new((Instant::now(), 0, 0, 0)),
+            quiet: false,
+            report: Arc::default(),
+        }
+    }
+
+    /// Prints nothing (no description, no pass line): for runs of many seeds.
+    #[must_use]
+    pub fn quiet(mut self) -> Tester {
+        self.quiet = true;
+        self
+    }
+
+    /// The cluster this run uses.
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The seed of every random choice of the run.
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// What the scenario left: its figures and, on virtual time, its trace.
+    #[must_use]
+    pub fn report(&self) -> Report {
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Report)) {
+        f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// The cluster under the harness.
+enum Backend {
+    Real(RealCluster),
+    Sim(Box<SimCluster>),
+}
+
+/// The test harness: config.go's `config`. The scenario cannot tell which cluster is under it.
+pub struct Config {
+    t: Tester,
+    n: usize,
+    backend: Backend,
+    applier: Arc<Applier>,
+    connected: Mutex<Vec<bool>>,
+    saved: Mutex<Vec<MemoryPersister>>,
+    rng: Mutex<StdRng>,
+    finished: AtomicBool,
+    /// begin()'s marks: time, RPC total, bytes total, max applied index.
+    marks: Mutex<(Duration, u64, u64, u64)>,
+}
+
+impl Config {
+    /// `make_config(t, n, unreliable, false)`: `n` peers, connected, long delays on.
+    #[must_use]
+    pub fn new(t: &Tester, n: usize, unreliable: bool) -> Config {
+        Config::make(t, n, unreliable, false)
+    }
+
+    /// `make_config(t, n, unreliable, true)`: as [`Config::new`], with the 2D applier, which
+    /// snapshots every ten commands and checks that commands follow snapshots exactly.
+    #[must_use]
+    pub fn with_snapshots(t: &Tester, n: usize, unreliable: bool) -> Config {
+        Config::make(t, n, unreliable, true)
+    }
+
+    fn make(t: &Tester, n: usize, unreliable: bool, snapshot: bool) -> Config {
+        init_tracing();
+        let applier = Arc::new(Applier::new(n, snapshot));
+        let backend = match t.clock {
+            Clock::Real => Backend::Real(RealCluster::new(n, t.seed, Arc::clone(&applier))),
+            Clock::Virtual => Backend::Sim(Box::new(SimCluster::new(n, t.seed, Arc::clone(&applier)))),
+        };
+        let cfg = Config {
+            t: t.clone(),
+            n,
+            backend,
+            applier,
+            connected: Mutex::new(vec![false; n]),
+            saved: Mutex::new((0..n).map(|_| MemoryPersister::new()).collect()),
+            rng: Mutex::new(StdRng::seed_from_u64(t.seed)),
+            finished: AtomicBool::new(false),
+            marks: Mutex::new((Duration::ZERO, 0, 0, 0)),
         };
         cfg.set_unreliable(unreliable);
-        cfg.net.set_long_delays(true);
+        cfg.set_long_delays(true);
         for i in 0..n {
             cfg.start1(i);
         }
@@ -125,12 +206,8 @@ impl Config {
         cfg
     }
 
-    fn cluster(&self) -> MutexGuard<'_, Cluster> {
-        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn applied(&self) -> MutexGuard<'_, Applied> {
-        self.applied.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The number of peers.
@@ -139,217 +216,238 @@ impl Config {
         self.n
     }
 
-    /// The peer `i`, if it is running.
+    /// Time since the cluster was made: wall time, or virtual time on the simulated cluster.
     #[must_use]
-    pub fn raft(&self, i: usize) -> Option<Arc<RaftNode>> {
-        self.cluster().rafts[i].clone()
+    pub fn now(&self) -> Duration {
+        match &self.backend {
+            Backend::Real(c) => c.now(),
+            Backend::Sim(c) => c.now(),
+        }
+    }
+
+    /// Sleeps; every wait in a scenario goes through here. On the simulated cluster the peers
+    /// and the other tasks run meanwhile, on virtual time.
+    pub fn sleep(&self, duration: Duration) {
+        match &self.backend {
+            Backend::Real(_) => std::thread::sleep(duration),
+            Backend::Sim(c) => c.sleep(duration),
+        }
+    }
+
+    /// Runs `f`, whose clients run beside the scenario (Go's goroutines), and waits for every
+    /// client it started. On the simulated cluster the clients are tasks scheduled from the
+    /// seed (see [`crate::sim`]); on the real one, threads.
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&Scope<'scope, 'env>) -> R,
+    {
+        let sim = match &self.backend {
+            Backend::Real(_) => None,
+            Backend::Sim(c) => Some(&**c),
+        };
+        std::thread::scope(|s| {
+            let scope = Scope { std: s, sim };
+            let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+            if let Some(sim) = sim {
+                sim.end_scope(result.as_ref().err().map(|p| &**p));
+            } else if result.is_err() {
+                self.finished.store(true, Ordering::Release);
+            }
+            result.unwrap_or_else(|payload| resume_unwind(payload))
+        })
+    }
+
+    /// True if peer `i` is running (not crashed).
+    #[must_use]
+    pub fn running(&self, i: usize) -> bool {
+        match &self.backend {
+            Backend::Real(c) => c.running(i),
+            Backend::Sim(c) => c.running(i),
+        }
     }
 
     /// `cfg.rafts[i].Start(command)`: the index and term if peer `i` is running and accepted
     /// the command as leader, `None` otherwise (Go's `ok == false`).
     pub fn start(&self, i: usize, command: &[u8]) -> Option<(u64, Term)> {
-        let raft = self.raft(i)?;
-        raft.start(command.to_vec())
-            .ok()
-            .map(|(index, term)| (index.0, term))
+        match &self.backend {
+            Backend::Real(c) => c.start(i, command),
+            Backend::Sim(c) => c.with(|w| w.start(i, command)),
+        }
     }
 
     /// `cfg.rafts[i].GetState()`: term and leadership of peer `i` (term 0 if it is down).
     #[must_use]
     pub fn get_state(&self, i: usize) -> (Term, bool) {
-        self.raft(i).map_or((Term(0), false), |r| r.get_state())
+        self.state_of(i).unwrap_or((Term(0), false))
+    }
+
+    fn state_of(&self, i: usize) -> Option<(Term, bool)> {
+        match &self.backend {
+            Backend::Real(c) => c.get_state(i),
+            Backend::Sim(c) => c.get_state(i),
+        }
     }
 
     /// A random integer from the test's seeded RNG (Go's `rand.Int()`, non-negative).
     pub fn rand_int(&self) -> u64 {
-        self.rng
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .random_range(0..i64::MAX as u64)
+        Self::lock(&self.rng).random_range(0..i64::MAX as u64)
     }
 
     /// A random string of `n` letters and digits from the test's RNG (config.go `randstring`).
     pub fn rand_string(&self, n: usize) -> String {
         const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rng = Self::lock(&self.rng);
         (0..n)
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect()
-    }
-
-    /// Sleeps; every wait in a scenario goes through here.
-    pub fn sleep(&self, duration: Duration) {
-        std::thread::sleep(duration);
     }
 
     /// crash1: shut down peer `i` but save its persistent state. Its persister is replaced by
     /// a copy first, so nothing the old instance might still write reaches the new one.
     pub fn crash1(&self, i: usize) {
         self.disconnect(i);
-        self.net.delete_server(&i.to_string());
-        let raft = {
-            let mut cluster = self.cluster();
-            cluster.saved[i] = cluster.saved[i].copy();
-            cluster.rafts[i].take()
-        };
-        if let Some(raft) = raft {
-            raft.kill();
+        {
+            let mut saved = Self::lock(&self.saved);
+            saved[i] = saved[i].copy();
         }
-        let mut cluster = self.cluster();
-        cluster.saved[i] = cluster.saved[i].copy();
+        match &self.backend {
+            Backend::Real(c) => c.kill(i),
+            Backend::Sim(c) => c.with(|w| w.kill(i)),
+        }
+        let mut saved = Self::lock(&self.saved);
+        saved[i] = saved[i].copy();
     }
 
-    /// start1: start or restart peer `i` (killing any running instance first), with fresh
-    /// outgoing end names and its saved state. It is not connected: call `connect` after.
+    /// start1: start or restart peer `i` (killing any running instance first) from its saved
+    /// state, its service from its saved snapshot. It is not connected: call `connect` after.
     pub fn start1(&self, i: usize) {
         self.crash1(i);
-        let names: Vec<String> = (0..self.n).map(|_| self.rand_string(20)).collect();
-        let mut ends: Vec<ClientEnd> = Vec::with_capacity(self.n);
-        for (j, name) in names.iter().enumerate() {
-            let end = self.net.make_end(name.clone()).expect("end names are fresh");
-            self.net.connect(name, &j.to_string());
-            ends.push(end);
-        }
         let persister = {
-            let mut cluster = self.cluster();
-            cluster.endnames[i] = names;
-            cluster.saved[i] = cluster.saved[i].copy();
-            cluster.saved[i].clone()
+            let mut saved = Self::lock(&self.saved);
+            saved[i] = saved[i].copy();
+            saved[i].clone()
         };
-        {
-            // "mimic KV server and process snapshot now": the service starts from the snapshot.
-            let mut a = self.applied();
-            a.last_applied[i] = 0;
-            let snapshot = persister.load().expect("a MemoryPersister always loads").snapshot;
-            if let Some(snapshot) = snapshot.filter(|s| !s.data.is_empty()) {
-                if let Err(err) = ingest_snap(&mut a, i, &snapshot.data, None) {
-                    panic!("{err}");
-                }
-            }
+        // "mimic KV server and process snapshot now": the service starts from the snapshot.
+        let snapshot = persister.load().expect("a MemoryPersister always loads").snapshot;
+        self.applier.restart(i, snapshot.as_ref().map(|s| &s.data[..]));
+        let seed = self.rand_int();
+        match &self.backend {
+            Backend::Real(c) => c.make_peer(i, seed, persister),
+            Backend::Sim(c) => c.make_peer(i, seed, persister),
         }
-        let (apply_tx, apply_rx) = flume::bounded(0);
-        let options = NodeOptions {
-            seed: Some(self.rand_int()),
-            ..NodeOptions::default()
-        };
-        let raft = Arc::new(make(ends, i, persister, apply_tx, options).expect("make succeeds"));
-        self.spawn_applier(i, apply_rx, Arc::downgrade(&raft));
-        let mut server = Server::new();
-        server.add_service(raft.service());
-        self.net.add_server(i.to_string(), server);
-        self.cluster().rafts[i] = Some(raft);
-    }
-
-    /// The appliers of config.go. `applier` (2A-2C) checks every applied command against every
-    /// other server's at the same index, and that indices arrive in order; `applierSnap` (2D)
-    /// also requires each command to follow the last one (or the snapshot) exactly, ingests
-    /// snapshots, and snapshots every ten commands. A failure is recorded and fails the test at
-    /// its next check (Go's log.Fatalf).
-    fn spawn_applier(&self, i: usize, apply_rx: flume::Receiver<ApplyMsg>, raft: Weak<RaftNode>) {
-        let applied = Arc::clone(&self.applied);
-        let snapshot = self.snapshot;
-        std::thread::spawn(move || {
-            for msg in apply_rx.iter() {
-                let mut a = applied.lock().unwrap_or_else(|e| e.into_inner());
-                let (err, snap) = match msg {
-                    ApplyMsg::Command { index, command, .. } => {
-                        apply_command(&mut a, i, index.0, command, snapshot)
-                    }
-                    ApplyMsg::Snapshot { index, data, .. } if snapshot => {
-                        (ingest_snap(&mut a, i, &data, Some(index.0)).err(), None)
-                    }
-                    ApplyMsg::Snapshot { .. } => (None, None),
-                };
-                if err.is_some() && a.apply_err.is_none() {
-                    eprintln!("apply error: {}", err.as_deref().unwrap_or_default());
-                    a.apply_err = err;
-                }
-                drop(a);
-                if let (Some((index, data)), Some(raft)) = (snap, raft.upgrade()) {
-                    raft.snapshot(LogIndex(index), data);
-                }
-            }
-        });
     }
 
     /// LogSize: the largest persisted Raft state (term, vote, log) of any server, in bytes.
     #[must_use]
     pub fn log_size(&self) -> u64 {
-        self.cluster()
-            .saved
+        Self::lock(&self.saved)
             .iter()
             .map(Storage::raft_state_size)
             .max()
             .unwrap_or(0)
     }
 
+    fn enable(&self, from: usize, to: usize, enabled: bool) {
+        match &self.backend {
+            Backend::Real(c) => c.enable(from, to, enabled),
+            Backend::Sim(c) => c.with(|w| w.enable(from, to, enabled)),
+        }
+    }
+
+    fn note(&self, what: impl FnOnce() -> String) {
+        if let Backend::Sim(c) = &self.backend {
+            c.with(|w| w.note(what()));
+        }
+    }
+
     /// Attaches peer `i` to the network: its outgoing ends and every connected peer's end to it.
     pub fn connect(&self, i: usize) {
-        let mut cluster = self.cluster();
-        cluster.connected[i] = true;
+        self.note(|| format!("connect n{i}"));
+        let mut connected = Self::lock(&self.connected);
+        connected[i] = true;
         for j in 0..self.n {
-            if cluster.connected[j] {
-                self.net.enable(&cluster.endnames[i][j], true);
-                self.net.enable(&cluster.endnames[j][i], true);
+            if connected[j] {
+                self.enable(i, j, true);
+                self.enable(j, i, true);
             }
         }
     }
 
     /// Detaches peer `i`: its outgoing ends and every end to it.
     pub fn disconnect(&self, i: usize) {
-        let mut cluster = self.cluster();
-        cluster.connected[i] = false;
+        self.note(|| format!("disconnect n{i}"));
+        Self::lock(&self.connected)[i] = false;
         for j in 0..self.n {
-            if let Some(name) = cluster.endnames[i].get(j) {
-                self.net.enable(name, false);
-            }
-            if let Some(name) = cluster.endnames[j].get(i) {
-                self.net.enable(name, false);
-            }
+            self.enable(i, j, false);
+            self.enable(j, i, false);
         }
     }
 
     /// True if peer `i` is connected.
     #[must_use]
     pub fn connected(&self, i: usize) -> bool {
-        self.cluster().connected[i]
+        Self::lock(&self.connected)[i]
     }
 
     /// RPCs delivered to peer `i` since it was last started.
     #[must_use]
     pub fn rpc_count(&self, i: usize) -> u64 {
-        self.net.count(&i.to_string())
+        match &self.backend {
+            Backend::Real(c) => c.rpc_count(i),
+            Backend::Sim(c) => c.with(|w| w.rpc_count(i)),
+        }
     }
 
     /// Every RPC sent so far.
     #[must_use]
     pub fn rpc_total(&self) -> u64 {
-        self.net.total_count()
+        match &self.backend {
+            Backend::Real(c) => c.rpc_total(),
+            Backend::Sim(c) => c.with(|w| w.rpc_total()),
+        }
     }
 
     /// Every byte sent so far.
     #[must_use]
     pub fn bytes_total(&self) -> u64 {
-        self.net.total_bytes()
+        match &self.backend {
+            Backend::Real(c) => c.bytes_total(),
+            Backend::Sim(c) => c.with(|w| w.bytes_total()),
+        }
     }
 
     /// Turns the unreliable network on or off.
     pub fn set_unreliable(&self, unreliable: bool) {
-        self.net.set_reliable(!unreliable);
+        self.note(|| format!("unreliable {unreliable}"));
+        match &self.backend {
+            Backend::Real(c) => c.set_reliable(!unreliable),
+            Backend::Sim(c) => c.with(|w| w.set_reliable(!unreliable)),
+        }
     }
 
     /// Turns long reordering of replies on or off.
     pub fn set_long_reordering(&self, on: bool) {
-        self.net.set_long_reordering(on);
+        self.note(|| format!("long reordering {on}"));
+        match &self.backend {
+            Backend::Real(c) => c.set_long_reordering(on),
+            Backend::Sim(c) => c.with(|w| w.set_long_reordering(on)),
+        }
+    }
+
+    /// Makes calls through dead ends fail after up to 7 s (on) or 100 ms (off).
+    pub fn set_long_delays(&self, on: bool) {
+        match &self.backend {
+            Backend::Real(c) => c.set_long_delays(on),
+            Backend::Sim(c) => c.with(|w| w.set_long_delays(on)),
+        }
     }
 
     /// The running, connected peers and their state.
     fn states(&self) -> Vec<(usize, Term, bool)> {
-        let cluster = self.cluster();
+        let connected = Self::lock(&self.connected).clone();
         (0..self.n)
-            .filter(|i| cluster.connected[*i])
-            .filter_map(|i| cluster.rafts[i].as_ref().map(|r| (i, r.get_state())))
-            .map(|(i, (term, leader))| (i, term, leader))
+            .filter(|i| connected[*i])
+            .filter_map(|i| self.state_of(i).map(|(term, leader)| (i, term, leader)))
             .collect()
     }
 
@@ -406,7 +504,7 @@ impl Config {
     /// nCommitted: how many peers applied `index`, and the command they agree on. Fails on an
     /// apply error from any applier or on two different commands at one index.
     pub fn n_committed(&self, index: u64) -> (usize, Option<Vec<u8>>) {
-        let a = self.applied();
+        let a = self.applier.lock();
         if let Some(err) = &a.apply_err {
             panic!("{err}");
         }
@@ -438,12 +536,7 @@ impl Config {
                 to *= 2;
             }
             if let Some(start_term) = start_term {
-                let moved_on = self
-                    .cluster()
-                    .rafts
-                    .iter()
-                    .flatten()
-                    .any(|r| r.get_state().0 > start_term);
+                let moved_on = (0..self.n).any(|i| self.state_of(i).is_some_and(|(t, _)| t > start_term));
                 if moved_on {
                     return None;
                 }
@@ -458,28 +551,22 @@ impl Config {
     /// seconds, trying each connected peer in turn as the leader (2 seconds per attempt; with
     /// `retry`, a failed attempt is tried again). Returns the command's index.
     pub fn one(&self, command: &[u8], expected_servers: usize, retry: bool) -> u64 {
-        let t0 = Instant::now();
+        let t0 = self.now();
         let mut starts = 0;
-        while t0.elapsed() < Duration::from_secs(10) && !self.finished.load(Ordering::Acquire) {
+        while self.now() - t0 < Duration::from_secs(10) && !self.finished.load(Ordering::Acquire) {
             let mut index = None;
             for _ in 0..self.n {
                 starts = (starts + 1) % self.n;
-                let raft = {
-                    let cluster = self.cluster();
-                    if cluster.connected[starts] {
-                        cluster.rafts[starts].clone()
-                    } else {
-                        None
+                if self.connected(starts) {
+                    if let Some((i, _)) = self.start(starts, command) {
+                        index = Some(i);
+                        break;
                     }
-                };
-                if let Some(Ok((i, _))) = raft.map(|r| r.start(command.to_vec())) {
-                    index = Some(i);
-                    break;
                 }
             }
-            if let Some(LogIndex(index)) = index {
-                let t1 = Instant::now();
-                while t1.elapsed() < Duration::from_secs(2) {
+            if let Some(index) = index {
+                let t1 = self.now();
+                while self.now() - t1 < Duration::from_secs(2) {
                     let (nd, cmd1) = self.n_committed(index);
                     if nd > 0 && nd >= expected_servers && cmd1.as_deref() == Some(command) {
                         return index;
@@ -496,33 +583,38 @@ impl Config {
 
     /// begin: prints the test's description and marks where its counts start.
     pub fn begin(&self, description: &str) {
-        println!("{description} ...");
-        let max_index = self.applied().max_index;
-        *self.marks.lock().unwrap_or_else(|e| e.into_inner()) =
-            (Instant::now(), self.rpc_total(), self.bytes_total(), max_index);
+        if !self.t.quiet {
+            println!("{description} ...");
+        }
+        self.note(|| format!("begin {description}"));
+        let max_index = self.applier.lock().max_index;
+        *Self::lock(&self.marks) = (self.now(), self.rpc_total(), self.bytes_total(), max_index);
     }
 
-    /// end: checks the time limit and prints the pass line: seconds, peers, RPCs, bytes, and
-    /// commands committed since begin.
+    /// end: checks the time limit and prints the pass line: seconds (virtual seconds on the
+    /// simulated cluster), peers, RPCs, bytes, and commands committed since begin.
     pub fn end(&self) {
         self.check_timeout();
-        let (t0, rpcs0, bytes0, max_index0) = *self.marks.lock().unwrap_or_else(|e| e.into_inner());
-        let max_index = self.applied().max_index;
-        println!(
-            "  ... Passed --  {:4.1}  {} {:4} {:7} {:4}",
-            t0.elapsed().as_secs_f64(),
-            self.n,
-            self.rpc_total() - rpcs0,
-            self.bytes_total() - bytes0,
-            max_index - max_index0
-        );
+        let (t0, rpcs0, bytes0, max_index0) = *Self::lock(&self.marks);
+        let max_index = self.applier.lock().max_index;
+        let figures = Figures {
+            seconds: (self.now() - t0).as_secs_f64(),
+            peers: self.n,
+            rpcs: self.rpc_total() - rpcs0,
+            bytes: self.bytes_total() - bytes0,
+            commands: max_index - max_index0,
+        };
+        if !self.t.quiet {
+            println!(
+                "  ... Passed --  {:4.1}  {} {:4} {:7} {:4}",
+                figures.seconds, figures.peers, figures.rpcs, figures.bytes, figures.commands
+            );
+        }
+        self.t.update(|r| r.figures = Some(figures));
     }
 
     fn check_timeout(&self) {
-        assert!(
-            self.start.elapsed() <= TEST_TIME_MAX,
-            "test took longer than 120 seconds"
-        );
+        assert!(self.now() <= TEST_TIME_MAX, "test took longer than 120 seconds");
     }
 
     /// cleanup: kills every peer and stops the network.
@@ -530,99 +622,100 @@ impl Config {
         self.cleanup_quietly();
         self.check_timeout();
     }
+
+    /// Kills every peer and stops the network, without the time check; leaves the trace in
+    /// the report.
+    fn cleanup_quietly(&self) {
+        self.finished.store(true, Ordering::Release);
+        match &self.backend {
+            Backend::Real(c) => c.cleanup(),
+            Backend::Sim(c) => {
+                let (hash, tail, events) = c.trace();
+                let failure = c.failure();
+                self.t.update(|r| {
+                    r.trace_hash = hash;
+                    r.trace_tail = tail;
+                    r.events = events;
+                    r.task_failure = failure;
+                });
+                for i in 0..self.n {
+                    c.with(|w| w.kill(i));
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Config {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && self.t.clock == Clock::Real {
             eprintln!(
                 "test failed with seed {seed}: replay its random choices with RAFT_TEST_SEED={seed}",
-                seed = self.seed
+                seed = self.t.seed
             );
         }
         self.cleanup_quietly();
     }
 }
 
-impl Config {
-    /// Kills every peer and stops the network, without the time check.
-    fn cleanup_quietly(&self) {
-        self.finished.store(true, Ordering::Release);
-        let rafts: Vec<Arc<RaftNode>> = self.cluster().rafts.iter_mut().filter_map(Option::take).collect();
-        for raft in rafts {
-            raft.kill();
-        }
-        self.net.cleanup();
-    }
+/// A scope of clients that run beside the scenario; see [`Config::scope`].
+pub struct Scope<'scope, 'env: 'scope> {
+    std: &'scope std::thread::Scope<'scope, 'env>,
+    sim: Option<&'env SimCluster>,
 }
 
-/// One command at the applier: `applierSnap`'s strict order check in 2D, then checkLogs; in
-/// 2D, the snapshot to take when the index is the ninth of ten.
-fn apply_command(
-    a: &mut Applied,
-    i: usize,
-    index: u64,
-    command: Vec<u8>,
-    snapshot: bool,
-) -> (Option<String>, Option<(u64, Vec<u8>)>) {
-    if !snapshot {
-        return (check_logs(a, i, index, command), None);
-    }
-    let expected = a.last_applied[i] + 1;
-    let mut err = (index != expected)
-        .then(|| format!("server {i} apply out of order, expected index {expected}, got {index}"));
-    if err.is_none() {
-        err = check_logs(a, i, index, command);
-    }
-    a.last_applied[i] = index;
-    let snap = ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
-        let xlog: Vec<Option<Vec<u8>>> = (0..=index).map(|j| a.logs[i].get(&j).cloned()).collect();
-        let data = postcard::to_stdvec(&(index, xlog)).expect("a snapshot encodes");
-        (index, data)
-    });
-    (err, snap)
+/// A client started in a [`Scope`].
+pub struct Task<'scope, T> {
+    handle: std::thread::ScopedJoinHandle<'scope, T>,
+    sim: Option<(&'scope SimCluster, u64)>,
 }
 
-/// ingestSnap: the service's state becomes the snapshot's: the commands through its last
-/// included index, which must match `index` when the snapshot came on the apply channel.
-fn ingest_snap(a: &mut Applied, i: usize, data: &[u8], index: Option<u64>) -> Result<(), String> {
-    let (last_included_index, xlog): (u64, Vec<Option<Vec<u8>>>) =
-        postcard::from_bytes(data).map_err(|e| format!("snapshot Decode() error: {e}"))?;
-    if index.is_some_and(|index| index != last_included_index) {
-        return Err(format!("server {i} snapshot doesn't match m.SnapshotIndex"));
-    }
-    a.logs[i] = xlog
-        .into_iter()
-        .enumerate()
-        .filter_map(|(j, c)| c.map(|c| (j as u64, c)))
-        .collect();
-    a.last_applied[i] = last_included_index;
-    Ok(())
-}
-
-/// checkLogs: records server `i`'s apply of `command` at `index`; an error if another server
-/// applied something else there, or if `index` arrived before `index - 1`.
-fn check_logs(a: &mut Applied, i: usize, index: u64, command: Vec<u8>) -> Option<String> {
-    for (j, log) in a.logs.iter().enumerate() {
-        if let Some(old) = log.get(&index) {
-            if *old != command {
-                return Some(format!(
-                    "commit index={index} server={i} {} != server={j} {}",
-                    show(&command),
-                    show(old)
-                ));
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Starts a client running `f` beside the scenario.
+    pub fn spawn<F, T>(&self, f: F) -> Task<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        match self.sim {
+            None => Task {
+                handle: self.std.spawn(f),
+                sim: None,
+            },
+            Some(sim) => {
+                let (id, handle) = sim.spawn_task(self.std, f);
+                Task {
+                    handle,
+                    sim: Some((sim, id)),
+                }
             }
         }
     }
-    let prev_ok = index <= 1 || a.logs[i].contains_key(&(index - 1));
-    a.logs[i].insert(index, command);
-    a.max_index = a.max_index.max(index);
-    (!prev_ok).then(|| format!("server {i} apply out of order {index}"))
 }
 
-/// A command for messages: the integer if it is one, else its length.
-fn show(command: &[u8]) -> String {
-    as_int(command).map_or_else(|| format!("<{} bytes>", command.len()), |x| x.to_string())
+impl<T> Task<'_, T> {
+    /// Waits for the client to finish; `Err` with its panic if it failed.
+    ///
+    /// # Errors
+    /// The client's panic payload, if it panicked.
+    pub fn join(self) -> std::thread::Result<T> {
+        if let Some((sim, id)) = self.sim {
+            sim.join_task(id);
+        }
+        self.handle.join()
+    }
+}
+
+/// The text of a panic payload (a failed assertion's message).
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    sim::panic_message(payload)
+}
+
+/// True if a panic payload only says the scenario was stopped because another task failed.
+#[must_use]
+pub fn is_aborted(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<sim::Aborted>()
 }
 
 /// `RUST_LOG`-style tracing for tests, off unless asked for.

@@ -1,0 +1,222 @@
+//! `raft-suite`: the 6.824 scenarios on the simulated cluster, on virtual time.
+//!
+//! ```text
+//! raft-suite [--part 2a|2b|2c|2d|all] [--test NAME] [--seed S]
+//!     one seed: every scenario of the part (or just NAME), with its pass line in virtual
+//!     seconds, then the trace hash of each run; a failure prints the last events and the
+//!     command that replays it.
+//! raft-suite [--part ...] --seeds N [--first S] [--jobs J]
+//!     N seeds (S, S+1, ...) of the part on J threads (default: every core), with a progress
+//!     line; each failure is printed as above. Exits 1 if any run failed.
+//! ```
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use raft_tests::runner::{Outcome, run_simulated};
+use raft_tests::scenarios::{self, Scenario};
+
+/// How many failures a multi-seed run prints in full.
+const FAILURES_SHOWN_MAX: usize = 5;
+
+struct Args {
+    part: String,
+    test: Option<String>,
+    seed: u64,
+    seeds: Option<u64>,
+    jobs: usize,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        part: "all".to_owned(),
+        test: None,
+        seed: 1,
+        seeds: None,
+        jobs: std::thread::available_parallelism().map_or(2, usize::from),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--part" => args.part = value()?,
+            "--test" => args.test = Some(value()?),
+            "--seed" | "--first" => args.seed = number(&value()?)?,
+            "--seeds" => args.seeds = Some(number(&value()?)?),
+            "--jobs" => args.jobs = number(&value()?)?.max(1) as usize,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(args)
+}
+
+fn number(s: &str) -> Result<u64, String> {
+    s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(err) => {
+            if !err.is_empty() {
+                eprintln!("raft-suite: {err}");
+            }
+            eprintln!(
+                "usage: raft-suite [--part 2a|2b|2c|2d|all] [--test NAME] [--seed S] [--seeds N [--jobs J]]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let chosen: Vec<Scenario> = match &args.test {
+        Some(name) => match scenarios::find(name) {
+            Some(s) => vec![s],
+            None => {
+                eprintln!("raft-suite: no scenario named {name}");
+                return ExitCode::from(2);
+            }
+        },
+        None => scenarios::part(&args.part),
+    };
+    if chosen.is_empty() {
+        eprintln!("raft-suite: no scenarios in part {}", args.part);
+        return ExitCode::from(2);
+    }
+    let ok = match args.seeds {
+        None => one_seed(&chosen, args.seed),
+        Some(n) => many_seeds(&chosen, args.seed, n, args.jobs),
+    };
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Every chosen scenario from `seed`, with pass lines.
+fn one_seed(chosen: &[Scenario], seed: u64) -> bool {
+    let started = Instant::now();
+    let mut virtual_total = 0.0;
+    let mut failed = 0;
+    println!("virtual time, seed {seed}: pass lines in virtual seconds");
+    for scenario in chosen {
+        let outcome = run_simulated(*scenario, seed, false);
+        if outcome.failure.is_some() {
+            failed += 1;
+            eprint!("{}", outcome.failure_report());
+        } else {
+            virtual_total += outcome.report.figures.map_or(0.0, |f| f.seconds);
+            println!(
+                "      {} {:.3} s wall, {} events, trace hash {:016x}",
+                scenario.name,
+                outcome.wall.as_secs_f64(),
+                outcome.report.events,
+                outcome.report.trace_hash
+            );
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "{} of {} passed: {virtual_total:.1} virtual seconds in {wall:.2} s of wall time ({:.0}x)",
+        chosen.len() - failed,
+        chosen.len(),
+        virtual_total / wall.max(1e-9)
+    );
+    failed == 0
+}
+
+/// `n` seeds from `first` of every chosen scenario, on `jobs` threads.
+fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> bool {
+    let total = chosen.len() * n as usize;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failures: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let virtual_secs = Mutex::new(0.0f64);
+    let started = Instant::now();
+    let progress_done = AtomicBool::new(false);
+    println!(
+        "virtual time: {n} seeds ({first}..{}) x {} scenarios = {total} runs on {jobs} threads",
+        first + n - 1,
+        chosen.len()
+    );
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= total {
+                        break;
+                    }
+                    let seed = first + (k / chosen.len()) as u64;
+                    let outcome = run_simulated(chosen[k % chosen.len()], seed, true);
+                    if outcome.failure.is_some() {
+                        let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                        if f.len() < FAILURES_SHOWN_MAX {
+                            eprint!("\n{}", outcome.failure_report());
+                        } else {
+                            eprintln!(
+                                "\nFAILED {} with seed {}: {}",
+                                outcome.name,
+                                outcome.seed,
+                                outcome.replay_command()
+                            );
+                        }
+                        f.push(outcome);
+                    } else {
+                        *virtual_secs.lock().unwrap_or_else(|e| e.into_inner()) +=
+                            outcome.report.figures.map_or(0.0, |f| f.seconds);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let (done, failures, progress_done) = (&done, &failures, &progress_done);
+        s.spawn(move || {
+            while !progress_done.load(Ordering::Acquire) {
+                let d = done.load(Ordering::Relaxed);
+                let f = failures.lock().unwrap_or_else(|e| e.into_inner()).len();
+                progress(d, total, f, started.elapsed());
+                if d >= total {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        // The workers end when the runs do; then the progress line ends too.
+        while done.load(Ordering::Relaxed) < total {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        progress_done.store(true, Ordering::Release);
+    });
+    let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
+    let wall = started.elapsed().as_secs_f64();
+    let virtual_secs = virtual_secs.into_inner().unwrap_or_else(|e| e.into_inner());
+    progress(total, total, failures.len(), started.elapsed());
+    eprintln!();
+    println!(
+        "{} of {total} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x), {:.2} s per seed of the {} scenarios",
+        total - failures.len(),
+        virtual_secs,
+        virtual_secs / wall.max(1e-9),
+        wall / n as f64,
+        chosen.len()
+    );
+    for f in &failures {
+        println!("  FAILED {} seed {}: {}", f.name, f.seed, f.replay_command());
+    }
+    failures.is_empty()
+}
+
+fn progress(done: usize, total: usize, failed: usize, elapsed: Duration) {
+    const WIDTH: usize = 40;
+    let filled = WIDTH * done / total.max(1);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {done}/{total} runs, {failed} failed, {:.0} s",
+        "=".repeat(filled),
+        " ".repeat(WIDTH - filled),
+        elapsed.as_secs_f64()
+    );
+    let _ = err.flush();
+}
