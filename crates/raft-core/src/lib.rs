@@ -53,6 +53,6 @@ mod types;
 pub use config::{Config, ConfigError};
 pub use log::{LogGap, RaftLog};
 pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
-pub use ready::Ready;
+pub use ready::{Effects, Ready};
 pub use snapshot::SnapshotError;
 pub use types::{Entry, HardState, LogIndex, PeerId, Snapshot, SnapshotMeta, Term};

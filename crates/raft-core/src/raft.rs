@@ -321,8 +321,8 @@ impl Raft {
         }
     }
 
-    /// Takes everything the inputs since the last call asked of the runtime. Carry it out in
-    /// the order [`Ready`] documents.
+    /// Takes everything the inputs since the last call asked of the runtime. Carry it out with
+    /// [`Ready::carry_out`], which keeps the order [`Ready`] documents.
     pub fn take_ready(&mut self) -> Ready {
         let mut hard_state = HardState {
             current_term: self.current_term,

@@ -9,15 +9,19 @@
 //! 2. only then send `messages` and return `reply` to the caller of the request just stepped;
 //! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
 //!    order.
+//!
+//! [`Ready::carry_out`] is the one place that implements this order: a runtime (raft-node's
+//! event loop, the simulator, a test cluster) implements [`Effects`] for its storage, network
+//! and service and calls it, so no runtime writes the sequence again and none can drift.
 
 use alloc::vec::Vec;
 
 use crate::message::Message;
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot};
 
-/// Everything one or more inputs asked of the runtime, in the order it must be done.
+/// Everything one or more inputs asked of the runtime; [`Ready::carry_out`] does it in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[must_use = "a Ready must be carried out: persist, then send, then apply"]
+#[must_use = "a Ready must be carried out (Ready::carry_out): persist, then send, then apply"]
 pub struct Ready {
     /// Term and vote to persist, if they changed since the last Ready.
     pub hard_state: Option<HardState>,
@@ -40,7 +44,102 @@ pub struct Ready {
     pub committed: Vec<Entry>,
 }
 
+/// The runtime's side of carrying out a [`Ready`]: one method per step (persist, send,
+/// apply), called by [`Ready::carry_out`] in the order of the persistence contract.
+///
+/// The trait exists so that the order is written once, here, and every runtime only says
+/// what each step means for it (a disk write, an RPC, a channel send; or a model and a
+/// checker in a simulator). Each method may fail; `carry_out` then stops, so nothing later in
+/// the order (in particular no message or reply) happens after a failed write.
+pub trait Effects {
+    /// Why an effect failed (a storage error in a runtime, a violated property in a simulator).
+    type Error;
+
+    /// Persists term and vote (durable when it returns).
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Self::Error>;
+
+    /// Removes every persisted entry at or after `from` (durable when it returns).
+    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Self::Error>;
+
+    /// Persists `snapshot`, discarding the persisted entries it covers and keeping later ones
+    /// (durable when it returns).
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Self::Error>;
+
+    /// Appends `entries` to the persisted log (durable when it returns).
+    /// Called only with a non-empty, contiguous run of entries.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), Self::Error>;
+
+    /// Everything is durable; nothing has left yet. Called once per Ready, even one with
+    /// nothing to persist: the point to publish state that must not run ahead of storage.
+    /// Default: nothing.
+    fn persisted(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// Sends `message` to peer `to`, without waiting for an answer.
+    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Self::Error>;
+
+    /// The reply to the request that was just stepped (only called if the Ready has one).
+    fn reply(&mut self, reply: Message) -> Result<(), Self::Error>;
+
+    /// A snapshot from the leader for the service (only when `apply_snapshot`).
+    fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Self::Error>;
+
+    /// One committed entry, in index order.
+    fn apply(&mut self, entry: Entry) -> Result<(), Self::Error>;
+}
+
 impl Ready {
+    /// Carries out this Ready through `effects` in the order of the persistence contract
+    /// (Figure 2: stable storage is updated before responding to RPCs): `save_hard_state`,
+    /// `truncate_suffix`, `install_snapshot`, `append` (each only if there is something to
+    /// do), `persisted`; then `send` for each message in order, and `reply`; then
+    /// `apply_snapshot` (if `apply_snapshot`) and `apply` for each committed entry in index
+    /// order. It stops at the first error, so nothing after a failed step happens.
+    ///
+    /// # Errors
+    /// The first error an effect returned.
+    pub fn carry_out<E: Effects + ?Sized>(self, effects: &mut E) -> Result<(), E::Error> {
+        let Ready {
+            hard_state,
+            snapshot,
+            apply_snapshot,
+            truncate_from,
+            entries,
+            messages,
+            reply,
+            committed,
+        } = self;
+        if let Some(hard_state) = &hard_state {
+            effects.save_hard_state(hard_state)?;
+        }
+        // Truncate before installing a snapshot: a crash between the two then leaves an
+        // older, valid log, never a snapshot followed by entries that conflict with it.
+        if let Some(from) = truncate_from {
+            effects.truncate_suffix(from)?;
+        }
+        if let Some(snapshot) = &snapshot {
+            effects.install_snapshot(snapshot)?;
+        }
+        if !entries.is_empty() {
+            effects.append(&entries)?;
+        }
+        effects.persisted()?;
+        for (to, message) in messages {
+            effects.send(to, message)?;
+        }
+        if let Some(reply) = reply {
+            effects.reply(reply)?;
+        }
+        if let (true, Some(snapshot)) = (apply_snapshot, snapshot) {
+            effects.apply_snapshot(snapshot)?;
+        }
+        for entry in committed {
+            effects.apply(entry)?;
+        }
+        Ok(())
+    }
+
     /// True if there is nothing to do.
     #[must_use]
     pub fn is_empty(&self) -> bool {
