@@ -1,8 +1,10 @@
 //! The event loop that owns one peer's state machine, and the applier beside it.
 //!
 //! One thread waits on one bounded channel of [`Event`]s with a deadline for the next tick.
-//! After each input it calls [`Context::carry_out`], the one function that keeps Figure 2's
-//! order: persist, then send (and answer the request that was stepped), then apply.
+//! After each input [`Context::carry_out`] hands the Ready, with this runtime's storage,
+//! network and applier as [`PeerEffects`], to [`raft_core::Ready::carry_out`]: raft-core's one
+//! implementation of Figure 2's order (persist, then send and answer the request that was
+//! stepped, then apply).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,7 +14,7 @@ use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Message,
     RequestVoteArgs, RequestVoteReply,
 };
-use raft_core::{LogIndex, NotLeader, PeerId, Raft, Ready, Term};
+use raft_core::{Effects, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Snapshot, Term};
 use raft_labrpc::{ClientEnd, Responder};
 use raft_storage::{Storage, StorageError};
 
@@ -139,66 +141,71 @@ impl<S: Storage> Context<S> {
         }
     }
 
-    /// Carries out the state machine's outputs in the order the persistence contract requires:
-    /// 1. persist term and vote, then cut the log, then the snapshot, then new entries (each
-    ///    durable when its storage call returns; every prefix of this sequence is a state the
-    ///    peer can restart from);
-    /// 2. only then send messages and answer the request that was stepped, so that no vote or
-    ///    acknowledgement leaves before what it promises is on stable storage;
-    /// 3. then hand committed entries to the applier, in index order.
+    /// Carries out the state machine's outputs through [`raft_core::Ready::carry_out`], which
+    /// keeps the order the persistence contract requires: persist (each write durable when its
+    /// storage call returns), publish term and leadership, then send and answer the request
+    /// that was stepped, then hand the applier the snapshot and the committed entries.
     fn carry_out(&mut self, answer: Option<Answer>) -> Result<(), StorageError> {
         let ready = self.raft.take_ready();
-        self.persist(&ready)?;
-        self.shared.publish(self.raft.term(), self.raft.is_leader());
-        for (to, message) in ready.messages {
-            self.send(to, message);
-        }
-        match (answer, ready.reply) {
-            (Some(Answer::Vote(r)), Some(Message::RequestVoteReply(reply))) => r.respond(reply),
-            (Some(Answer::Append(r)), Some(Message::AppendEntriesReply(reply))) => r.respond(reply),
-            (Some(Answer::Snapshot(r)), Some(Message::InstallSnapshotReply(reply))) => r.respond(reply),
-            (Some(_), _) => {} // ignored request (e.g. from an unknown peer): the call fails
-            (None, _) => {}
-        }
-        if let (true, Some(snapshot)) = (ready.apply_snapshot, ready.snapshot) {
-            let meta = snapshot.meta;
-            let msg = ApplyMsg::Snapshot {
-                index: meta.last_included_index,
-                term: meta.last_included_term,
-                data: snapshot.data,
-            };
-            let _ = self.applier_tx.send(msg);
-        }
-        for entry in ready.committed {
-            let msg = ApplyMsg::Command {
-                index: entry.index,
-                term: entry.term,
-                command: entry.command,
-            };
-            let _ = self.applier_tx.send(msg);
-        }
+        let mut effects = PeerEffects {
+            storage: &mut self.storage,
+            peers: &self.peers,
+            events_tx: &self.events_tx,
+            answer,
+            applier_tx: &self.applier_tx,
+            shared: &self.shared,
+            term: self.raft.term(),
+            is_leader: self.raft.is_leader(),
+        };
+        // A request the state machine did not answer (e.g. from an unknown peer) gets no
+        // reply: its responder is dropped with `effects`, and the call fails.
+        ready.carry_out(&mut effects)
+    }
+}
+
+/// What one Ready does to this peer's world: its storage, the ends to its peers, the
+/// responder of the request being handled, the applier and the state `get_state` reads.
+struct PeerEffects<'a, S> {
+    storage: &'a mut S,
+    peers: &'a [ClientEnd],
+    events_tx: &'a flume::Sender<Event>,
+    answer: Option<Answer>,
+    applier_tx: &'a flume::Sender<ApplyMsg>,
+    shared: &'a Shared,
+    /// The term after the input, published once the Ready is persisted.
+    term: Term,
+    /// Whether the peer leads after the input, published with `term`.
+    is_leader: bool,
+}
+
+impl<S: Storage> Effects for PeerEffects<'_, S> {
+    type Error = StorageError;
+
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        self.storage.save_hard_state(hard_state)
+    }
+
+    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), StorageError> {
+        self.storage.truncate_suffix(from)
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.storage.install_snapshot(snapshot)
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        self.storage.append(entries)
+    }
+
+    fn persisted(&mut self) -> Result<(), StorageError> {
+        self.shared.publish(self.term, self.is_leader);
         Ok(())
     }
 
-    fn persist(&mut self, ready: &Ready) -> Result<(), StorageError> {
-        if let Some(hard_state) = &ready.hard_state {
-            self.storage.save_hard_state(hard_state)?;
-        }
-        // Truncate before installing a snapshot: a crash between the two then leaves an
-        // older, valid log, never a snapshot followed by entries that conflict with it.
-        if let Some(from) = ready.truncate_from {
-            self.storage.truncate_suffix(from)?;
-        }
-        if let Some(snapshot) = &ready.snapshot {
-            self.storage.install_snapshot(snapshot)?;
-        }
-        self.storage.append(&ready.entries)
-    }
-
-    /// Sends one message without waiting: its reply comes back to this loop as an event.
-    fn send(&self, to: PeerId, message: Message) {
+    /// Sends one message without waiting: its reply comes back to the loop as an event.
+    fn send(&mut self, to: PeerId, message: Message) -> Result<(), StorageError> {
         let Some(end) = self.peers.get(to.as_usize()) else {
-            return;
+            return Ok(());
         };
         let events = self.events_tx.clone();
         let back = move |reply: Message| {
@@ -244,6 +251,41 @@ impl<S: Storage> Context<S> {
                 tracing::error!(to = %to, "a reply is sent through its responder, not as a request");
             }
         }
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: Message) -> Result<(), StorageError> {
+        match (self.answer.take(), reply) {
+            (Some(Answer::Vote(r)), Message::RequestVoteReply(reply)) => r.respond(reply),
+            (Some(Answer::Append(r)), Message::AppendEntriesReply(reply)) => r.respond(reply),
+            (Some(Answer::Snapshot(r)), Message::InstallSnapshotReply(reply)) => r.respond(reply),
+            // A reply of another kind than the request: the responder is dropped, the call
+            // fails.
+            (Some(_), _) => {}
+            (None, _) => {}
+        }
+        Ok(())
+    }
+
+    fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), StorageError> {
+        let meta = snapshot.meta;
+        let msg = ApplyMsg::Snapshot {
+            index: meta.last_included_index,
+            term: meta.last_included_term,
+            data: snapshot.data,
+        };
+        let _ = self.applier_tx.send(msg);
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: Entry) -> Result<(), StorageError> {
+        let msg = ApplyMsg::Command {
+            index: entry.index,
+            term: entry.term,
+            command: entry.command,
+        };
+        let _ = self.applier_tx.send(msg);
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 //! The model of one peer's durable storage: term and vote, the snapshot, the log after it.
 //!
-//! It changes only by carrying out the persistence part of a [`Ready`], in the order ready.rs
-//! documents (hard state, truncation, snapshot, entries). A crash keeps exactly this and
-//! nothing else; a restart rebuilds the peer from [`Durable::restored`].
+//! It changes only through the persistence steps of a [`raft_core::Ready`], one method per
+//! step of [`raft_core::Effects`], called by [`raft_core::Ready::carry_out`] in the order the
+//! contract requires (hard state, truncation, snapshot, entries). A crash keeps exactly this
+//! and nothing else; a restart rebuilds the peer from [`Durable::restored`].
 
-use raft_core::{Entry, HardState, LogIndex, Ready, Restored, Snapshot, SnapshotMeta};
+use raft_core::{Entry, HardState, LogIndex, Restored, Snapshot, SnapshotMeta};
 
 /// What one peer has persisted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,27 +50,34 @@ impl Durable {
         self.entries.get(usize::try_from(offset).ok()?)
     }
 
-    /// Carries out the persistence part of `ready`, in the documented order.
+    /// Persists term and vote: [`raft_core::Effects::save_hard_state`] on this model.
+    pub fn save_hard_state(&mut self, hard_state: HardState) {
+        self.hard_state = hard_state;
+    }
+
+    /// Removes every persisted entry at or after `from`: [`raft_core::Effects::truncate_suffix`].
+    pub fn truncate_suffix(&mut self, from: LogIndex) {
+        self.entries.retain(|e| e.index < from);
+    }
+
+    /// Persists `snapshot`, keeping the entries after it if they continue it:
+    /// [`raft_core::Effects::install_snapshot`].
+    pub fn install_snapshot(&mut self, snapshot: &Snapshot) {
+        let through = snapshot.meta.last_included_index;
+        self.entries.retain(|e| e.index > through);
+        self.snapshot = Some(snapshot.clone());
+        if self.entries.first().is_some_and(|e| e.index != through.next()) {
+            self.entries.clear();
+        }
+    }
+
+    /// Appends `entries` after the last persisted one: [`raft_core::Effects::append`].
     ///
     /// # Errors
-    /// [`PersistGap`] if an appended entry does not continue the log: the Ready broke the
-    /// contract (the entries are persisted up to the gap).
-    pub fn persist(&mut self, ready: &Ready) -> Result<(), PersistGap> {
-        if let Some(hard_state) = ready.hard_state {
-            self.hard_state = hard_state;
-        }
-        if let Some(from) = ready.truncate_from {
-            self.entries.retain(|e| e.index < from);
-        }
-        if let Some(snapshot) = &ready.snapshot {
-            let through = snapshot.meta.last_included_index;
-            self.entries.retain(|e| e.index > through);
-            self.snapshot = Some(snapshot.clone());
-            if self.entries.first().is_some_and(|e| e.index != through.next()) {
-                self.entries.clear();
-            }
-        }
-        for entry in &ready.entries {
+    /// [`PersistGap`] if an entry does not continue the log: the Ready broke the contract
+    /// (the entries are persisted up to the gap).
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), PersistGap> {
+        for entry in entries {
             let expected = self.last_index().next();
             if entry.index != expected {
                 return Err(PersistGap {
@@ -90,5 +98,61 @@ impl Durable {
             snapshot: self.snapshot.clone(),
             entries: self.entries.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft_core::{Entry, LogIndex, Snapshot, SnapshotMeta, Term};
+
+    use super::{Durable, PersistGap};
+
+    fn entries(range: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
+        range
+            .map(|i| Entry {
+                index: LogIndex(i),
+                term: Term(1),
+                command: vec![i as u8],
+            })
+            .collect()
+    }
+
+    fn snapshot(through: u64) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                last_included_index: LogIndex(through),
+                last_included_term: Term(1),
+            },
+            data: vec![],
+        }
+    }
+
+    #[test]
+    fn an_append_that_skips_an_index_is_a_gap_and_keeps_what_came_before() {
+        let mut d = Durable::default();
+        d.append(&entries(1..=2)).expect("continues an empty log");
+        let mut bad = entries(3..=3);
+        bad.extend(entries(5..=5));
+        assert_eq!(
+            d.append(&bad),
+            Err(PersistGap {
+                expected: LogIndex(4),
+                found: LogIndex(5)
+            })
+        );
+        assert_eq!(d.last_index(), LogIndex(3), "persisted up to the gap");
+    }
+
+    #[test]
+    fn truncation_then_snapshot_then_append_rebuilds_a_contiguous_log() {
+        let mut d = Durable::default();
+        d.append(&entries(1..=6)).expect("contiguous");
+        d.truncate_suffix(LogIndex(5));
+        d.install_snapshot(&snapshot(3));
+        assert_eq!(d.entries, entries(4..=4), "the entry after the snapshot is kept");
+        d.append(&entries(5..=5)).expect("continues after the kept entry");
+        d.install_snapshot(&snapshot(8));
+        assert!(d.entries.is_empty(), "a snapshot past the log discards it");
+        assert_eq!(d.last_index(), LogIndex(8));
     }
 }

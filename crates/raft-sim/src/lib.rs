@@ -13,9 +13,9 @@
 //! and within `liveness_bound_us` a leader must be in place with every pending proposal
 //! committed; the run ends as soon as that holds.
 //!
-//! Each peer's durable storage is a model ([`durable::Durable`]) changed only by carrying out
-//! each [`raft_core::Ready`]'s persistence part, in the documented order; a crash keeps only
-//! it. After every event the checkers ([`checkers`]) test the Raft safety properties; the
+//! Each peer's durable storage is a model ([`durable::Durable`]) changed only by the
+//! persistence steps of each [`raft_core::Ready`], run by [`raft_core::Ready::carry_out`] (the
+//! same code that orders raft-node's writes, sends and applies); a crash keeps only it. After every event the checkers ([`checkers`]) test the Raft safety properties; the
 //! first failure stops the run with a [`Violation`]: seed, invariant, the last events in a
 //! compact notation, and the command that replays it.
 //!

@@ -1,5 +1,6 @@
-//! The simulator core: one thread, a virtual clock, the event loop, and how each peer's
-//! [`Ready`] is carried out (persist, then send, then apply, then maybe snapshot).
+//! The simulator core: one thread, a virtual clock, the event loop, and what each step of a
+//! peer's [`Ready`] means here ([`Ready::carry_out`] keeps the order: persist, then send,
+//! then apply; then the service may snapshot).
 //!
 //! Every input to a peer goes through [`Simulation::input`], which captures the role before,
 //! carries out the Ready in the documented order, notes a role change in the trace, and runs
@@ -8,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use raft_core::message::Message;
-use raft_core::{Config, LogIndex, PeerId, Raft, Ready, RoleKind, Term};
+use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Ready, RoleKind, Snapshot, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -373,51 +374,18 @@ impl Simulation {
         }
     }
 
-    /// Carries out one Ready in the order ready.rs documents: persist (hard state,
-    /// truncation, snapshot, entries), then send messages and the reply, then hand the
-    /// service the snapshot (if to be applied) and the committed entries; then the service
-    /// may take its own snapshot.
+    /// Carries out one Ready through [`Ready::carry_out`] (persist: hard state, truncation,
+    /// snapshot, entries; then send messages and the reply; then hand the service the
+    /// snapshot, if to be applied, and the committed entries), with [`PeerEffects`] checking
+    /// each step; then the service may take its own snapshot.
     fn carry_out(&mut self, peer: usize, reply_to: Option<usize>, ready: Ready) -> Result<(), Violation> {
-        let id = PeerId(peer as u32);
-        if let Err(gap) = self.durable[peer].persist(&ready) {
-            let detail = format!(
-                "n{peer} asked to persist {} after {}",
-                gap.found,
-                gap.expected.prev()
-            );
-            return Err(self.violation(Breach::new(PERSISTENCE_CONTRACT, detail)));
-        }
-        self.checkers
-            .matching
-            .record_written(id, &ready.entries)
-            .map_err(|b| self.violation(b))?;
-        for (to, message) in ready.messages {
-            self.send(peer, to.as_usize(), message);
-        }
-        if let (Some(reply), Some(to)) = (ready.reply, reply_to) {
-            self.send(peer, to, reply);
-        }
-        if ready.apply_snapshot
-            && let Some(snapshot) = &ready.snapshot
-        {
-            let state = self
-                .checkers
-                .state_machine
-                .install(id, self.services[peer], snapshot);
-            self.services[peer] = state.map_err(|b| self.violation(b))?;
-            self.service_snapshot[peer] = snapshot.meta.last_included_index;
-        }
         let term = self.peers[peer].as_ref().map_or(Term::ZERO, Raft::term);
-        for entry in &ready.committed {
-            let state = self.checkers.state_machine.apply(id, self.services[peer], entry);
-            self.services[peer] = state.map_err(|b| self.violation(b))?;
-            self.checkers.completeness.record_committed(entry, term);
-            if let Some(cmd) = command_id(&entry.command)
-                && self.client.pending.remove(&cmd).is_some()
-            {
-                self.client.committed += 1;
-            }
-        }
+        ready.carry_out(&mut PeerEffects {
+            sim: self,
+            peer,
+            reply_to,
+            term,
+        })?;
         self.maybe_snapshot(peer)
     }
 
@@ -479,6 +447,104 @@ impl Simulation {
                 self.schedule(self.now_us + delay_us, event);
             }
         }
+    }
+}
+
+/// One peer's side of carrying out its Ready in the simulation: the durable model, the
+/// network and the service, with the checkers that watch each step (the persistence contract
+/// and Log Matching on every append, State Machine Safety and Leader Completeness on every
+/// apply). A failed check is the effect's error, and stops the Ready there.
+struct PeerEffects<'a> {
+    sim: &'a mut Simulation,
+    peer: usize,
+    /// Who sent the request being stepped, if one was: the reply goes back to it.
+    reply_to: Option<usize>,
+    /// The peer's term after the input: the term its commits are recorded in.
+    term: Term,
+}
+
+impl PeerEffects<'_> {
+    fn id(&self) -> PeerId {
+        PeerId(self.peer as u32)
+    }
+}
+
+impl Effects for PeerEffects<'_> {
+    type Error = Violation;
+
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Violation> {
+        self.sim.durable[self.peer].save_hard_state(*hard_state);
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Violation> {
+        self.sim.durable[self.peer].truncate_suffix(from);
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Violation> {
+        self.sim.durable[self.peer].install_snapshot(snapshot);
+        Ok(())
+    }
+
+    /// Persists the entries if they continue the durable log (else the persistence contract
+    /// is broken), and records them for Log Matching.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), Violation> {
+        let (id, peer) = (self.id(), self.peer);
+        let sim = &mut *self.sim;
+        if let Err(gap) = sim.durable[peer].append(entries) {
+            let detail = format!(
+                "n{peer} asked to persist {} after {}",
+                gap.found,
+                gap.expected.prev()
+            );
+            return Err(sim.violation(Breach::new(PERSISTENCE_CONTRACT, detail)));
+        }
+        sim.checkers
+            .matching
+            .record_written(id, entries)
+            .map_err(|b| sim.violation(b))
+    }
+
+    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Violation> {
+        self.sim.send(self.peer, to.as_usize(), message);
+        Ok(())
+    }
+
+    fn reply(&mut self, reply: Message) -> Result<(), Violation> {
+        if let Some(to) = self.reply_to {
+            self.sim.send(self.peer, to, reply);
+        }
+        Ok(())
+    }
+
+    /// Hands the leader's snapshot to the service, checked by State Machine Safety.
+    fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Violation> {
+        let (id, peer) = (self.id(), self.peer);
+        let sim = &mut *self.sim;
+        let state = sim
+            .checkers
+            .state_machine
+            .install(id, sim.services[peer], &snapshot);
+        sim.services[peer] = state.map_err(|b| sim.violation(b))?;
+        sim.service_snapshot[peer] = snapshot.meta.last_included_index;
+        Ok(())
+    }
+
+    /// Applies one committed entry, checked by State Machine Safety and recorded for Leader
+    /// Completeness; the client learns its command committed.
+    fn apply(&mut self, entry: Entry) -> Result<(), Violation> {
+        let (id, peer) = (self.id(), self.peer);
+        let sim = &mut *self.sim;
+        let state = sim.checkers.state_machine.apply(id, sim.services[peer], &entry);
+        sim.services[peer] = state.map_err(|b| sim.violation(b))?;
+        sim.checkers.completeness.record_committed(&entry, self.term);
+        if let Some(cmd) = command_id(&entry.command)
+            && sim.client.pending.remove(&cmd).is_some()
+        {
+            sim.client.committed += 1;
+        }
+        Ok(())
     }
 }
 
