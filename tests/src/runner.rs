@@ -26,8 +26,9 @@ impl Outcome {
     /// The command that replays this run bit for bit.
     #[must_use]
     pub fn replay_command(&self) -> String {
+        let features = mutant().map_or_else(String::new, |m| format!(" --features {m}"));
         format!(
-            "cargo xtask test-all --sim --seed {} --test {}",
+            "cargo xtask test-all --sim{features} --seed {} --test {}",
             self.seed, self.name
         )
     }
@@ -87,4 +88,24 @@ pub fn run_simulated(scenario: Scenario, seed: u64, quiet: bool) -> Outcome {
 /// Runs `scenario` on the real cluster; a failure panics, as a cargo test should.
 pub fn run_real(scenario: fn(&Tester)) {
     scenario(&Tester::real());
+}
+
+/// The deliberately broken raft-core rule this build runs against, if any (a `mutant-*`
+/// feature, for `cargo xtask mutants`).
+#[must_use]
+pub fn mutant() -> Option<&'static str> {
+    [
+        (
+            cfg!(feature = "mutant-vote-ignores-log"),
+            "mutant-vote-ignores-log",
+        ),
+        (cfg!(feature = "mutant-commit-old-term"), "mutant-commit-old-term"),
+        (
+            cfg!(feature = "mutant-truncate-on-stale-append"),
+            "mutant-truncate-on-stale-append",
+        ),
+        (cfg!(feature = "mutant-forget-vote"), "mutant-forget-vote"),
+    ]
+    .into_iter()
+    .find_map(|(on, name)| on.then_some(name))
 }

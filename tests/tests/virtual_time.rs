@@ -18,8 +18,15 @@ fn the_whole_suite_passes_on_virtual_time() {
         for s in SUITE {
             let outcome = run_simulated(*s, seed, true);
             assert!(outcome.failure.is_none(), "{}", outcome.failure_report());
-            let figures = outcome.report.figures.expect("a passing scenario prints its pass line");
-            assert!(figures.seconds > 0.0 && figures.rpcs > 0, "{}: {figures:?}", s.name);
+            let figures = outcome
+                .report
+                .figures
+                .expect("a passing scenario prints its pass line");
+            assert!(
+                figures.seconds > 0.0 && figures.rpcs > 0,
+                "{}: {figures:?}",
+                s.name
+            );
         }
     }
 }
@@ -37,10 +44,16 @@ fn a_seed_replays_bit_for_bit_even_with_concurrent_clients() {
         let again = run_simulated(scenario(name), 7, true);
         let other = run_simulated(scenario(name), 8, true);
         assert!(first.failure.is_none(), "{}", first.failure_report());
-        assert_eq!(first.report.trace_hash, again.report.trace_hash, "{name}: same seed, same run");
+        assert_eq!(
+            first.report.trace_hash, again.report.trace_hash,
+            "{name}: same seed, same run"
+        );
         assert_eq!(first.report.events, again.report.events, "{name}");
         assert_eq!(first.report.figures, again.report.figures, "{name}");
-        assert_ne!(first.report.trace_hash, other.report.trace_hash, "{name}: another seed, another run");
+        assert_ne!(
+            first.report.trace_hash, other.report.trace_hash,
+            "{name}: another seed, another run"
+        );
     }
 }
 
@@ -77,6 +90,12 @@ fn a_failing_client_fails_its_scenario_and_stops_the_others() {
         true,
     );
     assert_eq!(outcome.failure.as_deref(), Some("the second client gives up"));
-    assert!(!outcome.report.trace_tail.is_empty(), "the report shows the last events");
-    assert!(outcome.report.figures.is_none(), "a failed scenario has no pass line");
+    assert!(
+        !outcome.report.trace_tail.is_empty(),
+        "the report shows the last events"
+    );
+    assert!(
+        outcome.report.figures.is_none(),
+        "a failed scenario has no pass line"
+    );
 }

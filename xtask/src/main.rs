@@ -19,17 +19,26 @@ usage: cargo xtask <command>
 
   test                 everything CI checks: fmt, clippy, build, no_std build, unit and
                        integration tests, doc tests, and every Lab 2 part that exists
-  test-2a .. test-2d   one part of MIT 6.824 Lab 2, one test at a time, with pass lines
+  test-2a .. test-2d, test-all
+                       one part (or all four) of MIT 6.824 Lab 2, one test at a time, on
+                       the real cluster, with pass lines
+  test-2a .. test-all --sim [--seed S] [--test NAME]
+                       the same scenarios on the simulated cluster, on virtual time (pass
+                       lines in virtual seconds; a seed fixes the run)
   stress --part P [--iterations N] [--jobs J] [--filter F]
                        run a suite N times, J at a time; keeps the log of every failure
                        (P: 2a 2b 2c 2d, labrpc storage core node, or a test target
                        of tests/ such as file_storage)
+  stress --sim --part P --seeds N [--first S] [--jobs J]
+                       N seeds of a part (or all) on virtual time on every core; a failure
+                       prints its seed, test, last events and the command that replays it
   sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]
                        the deterministic simulator over N seeds on all cores
   sim --replay SEED [--peers P] [--faults F]
                        one seed again, with its full trace
-  mutants              the simulator against each deliberately broken raft-core: every
-                       mutant must break an invariant within a bounded number of seeds
+  mutants              the simulator and the suite on virtual time against each
+                       deliberately broken raft-core: every mutant must be caught within
+                       a bounded number of seeds
   figure16 [--trials N] the Raft paper's Figure 16 on the simulator (docs/figure16.md)
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
@@ -104,6 +113,10 @@ fn show(cmd: &Command) -> String {
 /// How many simulator seeds `cargo xtask test` runs: a few seconds on two cores.
 const SIM_QUICK_SEEDS: &str = "3000";
 
+/// How many seeds of the whole 6.824 suite on virtual time `cargo xtask test` runs (fixed:
+/// seeds 1 to this), a few seconds on two cores.
+const SUITE_QUICK_SEEDS: &str = "40";
+
 /// The bare-metal target raft-core must build for: proof that it stays `no_std`.
 const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
 
@@ -131,7 +144,11 @@ fn test_all() -> bool {
         .map(|s| s.to_string())
         .collect();
     step("simulator (quick seeds)", sim::main(&quick_seeds));
-    step("simulator catches every mutant", sim::mutants());
+    step(
+        "the 6.824 suite on virtual time (quick seeds)",
+        parts::run_simulated("all", &["--seeds".into(), SUITE_QUICK_SEEDS.into()]),
+    );
+    step("simulator and suite catch every mutant", sim::mutants());
     for part in parts::PARTS {
         if parts::exists(part) {
             step(part.name, parts::run_part(part.id, &[]));

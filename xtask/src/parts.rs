@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::{cargo, run};
+use crate::{cargo, cargo_run, run};
 
 /// The package that holds the 6.824 harness and the part suites.
 pub const PACKAGE: &str = "raft-tests";
@@ -66,10 +66,22 @@ pub fn has_test_target(name: &str) -> bool {
             .exists()
 }
 
-/// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode.
+/// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode, on the
+/// real cluster; `test-all` runs the four. With `--sim`, runs the part on virtual time
+/// instead (see [`run_simulated`]).
 pub fn run_part(id: &str, args: &[String]) -> bool {
+    if args.iter().any(|a| a == "--sim") {
+        return run_simulated(id, args);
+    }
+    if id.eq_ignore_ascii_case("all") {
+        let mut ok = true;
+        for part in PARTS {
+            ok &= run_part(part.id, args);
+        }
+        return ok;
+    }
     let Some(part) = find(id) else {
-        eprintln!("xtask: unknown part `{id}` (expected one of 2a, 2b, 2c, 2d)");
+        eprintln!("xtask: unknown part `{id}` (expected one of 2a, 2b, 2c, 2d, all)");
         return false;
     };
     if !exists(part) {
@@ -91,4 +103,23 @@ pub fn run_part(id: &str, args: &[String]) -> bool {
         started.elapsed().as_secs_f64()
     );
     ok
+}
+
+/// `cargo xtask test-2a --sim [--seed S] [--test NAME] [--seeds N] [--features mutant-*]`:
+/// the part's scenarios on the simulated cluster, by the `raft-suite` binary of the harness
+/// package (pass lines in virtual seconds).
+pub fn run_simulated(id: &str, args: &[String]) -> bool {
+    let mut features = None;
+    let mut rest: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--sim" => {}
+            "--features" => features = it.next().cloned(),
+            _ => rest.push(arg.clone()),
+        }
+    }
+    run(cargo_run(PACKAGE, "--bin", "raft-suite", features.as_deref())
+        .args(["--part", id])
+        .args(rest))
 }

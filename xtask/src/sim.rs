@@ -37,12 +37,41 @@ const MUTANTS: [(&str, &str); 4] = [
 /// How many seeds each mutant gets to be caught in (heavy faults).
 const MUTANT_SEEDS_MAX: &str = "60000";
 
+/// How many seeds of the whole 6.824 suite on virtual time each mutant gets (seeds 1 to this;
+/// the old-term commit is first caught at seed 25, by TestFigure8Unreliable2C).
+const MUTANT_SUITE_SEEDS: &str = "60";
+
+/// The mutant the 6.824 suite does not catch: an unpersisted vote matters only if a peer
+/// crashes between granting a vote and a second candidate's request in the same term, and
+/// the suite's crashes never fall there (28,000 runs, seeds 1-1000, passed). The simulator
+/// catches it, at seed 0, with its check that nothing persisted is lost.
+const NOT_CAUGHT_BY_THE_SUITE: &str = "mutant-forget-vote";
+
 /// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
-/// seeds until an invariant breaks; true only if every mutant is caught.
+/// seeds until an invariant breaks, then runs the 6.824 suite on virtual time against it,
+/// which must fail some seed and replay that failure bit for bit; true only if every mutant
+/// is caught by both (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
 pub fn mutants() -> bool {
     let mut missed = Vec::new();
     for (feature, what) in MUTANTS {
-        eprintln!("xtask mutants: {feature} ({what})");
+        if feature == NOT_CAUGHT_BY_THE_SUITE {
+            eprintln!("xtask mutants: {feature} is left to the simulator: the 6.824 suite does not catch it");
+        } else {
+            eprintln!("xtask mutants: the 6.824 suite on virtual time against {feature} ({what})");
+            let caught = run(
+                crate::cargo_run(crate::parts::PACKAGE, "--bin", "raft-suite", Some(feature)).args([
+                    "--part",
+                    "all",
+                    "--seeds",
+                    MUTANT_SUITE_SEEDS,
+                    "--expect-failure",
+                ]),
+            );
+            if !caught {
+                missed.push(feature);
+            }
+        }
+        eprintln!("xtask mutants: the simulator against {feature} ({what})");
         let caught = run(cargo_run("raft-sim", "--bin", "raft-sim", Some(feature)).args([
             "--seeds",
             MUTANT_SEEDS_MAX,

@@ -71,8 +71,12 @@ fn target(part: &str) -> Result<(String, Option<String>, Vec<String>), String> {
     }
 }
 
-/// `cargo xtask stress --part P --iterations N --jobs J [--filter F]`.
+/// `cargo xtask stress --part P --iterations N --jobs J [--filter F]`, or on virtual time
+/// `cargo xtask stress --sim --part P --seeds N [--first S] [--jobs J] [--features F]`.
 pub fn main(args: &[String]) -> bool {
+    if args.iter().any(|a| a == "--sim") {
+        return simulated(args);
+    }
     let options = match parse(args) {
         Ok(o) => o,
         Err(e) => {
@@ -215,4 +219,27 @@ fn json_string(line: &str, key: &str) -> Option<String> {
     let start = line.find(key)? + key.len();
     let len = line[start..].find('"')?;
     Some(line[start..start + len].replace("\\\\", "\\"))
+}
+
+/// `stress --sim`: N seeds of a part (or `all`) on the simulated cluster, on every core, by
+/// `raft-suite`; each failure prints its seed, test, last events and replay command.
+fn simulated(args: &[String]) -> bool {
+    let mut part = "all".to_string();
+    let mut rest: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--part" => {
+                if let Some(p) = it.next() {
+                    part.clone_from(p);
+                }
+            }
+            _ => rest.push(arg.clone()),
+        }
+    }
+    if !rest.iter().any(|a| a == "--seeds") {
+        eprintln!("xtask stress --sim: --seeds N is required");
+        return false;
+    }
+    parts::run_simulated(&part, &rest)
 }

@@ -8,6 +8,9 @@
 //! raft-suite [--part ...] --seeds N [--first S] [--jobs J]
 //!     N seeds (S, S+1, ...) of the part on J threads (default: every core), with a progress
 //!     line; each failure is printed as above. Exits 1 if any run failed.
+//! raft-suite ... --seeds N --expect-failure
+//!     for a deliberately broken raft-core (`--features mutant-*`): exits 0 only if some run
+//!     failed and replaying the first failure gives the same failure and trace hash twice.
 //! ```
 #![forbid(unsafe_code)]
 
@@ -20,8 +23,11 @@ use std::time::{Duration, Instant};
 use raft_tests::runner::{Outcome, run_simulated};
 use raft_tests::scenarios::{self, Scenario};
 
-/// How many failures a multi-seed run prints in full.
-const FAILURES_SHOWN_MAX: usize = 5;
+/// How many failures a multi-seed run prints in full (with the last events).
+const FAILURES_SHOWN_MAX: usize = 3;
+
+/// How many failures its summary lists (with their replay commands).
+const FAILURES_LISTED_MAX: usize = 20;
 
 struct Args {
     part: String,
@@ -29,6 +35,7 @@ struct Args {
     seed: u64,
     seeds: Option<u64>,
     jobs: usize,
+    expect_failure: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -38,6 +45,7 @@ fn parse() -> Result<Args, String> {
         seed: 1,
         seeds: None,
         jobs: std::thread::available_parallelism().map_or(2, usize::from),
+        expect_failure: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +56,7 @@ fn parse() -> Result<Args, String> {
             "--seed" | "--first" => args.seed = number(&value()?)?,
             "--seeds" => args.seeds = Some(number(&value()?)?),
             "--jobs" => args.jobs = number(&value()?)?.max(1) as usize,
+            "--expect-failure" => args.expect_failure = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -86,24 +95,78 @@ fn main() -> ExitCode {
         eprintln!("raft-suite: no scenarios in part {}", args.part);
         return ExitCode::from(2);
     }
-    let ok = match args.seeds {
+    if let Some(mutant) = raft_tests::runner::mutant() {
+        println!("raft-core is built with {mutant}: a deliberately broken rule");
+    }
+    let failures = match args.seeds {
         None => one_seed(&chosen, args.seed),
         Some(n) => many_seeds(&chosen, args.seed, n, args.jobs),
+    };
+    let ok = if args.expect_failure {
+        caught(&failures)
+    } else {
+        failures.is_empty()
     };
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Every chosen scenario from `seed`, with pass lines.
-fn one_seed(chosen: &[Scenario], seed: u64) -> bool {
+/// With a broken raft-core: which scenarios caught it, and whether the first failure replays
+/// bit for bit (same failure, same trace hash, twice).
+fn caught(failures: &[Outcome]) -> bool {
+    let Some(first) = failures.iter().min_by_key(|f| (f.seed, f.name)) else {
+        println!("NOT CAUGHT: every run passed");
+        return false;
+    };
+    let mut by_test: Vec<(&str, usize)> = Vec::new();
+    for f in failures {
+        match by_test.iter_mut().find(|(name, _)| *name == f.name) {
+            Some((_, count)) => *count += 1,
+            None => by_test.push((f.name, 1)),
+        }
+    }
+    by_test.sort_by_key(|&(name, count)| (std::cmp::Reverse(count), name));
+    let list: Vec<String> = by_test
+        .iter()
+        .map(|(name, count)| format!("{name} ({count})"))
+        .collect();
+    println!("caught by: {}", list.join(", "));
+    let Some(scenario) = scenarios::find(first.name) else {
+        return false;
+    };
+    let replays = [
+        run_simulated(scenario, first.seed, true),
+        run_simulated(scenario, first.seed, true),
+    ];
+    let same = replays
+        .iter()
+        .all(|r| r.failure == first.failure && r.report.trace_hash == first.report.trace_hash);
+    println!(
+        "first failure: {} seed {} ({}); replayed twice: {} (trace hash {:016x})\n  replay: {}",
+        first.name,
+        first.seed,
+        first.failure.as_deref().unwrap_or_default(),
+        if same {
+            "same failure, same trace"
+        } else {
+            "DIFFERENT"
+        },
+        first.report.trace_hash,
+        first.replay_command()
+    );
+    same
+}
+
+/// Every chosen scenario from `seed`, with pass lines; returns the failures.
+fn one_seed(chosen: &[Scenario], seed: u64) -> Vec<Outcome> {
     let started = Instant::now();
     let mut virtual_total = 0.0;
-    let mut failed = 0;
+    let mut failures = Vec::new();
     println!("virtual time, seed {seed}: pass lines in virtual seconds");
     for scenario in chosen {
         let outcome = run_simulated(*scenario, seed, false);
         if outcome.failure.is_some() {
-            failed += 1;
             eprint!("{}", outcome.failure_report());
+            failures.push(outcome);
         } else {
             virtual_total += outcome.report.figures.map_or(0.0, |f| f.seconds);
             println!(
@@ -118,15 +181,15 @@ fn one_seed(chosen: &[Scenario], seed: u64) -> bool {
     let wall = started.elapsed().as_secs_f64();
     println!(
         "{} of {} passed: {virtual_total:.1} virtual seconds in {wall:.2} s of wall time ({:.0}x)",
-        chosen.len() - failed,
+        chosen.len() - failures.len(),
         chosen.len(),
         virtual_total / wall.max(1e-9)
     );
-    failed == 0
+    failures
 }
 
-/// `n` seeds from `first` of every chosen scenario, on `jobs` threads.
-fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> bool {
+/// `n` seeds from `first` of every chosen scenario, on `jobs` threads; returns the failures.
+fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outcome> {
     let total = chosen.len() * n as usize;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -134,6 +197,9 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> bool {
     let virtual_secs = Mutex::new(0.0f64);
     let started = Instant::now();
     let progress_done = AtomicBool::new(false);
+    // Each failure gets a full report below; the default hook's messages would only break up
+    // the progress line.
+    std::panic::set_hook(Box::new(|_| {}));
     println!(
         "virtual time: {n} seeds ({first}..{}) x {} scenarios = {total} runs on {jobs} threads",
         first + n - 1,
@@ -201,10 +267,19 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> bool {
         wall / n as f64,
         chosen.len()
     );
-    for f in &failures {
-        println!("  FAILED {} seed {}: {}", f.name, f.seed, f.replay_command());
+    for f in failures.iter().take(FAILURES_LISTED_MAX) {
+        println!(
+            "  FAILED {} seed {}: {}\n    replay: {}",
+            f.name,
+            f.seed,
+            f.failure.as_deref().unwrap_or_default(),
+            f.replay_command()
+        );
     }
-    failures.is_empty()
+    if failures.len() > FAILURES_LISTED_MAX {
+        println!("  ... and {} more", failures.len() - FAILURES_LISTED_MAX);
+    }
+    failures
 }
 
 fn progress(done: usize, total: usize, failed: usize, elapsed: Duration) {

@@ -116,9 +116,23 @@ impl SimCluster {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the world.
+    /// Runs `f` on the world. A panic in it (a peer's broken invariant during `start`)
+    /// unwinds the calling task after the lock is released, so the baton stays sound.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
-        f(&mut self.lock().world)
+        let result = {
+            let mut inner = self.lock();
+            catch_unwind(AssertUnwindSafe(|| f(&mut inner.world)))
+        };
+        result.unwrap_or_else(|payload| resume_unwind(payload))
+    }
+
+    /// Waits until the baton comes to task `me`. (Not `Condvar::wait_while`: on a poisoned
+    /// lock it returns at the first wake-up, whoever holds the baton.)
+    fn await_baton<'a>(&'a self, mut inner: MutexGuard<'a, Inner>, me: TaskId) -> MutexGuard<'a, Inner> {
+        while inner.sched.running != me {
+            inner = self.baton.wait(inner).unwrap_or_else(|e| e.into_inner());
+        }
+        inner
     }
 
     pub(crate) fn now(&self) -> Duration {
@@ -193,14 +207,7 @@ impl SimCluster {
     /// The body of task `id`'s thread: wait for the baton, run `f`, pass the baton on.
     fn run_task<T>(&self, id: TaskId, f: impl FnOnce() -> T) -> T {
         TASK.with(|t| t.set(id));
-        let aborted = {
-            let inner = self.lock();
-            let inner = self
-                .baton
-                .wait_while(inner, |i| i.sched.running != id)
-                .unwrap_or_else(|e| e.into_inner());
-            inner.sched.aborted
-        };
+        let aborted = self.await_baton(self.lock(), id).sched.aborted;
         let result = if aborted {
             Err(Box::new(Aborted) as Box<dyn std::any::Any + Send>)
         } else {
@@ -252,9 +259,7 @@ impl SimCluster {
         if self.pass_baton(&mut inner) == me {
             return inner;
         }
-        self.baton
-            .wait_while(inner, |i| i.sched.running != me)
-            .unwrap_or_else(|e| e.into_inner())
+        self.await_baton(inner, me)
     }
 
     /// Chooses the task to run next, runs the world up to its waking instant, and hands it

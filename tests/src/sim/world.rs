@@ -12,6 +12,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use raft_core::message::Message;
@@ -27,6 +28,11 @@ use crate::applier::Applier;
 
 /// One microsecond of virtual time is the unit of the clock.
 pub(crate) const US_PER_MS: u64 = 1000;
+
+/// The most events one instant of virtual time may hold. The reliable network delivers at
+/// once, so peers that answer each other forever (a livelock only a broken rule causes) would
+/// stop the clock; past this bound the run fails instead of hanging.
+const EVENTS_PER_INSTANT_MAX: u64 = 200_000;
 
 /// What the queue holds: everything that happens at a later virtual time.
 enum Event {
@@ -195,16 +201,34 @@ impl World {
 
     /// Runs every event due at or before `until_us`, then sets the clock to it.
     pub(crate) fn run_until(&mut self, until_us: u64) {
+        let mut at_this_instant = 0;
         while let Some(Reverse(next)) = self.io.queue.peek() {
-            if next.at_us > until_us {
+            if next.at_us > until_us || self.fault.is_some() {
                 break;
             }
             let Some(Reverse(next)) = self.io.queue.pop() else {
                 break;
             };
+            if next.at_us == self.io.now_us {
+                at_this_instant += 1;
+                if at_this_instant > EVENTS_PER_INSTANT_MAX {
+                    self.fault = Some(format!(
+                        "livelock: over {EVENTS_PER_INSTANT_MAX} events at {:.6} s of virtual time without time passing",
+                        self.io.now_us as f64 / 1e6
+                    ));
+                    break;
+                }
+            } else {
+                at_this_instant = 0;
+            }
             self.io.now_us = next.at_us;
             self.io.events += 1;
-            self.run(next.event);
+            // A peer's own assertion (a broken invariant inside raft-core) fails the scenario
+            // like any other broken contract, at the next wait of the running task.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.run(next.event))) {
+                self.fault = Some(super::panic_message(payload.as_ref()));
+                break;
+            }
         }
         self.io.now_us = self.io.now_us.max(until_us);
     }
