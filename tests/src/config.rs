@@ -1,7 +1,7 @@
 //! config.go in Rust: the cluster under test and the checks the 6.824 tests make of it,
 //! written once over either cluster.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -459,7 +459,7 @@ impl Config {
         for _ in 0..10 {
             let ms = 450 + self.rand_int() % 100;
             self.sleep(Duration::from_millis(ms));
-            let mut leaders: HashMap<Term, Vec<usize>> = HashMap::new();
+            let mut leaders: BTreeMap<Term, Vec<usize>> = BTreeMap::new();
             for (i, term, leader) in self.states() {
                 if leader {
                     leaders.entry(term).or_default().push(i);

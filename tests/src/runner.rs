@@ -3,7 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use crate::config::{is_aborted, panic_message};
+use crate::config::panic_message;
 use crate::scenarios::Scenario;
 use crate::{Report, Tester};
 
@@ -66,15 +66,13 @@ pub fn run_simulated(scenario: Scenario, seed: u64, quiet: bool) -> Outcome {
     let result = catch_unwind(AssertUnwindSafe(|| (scenario.run)(&t)));
     let wall = started.elapsed();
     let report = t.report();
+    // A client's failure comes first: it is the earliest, and the scenario may have failed
+    // only in consequence (a join that found the client dead, a stopped wait).
     let failure = result.err().map(|payload| {
-        if is_aborted(payload.as_ref()) {
-            report
-                .task_failure
-                .clone()
-                .unwrap_or_else(|| panic_message(payload.as_ref()))
-        } else {
-            panic_message(payload.as_ref())
-        }
+        report
+            .task_failure
+            .clone()
+            .unwrap_or_else(|| panic_message(payload.as_ref()))
     });
     Outcome {
         name: scenario.name,

@@ -99,3 +99,29 @@ fn a_failing_client_fails_its_scenario_and_stops_the_others() {
         "a failed scenario has no pass line"
     );
 }
+
+/// A client fails while the scenario waits to join it.
+fn a_joined_client_fails(t: &Tester) {
+    let cfg = Config::new(t, 3, false);
+    cfg.scope(|s| {
+        let client = s.spawn(|| {
+            cfg.sleep(Duration::from_millis(300));
+            panic!("the joined client gives up");
+        });
+        client.join().expect("the client failed");
+    });
+}
+
+#[test]
+fn a_joined_client_s_failure_is_reported_as_its_own() {
+    let outcome = run_simulated(
+        Scenario {
+            name: "AJoinedClientFails",
+            part: "test",
+            run: a_joined_client_fails,
+        },
+        4,
+        true,
+    );
+    assert_eq!(outcome.failure.as_deref(), Some("the joined client gives up"));
+}

@@ -14,7 +14,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -25,6 +25,9 @@ use raft_tests::scenarios::{self, Scenario};
 
 /// How many failures a multi-seed run prints in full (with the last events).
 const FAILURES_SHOWN_MAX: usize = 3;
+
+/// The last tenth of the runs the progress line reported, when it is not redrawn in place.
+static LAST_TENTH: AtomicUsize = AtomicUsize::new(0);
 
 /// How many failures its summary lists (with their replay commands).
 const FAILURES_LISTED_MAX: usize = 20;
@@ -258,7 +261,9 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outco
     let wall = started.elapsed().as_secs_f64();
     let virtual_secs = virtual_secs.into_inner().unwrap_or_else(|e| e.into_inner());
     progress(total, total, failures.len(), started.elapsed());
-    eprintln!();
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
     println!(
         "{} of {total} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x), {:.2} s per seed of the {} scenarios",
         total - failures.len(),
@@ -282,10 +287,23 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outco
     failures
 }
 
+/// The progress line: redrawn in place on a terminal; elsewhere (a CI log) a new line at
+/// every tenth of the runs.
 fn progress(done: usize, total: usize, failed: usize, elapsed: Duration) {
     const WIDTH: usize = 40;
     let filled = WIDTH * done / total.max(1);
     let mut err = std::io::stderr().lock();
+    if !err.is_terminal() {
+        let tenth = (10 * done / total.max(1)).min(10);
+        if tenth > LAST_TENTH.swap(tenth, Ordering::Relaxed) || done == 0 {
+            let _ = writeln!(
+                err,
+                "{done}/{total} runs, {failed} failed, {:.0} s",
+                elapsed.as_secs_f64()
+            );
+        }
+        return;
+    }
     let _ = write!(
         err,
         "\r[{}{}] {done}/{total} runs, {failed} failed, {:.0} s",

@@ -218,7 +218,8 @@ impl SimCluster {
             record_failure(&mut inner.sched, payload.as_ref());
         }
         inner.sched.tasks.remove(&id);
-        self.pass_baton(&mut inner);
+        // Its parent at least is still there, waiting for it or for time to pass.
+        let _ = self.pass_baton(&mut inner);
         drop(inner);
         match result {
             Ok(value) => value,
@@ -256,20 +257,26 @@ impl SimCluster {
             task.wait = wait;
             task.key = key;
         }
-        if self.pass_baton(&mut inner) == me {
-            return inner;
+        match self.pass_baton(&mut inner) {
+            Some(next) if next == me => inner,
+            Some(_) => self.await_baton(inner, me),
+            None => {
+                // Every task waits for another: a harness bug. Fail here, with the lock
+                // released, rather than wait forever.
+                if let Some(task) = inner.sched.tasks.get_mut(&me) {
+                    task.wait = Wait::Running;
+                }
+                drop(inner);
+                panic!("simulated tasks deadlocked: every task waits for another");
+            }
         }
-        self.await_baton(inner, me)
     }
 
     /// Chooses the task to run next, runs the world up to its waking instant, and hands it
-    /// the baton. Returns its id.
-    fn pass_baton(&self, inner: &mut Inner) -> TaskId {
+    /// the baton. Returns its id, or `None` if no task can run.
+    fn pass_baton(&self, inner: &mut Inner) -> Option<TaskId> {
         let now = inner.world.now_us();
-        let (wake, id) = inner
-            .sched
-            .next(now)
-            .unwrap_or_else(|| panic!("simulated tasks deadlocked: none can run"));
+        let (wake, id) = inner.sched.next(now)?;
         if wake > now {
             inner.world.run_until(wake);
         }
@@ -278,7 +285,7 @@ impl SimCluster {
         }
         inner.sched.running = id;
         self.baton.notify_all();
-        id
+        Some(id)
     }
 }
 
@@ -338,8 +345,14 @@ impl SimCluster {
         T: Send + 'scope,
     {
         let id = self.register();
-        let handle = scope.spawn(move || self.run_task(id, f));
-        (id, handle)
+        match catch_unwind(AssertUnwindSafe(|| scope.spawn(move || self.run_task(id, f)))) {
+            Ok(handle) => (id, handle),
+            Err(payload) => {
+                // No thread will ever run the task: forget it, or its parent would wait forever.
+                self.lock().sched.tasks.remove(&id);
+                resume_unwind(payload)
+            }
+        }
     }
 
     pub(crate) fn join_task(&self, id: TaskId) {

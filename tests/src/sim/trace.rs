@@ -55,6 +55,13 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
+    /// The kind as a number, for the hash.
+    fn code(&self) -> u64 {
+        self.kind
+            .bytes()
+            .fold(0, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+    }
+
     pub(crate) fn of(message: &Message) -> Summary {
         let (kind, detail) = match message {
             Message::RequestVote(a) => ("RequestVote", a.last_log_index.0),
@@ -116,14 +123,35 @@ impl Trace {
                     Fate::Dropped => u64::MAX,
                     Fate::DeadEnd => u64::MAX - 1,
                 };
-                self.mix(&[at_us, 2, *from as u64, *to as u64, what.term, what.detail, fate]);
+                self.mix(&[
+                    at_us,
+                    2,
+                    *from as u64,
+                    *to as u64,
+                    what.code(),
+                    what.term,
+                    what.detail,
+                    fate,
+                ]);
             }
-            Event::Deliver { from, to, what } => {
-                self.mix(&[at_us, 3, *from as u64, *to as u64, what.term, what.detail])
-            }
-            Event::Reply { from, to, what } => {
-                self.mix(&[at_us, 4, *from as u64, *to as u64, what.term, what.detail])
-            }
+            Event::Deliver { from, to, what } => self.mix(&[
+                at_us,
+                3,
+                *from as u64,
+                *to as u64,
+                what.code(),
+                what.term,
+                what.detail,
+            ]),
+            Event::Reply { from, to, what } => self.mix(&[
+                at_us,
+                4,
+                *from as u64,
+                *to as u64,
+                what.code(),
+                what.term,
+                what.detail,
+            ]),
             Event::Harness(text) => {
                 self.mix(&[at_us, 5]);
                 self.mix(&text.bytes().map(u64::from).collect::<Vec<_>>());

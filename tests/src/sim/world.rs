@@ -139,6 +139,9 @@ pub(crate) struct World {
     /// The instance number of each peer's latest start (0: never started).
     incarnations: Vec<u64>,
     tick_us: u64,
+    /// Draws each incarnation's tick phase; apart from the network's, so that a restart does
+    /// not shift the network's fault draws.
+    phase_rng: SmallRng,
     io: Io,
     /// The first broken contract (a Ready that storage refused): the scenario fails with it.
     fault: Option<String>,
@@ -152,6 +155,7 @@ impl World {
             incarnations: vec![0; n],
             fault: None,
             tick_us: NodeOptions::default().tick.as_micros() as u64,
+            phase_rng: SmallRng::seed_from_u64(seed ^ 0x0070_6861_7365),
             io: Io {
                 now_us: 0,
                 seq: 0,
@@ -388,7 +392,7 @@ impl World {
             self.io.apply(i, inc, msg);
         }
         // Peers start at different instants in real life; a random phase keeps their ticks apart.
-        let phase = self.io.net.rng.random_range(1..=self.tick_us);
+        let phase = self.phase_rng.random_range(1..=self.tick_us);
         let at = self.io.now_us + phase;
         self.io.schedule(at, Event::Tick { peer: i, inc });
         self.note(format!("start n{i}"));
@@ -397,6 +401,9 @@ impl World {
     /// Deletes peer `i`'s server and stops the peer: its timers and pending inputs die with it.
     pub(crate) fn kill(&mut self, i: usize) {
         self.io.servers[i] = None;
+        // The server is gone: the network counts nothing for it (labrpc's count of a deleted
+        // server is 0).
+        self.io.net.counts[i] = 0;
         if self.peers[i].take().is_some() {
             self.note(format!("crash n{i}"));
         }
