@@ -9,8 +9,9 @@
 //!     N seeds (S, S+1, ...) of the part on J threads (default: every core), with a progress
 //!     line; each failure is printed as above. Exits 1 if any run failed.
 //! raft-suite ... --seeds N --expect-failure
-//!     for a deliberately broken raft-core (`--features mutant-*`): exits 0 only if some run
-//!     failed and replaying the first failure gives the same failure and trace hash twice.
+//!     for a deliberately broken raft-core (`--features mutant-*`): stops at the first
+//!     failure, and exits 0 only if some run failed and replaying the first failure gives the
+//!     same failure and trace hash twice.
 //! ```
 #![forbid(unsafe_code)]
 
@@ -103,7 +104,7 @@ fn main() -> ExitCode {
     }
     let failures = match args.seeds {
         None => one_seed(&chosen, args.seed),
-        Some(n) => many_seeds(&chosen, args.seed, n, args.jobs),
+        Some(n) => many_seeds(&chosen, args.seed, n, args.jobs, args.expect_failure),
     };
     let ok = if args.expect_failure {
         caught(&failures)
@@ -192,11 +193,14 @@ fn one_seed(chosen: &[Scenario], seed: u64) -> Vec<Outcome> {
 }
 
 /// `n` seeds from `first` of every chosen scenario, on `jobs` threads; returns the failures.
-fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outcome> {
+/// With `stop_at_failure`, no new run starts once one has failed (runs under way finish).
+fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize, stop_at_failure: bool) -> Vec<Outcome> {
     let total = chosen.len() * n as usize;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failures: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
+    let stopped = AtomicBool::new(false);
+    let skipped = AtomicUsize::new(0);
     let virtual_secs = Mutex::new(0.0f64);
     let started = Instant::now();
     let progress_done = AtomicBool::new(false);
@@ -216,6 +220,11 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outco
                     if k >= total {
                         break;
                     }
+                    if stop_at_failure && stopped.load(Ordering::Relaxed) {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     let seed = first + (k / chosen.len()) as u64;
                     let outcome = run_simulated(chosen[k % chosen.len()], seed, true);
                     if outcome.failure.is_some() {
@@ -231,6 +240,7 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outco
                             );
                         }
                         f.push(outcome);
+                        stopped.store(true, Ordering::Relaxed);
                     } else {
                         *virtual_secs.lock().unwrap_or_else(|e| e.into_inner()) +=
                             outcome.report.figures.map_or(0.0, |f| f.seconds);
@@ -264,12 +274,17 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize) -> Vec<Outco
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
+    let skipped = skipped.into_inner();
+    if skipped > 0 {
+        println!("stopped at the first failure: {skipped} runs not started");
+    }
     println!(
-        "{} of {total} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x), {:.2} s per seed of the {} scenarios",
-        total - failures.len(),
+        "{} of {} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x), {:.2} s per seed of the {} scenarios",
+        total - skipped - failures.len(),
+        total - skipped,
         virtual_secs,
         virtual_secs / wall.max(1e-9),
-        wall / n as f64,
+        wall * total as f64 / (total - skipped).max(1) as f64 / n as f64,
         chosen.len()
     );
     for f in failures.iter().take(FAILURES_LISTED_MAX) {
