@@ -258,12 +258,12 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize, stop_at_fail
                 if d >= total {
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(20));
             }
         });
         // The workers end when the runs do; then the progress line ends too.
         while done.load(Ordering::Relaxed) < total {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(5));
         }
         progress_done.store(true, Ordering::Release);
     });
@@ -278,14 +278,21 @@ fn many_seeds(chosen: &[Scenario], first: u64, n: u64, jobs: usize, stop_at_fail
     if skipped > 0 {
         println!("stopped at the first failure: {skipped} runs not started");
     }
+    let ran = total - skipped;
+    let per_seed = if skipped == 0 {
+        format!(
+            ", {:.2} s per seed of the {} scenarios",
+            wall / n as f64,
+            chosen.len()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} of {} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x), {:.2} s per seed of the {} scenarios",
-        total - skipped - failures.len(),
-        total - skipped,
+        "{} of {ran} runs passed in {wall:.1} s of wall time: {:.0} virtual seconds ({:.0}x){per_seed}",
+        ran - failures.len(),
         virtual_secs,
         virtual_secs / wall.max(1e-9),
-        wall * total as f64 / (total - skipped).max(1) as f64 / n as f64,
-        chosen.len()
     );
     for f in failures.iter().take(FAILURES_LISTED_MAX) {
         println!(
