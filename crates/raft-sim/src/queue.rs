@@ -1,5 +1,7 @@
 //! The event queue: a min-heap on (virtual time, sequence number), so events at the same
 //! microsecond run in the order they were scheduled and a run never depends on heap ties.
+//! Generic over what it holds, so the 6.824 harness's simulated cluster (tests/src/sim) keeps
+//! its own events in the same queue.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -39,43 +41,52 @@ pub enum Event {
 }
 
 #[derive(Debug)]
-struct Scheduled {
+struct Scheduled<E> {
     at_us: u64,
     seq: u64,
-    event: Event,
+    event: E,
 }
 
-impl PartialEq for Scheduled {
+impl<E> PartialEq for Scheduled<E> {
     fn eq(&self, other: &Self) -> bool {
         (self.at_us, self.seq) == (other.at_us, other.seq)
     }
 }
 
-impl Eq for Scheduled {}
+impl<E> Eq for Scheduled<E> {}
 
-impl PartialOrd for Scheduled {
+impl<E> PartialOrd for Scheduled<E> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Scheduled {
+impl<E> Ord for Scheduled<E> {
     /// Reversed, so the max-heap pops the earliest event first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at_us, other.seq).cmp(&(self.at_us, self.seq))
     }
 }
 
-/// Events waiting for their time.
-#[derive(Debug, Default)]
-pub struct EventQueue {
-    heap: BinaryHeap<Scheduled>,
+/// Events waiting for their time (the simulator's [`Event`]s unless told otherwise).
+#[derive(Debug)]
+pub struct EventQueue<E = Event> {
+    heap: BinaryHeap<Scheduled<E>>,
     seq: u64,
 }
 
-impl EventQueue {
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl<E> EventQueue<E> {
     /// Schedules `event` at `at_us`; false (and dropped) if the queue is full.
-    pub fn push(&mut self, at_us: u64, event: Event) -> bool {
+    pub fn push(&mut self, at_us: u64, event: E) -> bool {
         if self.heap.len() >= QUEUE_EVENTS_MAX {
             return false;
         }
@@ -89,7 +100,7 @@ impl EventQueue {
     }
 
     /// The earliest event and its time.
-    pub fn pop(&mut self) -> Option<(u64, Event)> {
+    pub fn pop(&mut self) -> Option<(u64, E)> {
         self.heap.pop().map(|s| (s.at_us, s.event))
     }
 

@@ -228,15 +228,15 @@ impl SimCluster {
     }
 
     /// Waits until task `id` has finished.
-    fn join(&self, id: TaskId) {
+    pub(crate) fn join_task(&self, id: TaskId) {
         let me = TASK.with(std::cell::Cell::get);
         let inner = self.lock();
         drop(self.block(inner, me, Wait::Join(id)));
     }
 
-    /// Waits until every task the calling task started has finished; with `failed`, first
-    /// stops them (the calling task is unwinding).
-    fn wait_children(&self, failed: Option<&(dyn std::any::Any + Send)>) {
+    /// The end of a scope: waits until every task the calling task started has finished;
+    /// with `failed`, first stops them (the calling task is unwinding).
+    pub(crate) fn end_scope(&self, failed: Option<&(dyn std::any::Any + Send)>) {
         let me = TASK.with(std::cell::Cell::get);
         let mut inner = self.lock();
         if let Some(payload) = failed {
@@ -333,7 +333,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// The simulated side of [`crate::Scope`]: start a task, join it, end a scope.
+/// The simulated side of [`crate::Scope`]: start a task.
 impl SimCluster {
     pub(crate) fn spawn_task<'scope, F, T>(
         &'scope self,
@@ -353,13 +353,5 @@ impl SimCluster {
                 resume_unwind(payload)
             }
         }
-    }
-
-    pub(crate) fn join_task(&self, id: TaskId) {
-        self.join(id);
-    }
-
-    pub(crate) fn end_scope(&self, failed: Option<&(dyn std::any::Any + Send)>) {
-        self.wait_children(failed);
     }
 }

@@ -10,8 +10,6 @@
 //!
 //! [`Ready`]: raft_core::Ready
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -19,6 +17,7 @@ use raft_core::message::Message;
 use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, Term};
 use raft_labrpc::fault::{self, ReplyFate};
 use raft_node::{ApplyMsg, NodeOptions};
+use raft_sim::queue::EventQueue;
 use raft_storage::{MemoryPersister, Storage, StorageError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -72,30 +71,6 @@ struct Call {
     long_reordering: bool,
 }
 
-/// An event and when it happens; ordered by time, then by when it was scheduled.
-struct Scheduled {
-    at_us: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at_us, self.seq) == (other.at_us, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at_us, self.seq).cmp(&(other.at_us, other.seq))
-    }
-}
-
 /// One running peer.
 struct SimPeer {
     raft: Raft,
@@ -122,14 +97,15 @@ struct Net {
 /// Everything but the peers: what a peer's effects reach.
 struct Io {
     now_us: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue<Event>,
     net: Net,
     /// The instance number of each peer's server on the network, if it has one.
     servers: Vec<Option<u64>>,
     applier: Arc<Applier>,
     trace: Trace,
     events: u64,
+    /// The queue refused an event (it was full).
+    overflowed: bool,
 }
 
 /// The simulated cluster's state.
@@ -158,8 +134,7 @@ impl World {
             phase_rng: SmallRng::seed_from_u64(seed ^ 0x0070_6861_7365),
             io: Io {
                 now_us: 0,
-                seq: 0,
-                queue: BinaryHeap::new(),
+                queue: EventQueue::default(),
                 net: Net {
                     reliable: true,
                     long_reordering: false,
@@ -175,6 +150,7 @@ impl World {
                 applier,
                 trace: Trace::new(),
                 events: 0,
+                overflowed: false,
             },
         }
     }
@@ -199,21 +175,20 @@ impl World {
 
     /// Notes a harness action in the trace.
     pub(crate) fn note(&mut self, text: String) {
-        let at = self.io.now_us;
-        self.io.trace.note(at, TraceEvent::Harness(text));
+        self.io.note(TraceEvent::Harness(text));
     }
 
     /// Runs every event due at or before `until_us`, then sets the clock to it.
     pub(crate) fn run_until(&mut self, until_us: u64) {
         let mut at_this_instant = 0;
-        while let Some(Reverse(next)) = self.io.queue.peek() {
-            if next.at_us > until_us || self.fault.is_some() {
+        while let Some(at_us) = self.io.queue.peek_time() {
+            if at_us > until_us || self.fault.is_some() {
                 break;
             }
-            let Some(Reverse(next)) = self.io.queue.pop() else {
+            let Some((at_us, event)) = self.io.queue.pop() else {
                 break;
             };
-            if next.at_us == self.io.now_us {
+            if at_us == self.io.now_us {
                 at_this_instant += 1;
                 if at_this_instant > EVENTS_PER_INSTANT_MAX {
                     self.fault = Some(format!(
@@ -225,12 +200,16 @@ impl World {
             } else {
                 at_this_instant = 0;
             }
-            self.io.now_us = next.at_us;
+            self.io.now_us = at_us;
             self.io.events += 1;
             // A peer's own assertion (a broken invariant inside raft-core) fails the scenario
             // like any other broken contract, at the next wait of the running task.
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.run(next.event))) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.run(event))) {
                 self.fault = Some(super::panic_message(payload.as_ref()));
+                break;
+            }
+            if self.io.overflowed {
+                self.fault = Some("message storm: over a million events pending".to_owned());
                 break;
             }
         }
@@ -257,15 +236,11 @@ impl World {
                 self.io.net.total_bytes += bytes;
                 if self.is_current(call.from, call.from_inc) {
                     let what = Summary::of(&message);
-                    let at = self.io.now_us;
-                    self.io.trace.note(
-                        at,
-                        TraceEvent::Reply {
-                            from: call.to,
-                            to: call.from,
-                            what,
-                        },
-                    );
+                    self.io.note(TraceEvent::Reply {
+                        from: call.to,
+                        to: call.from,
+                        what,
+                    });
                     self.input(call.from, None, |raft| raft.step(peer_id(call.to), message));
                 }
                 // else: the caller crashed; its successor never sees the reply.
@@ -300,15 +275,11 @@ impl World {
         }
         self.io.net.counts[call.to] += 1;
         let what = Summary::of(&message);
-        let at = self.io.now_us;
-        self.io.trace.note(
-            at,
-            TraceEvent::Deliver {
-                from: call.from,
-                to: call.to,
-                what,
-            },
-        );
+        self.io.note(TraceEvent::Deliver {
+            from: call.from,
+            to: call.to,
+            what,
+        });
         self.input(call.to, Some(call), |raft| raft.step(peer_id(call.from), message));
     }
 
@@ -322,15 +293,11 @@ impl World {
         f(&mut peer.raft);
         let after = (peer.raft.term(), peer.raft.role());
         if before != after {
-            let at = self.io.now_us;
-            self.io.trace.note(
-                at,
-                TraceEvent::Role {
-                    peer: i,
-                    term: after.0.0,
-                    role: role_name(after.1),
-                },
-            );
+            self.io.note(TraceEvent::Role {
+                peer: i,
+                term: after.0.0,
+                role: role_name(after.1),
+            });
         }
         let ready = peer.raft.take_ready();
         let mut io = PeerIo {
@@ -343,11 +310,9 @@ impl World {
         if let Err(err) = ready.carry_out(&mut io) {
             // raft-node stops a peer whose storage fails; here it also fails the test, at the
             // next wait of the task that holds the baton.
-            let at = self.io.now_us;
-            self.io.trace.note(
-                at,
-                TraceEvent::Harness(format!("n{i} stops: storage refused its Ready: {err}")),
-            );
+            self.io.note(TraceEvent::Harness(format!(
+                "n{i} stops: storage refused its Ready: {err}"
+            )));
             self.fault
                 .get_or_insert_with(|| format!("peer {i}'s storage refused what its Ready asked for: {err}"));
             self.kill(i);
@@ -467,12 +432,15 @@ impl World {
 
 impl Io {
     fn schedule(&mut self, at_us: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at_us,
-            seq: self.seq,
-            event,
-        }));
+        if !self.queue.push(at_us, event) {
+            // A million pending events is a message storm: the run stops with that failure.
+            self.overflowed = true;
+        }
+    }
+
+    /// Records `event` in the trace at the current instant.
+    fn note(&mut self, event: TraceEvent) {
+        self.trace.note(self.now_us, event);
     }
 
     /// labrpc's call path (`start_call`): count the call, then a dead end's delay or the
@@ -486,15 +454,12 @@ impl Io {
         let live = net.enabled[from][to].then_some(to_inc).flatten();
         let Some(to_inc) = live else {
             let _ = fault::dead_end_delay_ms(&mut net.rng, net.long_delays);
-            self.trace.note(
-                now,
-                TraceEvent::Send {
-                    from,
-                    to,
-                    what,
-                    fate: Fate::DeadEnd,
-                },
-            );
+            self.note(TraceEvent::Send {
+                from,
+                to,
+                what,
+                fate: Fate::DeadEnd,
+            });
             return;
         };
         let fate = fault::request_fate(&mut net.rng, net.reliable);
@@ -512,15 +477,12 @@ impl Io {
         } else {
             Fate::Delayed(fate.delay_ms * US_PER_MS)
         };
-        self.trace.note(
-            now,
-            TraceEvent::Send {
-                from,
-                to,
-                what,
-                fate: traced,
-            },
-        );
+        self.note(TraceEvent::Send {
+            from,
+            to,
+            what,
+            fate: traced,
+        });
         if fate.dropped && fate.delay_ms == 0 {
             return;
         }
