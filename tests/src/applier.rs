@@ -4,15 +4,26 @@
 //! `applier` (2A-2C) checks every applied command against every other peer's at the same
 //! index, and that indices arrive in order; `applierSnap` (2D) also requires each command to
 //! follow the last one (or the snapshot) exactly, ingests snapshots, and asks for a snapshot
-//! after every tenth command. A failure is recorded and fails the test at its next check, as
-//! Go's `log.Fatalf` in the applier goroutine would end the run.
+//! after every tenth command.
+//!
+//! An apply error fails the test at once, as Go's `log.Fatalf` in the applier goroutine ends
+//! the run, on either clock:
+//! - on virtual time the applier runs inside one event of the simulated world, and panics
+//!   there: the world stops at that event and the scenario fails with the applier's message
+//!   at its next wait (the world's fault, [`crate::sim`]), the other runs of the process going
+//!   on;
+//! - on the real cluster each peer's applier is a thread: it records the error and wakes every
+//!   harness sleep; the sleeper, and every later harness call, panics with the message
+//!   ([`Applier::error`], [`Applier::sleep`]). A scenario that does not reach the harness
+//!   again is a hung test, which the watchdog ends ([`crate::real`]).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use raft_node::ApplyMsg;
 
-use crate::config::as_int;
+use crate::config::{Clock, as_int};
 
 /// config.go's `SnapShotInterval`: the 2D applier snapshots after indices 9, 19, 29, ...
 pub(crate) const SNAPSHOT_INTERVAL: u64 = 10;
@@ -31,21 +42,28 @@ pub(crate) struct Applied {
 pub(crate) struct Applier {
     /// 2D: snapshot every `SNAPSHOT_INTERVAL` commands and check the strict order.
     snapshot: bool,
+    /// How an apply error ends the run: a panic in the world's event on virtual time, a
+    /// recorded error that wakes the harness on the real cluster.
+    clock: Clock,
     applied: Mutex<Applied>,
+    /// Notified when the first apply error is recorded: real-time harness sleeps wait on it.
+    failed: Condvar,
 }
 
 /// A snapshot the 2D applier asks its peer to take: the index it covers and the data.
 pub(crate) type SnapshotRequest = (u64, Vec<u8>);
 
 impl Applier {
-    pub(crate) fn new(n: usize, snapshot: bool) -> Applier {
+    pub(crate) fn new(n: usize, snapshot: bool, clock: Clock) -> Applier {
         Applier {
             snapshot,
+            clock,
             applied: Mutex::new(Applied {
                 logs: vec![HashMap::new(); n],
                 last_applied: vec![0; n],
                 ..Applied::default()
             }),
+            failed: Condvar::new(),
         }
     }
 
@@ -55,6 +73,9 @@ impl Applier {
 
     /// One message from peer `i`'s apply channel. Returns the snapshot the service wants
     /// the peer to take, if any.
+    ///
+    /// # Panics
+    /// On virtual time, with the error's message, if the message breaks an applier rule.
     pub(crate) fn apply(&self, i: usize, msg: ApplyMsg) -> Option<SnapshotRequest> {
         let mut a = self.lock();
         let (err, snap) = match msg {
@@ -66,11 +87,37 @@ impl Applier {
             }
             ApplyMsg::Snapshot { .. } => (None, None),
         };
-        if err.is_some() && a.apply_err.is_none() {
-            eprintln!("apply error: {}", err.as_deref().unwrap_or_default());
-            a.apply_err = err;
+        let Some(err) = err else {
+            return snap;
+        };
+        if a.apply_err.is_none() {
+            eprintln!("apply error: {err}");
+            a.apply_err = Some(err.clone());
+            self.failed.notify_all();
         }
+        drop(a);
+        if self.clock == Clock::Virtual {
+            panic!("{err}");
+        }
+        // Real time: the peer's applier thread goes on draining its channel, so that the peer
+        // is never blocked on it; the scenario fails at its next harness call.
         snap
+    }
+
+    /// The first apply error, if any: the test has failed.
+    pub(crate) fn error(&self) -> Option<String> {
+        self.lock().apply_err.clone()
+    }
+
+    /// Sleeps `duration` of wall time, or less if an apply error is recorded meanwhile;
+    /// returns the error, if any.
+    pub(crate) fn sleep(&self, duration: Duration) -> Option<String> {
+        let a = self.lock();
+        let (a, _) = self
+            .failed
+            .wait_timeout_while(a, duration, |a| a.apply_err.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        a.apply_err.clone()
     }
 
     /// start1's "mimic KV server and process snapshot now": peer `i`'s service restarts from
@@ -153,4 +200,137 @@ fn check_logs(a: &mut Applied, i: usize, index: u64, command: Vec<u8>) -> Option
 /// A command for messages: the integer if it is one, else its length.
 pub(crate) fn show(command: &[u8]) -> String {
     as_int(command).map_or_else(|| format!("<{} bytes>", command.len()), |x| x.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! An apply error on virtual time stops the simulated world at the event whose apply broke
+    //! the rule, and fails that run alone, with the applier's message.
+
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::time::Duration;
+
+    use super::Applied;
+    use crate::runner::run_simulated;
+    use crate::scenarios::{self, Scenario};
+    use crate::{Config, Report, Tester, cmd, panic_message};
+
+    /// Seed 1, three reliable peers: a leader is elected, `corrupt` tampers with what the
+    /// appliers recorded (told which peer leads), the leader takes `cmd(101)` (index 1), and
+    /// the scenario sleeps `sleep` of virtual time. Returns the scenario's failure, if any,
+    /// and the run's report.
+    fn run(
+        snapshots: bool,
+        corrupt: fn(&mut Applied, usize),
+        sleep: Option<Duration>,
+    ) -> (Option<String>, Report) {
+        let t = Tester::simulated(1).quiet();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let cfg = if snapshots {
+                Config::with_snapshots(&t, 3, false)
+            } else {
+                Config::new(&t, 3, false)
+            };
+            let leader = cfg.check_one_leader();
+            corrupt(&mut cfg.applier().lock(), leader);
+            let (index, _) = cfg.start(leader, &cmd(101)).expect("the leader takes a command");
+            assert_eq!(index, 1);
+            if let Some(sleep) = sleep {
+                cfg.sleep(sleep);
+            }
+        }));
+        (result.err().map(|p| panic_message(p.as_ref())), t.report())
+    }
+
+    /// Another peer of `leader` is recorded as having applied 999 at index 1.
+    fn other_applied_999(a: &mut Applied, leader: usize) {
+        a.logs[(leader + 1) % 3].insert(1, cmd(999));
+    }
+
+    /// `leader` is recorded as having applied through index 5 already (2D's strict order).
+    fn leader_applied_through_5(a: &mut Applied, leader: usize) {
+        a.last_applied[leader] = 5;
+    }
+
+    fn untouched(_: &mut Applied, _: usize) {}
+
+    /// The failure of a run that corrupts with `corrupt`, checked against two runs of the same
+    /// seed left alone: one that stops where the sleep would begin, one that sleeps.
+    fn fails_at_the_event(snapshots: bool, corrupt: fn(&mut Applied, usize)) -> String {
+        let sleep = Some(Duration::from_secs(5));
+        let (none, before_sleep) = run(snapshots, untouched, None);
+        let (none_either, slept) = run(snapshots, untouched, sleep);
+        assert_eq!((none, none_either), (None, None), "the untouched runs pass");
+        let (failure, failed) = run(snapshots, corrupt, sleep);
+        let failure = failure.expect("a broken applier rule fails the scenario");
+        // The same seed runs the same events up to the apply that breaks the rule: then the
+        // world stops. Committing index 1 takes one round trip on the reliable network, three
+        // events at one instant (the request handled by each follower, the first reply, on
+        // which the leader commits and applies), where the sleep left alone runs five seconds
+        // of ticks and heartbeats.
+        let after = failed.events - before_sleep.events;
+        assert!(
+            failed.events > before_sleep.events && after <= 3,
+            "the world ran {after} events past the apply: it did not stop there"
+        );
+        assert!(
+            slept.events > failed.events + 1000,
+            "left alone, the sleep runs on: {} events against {}",
+            slept.events,
+            failed.events
+        );
+        failure
+    }
+
+    #[test]
+    fn a_value_that_differs_at_an_index_stops_the_world_at_that_apply() {
+        let t = Tester::simulated(1).quiet();
+        let leader = Config::new(&t, 3, false).check_one_leader();
+        let failure = fails_at_the_event(false, other_applied_999);
+        let other = (leader + 1) % 3;
+        assert_eq!(
+            failure,
+            format!("commit index=1 server={leader} 101 != server={other} 999")
+        );
+    }
+
+    #[test]
+    fn a_command_out_of_the_strict_2d_order_stops_the_world_at_that_apply() {
+        let t = Tester::simulated(1).quiet();
+        let leader = Config::with_snapshots(&t, 3, false).check_one_leader();
+        let failure = fails_at_the_event(true, leader_applied_through_5);
+        assert_eq!(
+            failure,
+            format!("server {leader} apply out of order, expected index 6, got 1")
+        );
+    }
+
+    /// A scenario whose leader finds index 1 already applied differently elsewhere, then
+    /// would wait for agreement.
+    fn a_differing_apply(t: &Tester) {
+        let cfg = Config::new(t, 3, false);
+        let leader = cfg.check_one_leader();
+        other_applied_999(&mut cfg.applier().lock(), leader);
+        cfg.one(&cmd(101), 3, false);
+        cfg.end();
+    }
+
+    #[test]
+    fn an_apply_error_fails_its_run_alone_and_the_next_run_passes() {
+        let broken = Scenario {
+            name: "ADifferingApply",
+            part: "test",
+            run: a_differing_apply,
+        };
+        let outcome = run_simulated(broken, 1, true);
+        let failure = outcome.failure.as_deref().expect("the run fails");
+        assert!(
+            failure.starts_with("commit index=1 server="),
+            "the applier's message: {failure}"
+        );
+        assert!(outcome.report.figures.is_none(), "no pass line");
+        let basic = scenarios::find("TestBasicAgree2B").expect("the scenario exists");
+        let next = run_simulated(basic, 1, true);
+        assert!(next.failure.is_none(), "{}", next.failure_report());
+    }
 }

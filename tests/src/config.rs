@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::applier::{Applier, show};
-use crate::real::RealCluster;
+use crate::real::{HUNG_AFTER, RealCluster, Watchdog};
 use crate::sim::{self, SimCluster};
 
 /// test_test.go: "The tester generously allows solutions to complete elections in one second
@@ -21,7 +21,7 @@ use crate::sim::{self, SimCluster};
 pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// config.go's limit on one test: 120 seconds.
-const TEST_TIME_MAX: Duration = Duration::from_secs(120);
+pub(crate) const TEST_TIME_MAX: Duration = Duration::from_secs(120);
 
 /// A command as the tests write them: an integer, encoded as 8 little-endian bytes.
 #[must_use]
@@ -80,6 +80,8 @@ pub struct Tester {
     clock: Clock,
     seed: u64,
     quiet: bool,
+    /// Real time: when the watchdog declares the test hung (Go: `go test`'s own timeout).
+    hung_after: Duration,
     report: Arc<Mutex<Report>>,
 }
 
@@ -109,8 +111,16 @@ impl Tester {
             clock,
             seed,
             quiet: false,
+            hung_after: HUNG_AFTER,
             report: Arc::default(),
         }
+    }
+
+    /// Tests of the watchdog: declare the test hung after `hung_after` instead.
+    #[cfg(test)]
+    pub(crate) fn hung_after(mut self, hung_after: Duration) -> Tester {
+        self.hung_after = hung_after;
+        self
     }
 
     /// Prints nothing (no description, no pass line): for runs of many seeds.
@@ -179,9 +189,12 @@ impl Config {
 
     fn make(t: &Tester, n: usize, unreliable: bool, snapshot: bool) -> Config {
         init_tracing();
-        let applier = Arc::new(Applier::new(n, snapshot));
+        let applier = Arc::new(Applier::new(n, snapshot, t.clock));
         let backend = match t.clock {
-            Clock::Real => Backend::Real(RealCluster::new(n, t.seed, Arc::clone(&applier))),
+            Clock::Real => {
+                let watchdog = Watchdog::start(t.seed, t.hung_after);
+                Backend::Real(RealCluster::new(n, t.seed, Arc::clone(&applier), watchdog))
+            }
             Clock::Virtual => Backend::Sim(Box::new(SimCluster::new(n, t.seed, Arc::clone(&applier)))),
         };
         let cfg = Config {
@@ -206,6 +219,21 @@ impl Config {
         cfg
     }
 
+    /// Tests: the appliers of this cluster.
+    #[cfg(test)]
+    pub(crate) fn applier(&self) -> &Applier {
+        &self.applier
+    }
+
+    /// Tests: the real cluster under the harness, if it is one.
+    #[cfg(test)]
+    pub(crate) fn real_cluster(&self) -> Option<&RealCluster> {
+        match &self.backend {
+            Backend::Real(c) => Some(c),
+            Backend::Sim(_) => None,
+        }
+    }
+
     fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -219,6 +247,7 @@ impl Config {
     /// Time since the cluster was made: wall time, or virtual time on the simulated cluster.
     #[must_use]
     pub fn now(&self) -> Duration {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.now(),
             Backend::Sim(c) => c.now(),
@@ -227,10 +256,25 @@ impl Config {
 
     /// Sleeps; every wait in a scenario goes through here. On the simulated cluster the peers
     /// and the other tasks run meanwhile, on virtual time.
+    /// An apply error ends the sleep at once and fails the test with its message.
     pub fn sleep(&self, duration: Duration) {
+        self.check_apply();
         match &self.backend {
-            Backend::Real(_) => std::thread::sleep(duration),
+            Backend::Real(_) => {
+                if let Some(err) = self.applier.sleep(duration) {
+                    panic!("{err}");
+                }
+            }
+            // The world stops at the event whose apply failed; the sleep panics with it.
             Backend::Sim(c) => c.sleep(duration),
+        }
+    }
+
+    /// Go's `log.Fatalf` in the applier: once any applier has failed, every harness call
+    /// fails the test with its message (on the real cluster the applier is another thread).
+    fn check_apply(&self) {
+        if let Some(err) = self.applier.error() {
+            panic!("{err}");
         }
     }
 
@@ -260,6 +304,7 @@ impl Config {
     /// True if peer `i` is running (not crashed).
     #[must_use]
     pub fn running(&self, i: usize) -> bool {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.running(i),
             Backend::Sim(c) => c.running(i),
@@ -269,6 +314,7 @@ impl Config {
     /// `cfg.rafts[i].Start(command)`: the index and term if peer `i` is running and accepted
     /// the command as leader, `None` otherwise (Go's `ok == false`).
     pub fn start(&self, i: usize, command: &[u8]) -> Option<(u64, Term)> {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.start(i, command),
             Backend::Sim(c) => c.with(|w| w.start(i, command)),
@@ -282,6 +328,7 @@ impl Config {
     }
 
     fn state_of(&self, i: usize) -> Option<(Term, bool)> {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.get_state(i),
             Backend::Sim(c) => c.get_state(i),
@@ -340,6 +387,7 @@ impl Config {
     /// LogSize: the largest persisted Raft state (term, vote, log) of any server, in bytes.
     #[must_use]
     pub fn log_size(&self) -> u64 {
+        self.check_apply();
         Self::lock(&self.saved)
             .iter()
             .map(Storage::raft_state_size)
@@ -348,6 +396,7 @@ impl Config {
     }
 
     fn enable(&self, from: usize, to: usize, enabled: bool) {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.enable(from, to, enabled),
             Backend::Sim(c) => c.with(|w| w.enable(from, to, enabled)),
@@ -392,6 +441,7 @@ impl Config {
     /// RPCs delivered to peer `i` since it was last started.
     #[must_use]
     pub fn rpc_count(&self, i: usize) -> u64 {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.rpc_count(i),
             Backend::Sim(c) => c.with(|w| w.rpc_count(i)),
@@ -401,6 +451,7 @@ impl Config {
     /// Every RPC sent so far.
     #[must_use]
     pub fn rpc_total(&self) -> u64 {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.rpc_total(),
             Backend::Sim(c) => c.with(|w| w.rpc_total()),
@@ -410,6 +461,7 @@ impl Config {
     /// Every byte sent so far.
     #[must_use]
     pub fn bytes_total(&self) -> u64 {
+        self.check_apply();
         match &self.backend {
             Backend::Real(c) => c.bytes_total(),
             Backend::Sim(c) => c.with(|w| w.bytes_total()),
@@ -504,10 +556,8 @@ impl Config {
     /// nCommitted: how many peers applied `index`, and the command they agree on. Fails on an
     /// apply error from any applier or on two different commands at one index.
     pub fn n_committed(&self, index: u64) -> (usize, Option<Vec<u8>>) {
+        self.check_apply();
         let a = self.applier.lock();
-        if let Some(err) = &a.apply_err {
-            panic!("{err}");
-        }
         let mut count = 0;
         let mut command: Option<Vec<u8>> = None;
         for log in &a.logs {
@@ -594,6 +644,7 @@ impl Config {
     /// end: checks the time limit and prints the pass line: seconds (virtual seconds on the
     /// simulated cluster), peers, RPCs, bytes, and commands committed since begin.
     pub fn end(&self) {
+        self.check_apply();
         self.check_timeout();
         let (t0, rpcs0, bytes0, max_index0) = *Self::lock(&self.marks);
         let max_index = self.applier.lock().max_index;
@@ -620,6 +671,7 @@ impl Config {
     /// cleanup: kills every peer and stops the network.
     pub fn cleanup(&self) {
         self.cleanup_quietly();
+        self.check_apply();
         self.check_timeout();
     }
 
@@ -647,14 +699,21 @@ impl Config {
 }
 
 impl Drop for Config {
+    /// Stops the cluster. A test that failed on the real cluster prints its seed; one whose
+    /// applier failed after its last harness call fails now (Go's fatal would have ended it).
     fn drop(&mut self) {
-        if std::thread::panicking() && self.t.clock == Clock::Real {
+        self.cleanup_quietly();
+        let panicking = std::thread::panicking();
+        let late = if panicking { None } else { self.applier.error() };
+        if (panicking || late.is_some()) && self.t.clock == Clock::Real {
             eprintln!(
                 "test failed with seed {seed}: replay its random choices with RAFT_TEST_SEED={seed}",
                 seed = self.t.seed
             );
         }
-        self.cleanup_quietly();
+        if let Some(err) = late {
+            panic!("{err}");
+        }
     }
 }
 
