@@ -192,7 +192,7 @@ impl Config {
         let applier = Arc::new(Applier::new(n, snapshot, t.clock));
         let backend = match t.clock {
             Clock::Real => {
-                let watchdog = Watchdog::start(t.seed, t.hung_after);
+                let watchdog = Watchdog::start(t.seed, t.hung_after, Arc::clone(&applier));
                 Backend::Real(RealCluster::new(n, t.seed, Arc::clone(&applier), watchdog))
             }
             Clock::Virtual => Backend::Sim(Box::new(SimCluster::new(n, t.seed, Arc::clone(&applier)))),

@@ -197,16 +197,23 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Watches the test the calling thread runs (libtest names the thread after the test),
-    /// from `seed`; it is hung if it has not ended after `hung_after`.
-    pub(crate) fn start(seed: u64, hung_after: Duration) -> Watchdog {
-        let test = std::thread::current()
-            .name()
-            .map_or_else(|| "(unnamed)".to_owned(), str::to_owned);
+    /// from `seed`; it is hung if it has not ended after `hung_after`. Its message also
+    /// gives the error of `applier`, if one failed and the test never reached the harness
+    /// again to fail with it.
+    pub(crate) fn start(seed: u64, hung_after: Duration, applier: Arc<Applier>) -> Watchdog {
+        let watched = Watched {
+            test: std::thread::current()
+                .name()
+                .map_or_else(|| "(unnamed)".to_owned(), str::to_owned),
+            seed,
+            hung_after,
+            applier,
+        };
         let ended = Arc::new((Mutex::new(false), Condvar::new()));
-        let watched = Arc::clone(&ended);
+        let signal = Arc::clone(&ended);
         let thread = std::thread::Builder::new()
-            .name(format!("watchdog of {test}"))
-            .spawn(move || watch(&watched, &test, seed, hung_after))
+            .name(format!("watchdog of {}", watched.test))
+            .spawn(move || watch(&signal, &watched))
             .expect("the watchdog's thread starts");
         Watchdog {
             ended,
@@ -226,27 +233,40 @@ impl Drop for Watchdog {
     }
 }
 
+/// What a watchdog watches.
+struct Watched {
+    test: String,
+    seed: u64,
+    hung_after: Duration,
+    applier: Arc<Applier>,
+}
+
 /// The watchdog's thread: returns when the test ends, or ends the process once `hung_after`
 /// has passed.
-fn watch(ended: &(Mutex<bool>, Condvar), test: &str, seed: u64, hung_after: Duration) {
+fn watch(ended: &(Mutex<bool>, Condvar), watched: &Watched) {
     let started = Instant::now();
     let (lock, cvar) = ended;
     let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
     let (guard, _) = cvar
-        .wait_timeout_while(guard, hung_after, |ended| !*ended)
+        .wait_timeout_while(guard, watched.hung_after, |ended| !*ended)
         .unwrap_or_else(|e| e.into_inner());
     if *guard {
         return;
     }
+    let Watched { test, seed, .. } = watched;
+    let apply_err = watched
+        .applier
+        .error()
+        .map_or_else(String::new, |err| format!(" Its applier had failed: {err}."));
     // Straight to the stderr handle: libtest's capture of print macros would lose the message
     // with the process.
     let _ = writeln!(
         std::io::stderr().lock(),
         "test {test} hung: still running after {:.1} s (allowed: {:.1} s, config.go's 120 s \
-         limit and a margin); ended by the watchdog. Seed {seed}: replay its random choices \
-         with RAFT_TEST_SEED={seed}",
+         limit and a margin); ended by the watchdog.{apply_err} Seed {seed}: replay its random \
+         choices with RAFT_TEST_SEED={seed}",
         started.elapsed().as_secs_f64(),
-        hung_after.as_secs_f64()
+        watched.hung_after.as_secs_f64()
     );
     std::process::exit(HUNG_TEST_EXIT_CODE);
 }
@@ -258,14 +278,24 @@ mod tests {
 
     use std::panic::{AssertUnwindSafe, catch_unwind};
     use std::process::Command;
-    use std::sync::Weak;
+    use std::sync::{Arc, Weak};
     use std::time::{Duration, Instant};
 
     use raft_core::{LogIndex, Term};
     use raft_node::ApplyMsg;
 
     use super::{HUNG_TEST_EXIT_CODE, Watchdog};
-    use crate::{Config, Tester, cmd, panic_message};
+    use crate::applier::Applier;
+    use crate::{Clock, Config, Tester, cmd, panic_message};
+
+    /// Index 2 before index 1.
+    fn out_of_order() -> ApplyMsg {
+        ApplyMsg::Command {
+            index: LogIndex(2),
+            term: Term(1),
+            command: cmd(102),
+        }
+    }
 
     /// Runs `f`, returning its panic's message.
     fn failure_of(f: impl FnOnce()) -> Option<String> {
@@ -278,7 +308,7 @@ mod tests {
     fn an_apply_error_on_an_applier_thread_ends_every_sleep_of_the_scenario_at_once() {
         let cfg = Config::new(&Tester::real().quiet(), 3, false);
         let cluster = cfg.real_cluster().expect("a real cluster");
-        // One more applier thread for peer 0, fed by the test: index 2 before index 1.
+        // One more applier thread for peer 0, fed by the test.
         let (apply_tx, apply_rx) = flume::bounded(0);
         cluster.spawn_applier(0, apply_rx, Weak::new());
         let started = Instant::now();
@@ -287,12 +317,7 @@ mod tests {
                 s.spawn(|| cfg.sleep(Duration::from_secs(30)));
                 s.spawn(|| {
                     std::thread::sleep(Duration::from_millis(200));
-                    let msg = ApplyMsg::Command {
-                        index: LogIndex(2),
-                        term: Term(1),
-                        command: cmd(102),
-                    };
-                    apply_tx.send(msg).expect("the applier thread reads");
+                    apply_tx.send(out_of_order()).expect("the applier thread reads");
                 });
                 cfg.sleep(Duration::from_secs(30));
             });
@@ -319,9 +344,11 @@ mod tests {
     fn a_hung_test_is_ended_by_the_watchdog_with_its_name_and_seed() {
         const NAME: &str = "a_hung_test_is_ended_by_the_watchdog_with_its_name_and_seed";
         if std::env::var_os(HUNG_CHILD).is_some() {
-            // The child: a scenario that hangs outside the harness, with a watchdog of 300 ms.
+            // The child: a scenario, with a watchdog of 300 ms, whose applier fails while it
+            // hangs outside the harness, so that it never fails with the applier's message.
             let t = Tester::real().quiet().hung_after(Duration::from_millis(300));
-            let _cfg = Config::new(&t, 3, false);
+            let cfg = Config::new(&t, 3, false);
+            let _ = cfg.applier().apply(0, out_of_order());
             let (_tx, rx) = std::sync::mpsc::channel::<()>();
             // Bounded, so that a watchdog that fails to fire fails the parent, not hangs it.
             let _ = rx.recv_timeout(Duration::from_secs(20));
@@ -346,12 +373,17 @@ mod tests {
             "{stderr}"
         );
         assert!(stderr.contains("RAFT_TEST_SEED=6824"), "{stderr}");
+        assert!(
+            stderr.contains("Its applier had failed: server 0 apply out of order 2."),
+            "{stderr}"
+        );
         assert!(elapsed < Duration::from_secs(10), "the watchdog took {elapsed:?}");
     }
 
     #[test]
     fn a_test_that_ends_stops_its_watchdog_at_once() {
-        let watchdog = Watchdog::start(1, Duration::from_secs(60));
+        let applier = Arc::new(Applier::new(3, false, Clock::Real));
+        let watchdog = Watchdog::start(1, Duration::from_secs(60), applier);
         std::thread::sleep(Duration::from_millis(20));
         let started = Instant::now();
         // Drop joins the watchdog's thread: past this, it can no longer end the process.
