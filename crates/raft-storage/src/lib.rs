@@ -126,8 +126,8 @@ impl PersistedState {
 /// What a Raft peer persists, in structured operations.
 ///
 /// Every mutating method is durable when it returns `Ok`. A method that returns a contract
-/// error ([`StorageError::NonContiguous`], [`StorageError::BeforeSnapshot`],
-/// [`StorageError::StaleSnapshot`]) has changed nothing.
+/// error ([`StorageError::NonContiguous`], [`StorageError::IndexOutOfRange`],
+/// [`StorageError::BeforeSnapshot`], [`StorageError::StaleSnapshot`]) has changed nothing.
 pub trait Storage: Send + 'static {
     /// Saves term and vote, replacing the previous ones. Durable when it returns.
     ///
@@ -142,7 +142,8 @@ pub trait Storage: Send + 'static {
     ///
     /// [`StorageError::NonContiguous`] unless `entries[0].index` is the last index (of the log,
     /// else of the snapshot, else zero) plus one and each entry's index is its predecessor's
-    /// plus one; [`StorageError::Io`] if the disk fails.
+    /// plus one; [`StorageError::IndexOutOfRange`] for an index above [`LOG_INDEX_MAX`];
+    /// [`StorageError::Io`] if the disk fails.
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
 
     /// Removes every entry with index `>= from`; `from` past the end is a no-op.
@@ -159,9 +160,9 @@ pub trait Storage: Send + 'static {
     ///
     /// # Errors
     ///
-    /// [`StorageError::StaleSnapshot`] unless the snapshot's `last_included_index` is greater
-    /// than the current snapshot's (a snapshot never moves backwards); [`StorageError::Io`] if
-    /// the disk fails.
+    /// [`StorageError::IndexOutOfRange`] if the snapshot's `last_included_index` is above
+    /// [`LOG_INDEX_MAX`]; [`StorageError::StaleSnapshot`] unless it is greater than the current
+    /// snapshot's (a snapshot never moves backwards); [`StorageError::Io`] if the disk fails.
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 
     /// Everything persisted, as it would be read after a restart.
@@ -191,7 +192,12 @@ pub(crate) fn encoded_size<T: Serialize>(value: &T) -> Result<u64, StorageError>
         .map_err(|error| StorageError::Encode(error.to_string()))
 }
 
-/// Checks that `entries` may follow `last_index`: each index one more than the one before.
+/// The largest index an entry or a snapshot may have: one below `u64::MAX`, so that the index
+/// after any stored one exists and no index arithmetic in this crate can overflow.
+pub const LOG_INDEX_MAX: LogIndex = LogIndex(u64::MAX - 1);
+
+/// Checks that `entries` may follow `last_index`: each index one more than the one before, none
+/// above [`LOG_INDEX_MAX`]. `last_index` is at most [`LOG_INDEX_MAX`].
 pub(crate) fn check_contiguous(last_index: LogIndex, entries: &[Entry]) -> Result<(), StorageError> {
     let mut expected = last_index.next();
     for entry in entries {
@@ -201,7 +207,28 @@ pub(crate) fn check_contiguous(last_index: LogIndex, entries: &[Entry]) -> Resul
                 got: entry.index,
             });
         }
+        check_index(entry.index)?;
         expected = expected.next();
+    }
+    Ok(())
+}
+
+/// Checks that a snapshot through `got` may replace one through `current`: newer, and in range.
+pub(crate) fn check_new_snapshot(current: LogIndex, got: LogIndex) -> Result<(), StorageError> {
+    check_index(got)?;
+    if got <= current {
+        return Err(StorageError::StaleSnapshot { current, got });
+    }
+    Ok(())
+}
+
+/// Checks that `index` is at most [`LOG_INDEX_MAX`].
+fn check_index(index: LogIndex) -> Result<(), StorageError> {
+    if index > LOG_INDEX_MAX {
+        return Err(StorageError::IndexOutOfRange {
+            index,
+            max: LOG_INDEX_MAX,
+        });
     }
     Ok(())
 }
