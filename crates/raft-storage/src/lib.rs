@@ -28,33 +28,48 @@
 //! several entries may leave a prefix of its batch, each entry being all-or-nothing. Raft is
 //! indifferent to this, since an append that was never acknowledged carries no promise.
 //!
-//! Cost is proportional to the change: an append writes its records and fsyncs once, a
-//! truncation cuts the file, a save of term and vote rewrites one small file. Only a snapshot
+//! Cost is proportional to the change: an append writes its records, fsyncs, records the
+//! log's new length and fsyncs again; a truncation records the shorter length and cuts the
+//! file (two fsyncs); a save of term and vote rewrites one small file. Only a snapshot
 //! rewrites the log, and then only the suffix it keeps.
 //!
 //! ## Crash safety of the file backend
 //!
-//! The directory holds three files (see [`FilePersister`] for their formats):
+//! A data directory is made on purpose ([`FilePersister::create`]) and reopened
+//! ([`FilePersister::open`]); opening never starts afresh, because a peer that forgot its
+//! vote could vote twice in one term. It holds three files (see [`FilePersister`] for their
+//! formats):
 //!
 //! - `hard_state` and `snapshot` are replaced atomically: write a temporary file in the same
 //!   directory, fsync it, rename it over the target, fsync the directory. A reader sees the old
 //!   file or the new one, never a mix.
-//! - `log` is append-only, as length-prefixed, checksummed (crc32c) postcard records. A crash
-//!   during an append can leave only a torn final record, which opening cuts off. A truncation
-//!   is one `set_len` and an fsync.
+//! - `log` is append-only, as length-prefixed, checksummed (crc32c) postcard records, behind a
+//!   header that records the log's *durable end*, its length as of the last acknowledged
+//!   change, written after the records it covers are fsynced. Below the durable end nothing
+//!   may be damaged; beyond it lies at most the unfinished tail of one change, never
+//!   acknowledged, which opening cuts off. So an acknowledged record is never cut: damage to
+//!   one is an error.
 //! - A snapshot is installed in two atomic steps: the new `snapshot` file first, then the `log`
 //!   rewritten with only the suffix it keeps. On open, log entries at or below the snapshot are
 //!   ignored (and the log rewritten without them), so a crash between the two steps is safe.
 //!
+//! Opening checks every file before it writes anything, so a directory found damaged is left
+//! exactly as it was, for an operator or a repair tool to look at.
+//!
 //! ## Which errors are which
 //!
 //! Operating conditions are a `Result` ([`StorageError`]): the disk failed
-//! ([`StorageError::Io`]), a file is damaged beyond a torn final record
-//! ([`StorageError::Corrupt`], naming file and byte offset; nothing is ever silently reset to
-//! empty), or the caller broke an operation's contract ([`StorageError::NonContiguous`],
+//! ([`StorageError::Io`]); a file is damaged in any way a crash cannot explain, or missing
+//! beside the others ([`StorageError::Corrupt`], naming file and byte offset; nothing is ever
+//! silently reset to empty); a directory is not a data directory or not empty
+//! ([`StorageError::NotADataDir`], [`StorageError::DirNotEmpty`]); or the caller broke an
+//! operation's contract ([`StorageError::NonContiguous`], [`StorageError::IndexOutOfRange`],
 //! [`StorageError::BeforeSnapshot`], [`StorageError::StaleSnapshot`]), which leaves the state
-//! untouched. After an I/O error the file backend refuses further changes until it is reopened,
-//! because what reached the disk is then unknown. `assert!` is kept for this crate's own bugs.
+//! untouched. After an I/O error the file backend refuses further changes until it is
+//! reopened, because what reached the disk is then unknown; the same holds when its directory
+//! was removed from under it, which fails the next change rather than acknowledge a write
+//! nothing will find. Indices go up to [`LOG_INDEX_MAX`], so that no index arithmetic can
+//! overflow; terms may be any `u64`. `assert!` is kept for this crate's own bugs.
 //!
 //! ## Example
 //!

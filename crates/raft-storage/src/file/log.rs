@@ -35,6 +35,13 @@
 //! file is shorter than the older durable end, which is an error.) Only damage to both slots,
 //! or to a slot and the records after the older durable end, can go further, and both slots
 //! damaged is an error.
+//!
+//! A known limit: a file system that may show a crashed append's unwritten blocks with stale
+//! contents (ext4 with `data=writeback`) could show records an acknowledged truncation removed,
+//! whole and in order, beyond the durable end, and they would be kept. Raft never acknowledges
+//! a truncation alone (an append follows it before any reply), so the peer restarts as it was
+//! before the truncation, a state it already held; stamping each record with the sequence
+//! number of the slot its change writes would close this.
 
 use super::disk::Disk;
 use super::format::{
@@ -198,6 +205,14 @@ impl LogFile {
                 offset = scan.valid_end,
                 bytes_cut,
                 "cutting the unfinished tail of the log's last change"
+            );
+        }
+        if scan.prefix.other_slot_damaged {
+            tracing::warn!(
+                file = %path.display(),
+                durable_end = scan.prefix.durable_end,
+                "one durable-end slot fails its checks (a crash while writing it, or damage); \
+                 the other stands"
             );
         }
         let needs_repair = scan.needs_repair();

@@ -70,7 +70,9 @@ pub struct FilePersister {
 impl FilePersister {
     /// Makes a new data directory at `dir` (term 0, no vote, no log, no snapshot) and opens it.
     /// `dir` must not exist or must be empty; it appears whole or not at all, since it is built
-    /// beside it (in `dir`'s parent, which is created if needed) and renamed into place.
+    /// beside it (in `dir`'s parent, which is created if needed) and renamed into place. A
+    /// crash during creation can leave a `.raft-create-*` directory in the parent, which may be
+    /// removed.
     ///
     /// # Errors
     ///
