@@ -30,9 +30,13 @@ struct FileCluster {
 
 impl FileCluster {
     fn new(n: usize, seed: u64) -> FileCluster {
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().expect("a temp dir")).collect();
+        for dir in &dirs {
+            FilePersister::create(dir.path()).expect("a fresh data directory");
+        }
         let mut c = FileCluster {
             net: Network::with_seed(seed),
-            dirs: (0..n).map(|_| tempfile::tempdir().expect("a temp dir")).collect(),
+            dirs,
             nodes: (0..n).map(|_| None).collect(),
             ends: vec![Vec::new(); n],
             generation: 0,
@@ -228,7 +232,7 @@ fn fast_options() -> NodeOptions {
 fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Vec<u8>)> {
     let net = Network::with_seed(steps);
     let own = net.make_end("0->0").expect("fresh");
-    let mut storage = FilePersister::open(dir).expect("opens");
+    let mut storage = FilePersister::create(dir).expect("creates");
     storage.crash_after_write_steps(steps);
     let (apply_tx, apply_rx) = flume::unbounded();
     let node = make(vec![own], 0, storage, apply_tx, fast_options()).expect("make");

@@ -49,7 +49,7 @@ fn storage_benches(c: &mut Criterion) {
     });
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     group.bench_function("file/append_1", |b| {
         b.iter_custom(|iters| time_appends(&mut storage, iters));
     });

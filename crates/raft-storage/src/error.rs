@@ -1,8 +1,9 @@
 //! [`StorageError`]: every way a storage operation can fail, each naming what it is about.
 //!
-//! Three kinds: the disk failed (`Io`), a file is damaged (`Corrupt`, with file and offset),
-//! or the caller broke an operation's contract (`NonContiguous`, `BeforeSnapshot`,
-//! `StaleSnapshot`, which change nothing). `Encode` is a serializer failure.
+//! Four kinds: the disk failed (`Io`), a file is damaged (`Corrupt`, with file and offset), a
+//! directory is not what the call needs (`NotADataDir` for open, `DirNotEmpty` for create), or
+//! the caller broke an operation's contract (`NonContiguous`, `IndexOutOfRange`,
+//! `BeforeSnapshot`, `StaleSnapshot`, which change nothing). `Encode` is a serializer failure.
 
 use raft_core::LogIndex;
 use std::fmt;
@@ -19,9 +20,10 @@ pub enum StorageError {
         /// What the operating system said.
         source: io::Error,
     },
-    /// `path` holds bytes that are not what this crate wrote: a bad magic, a bad checksum
-    /// before the final record, indices that do not follow each other. Never a torn final
-    /// log record, which recovery cuts off.
+    /// `path` holds bytes that are not what this crate wrote, or is missing beside files that
+    /// need it: a bad magic, a bad checksum, a log shorter than its recorded durable end,
+    /// indices that do not follow each other. Never the unfinished tail of the log's last
+    /// change, which recovery cuts off (see `FilePersister` for the rule).
     Corrupt {
         /// The damaged file.
         path: PathBuf,
@@ -37,6 +39,14 @@ pub enum StorageError {
         /// The index it had.
         got: LogIndex,
     },
+    /// An entry or snapshot index above [`crate::LOG_INDEX_MAX`]: the index after it would not
+    /// exist.
+    IndexOutOfRange {
+        /// The offending index.
+        index: LogIndex,
+        /// The largest index storage accepts.
+        max: LogIndex,
+    },
     /// A truncation would have reached into the snapshot.
     BeforeSnapshot {
         /// The first index the caller asked to remove.
@@ -50,6 +60,21 @@ pub enum StorageError {
         current: LogIndex,
         /// The offered snapshot's last included index.
         got: LogIndex,
+    },
+    /// `FilePersister::open` found no data directory at `dir`: it does not exist, is not a
+    /// directory, or holds none of the persister's files. Opening never starts afresh, since a
+    /// peer that forgot its vote could vote twice in one term; `FilePersister::create` makes a
+    /// new one on purpose.
+    NotADataDir {
+        /// The directory that was to be opened.
+        dir: PathBuf,
+        /// What was found there instead.
+        reason: String,
+    },
+    /// `FilePersister::create` was given a directory that already holds files.
+    DirNotEmpty {
+        /// The directory that was to be created.
+        dir: PathBuf,
     },
     /// postcard could not encode a value.
     Encode(String),
@@ -93,6 +118,10 @@ impl fmt::Display for StorageError {
                     "entries do not continue the log: expected index {expected}, got {got}"
                 )
             }
+            StorageError::IndexOutOfRange { index, max } => write!(
+                f,
+                "index {index} is out of range: storage accepts indices up to {max}"
+            ),
             StorageError::BeforeSnapshot {
                 from,
                 last_included_index,
@@ -104,6 +133,16 @@ impl fmt::Display for StorageError {
             StorageError::StaleSnapshot { current, got } => write!(
                 f,
                 "snapshot up to index {got} is not newer than the current one up to index {current}"
+            ),
+            StorageError::NotADataDir { dir, reason } => write!(
+                f,
+                "{} is not a raft data directory: {reason} (FilePersister::create makes one)",
+                dir.display()
+            ),
+            StorageError::DirNotEmpty { dir } => write!(
+                f,
+                "cannot create a raft data directory at {}: it is not empty",
+                dir.display()
             ),
             StorageError::Encode(reason) => write!(f, "cannot encode: {reason}"),
         }

@@ -28,33 +28,48 @@
 //! several entries may leave a prefix of its batch, each entry being all-or-nothing. Raft is
 //! indifferent to this, since an append that was never acknowledged carries no promise.
 //!
-//! Cost is proportional to the change: an append writes its records and fsyncs once, a
-//! truncation cuts the file, a save of term and vote rewrites one small file. Only a snapshot
+//! Cost is proportional to the change: an append writes its records, fsyncs, records the
+//! log's new length and fsyncs again; a truncation records the shorter length and cuts the
+//! file (two fsyncs); a save of term and vote rewrites one small file. Only a snapshot
 //! rewrites the log, and then only the suffix it keeps.
 //!
 //! ## Crash safety of the file backend
 //!
-//! The directory holds three files (see [`FilePersister`] for their formats):
+//! A data directory is made on purpose ([`FilePersister::create`]) and reopened
+//! ([`FilePersister::open`]); opening never starts afresh, because a peer that forgot its
+//! vote could vote twice in one term. It holds three files (see [`FilePersister`] for their
+//! formats):
 //!
 //! - `hard_state` and `snapshot` are replaced atomically: write a temporary file in the same
 //!   directory, fsync it, rename it over the target, fsync the directory. A reader sees the old
 //!   file or the new one, never a mix.
-//! - `log` is append-only, as length-prefixed, checksummed (crc32c) postcard records. A crash
-//!   during an append can leave only a torn final record, which opening cuts off. A truncation
-//!   is one `set_len` and an fsync.
+//! - `log` is append-only, as length-prefixed, checksummed (crc32c) postcard records, behind a
+//!   header that records the log's *durable end*, its length as of the last acknowledged
+//!   change, written after the records it covers are fsynced. Below the durable end nothing
+//!   may be damaged; beyond it lies at most the unfinished tail of one change, never
+//!   acknowledged, which opening cuts off. So an acknowledged record is never cut: damage to
+//!   one is an error.
 //! - A snapshot is installed in two atomic steps: the new `snapshot` file first, then the `log`
 //!   rewritten with only the suffix it keeps. On open, log entries at or below the snapshot are
 //!   ignored (and the log rewritten without them), so a crash between the two steps is safe.
 //!
+//! Opening checks every file before it writes anything, so a directory found damaged is left
+//! exactly as it was, for an operator or a repair tool to look at.
+//!
 //! ## Which errors are which
 //!
 //! Operating conditions are a `Result` ([`StorageError`]): the disk failed
-//! ([`StorageError::Io`]), a file is damaged beyond a torn final record
-//! ([`StorageError::Corrupt`], naming file and byte offset; nothing is ever silently reset to
-//! empty), or the caller broke an operation's contract ([`StorageError::NonContiguous`],
+//! ([`StorageError::Io`]); a file is damaged in any way a crash cannot explain, or missing
+//! beside the others ([`StorageError::Corrupt`], naming file and byte offset; nothing is ever
+//! silently reset to empty); a directory is not a data directory or not empty
+//! ([`StorageError::NotADataDir`], [`StorageError::DirNotEmpty`]); or the caller broke an
+//! operation's contract ([`StorageError::NonContiguous`], [`StorageError::IndexOutOfRange`],
 //! [`StorageError::BeforeSnapshot`], [`StorageError::StaleSnapshot`]), which leaves the state
-//! untouched. After an I/O error the file backend refuses further changes until it is reopened,
-//! because what reached the disk is then unknown. `assert!` is kept for this crate's own bugs.
+//! untouched. After an I/O error the file backend refuses further changes until it is
+//! reopened, because what reached the disk is then unknown; the same holds when its directory
+//! was removed from under it, which fails the next change rather than acknowledge a write
+//! nothing will find. Indices go up to [`LOG_INDEX_MAX`], so that no index arithmetic can
+//! overflow; terms may be any `u64`. `assert!` is kept for this crate's own bugs.
 //!
 //! ## Example
 //!
@@ -126,8 +141,8 @@ impl PersistedState {
 /// What a Raft peer persists, in structured operations.
 ///
 /// Every mutating method is durable when it returns `Ok`. A method that returns a contract
-/// error ([`StorageError::NonContiguous`], [`StorageError::BeforeSnapshot`],
-/// [`StorageError::StaleSnapshot`]) has changed nothing.
+/// error ([`StorageError::NonContiguous`], [`StorageError::IndexOutOfRange`],
+/// [`StorageError::BeforeSnapshot`], [`StorageError::StaleSnapshot`]) has changed nothing.
 pub trait Storage: Send + 'static {
     /// Saves term and vote, replacing the previous ones. Durable when it returns.
     ///
@@ -142,7 +157,8 @@ pub trait Storage: Send + 'static {
     ///
     /// [`StorageError::NonContiguous`] unless `entries[0].index` is the last index (of the log,
     /// else of the snapshot, else zero) plus one and each entry's index is its predecessor's
-    /// plus one; [`StorageError::Io`] if the disk fails.
+    /// plus one; [`StorageError::IndexOutOfRange`] for an index above [`LOG_INDEX_MAX`];
+    /// [`StorageError::Io`] if the disk fails.
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
 
     /// Removes every entry with index `>= from`; `from` past the end is a no-op.
@@ -159,9 +175,9 @@ pub trait Storage: Send + 'static {
     ///
     /// # Errors
     ///
-    /// [`StorageError::StaleSnapshot`] unless the snapshot's `last_included_index` is greater
-    /// than the current snapshot's (a snapshot never moves backwards); [`StorageError::Io`] if
-    /// the disk fails.
+    /// [`StorageError::IndexOutOfRange`] if the snapshot's `last_included_index` is above
+    /// [`LOG_INDEX_MAX`]; [`StorageError::StaleSnapshot`] unless it is greater than the current
+    /// snapshot's (a snapshot never moves backwards); [`StorageError::Io`] if the disk fails.
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 
     /// Everything persisted, as it would be read after a restart.
@@ -191,7 +207,12 @@ pub(crate) fn encoded_size<T: Serialize>(value: &T) -> Result<u64, StorageError>
         .map_err(|error| StorageError::Encode(error.to_string()))
 }
 
-/// Checks that `entries` may follow `last_index`: each index one more than the one before.
+/// The largest index an entry or a snapshot may have: one below `u64::MAX`, so that the index
+/// after any stored one exists and no index arithmetic in this crate can overflow.
+pub const LOG_INDEX_MAX: LogIndex = LogIndex(u64::MAX - 1);
+
+/// Checks that `entries` may follow `last_index`: each index one more than the one before, none
+/// above [`LOG_INDEX_MAX`]. `last_index` is at most [`LOG_INDEX_MAX`].
 pub(crate) fn check_contiguous(last_index: LogIndex, entries: &[Entry]) -> Result<(), StorageError> {
     let mut expected = last_index.next();
     for entry in entries {
@@ -201,7 +222,28 @@ pub(crate) fn check_contiguous(last_index: LogIndex, entries: &[Entry]) -> Resul
                 got: entry.index,
             });
         }
+        check_index(entry.index)?;
         expected = expected.next();
+    }
+    Ok(())
+}
+
+/// Checks that a snapshot through `got` may replace one through `current`: newer, and in range.
+pub(crate) fn check_new_snapshot(current: LogIndex, got: LogIndex) -> Result<(), StorageError> {
+    check_index(got)?;
+    if got <= current {
+        return Err(StorageError::StaleSnapshot { current, got });
+    }
+    Ok(())
+}
+
+/// Checks that `index` is at most [`LOG_INDEX_MAX`].
+fn check_index(index: LogIndex) -> Result<(), StorageError> {
+    if index > LOG_INDEX_MAX {
+        return Err(StorageError::IndexOutOfRange {
+            index,
+            max: LOG_INDEX_MAX,
+        });
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 
 use crate::{
     DEFAULT_HARD_STATE_SIZE, HardState, PersistedState, Snapshot, Storage, StorageError, check_contiguous,
-    encoded_size,
+    check_new_snapshot, encoded_size,
 };
 use raft_core::{Entry, LogIndex};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -124,9 +124,7 @@ impl Storage for MemoryPersister {
         let mut state = self.lock();
         let current = state.snapshot_index();
         let got = snapshot.meta.last_included_index;
-        if got <= current {
-            return Err(StorageError::StaleSnapshot { current, got });
-        }
+        check_new_snapshot(current, got)?;
         let covered = state
             .persisted
             .entries

@@ -306,7 +306,7 @@ fn with_memory(case: fn(&mut MemoryPersister)) {
 /// Runs `case` on a fresh directory, then checks that reopening gives the same state.
 fn with_file(case: fn(&mut FilePersister)) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     case(&mut storage);
     let (state, size) = (load(&storage), storage.raft_state_size());
     let (snapshot_size, dir_path) = (storage.snapshot_size(), storage.dir().to_path_buf());
@@ -387,7 +387,7 @@ fn backends_agree_on_random_operations() {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut memory = MemoryPersister::new();
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut file = FilePersister::open(dir.path()).expect("open");
+        let mut file = FilePersister::create(dir.path()).expect("create");
         let mut succeeded = 0;
         for step in 0..60 {
             succeeded += u32::from(random_step(&mut rng, &mut memory, &mut file, seed));

@@ -1,17 +1,47 @@
 //! Recovery of `FilePersister` from what crashes and damage leave in its directory: reopening
-//! after every operation, torn log tails at every byte boundary, a crash between the two steps
-//! of a snapshot, and damaged files, which must be `Corrupt` errors naming file and offset,
-//! never a panic and never a silent reset.
+//! after every operation, an unfinished append torn at every byte boundary, a crash between the
+//! two steps of a snapshot, and damaged files, which must be `Corrupt` errors naming file and
+//! offset, never a panic and never a silent reset. (`corruption.rs` damages every byte.)
 //!
-//! The log format these tests write by hand: an 8-byte header (`RSLG`, version 1, three zero
-//! bytes), then records `[len: u32 LE][crc32c(len bytes ++ payload): u32 LE][postcard Entry]`.
+//! The log format these tests write by hand, integers LE: a 24-byte header (`RSLG`, version 2,
+//! three zero bytes, the base index as u64, four zero bytes, crc32c of the 20 bytes before it),
+//! two 20-byte durable-end slots (`seq: u64`, `durable_end: u64`, crc32c of those 16 bytes;
+//! slot `seq % 2`), then records `[len: u32][crc32c(len bytes ++ payload): u32][postcard
+//! Entry]` from byte 64.
 
 use raft_core::{Entry, LogIndex, PeerId, Term};
 use raft_storage::{FilePersister, HardState, PersistedState, Snapshot, SnapshotMeta, Storage, StorageError};
 use std::fs;
 use std::path::Path;
 
-const LOG_HEADER: [u8; 8] = [b'R', b'S', b'L', b'G', 1, 0, 0, 0];
+/// Where records start: after the header and both slots.
+const RECORDS_START: usize = 64;
+
+/// The log's header and both slots, for records after `base` that end at `durable_end`.
+fn log_prefix(base: u64, durable_end: u64) -> Vec<u8> {
+    let mut bytes = b"RSLG".to_vec();
+    bytes.extend_from_slice(&[2, 0, 0, 0]);
+    bytes.extend_from_slice(&base.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    for seq in 0..2_u64 {
+        let mut slot = seq.to_le_bytes().to_vec();
+        slot.extend_from_slice(&durable_end.to_le_bytes());
+        let crc = crc32c::crc32c(&slot);
+        slot.extend_from_slice(&crc.to_le_bytes());
+        bytes.extend(slot);
+    }
+    bytes
+}
+
+/// A whole log file: the prefix, then the records of `entries` after `base`, all acknowledged.
+fn log_file(base: u64, entries: &[Entry]) -> Vec<u8> {
+    let records: Vec<u8> = entries.iter().flat_map(record).collect();
+    let mut bytes = log_prefix(base, (RECORDS_START + records.len()) as u64);
+    bytes.extend(records);
+    bytes
+}
 
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
@@ -58,7 +88,7 @@ fn load(storage: &FilePersister) -> PersistedState {
 /// A directory holding a hard state and entries 1..=6, appended in three batches.
 fn populated_dir() -> (tempfile::TempDir, Vec<Entry>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = open(dir.path());
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     storage
         .save_hard_state(&HardState {
             current_term: Term(2),
@@ -85,7 +115,7 @@ fn copy_with_log(from: &Path, log: &[u8]) -> tempfile::TempDir {
 
 /// Offsets of the records in `log`, computed from the entries it holds.
 fn record_offsets(all: &[Entry]) -> Vec<u64> {
-    let mut offset = LOG_HEADER.len() as u64;
+    let mut offset = RECORDS_START as u64;
     all.iter()
         .map(|e| {
             let at = offset;
@@ -124,6 +154,7 @@ type Op = fn(&mut FilePersister) -> Result<(), StorageError>;
 #[test]
 fn reopen_after_each_operation_gives_the_same_state() {
     let dir = tempfile::tempdir().expect("temp dir");
+    drop(FilePersister::create(dir.path()).expect("create"));
     let ops: Vec<Op> = vec![
         |s| {
             s.save_hard_state(&HardState {
@@ -164,19 +195,29 @@ fn reopen_after_each_operation_gives_the_same_state() {
 }
 
 #[test]
-fn fresh_directory_is_created_with_an_empty_log() {
+fn a_created_directory_holds_an_empty_log_and_the_default_hard_state() {
     let parent = tempfile::tempdir().expect("temp dir");
     let dir = parent.path().join("a/b/peer-0");
-    let storage = open(&dir);
+    let storage = FilePersister::create(&dir).expect("create");
     assert_eq!(load(&storage), PersistedState::default());
-    assert_eq!(fs::read(dir.join("log")).expect("log created"), LOG_HEADER);
+    assert_eq!(
+        fs::read(dir.join("log")).expect("log created"),
+        log_prefix(0, RECORDS_START as u64)
+    );
     assert!(
-        !dir.join("hard_state").exists(),
-        "no hard_state until the first save"
+        dir.join("hard_state").exists(),
+        "hard_state is written at creation"
     );
     assert!(
         !dir.join("snapshot").exists(),
         "no snapshot until the first install"
+    );
+    let leftovers = fs::read_dir(dir.parent().expect("parent"))
+        .expect("read parent")
+        .count();
+    assert_eq!(
+        leftovers, 1,
+        "only peer-0 is left in its parent, no staging directory"
     );
 }
 
@@ -194,61 +235,77 @@ fn missing_snapshot_under_a_compacted_log_is_corrupt() {
     storage.install_snapshot(&snapshot(3, 2)).expect("snapshot");
     drop(storage);
     fs::remove_file(dir.path().join("snapshot")).expect("remove snapshot");
-    let (offset, _) = expect_corrupt(FilePersister::open(dir.path()), "log");
+    let (_, message) = expect_corrupt(FilePersister::open(dir.path()), "snapshot");
+    assert!(message.contains("compacted through index 3"), "{message}");
+}
+
+/// `log` as a crash during the append of `next` leaves it: the record's first `written`
+/// bytes, then `zeros` zero bytes where the file grew before its data arrived.
+fn torn_append(log: &[u8], next: &Entry, written: usize, zeros: usize) -> Vec<u8> {
+    let mut bytes = log.to_vec();
+    bytes.extend_from_slice(&record(next)[..written]);
+    bytes.extend(std::iter::repeat_n(0, zeros));
+    bytes
+}
+
+#[test]
+fn an_unfinished_append_is_cut_at_every_byte_boundary() {
+    let (dir, all) = populated_dir();
+    let log = fs::read(dir.path().join("log")).expect("read log");
+    let next = entry(7, 2);
+    let whole = record(&next).len();
+    for written in 1..whole {
+        for zeros in [0, whole - written] {
+            let torn = copy_with_log(dir.path(), &torn_append(&log, &next, written, zeros));
+            let mut storage = open(torn.path());
+            let label = format!("{written} bytes written, {zeros} zeros");
+            assert_eq!(load(&storage).entries, all, "{label}");
+            let len = fs::metadata(torn.path().join("log")).expect("log").len();
+            assert_eq!(len, log.len() as u64, "{label}: the torn record stays on disk");
+            storage.append(std::slice::from_ref(&next)).expect("append again");
+            drop(storage);
+            let reopened = load(&open(torn.path())).entries;
+            assert_eq!(reopened.last(), Some(&next), "{label}");
+        }
+    }
+    // Written whole, but the durable end not yet recorded: kept.
+    let whole_record = copy_with_log(dir.path(), &torn_append(&log, &next, whole, 0));
+    let state = load(&open(whole_record.path()));
     assert_eq!(
-        offset,
-        LOG_HEADER.len() as u64,
-        "the first record is the one out of place"
+        state.entries.last(),
+        Some(&next),
+        "a whole record beyond the durable end is kept"
     );
 }
 
 #[test]
-fn torn_last_record_is_cut_at_every_byte_boundary() {
-    let (dir, all) = populated_dir();
+fn a_log_cut_below_its_durable_end_is_corrupt_and_left_as_it_is() {
+    let (dir, _) = populated_dir();
     let log = fs::read(dir.path().join("log")).expect("read log");
-    let last_start = *record_offsets(&all).last().expect("records") as usize;
-    for cut in last_start..log.len() {
-        let torn = copy_with_log(dir.path(), &log[..cut]);
-        let mut storage = open(torn.path());
-        assert_eq!(load(&storage).entries, all[..5], "cut at {cut}");
-        let len = fs::metadata(torn.path().join("log")).expect("log").len();
-        assert_eq!(
-            len, last_start as u64,
-            "cut at {cut}: the torn record stays on disk"
-        );
-        storage.append(&all[5..]).expect("re-append the lost entry");
-        drop(storage);
-        assert_eq!(load(&open(torn.path())).entries, all, "cut at {cut}");
+    for cut in RECORDS_START..log.len() {
+        let copy = copy_with_log(dir.path(), &log[..cut]);
+        let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
+        assert_eq!(offset, cut as u64, "{message}");
+        assert!(message.contains("durable end"), "{message}");
+        let after = fs::read(copy.path().join("log")).expect("log");
+        assert_eq!(after, log[..cut], "cut at {cut}: open changed a corrupt log");
     }
 }
 
 #[test]
-fn a_log_cut_anywhere_recovers_a_prefix() {
+fn a_damaged_last_acknowledged_record_is_corrupt_not_cut() {
     let (dir, all) = populated_dir();
     let log = fs::read(dir.path().join("log")).expect("read log");
-    let offsets = record_offsets(&all);
-    for cut in LOG_HEADER.len()..=log.len() {
-        let torn = copy_with_log(dir.path(), &log[..cut]);
-        let whole = offsets
-            .iter()
-            .zip(&all)
-            .filter(|(at, e)| **at as usize + record(e).len() <= cut);
-        let state = load(&open(torn.path()));
-        assert_eq!(state.entries, all[..whole.count()], "cut at {cut}");
-        assert_eq!(state.hard_state.current_term, Term(2), "cut at {cut}");
-    }
-}
-
-#[test]
-fn a_full_length_final_record_with_garbage_is_cut() {
-    let (dir, all) = populated_dir();
-    let mut log = fs::read(dir.path().join("log")).expect("read log");
     let last_start = *record_offsets(&all).last().expect("records") as usize;
-    for byte in &mut log[last_start + 8..] {
-        *byte = 0; // the file grew, but the data never reached the disk
+    let mut zeroed = log.clone();
+    zeroed[last_start + 8..].iter_mut().for_each(|byte| *byte = 0);
+    let mut long_length = log.clone();
+    long_length[last_start + 1] ^= 0x01; // the length now runs past the end of the file
+    for damaged in [zeroed, long_length] {
+        let copy = copy_with_log(dir.path(), &damaged);
+        let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
+        assert_eq!(offset as usize, last_start, "{message}");
     }
-    let torn = copy_with_log(dir.path(), &log);
-    assert_eq!(load(&open(torn.path())).entries, all[..5]);
 }
 
 #[test]
@@ -270,50 +327,25 @@ fn corruption_in_the_middle_is_an_error_naming_file_and_offset() {
 }
 
 #[test]
-fn every_damaged_byte_before_the_last_record_is_detected() {
-    let (dir, all) = populated_dir();
-    let log = fs::read(dir.path().join("log")).expect("read log");
-    let offsets = record_offsets(&all);
-    let last_start = *offsets.last().expect("records") as usize;
-    for at in 0..last_start {
-        let mut damaged = log.clone();
-        damaged[at] ^= 0x01;
-        let copy = copy_with_log(dir.path(), &damaged);
-        let in_length_field = offsets
-            .iter()
-            .any(|&o| (o as usize..o as usize + 4).contains(&at));
-        match FilePersister::open(copy.path()) {
-            Err(StorageError::Corrupt { path, .. }) => assert!(path.ends_with("log"), "byte {at}"),
-            Err(other) => panic!("byte {at}: expected Corrupt, got {other}"),
-            // A length stretched past the end of the file looks like a torn write.
-            Ok(storage) => {
-                assert!(in_length_field, "byte {at}: damage accepted silently");
-                let recovered = load(&storage).entries;
-                assert!(all.starts_with(&recovered), "byte {at}: recovered a non-prefix");
-            }
-        }
-    }
-}
-
-#[test]
 fn non_contiguous_records_are_corrupt() {
     let (dir, _) = populated_dir();
-    let mut log = LOG_HEADER.to_vec();
-    for index in [1, 2, 4] {
-        log.extend(record(&entry(index, 1)));
-    }
-    let copy = copy_with_log(dir.path(), &log);
+    let gap = log_file(0, &[entry(1, 1), entry(2, 1), entry(4, 1)]);
+    let copy = copy_with_log(dir.path(), &gap);
     let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
     assert_eq!(
         offset,
-        (LOG_HEADER.len() + record(&entry(1, 1)).len() * 2) as u64,
+        (RECORDS_START + record(&entry(1, 1)).len() * 2) as u64,
         "{message}"
     );
 
-    let mut late_start = LOG_HEADER.to_vec();
-    late_start.extend(record(&entry(2, 1)));
-    let copy = copy_with_log(dir.path(), &late_start);
-    expect_corrupt(FilePersister::open(copy.path()), "log");
+    for (base, first) in [(0, 2), (3, 3), (3, 5)] {
+        let copy = copy_with_log(dir.path(), &log_file(base, &[entry(first, 1)]));
+        let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
+        assert_eq!(
+            offset, RECORDS_START as u64,
+            "base {base}, first {first}: {message}"
+        );
+    }
 }
 
 #[test]
@@ -367,7 +399,8 @@ fn random_garbage_never_panics_or_breaks_the_invariant() {
         let mut bytes: Vec<u8> = (0..len).map(|_| next_byte()).collect();
         let file = ["log", "hard_state", "snapshot"][round % 3];
         if file == "log" && round % 2 == 0 {
-            bytes.splice(0..0, LOG_HEADER); // get past the header now and then
+            // Get past the prefix now and then: the garbage is then an unfinished append.
+            bytes.splice(0..0, log_prefix(0, RECORDS_START as u64));
         }
         let copy = copy_with_log(dir.path(), &fs::read(dir.path().join("log")).expect("log"));
         fs::write(copy.path().join(file), &bytes).expect("write garbage");
@@ -408,7 +441,7 @@ fn crash_between_snapshot_and_log_rewrite_is_recovered() {
         let kept_len: usize = kept.iter().map(|e| record(e).len()).sum();
         assert_eq!(
             log_len,
-            LOG_HEADER.len() + kept_len,
+            RECORDS_START + kept_len,
             "open rewrote the log without them"
         );
     }

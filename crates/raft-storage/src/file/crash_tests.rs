@@ -102,7 +102,7 @@ fn acceptable_states(acknowledged: &MemoryPersister, op: &Op) -> Vec<PersistedSt
 /// returns whether the crash happened (false: the whole history fit in the budget).
 fn run_with_crash(history: &[Op], crash_after: u64) -> bool {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open fresh");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     storage.crash_after_write_steps(crash_after);
     let model = MemoryPersister::new();
     let mut interrupted = None;
@@ -181,7 +181,7 @@ fn check_recovery(dir: &std::path::Path, model: &MemoryPersister, op: &Op, step:
 fn crash_at_every_write_step_of_every_operation() {
     let history = history();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     let steps_at_open = storage.write_steps_taken();
     for op in &history {
         op.apply(&mut storage).expect("the history runs without a crash");
@@ -207,16 +207,18 @@ fn crash_at_every_write_step_of_every_operation() {
 #[test]
 fn write_steps_are_counted_per_operation() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     fn steps(op: Op, storage: &mut FilePersister) -> u64 {
         let before = storage.write_steps_taken();
         op.apply(storage).expect("op succeeds");
         storage.write_steps_taken() - before
     }
-    // write + fsync per append; temp write, fsync, rename, dir fsync per atomic replace.
-    assert_eq!(steps(Op::Append(entries(1..=3, 1)), &mut storage), 2);
+    // Records and their fsync, then the durable-end slot and its fsync, per append; the slot,
+    // its fsync, the cut and its fsync per truncation; temp write, fsync, rename, dir fsync per
+    // atomic replace.
+    assert_eq!(steps(Op::Append(entries(1..=3, 1)), &mut storage), 4);
     assert_eq!(steps(Op::SaveHardState(hard_state(1, None)), &mut storage), 4);
-    assert_eq!(steps(Op::TruncateSuffix(LogIndex(2)), &mut storage), 2);
+    assert_eq!(steps(Op::TruncateSuffix(LogIndex(2)), &mut storage), 4);
     assert_eq!(steps(Op::InstallSnapshot(snapshot(1, 1)), &mut storage), 8);
     assert_eq!(
         steps(Op::SaveHardState(hard_state(1, None)), &mut storage),
@@ -231,7 +233,7 @@ fn crash_after_acknowledged_ops_keeps_them() {
     // acknowledged so far must come back.
     let history = history();
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut storage = FilePersister::open(dir.path()).expect("open");
+    let mut storage = FilePersister::create(dir.path()).expect("create");
     let model = MemoryPersister::new();
     for op in &history {
         op.apply(&mut storage).expect("file op");

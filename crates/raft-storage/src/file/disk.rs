@@ -179,6 +179,34 @@ impl Disk {
         self.sync_dir()
     }
 
+    /// Checks that `file` is still the file the directory names `path`: not removed (with its
+    /// directory, say) nor replaced. Writes to a removed file succeed and fsync, yet nothing
+    /// will find them again, so a change must not be acknowledged then. Not a write step.
+    pub(crate) fn check_still_linked(&self, file: &File, path: &Path) -> Result<(), StorageError> {
+        let gone = |what: &str| {
+            let error = io::Error::new(io::ErrorKind::NotFound, format!("the open file {what}"));
+            Err(StorageError::io(path, error))
+        };
+        let named = match fs::metadata(path) {
+            Ok(named) => named,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return gone("was removed from its directory");
+            }
+            Err(error) => return Err(StorageError::io(path, error)),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let open = file.metadata().map_err(|error| StorageError::io(path, error))?;
+            if open.nlink() == 0 || (open.dev(), open.ino()) != (named.dev(), named.ino()) {
+                return gone("is no longer the one its directory names");
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (file, named);
+        Ok(())
+    }
+
     /// Removes temporary files a crash left behind. Not a step: open runs before any crash
     /// is planned, and a leftover is harmless.
     pub(crate) fn remove_leftover_temps(&self) -> Result<(), StorageError> {
@@ -196,12 +224,12 @@ impl Disk {
 
 /// Fsyncs a directory, so that renames and new files in it survive a crash.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// Directories cannot be opened for fsync here; renames are made durable by the OS.
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())
 }

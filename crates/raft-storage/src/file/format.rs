@@ -1,14 +1,36 @@
-//! The bytes of the file backend: sealed files (`hard_state`, `snapshot`) and log records.
+//! The bytes of the file backend: sealed files (`hard_state`, `snapshot`), the log's header and
+//! durable-end slots, and log records.
 //!
 //! A sealed file is `magic (4) | version (1) | postcard value | crc32c (4, LE)`, the checksum
-//! covering everything before it. A log record is `len (u32 LE) | crc32c (u32 LE) | postcard
-//! Entry (len bytes)`, the checksum covering the four length bytes and the payload, so a
-//! damaged length is caught too. Decoding never panics: every flaw is a
-//! [`StorageError::Corrupt`] naming file and offset, except the one a crash can leave, a torn
-//! final log record, which [`read_record`] reports as [`RecordRead::Torn`].
+//! covering everything before it.
+//!
+//! The log file starts with a fixed prefix of [`LOG_RECORDS_START`] bytes, all integers LE:
+//!
+//! | offset | bytes | what |
+//! |--------|-------|------|
+//! | 0      | 4     | magic `RSLG` |
+//! | 4      | 1     | format version (2) |
+//! | 5      | 3     | zero |
+//! | 8      | 8     | base: the snapshot's last included index when the file was written; the first record holds base + 1 |
+//! | 16     | 4     | zero |
+//! | 20     | 4     | crc32c of bytes 0..20 |
+//! | 24     | 20    | durable-end slot 0 |
+//! | 44     | 20    | durable-end slot 1 |
+//!
+//! A slot is `seq (u64) | durable_end (u64) | crc32c of those 16 bytes (u32)`; slot `seq % 2`
+//! holds `seq`. The valid slot with the higher `seq` gives the log's durable end: its length as
+//! of the last acknowledged change. A change overwrites only the other slot, so a crash while
+//! writing a slot leaves the previous durable end readable.
+//!
+//! A log record is `len (u32) | crc32c (u32) | postcard Entry (len bytes)`, the checksum
+//! covering the four length bytes and the payload, so a damaged length is caught too.
+//!
+//! Decoding never panics: a sealed file or log prefix with any flaw is a
+//! [`StorageError::Corrupt`] naming file and offset; a record with a flaw is a [`Flaw`], which
+//! the log's reader (`super::log`) turns into an error or a torn tail by where it lies.
 
-use crate::StorageError;
-use raft_core::Entry;
+use crate::{LOG_INDEX_MAX, StorageError};
+use raft_core::{Entry, LogIndex};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -28,36 +50,52 @@ pub(crate) const HARD_STATE_MAGIC: [u8; 4] = *b"RSHS";
 pub(crate) const SNAPSHOT_MAGIC: [u8; 4] = *b"RSSN";
 /// Magic of the `log` file.
 const LOG_MAGIC: [u8; 4] = *b"RSLG";
-/// The format version of all three files.
-const FORMAT_VERSION: u8 = 1;
+/// The format version of the sealed files.
+const SEALED_VERSION: u8 = 1;
+/// The format version of the log (2: base index and durable-end slots).
+const LOG_VERSION: u8 = 2;
 
-/// The log file's header: magic, version, three reserved zero bytes.
-pub(crate) const LOG_HEADER: [u8; 8] = {
-    let mut header = [0; 8];
-    let mut i = 0;
-    while i < 4 {
-        header[i] = LOG_MAGIC[i];
-        i += 1;
-    }
-    header[4] = FORMAT_VERSION;
-    header
-};
-/// Length of [`LOG_HEADER`].
-pub(crate) const LOG_HEADER_LEN: u64 = LOG_HEADER.len() as u64;
+/// Length of the log header, before the slots.
+const LOG_HEADER_LEN: usize = 24;
+/// Length of one durable-end slot.
+const SLOT_LEN: usize = 20;
+/// Where the log's records start: after the header and both slots.
+pub(crate) const LOG_RECORDS_START: u64 = (LOG_HEADER_LEN + 2 * SLOT_LEN) as u64;
 /// Length of a record's header: length and checksum.
 pub(crate) const RECORD_HEADER_LEN: u64 = 8;
-/// The largest record payload written or accepted; a larger length field is corruption, not a
-/// torn write.
+/// The largest record payload written or accepted; a larger length field is a flaw.
 pub(crate) const RECORD_PAYLOAD_LEN_MAX: u32 = 64 * 1024 * 1024;
 
 const SEAL_HEADER_LEN: usize = 5;
 const CRC_LEN: usize = 4;
 
+/// What the log's fixed prefix says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogPrefix {
+    /// The index before the first record.
+    pub(crate) base: LogIndex,
+    /// The sequence number of the newest valid slot.
+    pub(crate) seq: u64,
+    /// The log's length as of the last acknowledged change.
+    pub(crate) durable_end: u64,
+    /// Whether the other slot failed its checks (a crash while writing it, or damage).
+    pub(crate) other_slot_damaged: bool,
+}
+
+/// A flaw in a log record: where, and what.
+#[derive(Debug)]
+pub(crate) struct Flaw {
+    /// The byte offset of the flaw in the log.
+    pub(crate) offset: u64,
+    /// What is wrong there.
+    pub(crate) reason: String,
+}
+
 /// Encodes `value` as a sealed file with `magic`.
 pub(crate) fn seal<T: Serialize>(magic: [u8; 4], value: &T) -> Result<Vec<u8>, StorageError> {
     let mut bytes = Vec::with_capacity(64);
     bytes.extend_from_slice(&magic);
-    bytes.push(FORMAT_VERSION);
+    bytes.push(SEALED_VERSION);
     let mut bytes =
         postcard::to_extend(value, bytes).map_err(|error| StorageError::Encode(error.to_string()))?;
     let crc = crc32c::crc32c(&bytes);
@@ -83,7 +121,7 @@ pub(crate) fn unseal<T: DeserializeOwned>(
             format!("bad magic {:02x?}", &bytes[..4]),
         ));
     }
-    if bytes[4] != FORMAT_VERSION {
+    if bytes[4] != SEALED_VERSION {
         return Err(StorageError::corrupt(
             path,
             4,
@@ -144,94 +182,161 @@ fn record_crc(len_bytes: [u8; 4], payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload)
 }
 
-/// Checks the log header at the start of `bytes`.
-pub(crate) fn check_log_header(bytes: &[u8], path: &Path) -> Result<(), StorageError> {
-    if bytes.len() < LOG_HEADER.len() {
-        // The log is created whole by an atomic rename, so a short header is never torn.
-        let reason = format!("file of {} bytes is shorter than the log header", bytes.len());
+/// The fixed prefix of a new log file whose records follow `base` and end at `durable_end`:
+/// header and both slots (seq 0 and 1), each slot valid.
+pub(crate) fn log_prefix(base: LogIndex, durable_end: u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(LOG_RECORDS_START as usize);
+    bytes.extend_from_slice(&LOG_MAGIC);
+    bytes.extend_from_slice(&[LOG_VERSION, 0, 0, 0]);
+    bytes.extend_from_slice(&base.0.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    for seq in 0..2 {
+        bytes.extend_from_slice(&encode_slot(seq, durable_end));
+    }
+    bytes
+}
+
+/// The bytes of the slot recording `durable_end` under `seq`.
+pub(crate) fn encode_slot(seq: u64, durable_end: u64) -> [u8; SLOT_LEN] {
+    let mut slot = [0; SLOT_LEN];
+    slot[..8].copy_from_slice(&seq.to_le_bytes());
+    slot[8..16].copy_from_slice(&durable_end.to_le_bytes());
+    let crc = crc32c::crc32c(&slot[..16]);
+    slot[16..].copy_from_slice(&crc.to_le_bytes());
+    slot
+}
+
+/// Where the slot holding `seq` lies in the log file.
+pub(crate) fn slot_offset(seq: u64) -> u64 {
+    (LOG_HEADER_LEN + SLOT_LEN * (seq % 2) as usize) as u64
+}
+
+/// Reads the log's fixed prefix from `bytes`, read from `path`. Any flaw in the header, or
+/// both slots failing their checks, is `Corrupt`.
+pub(crate) fn read_log_prefix(bytes: &[u8], path: &Path) -> Result<LogPrefix, StorageError> {
+    if bytes.len() < LOG_RECORDS_START as usize {
+        // The log is created whole by an atomic rename, so a short prefix is never torn.
+        let reason = format!(
+            "file of {} bytes is shorter than the log header and its slots ({LOG_RECORDS_START})",
+            bytes.len()
+        );
         return Err(StorageError::corrupt(path, bytes.len() as u64, reason));
     }
+    let corrupt = |offset: u64, reason: String| Err(StorageError::corrupt(path, offset, reason));
     if bytes[..4] != LOG_MAGIC {
-        return Err(StorageError::corrupt(
-            path,
-            0,
-            format!("bad magic {:02x?}", &bytes[..4]),
-        ));
+        return corrupt(0, format!("bad magic {:02x?}", &bytes[..4]));
     }
-    if bytes[4] != FORMAT_VERSION || bytes[5..8] != [0, 0, 0] {
-        let reason = format!("unknown format version {:02x?}", &bytes[4..8]);
-        return Err(StorageError::corrupt(path, 4, reason));
+    if bytes[4] != LOG_VERSION {
+        return corrupt(4, format!("unknown log format version {}", bytes[4]));
     }
-    Ok(())
+    let stored = le_u32(&bytes[20..24]);
+    let computed = crc32c::crc32c(&bytes[..20]);
+    if stored != computed {
+        let reason =
+            format!("log header checksum mismatch: stored {stored:#010x}, computed {computed:#010x}");
+        return corrupt(0, reason);
+    }
+    if bytes[5..8] != [0; 3] || bytes[16..20] != [0; 4] {
+        return corrupt(5, "nonzero reserved bytes in the log header".to_string());
+    }
+    let base = LogIndex(le_u64(&bytes[8..16]));
+    if base > LOG_INDEX_MAX {
+        return corrupt(8, format!("base index {base} is above the largest index"));
+    }
+    let slots = [0, 1].map(|i| read_slot(bytes, i));
+    let newest = match slots {
+        [Some(a), Some(b)] => Some(if a.0 > b.0 { a } else { b }),
+        [a, b] => a.or(b),
+    };
+    let Some((seq, durable_end)) = newest else {
+        let reason = "both durable-end slots fail their checks".to_string();
+        return corrupt(LOG_HEADER_LEN as u64, reason);
+    };
+    Ok(LogPrefix {
+        base,
+        seq,
+        durable_end,
+        other_slot_damaged: slots.iter().any(Option::is_none),
+    })
 }
 
-/// What [`read_record`] found at an offset.
-#[derive(Debug)]
-pub(crate) enum RecordRead {
-    /// The end of the file, exactly at a record boundary.
-    End,
-    /// A torn final record, as a crash during an append leaves: a short header, a short
-    /// payload, or a bad checksum on the last record of the file.
-    Torn,
-    /// A whole record; the next one starts at `next_offset`.
-    Entry {
-        /// The decoded entry.
-        entry: Entry,
-        /// Where the next record starts.
-        next_offset: u64,
-    },
+/// Slot `i` as `(seq, durable_end)`, if its checksum, position and durable end are valid.
+fn read_slot(bytes: &[u8], i: u64) -> Option<(u64, u64)> {
+    let at = slot_offset(i) as usize;
+    let slot = &bytes[at..at + SLOT_LEN];
+    let (seq, durable_end) = (le_u64(&slot[..8]), le_u64(&slot[8..16]));
+    let valid = le_u32(&slot[16..]) == crc32c::crc32c(&slot[..16])
+        && seq % 2 == i
+        && durable_end >= LOG_RECORDS_START;
+    valid.then_some((seq, durable_end))
 }
 
-/// Reads the record at `offset` of the log `bytes` read from `path`.
-pub(crate) fn read_record(bytes: &[u8], offset: u64, path: &Path) -> Result<RecordRead, StorageError> {
+/// Reads the record at `offset` of the log `bytes`: `None` exactly at the end of `bytes`, the
+/// entry and where the next record starts, or the record's flaw. Index order is the caller's.
+pub(crate) fn read_record(bytes: &[u8], offset: u64) -> Result<Option<(Entry, u64)>, Flaw> {
+    let flaw = |at: u64, reason: String| Err(Flaw { offset: at, reason });
     let file_len = bytes.len() as u64;
     let rest = file_len.saturating_sub(offset);
     if rest == 0 {
-        return Ok(RecordRead::End);
+        return Ok(None);
     }
     if rest < RECORD_HEADER_LEN {
-        return Ok(RecordRead::Torn);
+        return flaw(offset, format!("a record header cut short: {rest} bytes"));
     }
     let at = offset as usize;
     let len_bytes = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
-    let stored = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
     let len = u32::from_le_bytes(len_bytes);
     if len > RECORD_PAYLOAD_LEN_MAX {
-        let reason = format!("record length {len} exceeds the limit of {RECORD_PAYLOAD_LEN_MAX}");
-        return Err(StorageError::corrupt(path, offset, reason));
+        return flaw(
+            offset,
+            format!("record length {len} exceeds the limit of {RECORD_PAYLOAD_LEN_MAX}"),
+        );
     }
     let end = offset + RECORD_HEADER_LEN + u64::from(len);
     if end > file_len {
-        return Ok(RecordRead::Torn);
+        let reason = format!(
+            "a record of {len} payload bytes runs {} bytes past the end",
+            end - file_len
+        );
+        return flaw(offset, reason);
     }
     let payload = &bytes[at + RECORD_HEADER_LEN as usize..end as usize];
+    let stored = le_u32(&bytes[at + 4..at + 8]);
     let computed = record_crc(len_bytes, payload);
     if stored != computed {
-        if end == file_len {
-            return Ok(RecordRead::Torn);
-        }
-        let reason = format!(
-            "checksum mismatch in a record before the last: stored {stored:#010x}, computed \
-             {computed:#010x}"
+        return flaw(
+            offset,
+            format!("record checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"),
         );
-        return Err(StorageError::corrupt(path, offset, reason));
     }
     let payload_offset = offset + RECORD_HEADER_LEN;
-    let (entry, rest) = postcard::take_from_bytes::<Entry>(payload).map_err(|error| {
-        StorageError::corrupt(path, payload_offset, format!("cannot decode entry: {error}"))
-    })?;
-    if !rest.is_empty() {
-        let trailing_offset = end - rest.len() as u64;
-        return Err(StorageError::corrupt(
-            path,
-            trailing_offset,
-            "trailing bytes in record",
-        ));
+    let (entry, trailing) = match postcard::take_from_bytes::<Entry>(payload) {
+        Ok(decoded) => decoded,
+        Err(error) => return flaw(payload_offset, format!("cannot decode entry: {error}")),
+    };
+    if !trailing.is_empty() {
+        return flaw(
+            end - trailing.len() as u64,
+            "trailing bytes in record".to_string(),
+        );
     }
-    Ok(RecordRead::Entry {
-        entry,
-        next_offset: end,
-    })
+    Ok(Some((entry, end)))
+}
+
+/// A little-endian u32 from exactly four bytes.
+fn le_u32(bytes: &[u8]) -> u32 {
+    let mut array = [0; 4];
+    array.copy_from_slice(bytes);
+    u32::from_le_bytes(array)
+}
+
+/// A little-endian u64 from exactly eight bytes.
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut array = [0; 8];
+    array.copy_from_slice(bytes);
+    u64::from_le_bytes(array)
 }
 
 #[cfg(test)]
@@ -275,28 +380,66 @@ mod tests {
     }
 
     #[test]
-    fn record_round_trip_and_torn_detection() {
+    fn record_round_trip_and_every_cut_is_a_flaw() {
         let entry = Entry {
             index: LogIndex(3),
             term: Term(2),
             command: vec![9; 20],
         };
-        let mut buf = LOG_HEADER.to_vec();
+        let mut buf = log_prefix(LogIndex(2), LOG_RECORDS_START);
         let payload_len = encode_record(&entry, &mut buf).expect("encodes");
-        assert_eq!(buf.len() as u64, LOG_HEADER_LEN + RECORD_HEADER_LEN + payload_len);
-        match read_record(&buf, LOG_HEADER_LEN, &path()).expect("reads") {
-            RecordRead::Entry {
-                entry: back,
-                next_offset,
-            } => {
-                assert_eq!(back, entry);
-                assert_eq!(next_offset, buf.len() as u64);
-            }
-            other => panic!("expected an entry, got {other:?}"),
+        assert_eq!(
+            buf.len() as u64,
+            LOG_RECORDS_START + RECORD_HEADER_LEN + payload_len
+        );
+        let read = read_record(&buf, LOG_RECORDS_START).expect("reads");
+        assert_eq!(read, Some((entry, buf.len() as u64)));
+        assert_eq!(read_record(&buf, buf.len() as u64).expect("the end"), None);
+        for cut in LOG_RECORDS_START as usize + 1..buf.len() {
+            let flaw = read_record(&buf[..cut], LOG_RECORDS_START).expect_err("cut short");
+            assert_eq!(flaw.offset, LOG_RECORDS_START, "cut at {cut}: {}", flaw.reason);
         }
-        for cut in LOG_HEADER.len() + 1..buf.len() {
-            let read = read_record(&buf[..cut], LOG_HEADER_LEN, &path()).expect("torn is no error");
-            assert!(matches!(read, RecordRead::Torn), "cut at {cut}: {read:?}");
+    }
+
+    #[test]
+    fn log_prefix_round_trips_and_the_newest_slot_wins() {
+        let mut bytes = log_prefix(LogIndex(7), 100);
+        let prefix = read_log_prefix(&bytes, &path()).expect("reads");
+        let expected = LogPrefix {
+            base: LogIndex(7),
+            seq: 1,
+            durable_end: 100,
+            other_slot_damaged: false,
+        };
+        assert_eq!(prefix, expected);
+        let at = slot_offset(2) as usize;
+        bytes[at..at + SLOT_LEN].copy_from_slice(&encode_slot(2, 180));
+        let prefix = read_log_prefix(&bytes, &path()).expect("reads");
+        assert_eq!((prefix.seq, prefix.durable_end), (2, 180));
+        bytes[at + 9] ^= 0x01; // the newest slot damaged: the older one stands
+        let prefix = read_log_prefix(&bytes, &path()).expect("reads");
+        assert_eq!(
+            (prefix.seq, prefix.durable_end, prefix.other_slot_damaged),
+            (1, 100, true)
+        );
+        let other = slot_offset(1) as usize;
+        bytes[other] ^= 0x01;
+        let error = read_log_prefix(&bytes, &path()).expect_err("both slots damaged");
+        assert!(error.to_string().contains("both durable-end slots"), "{error}");
+    }
+
+    #[test]
+    fn every_flipped_bit_of_the_log_header_is_corrupt() {
+        let bytes = log_prefix(LogIndex(7), 100);
+        for bit in 0..LOG_HEADER_LEN * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            match read_log_prefix(&damaged, &path()) {
+                Err(StorageError::Corrupt { offset, .. }) => {
+                    assert!(offset <= (bit / 8) as u64, "bit {bit}: reported at {offset}");
+                }
+                other => panic!("bit {bit}: {other:?}"),
+            }
         }
     }
 }

@@ -1,9 +1,12 @@
 //! [`FilePersister`]: persisted state in a directory, crash-safe.
 //!
-//! The pieces: [`disk`] takes every write step (and can crash at any one, for tests),
-//! [`format`] encodes and checks the bytes, [`log`] keeps the append-only log and its
-//! index -> offset table, and this module ties them to the [`Storage`] contract.
+//! The pieces: [`dir`] makes a data directory and reads one without writing, [`disk`] takes
+//! every write step (and can crash at any one, for tests), [`format`] encodes and checks the
+//! bytes, [`log`] keeps the append-only log, its durable end and its index -> offset table
+//! (its module doc states the torn-tail rule), and this module ties them to the [`Storage`]
+//! contract.
 
+mod dir;
 mod disk;
 mod format;
 mod log;
@@ -12,35 +15,44 @@ mod log;
 mod crash_tests;
 
 use crate::{
-    HardState, PersistedState, Snapshot, SnapshotMeta, Storage, StorageError, check_contiguous, encoded_size,
+    HardState, PersistedState, Snapshot, SnapshotMeta, Storage, StorageError, check_contiguous,
+    check_new_snapshot, encoded_size,
 };
 use disk::Disk;
-use format::{HARD_STATE_FILE, HARD_STATE_MAGIC, LOG_FILE, SNAPSHOT_FILE, SNAPSHOT_MAGIC};
-use log::{LogFile, scan_log};
+use format::{HARD_STATE_FILE, HARD_STATE_MAGIC, SNAPSHOT_FILE, SNAPSHOT_MAGIC};
+use log::LogFile;
 use raft_core::{Entry, LogIndex};
-use serde::de::DeserializeOwned;
 use std::io;
 use std::path::Path;
 
 /// Persisted state in a directory, crash-safe: `hard_state`, `snapshot` and `log` files.
 ///
-/// | file         | format                                          | changed by             |
-/// |--------------|-------------------------------------------------|------------------------|
-/// | `hard_state` | `RSHS`, version, postcard [`HardState`], crc32c | atomic replace         |
-/// | `snapshot`   | `RSSN`, version, postcard [`Snapshot`], crc32c  | atomic replace         |
-/// | `log`        | `RSLG`, version, then records                   | append, cut, replace   |
+/// | file         | format                                              | changed by           |
+/// |--------------|-----------------------------------------------------|----------------------|
+/// | `hard_state` | `RSHS`, version, postcard [`HardState`], crc32c     | atomic replace       |
+/// | `snapshot`   | `RSSN`, version, postcard [`Snapshot`], crc32c      | atomic replace       |
+/// | `log`        | `RSLG` header, two durable-end slots, then records  | append, cut, replace |
 ///
 /// A log record is `[len: u32 LE][crc32c: u32 LE][postcard Entry]`, the checksum covering the
-/// length bytes and the payload. An atomic replace writes a temporary file (`.raft-tmp-*`) in
-/// the directory, fsyncs it, renames it over the target and fsyncs the directory.
+/// length bytes and the payload. The log's header records the index before its first record
+/// (the snapshot it was compacted to), and its two slots the log's *durable end*: its length
+/// as of the last acknowledged change. An atomic replace writes a temporary file
+/// (`.raft-tmp-*`) in the directory, fsyncs it, renames it over the target and fsyncs the
+/// directory.
 ///
-/// Missing files: `hard_state` is legitimately missing until the first save (term 0, no
-/// vote), `snapshot` until the first install. `log` is created when a fresh directory is
-/// opened, so a missing `log` beside either of the others is [`StorageError::Corrupt`].
+/// A data directory is made on purpose, by [`FilePersister::create`], and reopened by
+/// [`FilePersister::open`], which never starts afresh: a missing directory, or a missing
+/// `hard_state` or `log`, is an error, not an empty state.
+///
+/// Recovery on open: the unfinished tail of the log's last change, which lies beyond the
+/// durable end, is cut; anything else that is not as this crate wrote it is
+/// [`StorageError::Corrupt`], naming the file and offset, and the directory is left exactly as
+/// it was. An acknowledged record is never cut: it lies below the durable end.
 ///
 /// Every change is durable when it returns `Ok`. After an I/O error the persister refuses
-/// further changes (what reached the disk is unknown); reopen the directory to recover.
-/// One persister per directory: two at once would corrupt it.
+/// further changes (what reached the disk is unknown); reopen the directory to recover. A
+/// change also fails if the log file was removed from under the persister. One persister per
+/// directory: two at once would corrupt it.
 #[derive(Debug)]
 pub struct FilePersister {
     disk: Disk,
@@ -56,44 +68,46 @@ pub struct FilePersister {
 }
 
 impl FilePersister {
-    /// Opens the persister in `dir`, creating the directory and an empty log if needed, and
-    /// recovering from a crash: a torn final log record is cut off, log entries a newer
-    /// snapshot covers are dropped, temporary files are removed.
+    /// Makes a new data directory at `dir` (term 0, no vote, no log, no snapshot) and opens it.
+    /// `dir` must not exist or must be empty; it appears whole or not at all, since it is built
+    /// beside it (in `dir`'s parent, which is created if needed) and renamed into place. A
+    /// crash during creation can leave a `.raft-create-*` directory in the parent, which may be
+    /// removed.
     ///
     /// # Errors
     ///
-    /// [`StorageError::Io`] if the directory cannot be read or written;
-    /// [`StorageError::Corrupt`] if a file is damaged in any other way than a torn final log
-    /// record, or `log` is missing beside other files.
+    /// [`StorageError::DirNotEmpty`] if `dir` holds anything; [`StorageError::Io`] if the
+    /// parent cannot be written.
+    pub fn create(dir: impl AsRef<Path>) -> Result<FilePersister, StorageError> {
+        dir::create_dir(dir.as_ref())?;
+        Self::open(dir)
+    }
+
+    /// Opens the data directory `dir` that [`FilePersister::create`] made, recovering from a
+    /// crash: the unfinished tail of the log's last change is cut (and logged), a log a newer
+    /// snapshot was installed over is rewritten without the entries it covers, temporary files
+    /// are removed. Every check runs before the first write, so a directory found damaged is
+    /// not modified.
+    ///
+    /// # Errors
+    ///
+    /// [`StorageError::NotADataDir`] if `dir` does not exist or holds none of the files;
+    /// [`StorageError::Corrupt`] naming the file (and offset) if a file is damaged in any other
+    /// way than an unfinished last change, or missing beside the others;
+    /// [`StorageError::Io`] if the directory cannot be read or written.
     pub fn open(dir: impl AsRef<Path>) -> Result<FilePersister, StorageError> {
-        let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|error| StorageError::io(dir, error))?;
-        let mut disk = Disk::new(dir.to_path_buf());
+        let mut disk = Disk::new(dir.as_ref().to_path_buf());
+        let found = dir::inspect(&disk)?;
         disk.remove_leftover_temps()?;
-        let hard_state: Option<HardState> = read_sealed(&disk, HARD_STATE_FILE, HARD_STATE_MAGIC)?;
-        let snapshot: Option<Snapshot> = read_sealed(&disk, SNAPSHOT_FILE, SNAPSHOT_MAGIC)?;
-        if !disk
-            .path(LOG_FILE)
-            .try_exists()
-            .map_err(|error| StorageError::io(dir, error))?
-        {
-            if hard_state.is_some() || snapshot.is_some() {
-                let reason = "the log file is missing but hard_state or snapshot exists";
-                return Err(StorageError::corrupt(disk.path(LOG_FILE), 0, reason));
-            }
-            LogFile::create(&mut disk)?;
-        }
-        let snapshot_meta = snapshot.as_ref().map(|snapshot| snapshot.meta);
-        let last_included_index = snapshot_meta.map_or(LogIndex::ZERO, |m| m.last_included_index);
-        let (log, _entries) = LogFile::open(&mut disk, last_included_index)?;
-        let hard_state = hard_state.unwrap_or_default();
+        let last_included_index = found.last_included_index();
+        let log = LogFile::open(&mut disk, found.log, last_included_index)?;
         Ok(FilePersister {
             disk,
             log,
-            hard_state_size: encoded_size(&hard_state)?,
-            hard_state,
-            snapshot_meta,
-            snapshot_data_size: snapshot.map_or(0, |snapshot| snapshot.data.len() as u64),
+            hard_state_size: encoded_size(&found.hard_state)?,
+            hard_state: found.hard_state,
+            snapshot_meta: found.snapshot.as_ref().map(|snapshot| snapshot.meta),
+            snapshot_data_size: found.snapshot.map_or(0, |snapshot| snapshot.data.len() as u64),
             failed: false,
         })
     }
@@ -185,11 +199,8 @@ impl Storage for FilePersister {
 
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         self.change(|this| {
-            let current = this.last_included_index();
             let got = snapshot.meta.last_included_index;
-            if got <= current {
-                return Err(StorageError::StaleSnapshot { current, got });
-            }
+            check_new_snapshot(this.last_included_index(), got)?;
             let bytes = format::seal(SNAPSHOT_MAGIC, snapshot)?;
             // First the snapshot, then the log without what it covers: a crash in between
             // leaves covered records, which open drops.
@@ -201,18 +212,11 @@ impl Storage for FilePersister {
     }
 
     fn load(&self) -> Result<PersistedState, StorageError> {
-        let hard_state: Option<HardState> = read_sealed(&self.disk, HARD_STATE_FILE, HARD_STATE_MAGIC)?;
-        let snapshot: Option<Snapshot> = read_sealed(&self.disk, SNAPSHOT_FILE, SNAPSHOT_MAGIC)?;
-        let last_included_index = snapshot
-            .as_ref()
-            .map_or(LogIndex::ZERO, |s| s.meta.last_included_index);
-        let log_path = self.disk.path(LOG_FILE);
-        let bytes = std::fs::read(&log_path).map_err(|error| StorageError::io(&log_path, error))?;
-        let scan = scan_log(&bytes, last_included_index, &log_path)?;
+        let found = dir::inspect(&self.disk)?;
         Ok(PersistedState {
-            hard_state: hard_state.unwrap_or_default(),
-            snapshot,
-            entries: scan.entries,
+            hard_state: found.hard_state,
+            snapshot: found.snapshot,
+            entries: found.log.entries,
         })
     }
 
@@ -222,19 +226,5 @@ impl Storage for FilePersister {
 
     fn snapshot_size(&self) -> u64 {
         self.snapshot_data_size
-    }
-}
-
-/// Reads and decodes the sealed file `name`; `None` if it does not exist.
-fn read_sealed<T: DeserializeOwned>(
-    disk: &Disk,
-    name: &str,
-    magic: [u8; 4],
-) -> Result<Option<T>, StorageError> {
-    let path = disk.path(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => format::unseal(magic, &bytes, &path).map(Some),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(StorageError::io(&path, error)),
     }
 }
