@@ -4,8 +4,9 @@
 //! Figure 2 assumes that peers may crash, stall and lose messages, but never lie. A network
 //! can still deliver bytes that decode into something no correct peer sends (a bug in another
 //! version, a corrupted frame that survived its checksum, a hostile sender), and the rules
-//! below the gate do index arithmetic and log surgery on what a message says. So
-//! [`Raft::admit`] refuses, before anything changes:
+//! below the gate do index arithmetic and log surgery on what a message says. So the gate
+//! (`Raft::admit_request`, `Raft::admit_reply`, run first by [`Raft::step_request`] and
+//! [`Raft::step_reply`]) refuses, before anything changes:
 //!
 //! - **who**: a message from this peer itself or from a peer outside the config, and a
 //!   request whose `candidate_id` or `leader_id` is not the peer it came from;
@@ -35,8 +36,8 @@
 use core::fmt;
 
 use crate::message::{
-    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    RequestVoteArgs,
+    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Reply,
+    Request, RequestVoteArgs,
 };
 use crate::raft::Raft;
 use crate::{LogIndex, PeerId, Term};
@@ -257,62 +258,70 @@ fn check_install_snapshot_reply(reply: &InstallSnapshotReply) -> Result<(), Refu
     index_in_range(reply.match_index)
 }
 
-/// A short name for a message's kind, for the trace.
-fn kind(message: &Message) -> &'static str {
-    match message {
-        Message::RequestVote(_) => "RequestVote",
-        Message::RequestVoteReply(_) => "RequestVoteReply",
-        Message::AppendEntries(_) => "AppendEntries",
-        Message::AppendEntriesReply(_) => "AppendEntriesReply",
-        Message::InstallSnapshot(_) => "InstallSnapshot",
-        Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
-    }
-}
-
 impl Raft {
-    /// The gate: `Ok` if `message` from `from` may reach the rules of Figure 2, else why not.
-    /// Reads this peer's state, changes nothing. The checks are listed in the module doc.
-    pub(crate) fn admit(&self, from: PeerId, message: &Message) -> Result<(), Refusal> {
+    /// Who sent it and in which term: checks every message shares.
+    fn admit_sender(&self, from: PeerId, term: Term) -> Result<(), Refusal> {
         if from == self.config.id {
             return Err(Refusal::FromSelf);
         }
         if !self.config.peers.contains(&from) {
             return Err(Refusal::UnknownPeer);
         }
-        if message.term() > TERM_MAX {
+        if term > TERM_MAX {
             return Err(Refusal::TermOutOfRange);
         }
-        match message {
-            Message::RequestVote(args) => check_request_vote(from, args),
-            Message::RequestVoteReply(_) => Ok(()),
-            Message::AppendEntries(args) => {
+        Ok(())
+    }
+
+    /// The gate for a request: `Ok` if it may reach the rules of Figure 2, else why not.
+    /// Reads this peer's state, changes nothing. The checks are listed in the module doc.
+    pub(crate) fn admit_request(&self, from: PeerId, request: &Request) -> Result<(), Refusal> {
+        self.admit_sender(from, request.term())?;
+        match request {
+            Request::RequestVote(args) => check_request_vote(from, args),
+            Request::AppendEntries(args) => {
                 check_append_entries(from, args)?;
                 self.check_append_against_commit(args)
             }
-            Message::AppendEntriesReply(reply) => {
+            Request::InstallSnapshot(args) => {
+                check_install_snapshot(from, args)?;
+                self.check_snapshot_against_commit(args)
+            }
+        }
+    }
+
+    /// The gate for a reply, as [`Raft::admit_request`] is for a request.
+    pub(crate) fn admit_reply(&self, from: PeerId, reply: &Reply) -> Result<(), Refusal> {
+        self.admit_sender(from, reply.term())?;
+        match reply {
+            Reply::RequestVote(_) => Ok(()),
+            Reply::AppendEntries(reply) => {
                 check_append_entries_reply(reply)?;
                 match reply.outcome {
                     AppendOutcome::Success { match_index } => self.check_match(reply.term, match_index),
                     _ => Ok(()),
                 }
             }
-            Message::InstallSnapshot(args) => {
-                check_install_snapshot(from, args)?;
-                self.check_snapshot_against_commit(args)
-            }
-            Message::InstallSnapshotReply(reply) => {
+            Reply::InstallSnapshot(reply) => {
                 check_install_snapshot_reply(reply)?;
                 self.check_match(reply.term, reply.match_index)
             }
         }
     }
 
-    /// Counts and traces a refused message. Nothing else changes.
-    pub(crate) fn refuse(&mut self, from: PeerId, message: &Message, reason: Refusal) {
+    /// Counts and traces a refused message (`message` names it, `message_term` is its term).
+    /// Nothing else changes.
+    pub(crate) fn refuse(
+        &mut self,
+        from: PeerId,
+        message: &'static str,
+        message_term: Term,
+        reason: Refusal,
+    ) {
         self.refused.record(reason);
         tracing::warn!(
             peer = %self.config.id, term = %self.current_term, from = %from,
-            message_term = %message.term(), message = kind(message), reason = reason.name(),
+            message, message_term = %message_term, reason = reason.name(),
             "message refused at the gate"
         );
     }

@@ -11,8 +11,13 @@
 //! - [`Term`], [`LogIndex`], [`PeerId`]: newtypes, never bare integers or sentinels.
 //! - [`Entry`]: one log entry (its index, the term it was created in, the opaque command).
 //! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries) and of section 7
-//!   (InstallSnapshot), with their replies. They derive `serde` so any wire format can carry
-//!   them; the workspace uses postcard.
+//!   (InstallSnapshot) as a [`message::Request`], their answers as a [`message::Reply`]. They
+//!   derive `serde` so any wire format can carry them; the workspace uses postcard.
+//!
+//! Inputs: [`Raft::tick`], [`Raft::step_request`], [`Raft::step_reply`], [`Raft::propose`],
+//! [`Raft::snapshot`]. Every message passes [`gate`] first. Outputs: a [`Ready`] from
+//! [`Raft::take_ready`], carried out by [`Ready::carry_out`] in the order of the persistence
+//! contract.
 //!
 //! ```
 //! use raft_core::{Entry, LogIndex, Term};

@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message};
+use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Request};
 use crate::raft::{NotLeader, Raft, Role};
 use crate::{Entry, LogIndex, PeerId, Term};
 
@@ -96,7 +96,7 @@ impl Raft {
             entries,
             leader_commit: self.commit_index,
         };
-        self.send(peer, Message::AppendEntries(args));
+        self.send(peer, Request::AppendEntries(args));
     }
 
     /// Figure 2, AppendEntries RPC, Receiver implementation:

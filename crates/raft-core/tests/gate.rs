@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    RequestVoteArgs, RequestVoteReply,
+    Reply, Request, RequestId, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{
     Config, Entry, HardState, LOG_INDEX_MAX, LogIndex, PeerId, Progress, Raft, RaftLog, Refusal, Restored,
@@ -56,18 +56,18 @@ fn a_term_of_u64_max_is_refused_in_every_kind_of_message() {
         vote(MAX, 1, 4, 2),
         append(MAX, 1, (4, 2), &[], 3),
         install(MAX, 1, (4, 2)),
-        Message::RequestVoteReply(RequestVoteReply {
+        Message::Reply(Reply::RequestVote(RequestVoteReply {
             term: Term(MAX),
             vote_granted: true,
-        }),
-        Message::AppendEntriesReply(AppendEntriesReply {
+        })),
+        Message::Reply(Reply::AppendEntries(AppendEntriesReply {
             term: Term(MAX),
             outcome: AppendOutcome::StaleTerm,
-        }),
-        Message::InstallSnapshotReply(InstallSnapshotReply {
+        })),
+        Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
             term: Term(MAX),
             match_index: LogIndex(1),
-        }),
+        })),
     ];
     for message in messages {
         let mut f = follower();
@@ -84,7 +84,7 @@ fn a_request_in_term_zero_is_refused() {
 #[test]
 fn the_highest_accepted_term_still_leaves_room_to_campaign() {
     let mut f = follower();
-    f.step(PeerId(1), vote(TERM_MAX.0, 1, 4, 2));
+    deliver(&mut f, PeerId(1), vote(TERM_MAX.0, 1, 4, 2));
     assert_eq!(f.term(), TERM_MAX);
     let _ = f.take_ready();
     while f.role() != RoleKind::Candidate {
@@ -255,10 +255,10 @@ fn a_match_past_the_leaders_log_is_refused() {
     );
     refused(&mut l, 1, reply, Refusal::ImpossibleReply);
     let mut l = leader();
-    let reply = Message::InstallSnapshotReply(InstallSnapshotReply {
+    let reply = Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
         term: Term(2),
         match_index: LogIndex(past),
-    });
+    }));
     refused(&mut l, 2, reply, Refusal::ImpossibleReply);
 }
 
@@ -310,14 +310,17 @@ fn a_deposed_leaders_late_request_is_answered_not_refused() {
     // Term 1's leader may have sent entries that a later leader overwrote and committed; its
     // late request is answered by receiver rule 1 (stale term), not counted as hostile.
     let mut f = follower();
-    f.step(PeerId(1), append(1, 1, (1, 1), &[(2, 1), (3, 1)], 1));
-    let reply = f.take_ready().reply;
+    deliver(&mut f, PeerId(1), append(1, 1, (1, 1), &[(2, 1), (3, 1)], 1));
+    let ready = f.take_ready();
     assert!(matches!(
-        reply,
-        Some(Message::AppendEntriesReply(AppendEntriesReply {
-            outcome: AppendOutcome::StaleTerm,
-            ..
-        }))
+        ready.replies(),
+        [(
+            RequestId(1),
+            Reply::AppendEntries(AppendEntriesReply {
+                outcome: AppendOutcome::StaleTerm,
+                ..
+            })
+        )]
     ));
     assert_eq!(f.refused().total(), 0);
 }
@@ -325,9 +328,9 @@ fn a_deposed_leaders_late_request_is_answered_not_refused() {
 #[test]
 fn a_refusal_is_counted_once_per_message_under_its_reason() {
     let mut f = follower();
-    f.step(PeerId(7), vote(3, 7, 4, 2));
-    f.step(PeerId(7), vote(3, 7, 4, 2));
-    f.step(PeerId(2), vote(3, 1, 4, 2));
+    deliver(&mut f, PeerId(7), vote(3, 7, 4, 2));
+    deliver(&mut f, PeerId(7), vote(3, 7, 4, 2));
+    deliver(&mut f, PeerId(2), vote(3, 1, 4, 2));
     let refused = f.refused();
     assert_eq!(refused.count(Refusal::UnknownPeer), 2);
     assert_eq!(refused.count(Refusal::Impersonation), 1);
@@ -367,7 +370,7 @@ fn seen(r: &Raft) -> Seen {
 fn refused(r: &mut Raft, from: u32, message: Message, reason: Refusal) {
     let before = seen(r);
     let counted = r.refused();
-    r.step(PeerId(from), message.clone());
+    deliver(r, PeerId(from), message.clone());
     assert_eq!(seen(r), before, "{message:?} changed the peer");
     assert!(r.take_ready().is_empty(), "{message:?} left something to do");
     assert_eq!(
@@ -377,6 +380,14 @@ fn refused(r: &mut Raft, from: u32, message: Message, reason: Refusal) {
         r.refused()
     );
     assert_eq!(r.refused().total(), counted.total() + 1);
+}
+
+/// Hands `message` to `r` as a runtime would: a request under id 1, or a reply.
+fn deliver(r: &mut Raft, from: PeerId, message: Message) {
+    match message {
+        Message::Request(request) => r.step_request(from, RequestId(1), request),
+        Message::Reply(reply) => r.step_reply(from, reply),
+    }
 }
 
 fn ids(n: u32) -> Vec<PeerId> {
@@ -406,7 +417,7 @@ fn follower() -> Raft {
         entries: entries(&[1, 1, 2, 2]),
     };
     let mut f = Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("valid");
-    f.step(PeerId(1), append(2, 1, (4, 2), &[], 3));
+    deliver(&mut f, PeerId(1), append(2, 1, (4, 2), &[], 3));
     let _ = f.take_ready();
     assert_eq!(f.commit_index(), LogIndex(3));
     f
@@ -451,9 +462,9 @@ fn leader() -> Raft {
     while l.role() != RoleKind::Candidate {
         l.tick();
     }
-    l.step(
+    l.step_reply(
         PeerId(1),
-        Message::RequestVoteReply(RequestVoteReply {
+        Reply::RequestVote(RequestVoteReply {
             term: Term(2),
             vote_granted: true,
         }),
@@ -464,17 +475,17 @@ fn leader() -> Raft {
 }
 
 fn vote(term: u64, candidate: u32, last_index: u64, last_term: u64) -> Message {
-    Message::RequestVote(RequestVoteArgs {
+    Message::Request(Request::RequestVote(RequestVoteArgs {
         term: Term(term),
         candidate_id: PeerId(candidate),
         last_log_index: LogIndex(last_index),
         last_log_term: Term(last_term),
-    })
+    }))
 }
 
 /// AppendEntries in `term` from `leader`, `prev` = (index, term), entries as (index, term).
 fn append(term: u64, leader: u32, prev: (u64, u64), entries: &[(u64, u64)], commit: u64) -> Message {
-    Message::AppendEntries(AppendEntriesArgs {
+    Message::Request(Request::AppendEntries(AppendEntriesArgs {
         term: Term(term),
         leader_id: PeerId(leader),
         prev_log_index: LogIndex(prev.0),
@@ -488,23 +499,23 @@ fn append(term: u64, leader: u32, prev: (u64, u64), entries: &[(u64, u64)], comm
             })
             .collect(),
         leader_commit: LogIndex(commit),
-    })
+    }))
 }
 
 fn append_reply(term: u64, outcome: AppendOutcome) -> Message {
-    Message::AppendEntriesReply(AppendEntriesReply {
+    Message::Reply(Reply::AppendEntries(AppendEntriesReply {
         term: Term(term),
         outcome,
-    })
+    }))
 }
 
 /// InstallSnapshot in `term` from `leader` with `meta` = (last included index, term).
 fn install(term: u64, leader: u32, meta: (u64, u64)) -> Message {
-    Message::InstallSnapshot(InstallSnapshotArgs {
+    Message::Request(Request::InstallSnapshot(InstallSnapshotArgs {
         term: Term(term),
         leader_id: PeerId(leader),
         last_included_index: LogIndex(meta.0),
         last_included_term: Term(meta.1),
         data: vec![],
-    })
+    }))
 }
