@@ -37,6 +37,7 @@ pub mod checkers;
 pub mod config;
 pub mod durable;
 pub mod figure16;
+pub mod fuzz;
 mod nemesis;
 pub mod network;
 pub mod queue;
