@@ -2,16 +2,16 @@
 //! step, each input guarded and carried out, the properties checked, findings kept.
 
 use raft_core::message::{AppendOutcome, Message};
-use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Snapshot};
+use raft_core::{Config, LogIndex, PeerId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::mutate::Mutator;
-use super::watch::{PeerWatch, RESTARTS_FROM_DURABLE};
-use super::{Finding, FuzzConfig, FuzzReport, NO_PANIC, StepCounts, guarded};
+use super::peer::{Broken, FuzzedPeer, Input};
+use super::watch::RESTARTS_FROM_DURABLE;
+use super::{Finding, FuzzConfig, FuzzReport, StepCounts};
 use crate::checkers::Breach;
-use crate::durable::Durable;
-use crate::sim::{PERSISTENCE_CONTRACT, peer_seed};
+use crate::sim::peer_seed;
 use crate::trace::{Compact, fnv1a};
 
 /// Most messages waiting in the bag; a full bag drops a random one (a congested network).
@@ -88,15 +88,6 @@ impl Kind {
     }
 }
 
-/// One input to one peer.
-#[derive(Debug)]
-enum Input {
-    Tick,
-    Deliver { from: PeerId, message: Message },
-    Propose(Vec<u8>),
-    Snapshot(LogIndex),
-}
-
 /// What an input asked of the peer, for the counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Asked {
@@ -107,48 +98,15 @@ enum Asked {
     Snapshot,
 }
 
-/// One peer: its state machine (none while it could not be built), what it persisted, what
-/// the fuzzer remembers of it.
-struct Peer {
-    raft: Option<Raft>,
-    durable: Durable,
-    watch: PeerWatch,
-    incarnation: u64,
-}
-
-/// A finding in the making: what broke, and where for a panic.
-struct Broken {
-    property: &'static str,
-    location: Option<String>,
-    detail: String,
-}
-
-impl From<Breach> for Broken {
-    fn from(b: Breach) -> Broken {
-        Broken {
-            property: b.invariant,
-            location: None,
-            detail: b.detail,
-        }
-    }
-}
-
-impl From<super::Panic> for Broken {
-    fn from(p: super::Panic) -> Broken {
-        Broken {
-            property: NO_PANIC,
-            location: Some(p.location),
-            detail: p.message,
-        }
-    }
-}
-
 /// The whole fuzzed cluster.
 pub(super) struct Fuzzer {
     config: FuzzConfig,
     rng: SmallRng,
     mutator: Mutator,
-    peers: Vec<Peer>,
+    /// The peers; `None` while one cannot be built.
+    peers: Vec<Option<FuzzedPeer>>,
+    /// Each peer's incarnation, which seeds its election timeouts.
+    incarnations: Vec<u64>,
     /// Messages sent and not yet delivered: (from, to, message).
     bag: Vec<(PeerId, PeerId, Message)>,
     counts: StepCounts,
@@ -169,6 +127,7 @@ impl Fuzzer {
                 edge_one_in: EDGE_ONE_IN_CHOICES[0],
             },
             peers: Vec::new(),
+            incarnations: vec![0; config.peers],
             bag: Vec::new(),
             counts: StepCounts::default(),
             findings: Vec::new(),
@@ -207,20 +166,17 @@ impl Fuzzer {
         let edge = EDGE_ONE_IN_CHOICES[self.rng.random_range(0..EDGE_ONE_IN_CHOICES.len())];
         self.mutator.edge_one_in = edge;
         self.bag.clear();
+        self.peers = (0..self.config.peers).map(|_| None).collect();
         for peer in 0..self.config.peers {
-            let incarnation = self.peers.get(peer).map_or(0, |p| p.incarnation + 1);
-            let raft = Raft::new(self.peer_config(peer, incarnation));
-            let fresh = Peer {
-                raft: raft.ok(),
-                durable: Durable::default(),
-                watch: PeerWatch::default(),
-                incarnation,
-            };
-            match self.peers.get_mut(peer) {
-                Some(p) => *p = fresh,
-                None => self.peers.push(fresh),
-            }
+            self.replace_peer(peer);
         }
+    }
+
+    /// Puts a fresh peer (empty disk, new incarnation) in `peer`'s place.
+    fn replace_peer(&mut self, peer: usize) {
+        self.incarnations[peer] += 1;
+        let config = self.peer_config(peer, self.incarnations[peer]);
+        self.peers[peer] = FuzzedPeer::new(config).ok();
     }
 
     fn report(self) -> FuzzReport {
@@ -274,7 +230,7 @@ impl Fuzzer {
             }
             Kind::Propose => {
                 let leaders: Vec<usize> = (0..self.peers.len())
-                    .filter(|p| self.peers[*p].raft.as_ref().is_some_and(Raft::is_leader))
+                    .filter(|p| self.peers[*p].as_ref().is_some_and(|f| f.raft().is_leader()))
                     .collect();
                 if !leaders.is_empty() {
                     peer = leaders[self.rng.random_range(0..leaders.len())];
@@ -282,8 +238,9 @@ impl Fuzzer {
                 self.input(peer, Input::Propose(self.step.to_le_bytes().to_vec()));
             }
             Kind::Snapshot => {
-                let index = self.peers[peer].watch.applied();
-                self.input(peer, Input::Snapshot(index));
+                if let Some(index) = self.peers[peer].as_ref().map(FuzzedPeer::applied) {
+                    self.input(peer, Input::Snapshot(index));
+                }
             }
             Kind::Restart => self.restart(peer),
         }
@@ -335,23 +292,18 @@ impl Fuzzer {
 
     /// Snapshots a peer whose applied index ran [`COMPACT_LAG_MAX`] past its snapshot.
     fn compact_if_behind(&mut self, peer: usize) {
-        let p = &self.peers[peer];
-        let Some(raft) = &p.raft else { return };
-        let applied = p.watch.applied();
-        if applied
-            .0
-            .saturating_sub(raft.log().snapshot().last_included_index.0)
-            > COMPACT_LAG_MAX
-        {
+        let Some(p) = &self.peers[peer] else { return };
+        let applied = p.applied();
+        let compacted = p.raft().log().snapshot().last_included_index;
+        if applied.0.saturating_sub(compacted.0) > COMPACT_LAG_MAX {
             self.input(peer, Input::Snapshot(applied));
         }
     }
 
     fn fingerprint(&mut self, kind: Kind, peer: usize) {
         let (term, commit) = self.peers[peer]
-            .raft
             .as_ref()
-            .map_or((0, 0), |r| (r.term().0, r.commit_index().0));
+            .map_or((0, 0), |p| (p.raft().term().0, p.raft().commit_index().0));
         self.commit_index_max = self.commit_index_max.max(commit);
         self.term_max = self.term_max.max(term);
         self.hash = fnv1a(self.hash, &[kind as u8, peer as u8]);
@@ -359,78 +311,41 @@ impl Fuzzer {
         self.hash = fnv1a(self.hash, &commit.to_le_bytes());
     }
 
-    /// Runs one input on `peer` under `catch_unwind`, carries out its Ready, checks the
-    /// peer's properties; a failure becomes a finding.
+    /// Runs one input on `peer` (see [`FuzzedPeer::input`]), counts what it did, and posts
+    /// what it sent; a failure becomes a finding.
     fn input(&mut self, peer: usize, input: Input) {
-        let Some(before) = self.peers[peer].raft.as_ref().map(describe) else {
+        let Some(p) = self.peers[peer].as_mut() else {
             return;
         };
-        let shown = match &input {
-            Input::Deliver { from, message } => {
-                format!("{from} -> n{peer} {} = {message:?}", Compact(message))
-            }
-            other => format!("{other:?} on n{peer}"),
-        };
-        if let Err(broken) = self.try_input(peer, input) {
-            self.found(peer, shown, before, broken);
-        }
-    }
-
-    fn try_input(&mut self, peer: usize, input: Input) -> Result<(), Broken> {
-        let p = &mut self.peers[peer];
-        let Some(raft) = p.raft.as_mut() else {
-            return Ok(());
-        };
-        let reply_to = match &input {
-            Input::Deliver { from, .. } => Some(*from),
-            _ => None,
-        };
+        let before = p.state();
         let asked = match &input {
-            Input::Tick => Asked::Tick,
             Input::Deliver { message, .. } if message.is_request() => Asked::Request,
             Input::Deliver { .. } => Asked::Reply,
+            Input::Tick => Asked::Tick,
             Input::Propose(_) => Asked::Propose,
             Input::Snapshot(_) => Asked::Snapshot,
         };
-        let (outcome, ready) = guarded(|| {
-            let outcome = match input {
-                Input::Tick => {
-                    raft.tick();
-                    Ok(())
+        // Kept only to be shown with a finding; cheaper than formatting every input.
+        let kept = input.clone();
+        match p.input(input) {
+            Ok(outcome) => {
+                self.counts.applied += outcome.applied;
+                self.count_outcome(asked, outcome.reply.as_ref(), outcome.accepted);
+                let from = PeerId(peer as u32);
+                for (to, message) in outcome.sent.into_iter().chain(outcome.reply) {
+                    self.post(from, to, message);
                 }
-                Input::Deliver { from, message } => {
-                    raft.step(from, message);
-                    Ok(())
-                }
-                Input::Propose(command) => raft.propose(command).map(|_| ()).map_err(|_| ()),
-                Input::Snapshot(index) => raft
-                    .snapshot(index, index.0.to_le_bytes().to_vec())
-                    .map_err(|_| ()),
-            };
-            (outcome, raft.take_ready())
-        })?;
-        let mut effects = FuzzEffects {
-            durable: &mut p.durable,
-            watch: &mut p.watch,
-            id: PeerId(peer as u32),
-            reply_to,
-            sent: Vec::new(),
-            reply: None,
-            applied: 0,
-        };
-        let carried = ready.carry_out(&mut effects);
-        let (sent, reply, applied) = (effects.sent, effects.reply, effects.applied);
-        self.counts.applied += applied;
-        self.count_outcome(asked, reply.as_ref(), outcome.is_ok());
-        carried?;
-        for (to, message) in sent.into_iter().chain(reply) {
-            self.post(PeerId(peer as u32), to, message);
+            }
+            Err(broken) => {
+                let shown = match &kept {
+                    Input::Deliver { from, message } => {
+                        format!("{from} -> n{peer} {} = {message:?}", Compact(message))
+                    }
+                    other => format!("{other:?} on n{peer}"),
+                };
+                self.found(peer, shown, before.to_string(), broken);
+            }
         }
-        let p = &mut self.peers[peer];
-        if let Some(raft) = &p.raft {
-            p.watch.after_input(raft, &p.durable)?;
-        }
-        Ok(())
     }
 
     fn count_outcome(&mut self, asked: Asked, reply: Option<&(PeerId, Message)>, ok: bool) {
@@ -461,33 +376,17 @@ impl Fuzzer {
 
     /// Crashes `peer` and restarts it from its durable model.
     fn restart(&mut self, peer: usize) {
+        self.incarnations[peer] += 1;
+        let config = self.peer_config(peer, self.incarnations[peer]);
+        let Some(p) = self.peers[peer].as_mut() else {
+            return;
+        };
         self.counts.restarts += 1;
-        let before = self.peers[peer]
-            .raft
-            .as_ref()
-            .map_or_else(|| "down".to_string(), describe);
-        let shown = format!("restart n{peer} from {:?}", self.peers[peer].durable.restored());
-        if let Err(broken) = self.try_restart(peer) {
+        let before = p.state().to_string();
+        let shown = format!("restart n{peer} from {:?}", p.durable().restored());
+        if let Err(broken) = p.restart(config) {
             self.found(peer, shown, before, broken);
         }
-    }
-
-    fn try_restart(&mut self, peer: usize) -> Result<(), Broken> {
-        let incarnation = self.peers[peer].incarnation + 1;
-        let config = self.peer_config(peer, incarnation);
-        let p = &mut self.peers[peer];
-        p.incarnation = incarnation;
-        p.raft = None;
-        let restored = p.durable.restored();
-        let raft = guarded(|| Raft::restore(config, restored))?.map_err(|e| {
-            Breach::new(
-                RESTARTS_FROM_DURABLE,
-                format!("Raft::restore refused the durable state: {e}"),
-            )
-        })?;
-        p.watch.after_restart(&raft, &p.durable)?;
-        p.raft = Some(raft);
-        Ok(())
     }
 
     /// Records a finding (or counts a repeat); stops the run unless `keep_going`, else
@@ -510,16 +409,11 @@ impl Fuzzer {
         } else if self.findings.len() < FINDINGS_MAX {
             self.findings.push(finding);
         }
-        if !self.config.keep_going {
+        if self.config.keep_going {
+            self.replace_peer(peer);
+        } else {
             self.stopped = true;
-            return;
         }
-        let config = self.peer_config(peer, self.peers[peer].incarnation + 1);
-        let p = &mut self.peers[peer];
-        p.incarnation += 1;
-        p.durable = Durable::default();
-        p.watch = PeerWatch::default();
-        p.raft = guarded(|| Raft::new(config)).ok().and_then(Result::ok);
     }
 }
 
@@ -530,87 +424,5 @@ fn refusal(message: &Message) -> bool {
         Message::AppendEntriesReply(r) => !matches!(r.outcome, AppendOutcome::Success { .. }),
         Message::InstallSnapshotReply(r) => r.match_index == LogIndex::ZERO,
         _ => false,
-    }
-}
-
-/// A peer's state in one line, for a finding.
-fn describe(raft: &Raft) -> String {
-    let log = raft.log();
-    let snap = log.snapshot();
-    format!(
-        "{:?} term {} vote {:?} commit {} snapshot {}@{} log last {}@{} ({} entries)",
-        raft.role(),
-        raft.term(),
-        raft.voted_for(),
-        raft.commit_index(),
-        snap.last_included_index,
-        snap.last_included_term,
-        log.last_index(),
-        log.last_term(),
-        log.len()
-    )
-}
-
-/// One peer's side of carrying out its Ready in the fuzzer: the durable model, an outbox,
-/// and the watch that checks what the service is handed.
-struct FuzzEffects<'a> {
-    durable: &'a mut Durable,
-    watch: &'a mut PeerWatch,
-    id: PeerId,
-    reply_to: Option<PeerId>,
-    sent: Vec<(PeerId, Message)>,
-    reply: Option<(PeerId, Message)>,
-    applied: u64,
-}
-
-impl Effects for FuzzEffects<'_> {
-    type Error = Broken;
-
-    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Broken> {
-        self.durable.save_hard_state(*hard_state);
-        Ok(())
-    }
-
-    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Broken> {
-        self.durable.truncate_suffix(from);
-        Ok(())
-    }
-
-    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Broken> {
-        self.durable.install_snapshot(snapshot);
-        Ok(())
-    }
-
-    fn append(&mut self, entries: &[Entry]) -> Result<(), Broken> {
-        self.durable.append(entries).map_err(|gap| {
-            let detail = format!(
-                "{} asked to persist {} after {}",
-                self.id,
-                gap.found,
-                gap.expected.prev()
-            );
-            Breach::new(PERSISTENCE_CONTRACT, detail).into()
-        })
-    }
-
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Broken> {
-        self.sent.push((to, message));
-        Ok(())
-    }
-
-    fn reply(&mut self, reply: Message) -> Result<(), Broken> {
-        if let Some(to) = self.reply_to {
-            self.reply = Some((to, reply));
-        }
-        Ok(())
-    }
-
-    fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Broken> {
-        Ok(self.watch.apply_snapshot(snapshot.meta)?)
-    }
-
-    fn apply(&mut self, entry: Entry) -> Result<(), Broken> {
-        self.applied += 1;
-        Ok(self.watch.apply(&entry)?)
     }
 }

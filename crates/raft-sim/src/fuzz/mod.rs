@@ -33,6 +33,7 @@
 
 mod driver;
 pub mod mutate;
+pub mod peer;
 pub mod watch;
 
 use std::cell::{Cell, RefCell};
@@ -154,11 +155,14 @@ impl Finding {
     /// with every number blanked (values differ between occurrences, the cause does not).
     #[must_use]
     pub fn key(&self) -> (&'static str, Option<&str>, String) {
-        let blanked = self
-            .detail
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '#' } else { c })
-            .collect();
+        let mut blanked = String::with_capacity(self.detail.len());
+        for c in self.detail.chars() {
+            if !c.is_ascii_digit() {
+                blanked.push(c);
+            } else if !blanked.ends_with('#') {
+                blanked.push('#');
+            }
+        }
         (self.property, self.location.as_deref(), blanked)
     }
 }

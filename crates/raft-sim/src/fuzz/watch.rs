@@ -11,6 +11,7 @@
 //! | [`ONE_VOTE_PER_TERM`] | after every input and restart: a vote, once cast, stays in its term |
 //! | [`COMMIT_NEVER_DECREASES`] | after every input, within one incarnation |
 //! | [`APPLIED_IN_ORDER`] | on every apply: entries follow one another, a snapshot only moves forward, everything committed is handed out |
+//! | [`LOG_TERMS_ORDERED`] | on every snapshot handed to the service: its last term is no lower than that of the entries it follows |
 //! | [`COMMITTED_NEVER_CHANGES`] | after every input: the log still holds every entry the peer applied (index, term, command), or a snapshot covering it |
 //! | [`PERSISTED_COMMITTED_KEPT`] | after every input: the same of the durable model |
 //! | [`DURABLE_MATCHES_PEER`] | after every input: term, vote, snapshot and log end persisted before anything left |
@@ -35,6 +36,9 @@ pub const ONE_VOTE_PER_TERM: &str = "One Vote Per Term";
 pub const COMMIT_NEVER_DECREASES: &str = "Commit Index Never Decreases";
 /// The service is handed entries in index order, each once, and everything committed.
 pub const APPLIED_IN_ORDER: &str = "Applied In Index Order";
+/// Terms never decrease along a log: a snapshot that follows applied entries ends in a term
+/// no lower than theirs (by Leader Completeness, the leader that sent it held them).
+pub const LOG_TERMS_ORDERED: &str = "Terms Never Decrease Along The Log";
 /// An entry the peer applied never changes or disappears from its log.
 pub const COMMITTED_NEVER_CHANGES: &str = "Committed Entry Never Changes";
 /// An entry the peer applied never changes or disappears from its durable state.
@@ -83,10 +87,11 @@ impl PeerWatch {
         self.applied
     }
 
-    /// The service got `meta`'s snapshot from the leader: it must move the service forward.
+    /// The service got `meta`'s snapshot from the leader: it must move the service forward,
+    /// and end in a term no lower than the last entry applied.
     ///
     /// # Errors
-    /// [`APPLIED_IN_ORDER`] if it does not.
+    /// [`APPLIED_IN_ORDER`] or [`LOG_TERMS_ORDERED`] if it does not.
     pub fn apply_snapshot(&mut self, meta: SnapshotMeta) -> Result<(), Breach> {
         if meta.last_included_index <= self.applied {
             let detail = format!(
@@ -94,6 +99,17 @@ impl PeerWatch {
                 meta.last_included_index, self.applied
             );
             return Err(Breach::new(APPLIED_IN_ORDER, detail));
+        }
+        let last_term = self
+            .entries
+            .back()
+            .map_or(self.anchor.last_included_term, |e| e.term);
+        if meta.last_included_term < last_term {
+            let detail = format!(
+                "a snapshot through {}@{} follows applied entry {}@{last_term}",
+                meta.last_included_index, meta.last_included_term, self.applied
+            );
+            return Err(Breach::new(LOG_TERMS_ORDERED, detail));
         }
         self.applied = meta.last_included_index;
         self.anchor = meta;
@@ -106,7 +122,7 @@ impl PeerWatch {
     /// # Errors
     /// [`APPLIED_IN_ORDER`] if it is not.
     pub fn apply(&mut self, entry: &Entry) -> Result<(), Breach> {
-        if entry.index != self.applied.next() {
+        if self.applied.0.checked_add(1) != Some(entry.index.0) {
             let detail = format!(
                 "entry {} handed to a service that applied through {}",
                 entry.index, self.applied
@@ -248,8 +264,9 @@ impl PeerWatch {
         if index == self.anchor.last_included_index && index > LogIndex::ZERO {
             return Some(self.anchor.last_included_term);
         }
-        let offset = index.0.checked_sub(self.anchor.last_included_index.0 + 1)?;
-        self.entries.get(usize::try_from(offset).ok()?).map(|e| e.term)
+        let offset = index.0.checked_sub(self.anchor.last_included_index.0)?;
+        let at = usize::try_from(offset).ok()?.checked_sub(1)?;
+        self.entries.get(at).map(|e| e.term)
     }
 
     /// Forgets the applied entries both the log and the durable state have compacted.
