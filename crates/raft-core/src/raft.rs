@@ -9,6 +9,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::{Config, ConfigError};
+use crate::gate::{LOG_INDEX_MAX, Refused, TERM_MAX};
 use crate::log::{LogGap, RaftLog};
 use crate::message::Message;
 use crate::ready::Ready;
@@ -82,6 +83,9 @@ pub enum NewError {
         /// The term of the log's last entry.
         last_log_term: Term,
     },
+    /// The restored term or snapshot lies beyond what the gate lets any message name
+    /// ([`crate::TERM_MAX`], [`crate::LOG_INDEX_MAX`]): not state a correct peer wrote.
+    OutOfRange,
 }
 
 impl core::fmt::Display for NewError {
@@ -99,6 +103,10 @@ impl core::fmt::Display for NewError {
             } => write!(
                 f,
                 "restored term {current_term} is older than the log's last term {last_log_term}"
+            ),
+            NewError::OutOfRange => write!(
+                f,
+                "restored term or snapshot index is beyond the highest a peer accepts ({TERM_MAX}, {LOG_INDEX_MAX})"
             ),
         }
     }
@@ -139,6 +147,8 @@ pub struct Raft {
     pub(crate) commit_unannounced: bool,
     rng: SmallRng,
     persisted_hard_state: HardState,
+    /// Messages the gate refused, per reason.
+    pub(crate) refused: Refused,
     pub(crate) ready: Ready,
 }
 
@@ -158,6 +168,13 @@ impl Raft {
     /// [`NewError`] if the config cannot work or the restored log is not contiguous.
     pub fn restore(config: Config, restored: Restored) -> Result<Raft, NewError> {
         config.validate().map_err(NewError::Config)?;
+        let meta = restored.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        if restored.hard_state.current_term > TERM_MAX
+            || meta.last_included_term > TERM_MAX
+            || meta.last_included_index > LOG_INDEX_MAX
+        {
+            return Err(NewError::OutOfRange);
+        }
         let (meta, snapshot_data) = match restored.snapshot {
             Some(snapshot) => (Some(snapshot.meta), snapshot.data),
             None => (None, Vec::new()),
@@ -186,6 +203,7 @@ impl Raft {
             heartbeat_elapsed_ticks: 0,
             commit_unannounced: false,
             persisted_hard_state: restored.hard_state,
+            refused: Refused::default(),
             ready: Ready::default(),
         };
         raft.reset_election_timer();
@@ -244,6 +262,12 @@ impl Raft {
         &self.log
     }
 
+    /// How many messages the gate refused, per reason, since this peer started.
+    #[must_use]
+    pub fn refused(&self) -> Refused {
+        self.refused
+    }
+
     /// The leader's progress for each follower, if this peer leads.
     #[must_use]
     pub fn progress(&self) -> Option<&BTreeMap<PeerId, Progress>> {
@@ -271,9 +295,11 @@ impl Raft {
 
     /// Input: a message from peer `from`. Requests put their answer in `Ready::reply`.
     ///
-    /// A message from a peer outside the cluster, or from this peer itself, is ignored.
+    /// The gate ([`crate::gate`]) checks the message first: one it refuses is dropped without
+    /// a reply and counted in [`Raft::refused`], and nothing else changes.
     pub fn step(&mut self, from: PeerId, message: Message) {
-        if from == self.config.id || !self.config.peers.contains(&from) {
+        if let Err(reason) = self.admit(from, &message) {
+            self.refuse(from, &message, reason);
             return;
         }
         self.apply_term_rule(from, &message);

@@ -245,15 +245,6 @@ fn a_cluster_of_one_elects_itself() {
 }
 
 #[test]
-fn messages_from_outside_the_cluster_are_ignored() {
-    let mut r = restored_peer(0, 3, Term(1), None, &[]);
-    r.step(PeerId(7), Message::AppendEntries(heartbeat(Term(9), 7)));
-    r.step(PeerId(0), Message::RequestVote(vote_request(Term(9), 0, 0, 0)));
-    assert!(r.take_ready().is_empty());
-    assert_eq!(r.term(), Term(1));
-}
-
-#[test]
 fn configs_that_cannot_work_are_errors() {
     let good = Config::new(PeerId(0), ids(3), 1);
     assert_eq!(good.validate(), Ok(()));

@@ -289,29 +289,6 @@ fn success(reply: &Option<Message>) -> Option<LogIndex> {
 }
 
 #[test]
-fn a_malformed_append_entries_is_ignored_not_a_panic() {
-    let malformed = [
-        // a gap after prev
-        append(Term(1), 1, (0, 0), &[(5, 1)], 0),
-        // terms going back
-        append(Term(2), 1, (0, 0), &[(1, 2), (2, 1)], 0),
-        // an entry from a term later than the request's
-        append(Term(1), 1, (0, 0), &[(1, 3)], 0),
-    ];
-    for message in malformed {
-        let mut f = restored(0, 3, Term(1), &[]);
-        f.step(PeerId(1), message);
-        let ready = f.take_ready();
-        assert_eq!(outcome(&ready.reply), Some(AppendOutcome::StaleTerm));
-        assert!(
-            ready.entries.is_empty(),
-            "nothing from a malformed request reaches the log"
-        );
-        assert_eq!(f.log().last_index(), LogIndex(0));
-    }
-}
-
-#[test]
 fn a_restored_term_older_than_the_log_is_refused() {
     let state = state(Term(1), &[1, 2]);
     assert_eq!(
