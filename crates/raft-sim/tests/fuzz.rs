@@ -47,6 +47,7 @@ fn a_run_mixes_real_mutated_and_garbage_messages_and_makes_progress() {
         ("mutated deliveries", c.delivered_mutated),
         ("garbage deliveries", c.delivered_garbage),
         ("wrong senders", c.wrong_sender),
+        ("refusals at the gate", c.refused_at_gate),
         ("refused requests", c.refused),
         ("accepted proposals", c.proposals),
         ("snapshots", c.snapshots),

@@ -5,7 +5,7 @@
 //! messages; it may not break.
 
 use raft_core::message::{AppendEntriesArgs, InstallSnapshotArgs, Message, RequestVoteReply};
-use raft_core::{Config, Entry, LogIndex, PeerId, RoleKind, Term};
+use raft_core::{Config, Entry, LogIndex, PeerId, RoleKind, TERM_MAX, Term};
 use raft_sim::fuzz::peer::{FuzzedPeer, Input};
 
 /// Enough ticks for any election timeout of `Config::new` (30-60 ticks).
@@ -142,10 +142,29 @@ fn a_snapshot_from_a_later_term_than_its_message_leaves_a_log_a_leader_can_exten
 
 #[test]
 fn a_snapshot_never_ends_in_a_term_below_an_applied_entry() {
-    // Found as: Terms Never Decrease Along The Log, "a snapshot through 5@1 follows applied
-    // entry 1@3": the snapshot lies past the commit index, so it is installed, though no
-    // leader of term 3 can hold a log whose entry 5 has term 1 after entry 1 of term 3.
+    // Found (before and after the gate of branch core, 2daff2d) as: Terms Never Decrease
+    // Along The Log, "a snapshot through 5@1 follows applied entry 1@3": the snapshot lies
+    // past the commit index, so it is installed, though no leader of term 3 can hold a log
+    // whose entry 5 has term 1 after entry 1 of term 3 (Leader Completeness: it holds the
+    // committed 1@3, and terms never decrease along a log).
     let mut peer = fresh();
     deliver(&mut peer, 1, append(3, 1, (0, 0), vec![entry(1, 3)], 1));
     deliver(&mut peer, 1, install(3, 1, (5, 1)));
+}
+
+#[test]
+fn a_peer_that_campaigned_past_the_highest_accepted_term_can_restart() {
+    // Found against the gate (branch core, 2daff2d) as: Restarts From Its Durable State,
+    // "restored term or snapshot index is beyond the highest a peer accepts": the gate lets
+    // a peer adopt TERM_MAX so that it can still campaign, the campaign persists
+    // TERM_MAX + 1, and Raft::restore refuses any term above TERM_MAX.
+    let mut peer = fresh();
+    deliver(&mut peer, 1, append(TERM_MAX.0, 1, (0, 0), vec![], 0));
+    for _ in 0..TICKS_TO_CAMPAIGN_MAX {
+        if peer.raft().role() == RoleKind::Candidate {
+            break;
+        }
+        input(&mut peer, Input::Tick);
+    }
+    peer.restart(config(2)).unwrap_or_else(|b| panic!("{b}"));
 }

@@ -330,7 +330,11 @@ impl Fuzzer {
         match p.input(input) {
             Ok(outcome) => {
                 self.counts.applied += outcome.applied;
-                self.count_outcome(asked, outcome.reply.as_ref(), outcome.accepted);
+                if outcome.refused_at_gate {
+                    self.counts.refused_at_gate += 1;
+                } else {
+                    self.count_outcome(asked, outcome.reply.as_ref(), outcome.accepted);
+                }
                 let from = PeerId(peer as u32);
                 for (to, message) in outcome.sent.into_iter().chain(outcome.reply) {
                     self.post(from, to, message);

@@ -109,9 +109,12 @@ pub struct StepCounts {
     pub delivered_garbage: u64,
     /// Deliveries that claimed a sender other than the real one.
     pub wrong_sender: u64,
-    /// Requests answered with a refusal (vote denied, stale term, conflict, snapshot refused).
+    /// Messages raft-core's gate refused (dropped unanswered, counted by `Raft::refused`).
+    pub refused_at_gate: u64,
+    /// Requests past the gate answered with a refusal (vote denied, stale term, conflict,
+    /// snapshot refused).
     pub refused: u64,
-    /// Requests that got no answer at all (ignored).
+    /// Requests past the gate that got no answer at all.
     pub unanswered: u64,
     /// Proposals a leader accepted.
     pub proposals: u64,
@@ -239,8 +242,9 @@ impl fmt::Display for FuzzReport {
         )?;
         writeln!(
             f,
-            "  {} requests refused, {} unanswered; {} proposals ({} refused); {} snapshots ({} refused); \
-             {} restarts; {} entries applied",
+            "  {} messages refused at the gate; {} requests refused, {} unanswered; {} proposals \
+             ({} refused); {} snapshots ({} refused); {} restarts; {} entries applied",
+            c.refused_at_gate,
             c.refused,
             c.unanswered,
             c.proposals,

@@ -87,6 +87,8 @@ pub struct Outcome {
     pub reply: Option<(PeerId, Message)>,
     /// Entries handed to the service.
     pub applied: u64,
+    /// True if raft-core's gate refused the delivered message ([`Raft::refused`] counted it).
+    pub refused_at_gate: bool,
 }
 
 /// One peer under the fuzzer.
@@ -145,6 +147,7 @@ impl FuzzedPeer {
             Input::Deliver { from, .. } => Some(*from),
             _ => None,
         };
+        let refused_before = raft.refused().total();
         let (accepted, ready) = guarded(|| {
             let accepted = match input {
                 Input::Tick => {
@@ -167,6 +170,7 @@ impl FuzzedPeer {
             reply_to,
             outcome: Outcome {
                 accepted,
+                refused_at_gate: self.raft.refused().total() > refused_before,
                 ..Outcome::default()
             },
         };
