@@ -12,7 +12,7 @@ use super::watch::RESTARTS_FROM_DURABLE;
 use super::{Finding, FuzzConfig, FuzzReport, StepCounts};
 use crate::checkers::Breach;
 use crate::sim::peer_seed;
-use crate::trace::{Compact, fnv1a};
+use crate::trace::fnv1a;
 
 /// Most messages waiting in the bag; a full bag drops a random one (a congested network).
 pub const BAG_MESSAGES_MAX: usize = 512;
@@ -342,9 +342,7 @@ impl Fuzzer {
             }
             Err(broken) => {
                 let shown = match &kept {
-                    Input::Deliver { from, message } => {
-                        format!("{from} -> n{peer} {} = {message:?}", Compact(message))
-                    }
+                    Input::Deliver { from, message } => format!("{from} -> n{peer} {message:?}"),
                     other => format!("{other:?} on n{peer}"),
                 };
                 self.found(peer, shown, before.to_string(), broken);
