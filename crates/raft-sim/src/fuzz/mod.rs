@@ -4,12 +4,13 @@
 //!
 //! Each step draws one input from the seed: a tick; a real message from the bag of messages
 //! the peers sent (in random order, sometimes duplicated, sometimes dropped); a mutated copy
-//! of one ([`mutate::mutate`]: fields set to 0, 1, `u64::MAX`, one off the real value, another
-//! peer's id; entries shuffled, duplicated, dropped or renumbered; outcomes changed); a
-//! garbage message ([`mutate::garbage`]); a claimed sender that is the receiver itself or no
-//! peer; a proposal on a leader; a snapshot at a peer's applied index; a crash and restart
-//! from the peer's durable model ([`crate::durable::Durable`], fed by
-//! [`raft_core::Ready::carry_out`] as in the simulator).
+//! of one ([`mutate::Mutator::mutate`]: fields set to 0, 1, `u64::MAX`, one off the real
+//! value, another peer's id; entries shuffled, duplicated, dropped or renumbered; outcomes
+//! changed); a garbage message ([`mutate::Mutator::garbage`]); a claimed sender that is the
+//! receiver itself or no peer; a proposal on a leader; a snapshot at a peer's applied index;
+//! a crash and restart from the peer's durable model ([`crate::durable::Durable`], fed by
+//! [`raft_core::Ready::carry_out`] as in the simulator), each through one
+//! [`peer::FuzzedPeer`]. A fresh cluster starts every [`EPOCH_STEPS`] steps.
 //!
 //! Every input runs under `catch_unwind`: a panic is a finding, with its message and
 //! location. After every input the properties of [`watch`] are checked (and raft-core's own
@@ -33,6 +34,8 @@
 
 mod driver;
 pub mod mutate;
+
+pub use driver::{BAG_MESSAGES_MAX, COMPACT_LAG_MAX, EPOCH_STEPS, FINDINGS_MAX};
 pub mod peer;
 pub mod watch;
 
