@@ -4,7 +4,7 @@
 //! restart from fails the test with the property's name. A peer may refuse any of these
 //! messages; it may not break.
 
-use raft_core::message::{AppendEntriesArgs, InstallSnapshotArgs, Message, RequestVoteReply};
+use raft_core::message::{AppendEntriesArgs, InstallSnapshotArgs, Message, Reply, Request, RequestVoteReply};
 use raft_core::{Config, Entry, LogIndex, PeerId, RoleKind, TERM_MAX, Term};
 use raft_sim::fuzz::peer::{FuzzedPeer, Input};
 
@@ -45,24 +45,24 @@ fn entry(index: u64, term: u64) -> Entry {
 }
 
 fn append(term: u64, leader: u32, prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> Message {
-    Message::AppendEntries(AppendEntriesArgs {
+    Message::Request(Request::AppendEntries(AppendEntriesArgs {
         term: Term(term),
         leader_id: PeerId(leader),
         prev_log_index: LogIndex(prev.0),
         prev_log_term: Term(prev.1),
         entries,
         leader_commit: LogIndex(commit),
-    })
+    }))
 }
 
 fn install(term: u64, leader: u32, last: (u64, u64)) -> Message {
-    Message::InstallSnapshot(InstallSnapshotArgs {
+    Message::Request(Request::InstallSnapshot(InstallSnapshotArgs {
         term: Term(term),
         leader_id: PeerId(leader),
         last_included_index: LogIndex(last.0),
         last_included_term: Term(last.1),
         data: vec![7],
-    })
+    }))
 }
 
 /// Ticks until the peer campaigns, then grants it n1's vote; it leads if nothing refused.
@@ -78,7 +78,7 @@ fn campaign_and_win(peer: &mut FuzzedPeer) {
         term,
         vote_granted: true,
     };
-    deliver(peer, 1, Message::RequestVoteReply(vote));
+    deliver(peer, 1, Message::Reply(Reply::RequestVote(vote)));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The fuzzer's step loop: the peers, the bag of messages they sent, one seeded choice per
 //! step, each input guarded and carried out, the properties checked, findings kept.
 
-use raft_core::message::{AppendOutcome, Message};
+use raft_core::message::{AppendOutcome, Message, Reply};
 use raft_core::{Config, LogIndex, PeerId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -319,7 +319,10 @@ impl Fuzzer {
         };
         let before = p.state();
         let asked = match &input {
-            Input::Deliver { message, .. } if message.is_request() => Asked::Request,
+            Input::Deliver {
+                message: Message::Request(_),
+                ..
+            } => Asked::Request,
             Input::Deliver { .. } => Asked::Reply,
             Input::Tick => Asked::Tick,
             Input::Propose(_) => Asked::Propose,
@@ -422,9 +425,9 @@ impl Fuzzer {
 /// True if a reply refuses its request.
 fn refusal(message: &Message) -> bool {
     match message {
-        Message::RequestVoteReply(r) => !r.vote_granted,
-        Message::AppendEntriesReply(r) => !matches!(r.outcome, AppendOutcome::Success { .. }),
-        Message::InstallSnapshotReply(r) => r.match_index == LogIndex::ZERO,
-        _ => false,
+        Message::Reply(Reply::RequestVote(r)) => !r.vote_granted,
+        Message::Reply(Reply::AppendEntries(r)) => !matches!(r.outcome, AppendOutcome::Success { .. }),
+        Message::Reply(Reply::InstallSnapshot(r)) => r.match_index == LogIndex::ZERO,
+        Message::Request(_) => false,
     }
 }

@@ -11,7 +11,7 @@
 
 use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    RequestVoteArgs, RequestVoteReply,
+    Reply, Request, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{Entry, LogIndex, PeerId, Term};
 use rand::Rng;
@@ -105,17 +105,17 @@ impl Mutator {
 
     fn mutate_field(&self, rng: &mut SmallRng, message: &mut Message) {
         match message {
-            Message::RequestVote(m) => match rng.random_range(0..4) {
+            Message::Request(Request::RequestVote(m)) => match rng.random_range(0..4) {
                 0 => self.term(rng, &mut m.term),
                 1 => m.candidate_id = self.any_peer(rng),
                 2 => self.index(rng, &mut m.last_log_index),
                 _ => self.term(rng, &mut m.last_log_term),
             },
-            Message::RequestVoteReply(m) => match rng.random_range(0..2) {
+            Message::Reply(Reply::RequestVote(m)) => match rng.random_range(0..2) {
                 0 => self.term(rng, &mut m.term),
                 _ => m.vote_granted = !m.vote_granted,
             },
-            Message::AppendEntries(m) => match rng.random_range(0..7) {
+            Message::Request(Request::AppendEntries(m)) => match rng.random_range(0..7) {
                 0 => self.term(rng, &mut m.term),
                 1 => m.leader_id = self.any_peer(rng),
                 2 => self.index(rng, &mut m.prev_log_index),
@@ -123,18 +123,18 @@ impl Mutator {
                 4 => self.index(rng, &mut m.leader_commit),
                 _ => self.entries(rng, &mut m.entries),
             },
-            Message::AppendEntriesReply(m) => match rng.random_range(0..2) {
+            Message::Reply(Reply::AppendEntries(m)) => match rng.random_range(0..2) {
                 0 => self.term(rng, &mut m.term),
                 _ => self.outcome(rng, &mut m.outcome),
             },
-            Message::InstallSnapshot(m) => match rng.random_range(0..5) {
+            Message::Request(Request::InstallSnapshot(m)) => match rng.random_range(0..5) {
                 0 => self.term(rng, &mut m.term),
                 1 => m.leader_id = self.any_peer(rng),
                 2 => self.index(rng, &mut m.last_included_index),
                 3 => self.term(rng, &mut m.last_included_term),
                 _ => m.data = bytes(rng),
             },
-            Message::InstallSnapshotReply(m) => match rng.random_range(0..2) {
+            Message::Reply(Reply::InstallSnapshot(m)) => match rng.random_range(0..2) {
                 0 => self.term(rng, &mut m.term),
                 _ => self.index(rng, &mut m.match_index),
             },
@@ -229,43 +229,43 @@ impl Mutator {
     pub fn garbage(&self, rng: &mut SmallRng) -> Message {
         let t = Term(self.wild(rng));
         match rng.random_range(0..6) {
-            0 => Message::RequestVote(RequestVoteArgs {
+            0 => Message::Request(Request::RequestVote(RequestVoteArgs {
                 term: t,
                 candidate_id: self.any_peer(rng),
                 last_log_index: LogIndex(self.wild(rng)),
                 last_log_term: Term(self.wild(rng)),
-            }),
-            1 => Message::RequestVoteReply(RequestVoteReply {
+            })),
+            1 => Message::Reply(Reply::RequestVote(RequestVoteReply {
                 term: t,
                 vote_granted: rng.random(),
-            }),
+            })),
             2 => {
                 let prev_log_index = LogIndex(self.wild(rng));
                 let prev_log_term = Term(self.wild(rng));
-                Message::AppendEntries(AppendEntriesArgs {
+                Message::Request(Request::AppendEntries(AppendEntriesArgs {
                     term: t,
                     leader_id: self.any_peer(rng),
                     prev_log_index,
                     prev_log_term,
                     entries: self.garbage_entries(rng, prev_log_index, prev_log_term, t),
                     leader_commit: LogIndex(self.wild(rng)),
-                })
+                }))
             }
-            3 => Message::AppendEntriesReply(AppendEntriesReply {
+            3 => Message::Reply(Reply::AppendEntries(AppendEntriesReply {
                 term: t,
                 outcome: self.garbage_outcome(rng),
-            }),
-            4 => Message::InstallSnapshot(InstallSnapshotArgs {
+            })),
+            4 => Message::Request(Request::InstallSnapshot(InstallSnapshotArgs {
                 term: t,
                 leader_id: self.any_peer(rng),
                 last_included_index: LogIndex(self.wild(rng)),
                 last_included_term: Term(self.wild(rng)),
                 data: bytes(rng),
-            }),
-            _ => Message::InstallSnapshotReply(InstallSnapshotReply {
+            })),
+            _ => Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
                 term: t,
                 match_index: LogIndex(self.wild(rng)),
-            }),
+            })),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use raft_core::message::Message;
+use raft_core::message::{Message, Reply, Request, RequestId};
 use raft_core::{
     Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, SnapshotMeta, Term,
 };
@@ -22,7 +22,8 @@ use crate::sim::PERSISTENCE_CONTRACT;
 pub enum Input {
     /// [`Raft::tick`].
     Tick,
-    /// [`Raft::step`] with a message claimed to come from `from`.
+    /// [`Raft::step_request`] or [`Raft::step_reply`] with a message claimed to come from
+    /// `from`.
     Deliver {
         /// The sender the runtime reports (maybe not the real one).
         from: PeerId,
@@ -97,6 +98,9 @@ pub struct FuzzedPeer {
     raft: Raft,
     durable: Durable,
     watch: PeerWatch,
+    /// The id the next request stepped gets (the runtime names requests; raft-core echoes the
+    /// name with the reply).
+    next_request: RequestId,
 }
 
 impl FuzzedPeer {
@@ -115,6 +119,7 @@ impl FuzzedPeer {
             raft,
             durable: Durable::default(),
             watch: PeerWatch::default(),
+            next_request: RequestId(0),
         })
     }
 
@@ -143,8 +148,13 @@ impl FuzzedPeer {
     /// The panic or the first property broken. The peer is then in no state to go on.
     pub fn input(&mut self, input: Input) -> Result<Outcome, Broken> {
         let raft = &mut self.raft;
+        let request = RequestId(self.next_request.0.wrapping_add(1));
+        self.next_request = request;
         let reply_to = match &input {
-            Input::Deliver { from, .. } => Some(*from),
+            Input::Deliver {
+                from,
+                message: Message::Request(_),
+            } => Some((request, *from)),
             _ => None,
         };
         let refused_before = raft.refused().total();
@@ -154,8 +164,18 @@ impl FuzzedPeer {
                     raft.tick();
                     true
                 }
-                Input::Deliver { from, message } => {
-                    raft.step(from, message);
+                Input::Deliver {
+                    from,
+                    message: Message::Request(r),
+                } => {
+                    raft.step_request(from, request, r);
+                    true
+                }
+                Input::Deliver {
+                    from,
+                    message: Message::Reply(r),
+                } => {
+                    raft.step_reply(from, r);
                     true
                 }
                 Input::Propose(command) => raft.propose(command).is_ok(),
@@ -269,7 +289,8 @@ struct PeerEffects<'a> {
     durable: &'a mut Durable,
     watch: &'a mut PeerWatch,
     id: PeerId,
-    reply_to: Option<PeerId>,
+    /// The id of the request just stepped, and its claimed sender.
+    reply_to: Option<(RequestId, PeerId)>,
     outcome: Outcome,
 }
 
@@ -303,16 +324,28 @@ impl Effects for PeerEffects<'_> {
         })
     }
 
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Broken> {
-        self.outcome.sent.push((to, message));
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Broken> {
+        self.outcome.sent.push((to, Message::Request(request)));
         Ok(())
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), Broken> {
-        if let Some(to) = self.reply_to {
-            self.outcome.reply = Some((to, reply));
+    /// The reply to the request just stepped; a reply under any other id is a finding (raft-core
+    /// must echo the runtime's name for the request it answers).
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Broken> {
+        match self.reply_to {
+            Some((asked, to)) if asked == id => {
+                self.outcome.reply = Some((to, Message::Reply(reply)));
+                Ok(())
+            }
+            _ => Err(Breach::new(
+                super::watch::REPLIES_KEYED_BY_REQUEST,
+                format!(
+                    "{} replied under {id:?}, which names no request it was asked",
+                    self.id
+                ),
+            )
+            .into()),
         }
-        Ok(())
     }
 
     fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Broken> {

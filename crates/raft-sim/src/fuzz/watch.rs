@@ -47,6 +47,8 @@ pub const PERSISTED_COMMITTED_KEPT: &str = "Persisted Committed Entry Kept";
 pub const DURABLE_MATCHES_PEER: &str = "Durable State Matches The Peer";
 /// A restart from the durable state succeeds and keeps what the peer applied.
 pub const RESTARTS_FROM_DURABLE: &str = "Restarts From Its Durable State";
+/// A reply comes back under the id the runtime gave the request it answers.
+pub const REPLIES_KEYED_BY_REQUEST: &str = "Replies Keyed By Request";
 
 /// Most applied entries remembered per peer. The fuzzer snapshots well before this; if a
 /// snapshot cannot be taken, the oldest are forgotten (and no longer checked).
