@@ -36,6 +36,12 @@ usage: cargo xtask <command>
                        the deterministic simulator over N seeds on all cores
   sim --replay SEED [--peers P] [--faults F]
                        one seed again, with its full trace
+  fuzz [--seed S] [--seeds K] [--steps N] [--peers P] [--keep-going] [--debug]
+                       the message fuzzer: 3-5 peers fed real, mutated and garbage
+                       messages, every per-peer property checked after every step
+                       (default seed 1, 1,000,000 steps, release; --debug: dev build)
+  stress --fuzz [--steps N] [--seeds K] [--first S] [--debug]
+                       the fuzzer on K seeds (default 4) of N steps (default 1,000,000)
   mutants              the simulator and the suite on virtual time against each
                        deliberately broken raft-core: every mutant must be caught within
                        a bounded number of seeds
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
         "stress" => stress::main(rest),
         "sim" => sim::main(rest),
         "mutants" => sim::mutants(),
+        "fuzz" => sim::fuzz(rest),
         "figure16" => sim::figure16(rest),
         "demo" => demo(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
@@ -113,6 +120,12 @@ fn show(cmd: &Command) -> String {
 /// How many simulator seeds `cargo xtask test` runs: a few seconds on two cores.
 const SIM_QUICK_SEEDS: &str = "3000";
 
+/// The fuzzer in `cargo xtask test`: seeds 1 to this, [`FUZZ_QUICK_STEPS`] steps each, in
+/// release (about a second); the long run is `cargo xtask stress --fuzz`.
+const FUZZ_QUICK_SEEDS: &str = "3";
+/// Steps of each quick fuzzer seed.
+const FUZZ_QUICK_STEPS: &str = "100000";
+
 /// How many seeds of the whole 6.824 suite on virtual time `cargo xtask test` runs (fixed:
 /// seeds 1 to this), a few seconds on two cores.
 const SUITE_QUICK_SEEDS: &str = "40";
@@ -148,6 +161,11 @@ fn test_all() -> bool {
         "the 6.824 suite on virtual time (quick seeds)",
         parts::run_simulated("all", &["--seeds".into(), SUITE_QUICK_SEEDS.into()]),
     );
+    let quick_fuzz: Vec<String> = ["--seeds", FUZZ_QUICK_SEEDS, "--steps", FUZZ_QUICK_STEPS]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    step("fuzzer (quick seeds)", sim::fuzz(&quick_fuzz));
     step("simulator and suite catch every mutant", sim::mutants());
     for part in parts::PARTS {
         if parts::exists(part) {

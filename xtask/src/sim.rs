@@ -4,8 +4,9 @@
 //!
 //! `cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]`
 //! `cargo xtask sim --replay SEED [--peers P] [--faults F]`
+//! `cargo xtask fuzz [--seed S] [--seeds K] [--steps N] [--peers P] [--keep-going] [--debug]`
 
-use crate::{cargo_run, run};
+use crate::{cargo, cargo_run, run};
 
 /// Runs the simulator binary with `args`; true if every seed kept every invariant.
 pub fn main(args: &[String]) -> bool {
@@ -15,6 +16,23 @@ pub fn main(args: &[String]) -> bool {
         return false;
     }
     run(cargo_run("raft-sim", "--bin", "raft-sim", None).args(args))
+}
+
+/// `cargo xtask fuzz`: the message fuzzer (crates/raft-sim/src/fuzz) by the `raft-fuzz`
+/// binary, built in release mode, or with `--debug` in the dev profile (overflow checks and
+/// raft-core's debug invariants on). The other arguments go to the binary. True if nothing
+/// was found.
+pub fn fuzz(args: &[String]) -> bool {
+    let debug = args.iter().any(|a| a == "--debug");
+    let rest = args.iter().filter(|a| *a != "--debug");
+    let mut cmd = if debug {
+        let mut cmd = cargo();
+        cmd.args(["run", "--quiet", "-p", "raft-sim", "--bin", "raft-fuzz", "--"]);
+        cmd
+    } else {
+        cargo_run("raft-sim", "--bin", "raft-fuzz", None)
+    };
+    run(cmd.args(rest))
 }
 
 /// The mutants of raft-core (its `mutant-*` features), each a deliberately wrong rule.

@@ -71,11 +71,15 @@ fn target(part: &str) -> Result<(String, Option<String>, Vec<String>), String> {
     }
 }
 
-/// `cargo xtask stress --part P --iterations N --jobs J [--filter F]`, or on virtual time
-/// `cargo xtask stress --sim --part P --seeds N [--first S] [--jobs J] [--features F]`.
+/// `cargo xtask stress --part P --iterations N --jobs J [--filter F]`, on virtual time
+/// `cargo xtask stress --sim --part P --seeds N [--first S] [--jobs J] [--features F]`, or
+/// the message fuzzer `cargo xtask stress --fuzz [--steps N] [--seeds K] [--first S] [--debug]`.
 pub fn main(args: &[String]) -> bool {
     if args.iter().any(|a| a == "--sim") {
         return simulated(args);
+    }
+    if args.iter().any(|a| a == "--fuzz") {
+        return fuzzed(args);
     }
     let options = match parse(args) {
         Ok(o) => o,
@@ -242,4 +246,33 @@ fn simulated(args: &[String]) -> bool {
         return false;
     }
     parts::run_simulated(&part, &rest)
+}
+
+/// Steps per seed of `stress --fuzz` unless `--steps` says otherwise: the million.
+const FUZZ_STRESS_STEPS: &str = "1000000";
+/// Seeds of `stress --fuzz` unless `--seeds` says otherwise.
+const FUZZ_STRESS_SEEDS: &str = "4";
+
+/// `stress --fuzz`: the message fuzzer on K seeds of N steps (`--first S` is the first seed),
+/// in release or, with `--debug`, in the dev profile; every finding printed with its replay
+/// command.
+fn fuzzed(args: &[String]) -> bool {
+    let mut rest: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--fuzz" => {}
+            "--first" => {
+                rest.push("--seed".into());
+                rest.extend(it.next().cloned());
+            }
+            _ => rest.push(arg.clone()),
+        }
+    }
+    for (flag, default) in [("--steps", FUZZ_STRESS_STEPS), ("--seeds", FUZZ_STRESS_SEEDS)] {
+        if !rest.iter().any(|a| a == flag) {
+            rest.extend([flag.to_string(), default.to_string()]);
+        }
+    }
+    crate::sim::fuzz(&rest)
 }

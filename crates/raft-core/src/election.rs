@@ -11,7 +11,14 @@ impl Raft {
     ///
     /// Starting an election: become candidate (new term, vote for self, reset the timer) and
     /// "send RequestVote RPCs to all other servers". A cluster of one wins at once.
+    /// A peer whose term cannot grow any more (`u64::MAX`, some 2^63 elections past what the
+    /// gate lets a message name) stays a follower rather than overflow.
     pub(crate) fn campaign(&mut self) {
+        if self.current_term.checked_next().is_none() {
+            tracing::error!(peer = %self.config.id, term = %self.current_term, "the term cannot grow: no campaign");
+            self.reset_election_timer();
+            return;
+        }
         self.become_candidate();
         tracing::debug!(peer = %self.config.id, term = %self.current_term, "election timeout: campaigning");
         if self.quorum() == 1 {

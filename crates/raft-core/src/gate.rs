@@ -49,6 +49,15 @@ use crate::{LogIndex, PeerId, Term};
 /// 2^63 elections, more than any cluster will hold.
 pub const TERM_MAX: Term = Term(u64::MAX >> 1);
 
+/// The most a message's term may lie above this peer's own: 2^32 elections, more than a peer
+/// cut off for decades would hold (one every election timeout).
+///
+/// Without it one forged message in a term just under [`TERM_MAX`] would wedge its receiver
+/// for good: the receiver adopts the term, campaigns past [`TERM_MAX`], and every other peer
+/// then refuses its requests and its replies. With it a forged term costs the cluster an
+/// election, as any higher term does (section 5.1), and leaves the range it has.
+pub const TERM_JUMP_MAX: u64 = 1 << 32;
+
 /// The highest log index a message may name: half the range of `u64`, so that
 /// `prev_log_index + entries.len()` always fits and a follower that stores the last allowed
 /// index can still append after it once it leads.
@@ -63,7 +72,8 @@ pub enum Refusal {
     UnknownPeer,
     /// A request names another sender (`candidate_id`, `leader_id`) than the peer it came from.
     Impersonation,
-    /// A term above [`TERM_MAX`], or a request in term 0.
+    /// A term above [`TERM_MAX`] or more than [`TERM_JUMP_MAX`] above this peer's, or a request
+    /// in term 0.
     TermOutOfRange,
     /// An index above [`LOG_INDEX_MAX`], or entries that would end past it.
     IndexOutOfRange,
@@ -267,7 +277,7 @@ impl Raft {
         if !self.config.peers.contains(&from) {
             return Err(Refusal::UnknownPeer);
         }
-        if term > TERM_MAX {
+        if term > TERM_MAX || term.0 > self.current_term.0.saturating_add(TERM_JUMP_MAX) {
             return Err(Refusal::TermOutOfRange);
         }
         Ok(())
@@ -356,9 +366,19 @@ impl Raft {
 
     /// An InstallSnapshot of the current term or later must agree with the committed log at
     /// its last included entry.
+    ///
+    /// A snapshot that reaches past `commit_index` must also end in a term no lower than the
+    /// committed entry at `commit_index`: terms never decrease along a log, and the leader
+    /// that sent it holds that entry (Leader Completeness).
     fn check_snapshot_against_commit(&self, args: &InstallSnapshotArgs) -> Result<(), Refusal> {
         if args.term < self.current_term {
             return Ok(());
+        }
+        if args.last_included_index > self.commit_index {
+            return match self.log.term_at(self.commit_index) {
+                Some(committed) if args.last_included_term < committed => Err(Refusal::ContradictsCommitted),
+                _ => Ok(()),
+            };
         }
         self.check_committed_position(args.last_included_index, args.last_included_term)
     }

@@ -59,7 +59,7 @@ mod snapshot;
 mod types;
 
 pub use config::{Config, ConfigError};
-pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_MAX};
+pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_JUMP_MAX, TERM_MAX};
 pub use log::{LogGap, RaftLog};
 pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
 pub use ready::{Effects, Ready};

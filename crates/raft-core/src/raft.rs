@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::{Config, ConfigError};
-use crate::gate::{LOG_INDEX_MAX, Refused, TERM_MAX};
+use crate::gate::{LOG_INDEX_MAX, Refused};
 use crate::log::{LogGap, RaftLog};
 use crate::message::{Reply, Request, RequestId};
 use crate::ready::Ready;
@@ -83,8 +83,9 @@ pub enum NewError {
         /// The term of the log's last entry.
         last_log_term: Term,
     },
-    /// The restored term or snapshot lies beyond what the gate lets any message name
-    /// ([`crate::TERM_MAX`], [`crate::LOG_INDEX_MAX`]): not state a correct peer wrote.
+    /// The restored snapshot ends past [`crate::LOG_INDEX_MAX`], which the gate lets no message
+    /// name and so no committed entry reach: not state a correct peer wrote. (Terms are not
+    /// bounded here: a peer's own campaigns may take it past [`crate::TERM_MAX`].)
     OutOfRange,
 }
 
@@ -106,7 +107,7 @@ impl core::fmt::Display for NewError {
             ),
             NewError::OutOfRange => write!(
                 f,
-                "restored term or snapshot index is beyond the highest a peer accepts ({TERM_MAX}, {LOG_INDEX_MAX})"
+                "restored snapshot index is beyond the highest a peer accepts ({LOG_INDEX_MAX})"
             ),
         }
     }
@@ -169,10 +170,7 @@ impl Raft {
     pub fn restore(config: Config, restored: Restored) -> Result<Raft, NewError> {
         config.validate().map_err(NewError::Config)?;
         let meta = restored.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
-        if restored.hard_state.current_term > TERM_MAX
-            || meta.last_included_term > TERM_MAX
-            || meta.last_included_index > LOG_INDEX_MAX
-        {
+        if meta.last_included_index > LOG_INDEX_MAX {
             return Err(NewError::OutOfRange);
         }
         let (meta, snapshot_data) = match restored.snapshot {

@@ -29,6 +29,12 @@ impl Term {
         );
         Term(self.0 + 1)
     }
+
+    /// The term after this one, or `None` at `u64::MAX`: what a campaign checks first.
+    #[must_use]
+    pub fn checked_next(self) -> Option<Term> {
+        self.0.checked_add(1).map(Term)
+    }
 }
 
 impl fmt::Display for Term {

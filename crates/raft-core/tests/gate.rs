@@ -11,7 +11,7 @@ use raft_core::message::{
 };
 use raft_core::{
     Config, Entry, HardState, LOG_INDEX_MAX, LogIndex, PeerId, Progress, Raft, RaftLog, Refusal, Restored,
-    RoleKind, Snapshot, SnapshotMeta, TERM_MAX, Term,
+    RoleKind, Snapshot, SnapshotMeta, TERM_JUMP_MAX, TERM_MAX, Term,
 };
 
 const MAX: u64 = u64::MAX;
@@ -81,10 +81,41 @@ fn a_request_in_term_zero_is_refused() {
     refused(&mut f, 1, vote(0, 1, 0, 0), Refusal::TermOutOfRange);
 }
 
+/// A peer in `term` with an empty log (peer 0 of three).
+fn in_term(term: u64) -> Raft {
+    let restored = Restored {
+        hard_state: HardState {
+            current_term: Term(term),
+            voted_for: None,
+        },
+        snapshot: None,
+        entries: Vec::new(),
+    };
+    Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("any term restores")
+}
+
+#[test]
+fn a_term_more_than_the_jump_bound_above_this_peer_is_refused() {
+    let mut f = follower();
+    refused(
+        &mut f,
+        1,
+        vote(2 + TERM_JUMP_MAX + 1, 1, 4, 2),
+        Refusal::TermOutOfRange,
+    );
+    deliver(&mut f, PeerId(1), vote(2 + TERM_JUMP_MAX, 1, 4, 2));
+    assert_eq!(
+        f.term(),
+        Term(2 + TERM_JUMP_MAX),
+        "a jump of exactly the bound is taken"
+    );
+    assert_eq!(f.refused().total(), 1);
+}
+
 #[test]
 fn the_highest_accepted_term_still_leaves_room_to_campaign() {
-    let mut f = follower();
-    deliver(&mut f, PeerId(1), vote(TERM_MAX.0, 1, 4, 2));
+    let mut f = in_term(TERM_MAX.0 - 1);
+    deliver(&mut f, PeerId(1), vote(TERM_MAX.0, 1, 0, 0));
     assert_eq!(f.term(), TERM_MAX);
     let _ = f.take_ready();
     while f.role() != RoleKind::Candidate {
@@ -92,6 +123,16 @@ fn the_highest_accepted_term_still_leaves_room_to_campaign() {
     }
     assert_eq!(f.term(), Term(TERM_MAX.0 + 1), "the campaign did not overflow");
     assert_eq!(f.refused().total(), 0);
+}
+
+#[test]
+fn a_peer_whose_term_cannot_grow_stays_a_follower() {
+    let mut f = in_term(MAX);
+    for _ in 0..200 {
+        f.tick();
+    }
+    assert_eq!(f.role(), RoleKind::Follower, "no campaign past u64::MAX");
+    assert_eq!(f.term(), Term(MAX));
 }
 
 #[test]

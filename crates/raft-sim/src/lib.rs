@@ -24,6 +24,9 @@
 //! assert!(summary.events > 0);
 //! ```
 //!
+//! The message fuzzer ([`fuzz`]) drives peers with mutated and garbage messages and checks
+//! what each peer promises about itself, whatever it is sent.
+//!
 //! Entry points: [`run`] for one seed; [`Simulation`] to drive a cluster event by event (for
 //! measurements such as the Raft paper's Figure 16: crash the leader with
 //! [`Simulation::crash`], [`Simulation::step`] until [`Simulation::leader`] is another peer).
@@ -37,6 +40,7 @@ pub mod checkers;
 pub mod config;
 pub mod durable;
 pub mod figure16;
+pub mod fuzz;
 mod nemesis;
 pub mod network;
 pub mod queue;
