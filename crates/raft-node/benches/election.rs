@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
-use raft_core::message::{Message, RequestVoteArgs, RequestVoteReply};
+use raft_core::message::{RequestVoteArgs, RequestVoteReply};
 use raft_core::{LogIndex, PeerId, Raft, RoleKind, Term};
 use raft_labrpc::{CallError, ClientEnd, Network, Responder, Server, Service};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
@@ -301,7 +301,7 @@ struct Sim {
     peers: Vec<Raft>,
     alive: Vec<bool>,
     /// Messages in flight: sender, receiver, message.
-    queue: VecDeque<(PeerId, PeerId, Message)>,
+    queue: VecDeque<common::Envelope>,
 }
 
 impl Sim {
@@ -318,19 +318,10 @@ impl Sim {
         }
     }
 
-    /// Queues what peer `i` asked to send; a request's reply goes back to `reply_to`.
-    fn collect(&mut self, i: usize, reply_to: Option<PeerId>) {
+    /// Queues what peer `i` asked to send; a request's reply goes back to its sender.
+    fn collect(&mut self, i: usize) {
         let ready = self.peers[i].take_ready();
-        let from = self.peers[i].id();
-        self.queue.extend(
-            ready
-                .messages
-                .into_iter()
-                .map(|(to, message)| (from, to, message)),
-        );
-        if let (Some(reply), Some(to)) = (ready.reply, reply_to) {
-            self.queue.push_back((from, to, reply));
-        }
+        common::carry_out(ready, self.peers[i].id(), &mut self.queue);
     }
 
     /// One tick of virtual time: every live peer ticks, then every message is delivered.
@@ -338,14 +329,14 @@ impl Sim {
         for i in 0..self.peers.len() {
             if self.alive[i] {
                 self.peers[i].tick();
-                self.collect(i, None);
+                self.collect(i);
             }
         }
         while let Some((from, to, message)) = self.queue.pop_front() {
             let (f, t) = (from.as_usize(), to.as_usize());
             if self.alive[f] && self.alive[t] {
-                self.peers[t].step(from, message);
-                self.collect(t, Some(from));
+                common::deliver(&mut self.peers[t], from, message);
+                self.collect(t);
             }
         }
     }

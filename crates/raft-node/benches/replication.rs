@@ -37,7 +37,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use raft_core::message::Message;
 use raft_core::{Config, LogIndex, PeerId, Raft, RoleKind, Term};
 use raft_labrpc::{Network, Server};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
@@ -93,7 +92,7 @@ fn seed(stream: u64, n: usize, i: u64) -> u64 {
 struct Sim {
     peers: Vec<Raft>,
     /// Messages in flight: sender, receiver, message.
-    queue: VecDeque<(PeerId, PeerId, Message)>,
+    queue: VecDeque<common::Envelope>,
     /// The peer that leads; nothing ticks after the election, so it keeps leading.
     leader: usize,
 }
@@ -118,7 +117,7 @@ impl Sim {
         for _ in 0..CORE_ELECTION_TICKS_MAX {
             for i in 0..n {
                 sim.peers[i].tick();
-                sim.collect(i, None);
+                sim.collect(i);
             }
             sim.settle();
             let leaders: Vec<usize> = (0..n).filter(|i| sim.peers[*i].is_leader()).collect();
@@ -132,27 +131,17 @@ impl Sim {
     }
 
     /// Takes peer `i`'s outputs: its messages join the queue, and the reply to the request it
-    /// just stepped goes back to `reply_to`. Returns how many entries it committed.
-    fn collect(&mut self, i: usize, reply_to: Option<PeerId>) -> usize {
+    /// just stepped goes back to its sender. Returns how many entries it committed.
+    fn collect(&mut self, i: usize) -> usize {
         let ready = self.peers[i].take_ready();
-        let from = PeerId(i as u32);
-        self.queue.extend(
-            ready
-                .messages
-                .into_iter()
-                .map(|(to, message)| (from, to, message)),
-        );
-        if let (Some(reply), Some(to)) = (ready.reply, reply_to) {
-            self.queue.push_back((from, to, reply));
-        }
-        ready.committed.len()
+        common::carry_out(ready, PeerId(i as u32), &mut self.queue)
     }
 
     /// Delivers messages until none is left.
     fn settle(&mut self) {
         while let Some((from, to, message)) = self.queue.pop_front() {
-            self.peers[to.as_usize()].step(from, message);
-            self.collect(to.as_usize(), Some(from));
+            common::deliver(&mut self.peers[to.as_usize()], from, message);
+            self.collect(to.as_usize());
         }
     }
 
@@ -170,7 +159,7 @@ impl Sim {
                 .expect("nothing ticks, so the leader keeps leading");
             last = index;
         }
-        self.collect(self.leader, None);
+        self.collect(self.leader);
         self.settle();
         assert_eq!(
             self.peers[self.leader].commit_index(),

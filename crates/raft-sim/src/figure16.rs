@@ -16,7 +16,7 @@
 //! Every trial is seeded by its index, so a run is reproducible bit for bit.
 
 use raft_core::PeerId;
-use raft_core::message::Message;
+use raft_core::message::{Message, Reply, Request};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -205,20 +205,20 @@ fn filter_due(sim: &mut Simulation, leader: usize, behind: [usize; 2]) {
                 from,
                 to,
                 incarnation,
-                message: Message::AppendEntries(mut args),
+                message: Message::Request(Request::AppendEntries(mut args)),
             } if from == leader && behind.contains(&to) => {
                 args.entries.clear();
                 Event::Deliver {
                     from,
                     to,
                     incarnation,
-                    message: Message::AppendEntries(args),
+                    message: Message::Request(Request::AppendEntries(args)),
                 }
             }
             Event::Deliver {
                 from,
                 to,
-                message: Message::AppendEntriesReply(_),
+                message: Message::Reply(Reply::AppendEntries(_)),
                 ..
             } if to == leader && behind.contains(&from) => continue,
             other => other,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use raft_core::message::Message;
+use raft_core::message::{Message, Reply, Request, RequestId};
 use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Ready, RoleKind, Snapshot, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -333,8 +333,14 @@ impl Simulation {
         }
         self.trace
             .event(now, format_args!("n{from} -> n{to} {}", Compact(&message)));
-        self.input(to, Some(from), |r| r.step(PeerId(from as u32), message))
-            .map(|_| ())
+        let sender = PeerId(from as u32);
+        match message {
+            Message::Request(request) => self.input(to, Some(from), |r| {
+                r.step_request(sender, request_id(from), request);
+            }),
+            Message::Reply(reply) => self.input(to, None, |r| r.step_reply(sender, reply)),
+        }
+        .map(|_| ())
     }
 
     /// One input to a live peer: run `f`, carry out the Ready, note a role change, check.
@@ -506,16 +512,23 @@ impl Effects for PeerEffects<'_> {
             .map_err(|b| sim.violation(b))
     }
 
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Violation> {
-        self.sim.send(self.peer, to.as_usize(), message);
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Violation> {
+        self.sim.send(self.peer, to.as_usize(), Message::Request(request));
         Ok(())
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), Violation> {
-        if let Some(to) = self.reply_to {
-            self.sim.send(self.peer, to, reply);
+    /// Sends the reply back to the sender of the request just stepped, which the id names.
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Violation> {
+        match self.reply_to {
+            Some(to) if request_id(to) == id => {
+                self.sim.send(self.peer, to, Message::Reply(reply));
+                Ok(())
+            }
+            _ => {
+                let detail = format!("n{} answered request {id:?}, which it was not asked", self.peer);
+                Err(self.sim.violation(Breach::new(SIMULATOR, detail)))
+            }
         }
-        Ok(())
     }
 
     /// Hands the leader's snapshot to the service, checked by State Machine Safety.
@@ -546,6 +559,12 @@ impl Effects for PeerEffects<'_> {
         }
         Ok(())
     }
+}
+
+/// The id a request from peer `from` is stepped with: the sender's number, so that its reply
+/// finds its way back (one request is stepped per input here).
+fn request_id(from: usize) -> RequestId {
+    RequestId(from as u64)
 }
 
 /// A role's name in the trace.

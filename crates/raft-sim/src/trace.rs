@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use raft_core::message::{AppendOutcome, Message};
+use raft_core::message::{AppendOutcome, Message, Reply, Request};
 
 use crate::config::{US_PER_MS, US_PER_S};
 
@@ -122,18 +122,18 @@ pub struct Compact<'a>(pub &'a Message);
 impl std::fmt::Display for Compact<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.0 {
-            Message::RequestVote(m) => {
+            Message::Request(Request::RequestVote(m)) => {
                 write!(
                     f,
                     "RequestVote t={} last={}@{}",
                     m.term, m.last_log_index, m.last_log_term
                 )
             }
-            Message::RequestVoteReply(m) => {
+            Message::Reply(Reply::RequestVote(m)) => {
                 let verdict = if m.vote_granted { "granted" } else { "denied" };
                 write!(f, "VoteReply t={} {verdict}", m.term)
             }
-            Message::AppendEntries(m) => write!(
+            Message::Request(Request::AppendEntries(m)) => write!(
                 f,
                 "AppendEntries t={} prev={}@{} n={} commit={}",
                 m.term,
@@ -142,7 +142,7 @@ impl std::fmt::Display for Compact<'_> {
                 m.entries.len(),
                 m.leader_commit
             ),
-            Message::AppendEntriesReply(m) => match &m.outcome {
+            Message::Reply(Reply::AppendEntries(m)) => match &m.outcome {
                 AppendOutcome::StaleTerm => write!(f, "AppendReply t={} stale", m.term),
                 AppendOutcome::Success { match_index } => {
                     write!(f, "AppendReply t={} ok match={match_index}", m.term)
@@ -155,12 +155,12 @@ impl std::fmt::Display for Compact<'_> {
                     None => write!(f, "AppendReply t={} conflict short={conflict_index}", m.term),
                 },
             },
-            Message::InstallSnapshot(m) => write!(
+            Message::Request(Request::InstallSnapshot(m)) => write!(
                 f,
                 "InstallSnapshot t={} last={}@{}",
                 m.term, m.last_included_index, m.last_included_term
             ),
-            Message::InstallSnapshotReply(m) => {
+            Message::Reply(Reply::InstallSnapshot(m)) => {
                 write!(f, "SnapshotReply t={} match={}", m.term, m.match_index)
             }
         }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use raft_core::message::{AppendOutcome, Message};
+use raft_core::message::{AppendOutcome, Reply, Request};
 
 /// How many events a failure report shows.
 pub(crate) const TAIL_LEN: usize = 60;
@@ -62,24 +62,31 @@ impl Summary {
             .fold(0, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
     }
 
-    pub(crate) fn of(message: &Message) -> Summary {
-        let (kind, detail) = match message {
-            Message::RequestVote(a) => ("RequestVote", a.last_log_index.0),
-            Message::RequestVoteReply(r) => ("RequestVoteReply", u64::from(r.vote_granted)),
-            Message::AppendEntries(a) => ("AppendEntries", a.entries.len() as u64),
-            Message::AppendEntriesReply(r) => (
-                "AppendEntriesReply",
-                match r.outcome {
-                    AppendOutcome::Success { match_index } => match_index.0,
-                    _ => 0,
-                },
-            ),
-            Message::InstallSnapshot(a) => ("InstallSnapshot", a.last_included_index.0),
-            Message::InstallSnapshotReply(r) => ("InstallSnapshotReply", r.match_index.0),
+    pub(crate) fn of_request(request: &Request) -> Summary {
+        let detail = match request {
+            Request::RequestVote(a) => a.last_log_index.0,
+            Request::AppendEntries(a) => a.entries.len() as u64,
+            Request::InstallSnapshot(a) => a.last_included_index.0,
         };
         Summary {
-            kind,
-            term: message.term().0,
+            kind: request.name(),
+            term: request.term().0,
+            detail,
+        }
+    }
+
+    pub(crate) fn of_reply(reply: &Reply) -> Summary {
+        let detail = match reply {
+            Reply::RequestVote(r) => u64::from(r.vote_granted),
+            Reply::AppendEntries(r) => match r.outcome {
+                AppendOutcome::Success { match_index } => match_index.0,
+                _ => 0,
+            },
+            Reply::InstallSnapshot(r) => r.match_index.0,
+        };
+        Summary {
+            kind: reply.name(),
+            term: reply.term().0,
             detail,
         }
     }

@@ -13,7 +13,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, Term};
 use raft_labrpc::fault::{self, ReplyFate};
 use raft_node::{ApplyMsg, NodeOptions};
@@ -40,15 +40,11 @@ enum Event {
     /// A request's delay is over: run its handler, unless it was dropped.
     Deliver {
         call: Call,
-        message: Message,
+        message: Request,
         dropped: bool,
     },
     /// A reply reaches its caller.
-    Reply {
-        call: Call,
-        message: Message,
-        bytes: u64,
-    },
+    Reply { call: Call, message: Reply, bytes: u64 },
     /// The service asked its peer to snapshot (raft-node queues this as an event too).
     Snapshot {
         peer: usize,
@@ -235,13 +231,13 @@ impl World {
                 // labrpc counts reply bytes when the reply is handed to the caller's end.
                 self.io.net.total_bytes += bytes;
                 if self.is_current(call.from, call.from_inc) {
-                    let what = Summary::of(&message);
+                    let what = Summary::of_reply(&message);
                     self.io.note(TraceEvent::Reply {
                         from: call.to,
                         to: call.from,
                         what,
                     });
-                    self.input(call.from, None, |raft| raft.step(peer_id(call.to), message));
+                    self.input(call.from, None, |raft| raft.step_reply(peer_id(call.to), message));
                 }
                 // else: the caller crashed; its successor never sees the reply.
             }
@@ -269,23 +265,27 @@ impl World {
     /// A request's delay is over. As in labrpc, the handler runs even if the call was failed
     /// meanwhile (the end disabled): its effects stand and only its reply is lost. A server
     /// that was deleted or replaced (crash, restart) handles nothing.
-    fn deliver(&mut self, call: Call, message: Message, dropped: bool) {
+    fn deliver(&mut self, call: Call, message: Request, dropped: bool) {
         if dropped || !self.is_current(call.to, call.to_inc) {
             return;
         }
         self.io.net.counts[call.to] += 1;
-        let what = Summary::of(&message);
+        let what = Summary::of_request(&message);
         self.io.note(TraceEvent::Deliver {
             from: call.from,
             to: call.to,
             what,
         });
-        self.input(call.to, Some(call), |raft| raft.step(peer_id(call.from), message));
+        // One request per input: the id only has to tell its reply from any other.
+        let id = RequestId(self.io.events);
+        self.input(call.to, Some((id, call)), |raft| {
+            raft.step_request(peer_id(call.from), id, message);
+        });
     }
 
     /// One input to peer `i`, then its Ready carried out; `call` is the request being
-    /// handled, which the Ready's reply answers.
-    fn input(&mut self, i: usize, call: Option<Call>, f: impl FnOnce(&mut Raft)) {
+    /// handled, under the id it was stepped with, which the Ready's reply answers.
+    fn input(&mut self, i: usize, call: Option<(RequestId, Call)>, f: impl FnOnce(&mut Raft)) {
         let Some(peer) = self.peers[i].as_mut() else {
             return;
         };
@@ -445,12 +445,12 @@ impl Io {
 
     /// labrpc's call path (`start_call`): count the call, then a dead end's delay or the
     /// request's fate. A failed call has no effect on a raft-node peer, so it schedules nothing.
-    fn send(&mut self, from: usize, from_inc: u64, to: usize, to_inc: Option<u64>, message: Message) {
+    fn send(&mut self, from: usize, from_inc: u64, to: usize, to_inc: Option<u64>, message: Request) {
         let now = self.now_us;
         let net = &mut self.net;
         net.total_count += 1;
-        net.total_bytes += wire_size(&message);
-        let what = Summary::of(&message);
+        net.total_bytes += request_size(&message);
+        let what = Summary::of_request(&message);
         let live = net.enabled[from][to].then_some(to_inc).flatten();
         let Some(to_inc) = live else {
             let _ = fault::dead_end_delay_ms(&mut net.rng, net.long_delays);
@@ -499,7 +499,7 @@ impl Io {
 
     /// labrpc's `finish_call`: a reply from a live server is dropped if the call was failed
     /// meanwhile (end disabled), else its fate is drawn.
-    fn reply(&mut self, call: Call, message: Message) {
+    fn reply(&mut self, call: Call, message: Reply) {
         let net = &mut self.net;
         let dead = !net.enabled[call.from][call.to] || net.epoch[call.from][call.to] != call.end_epoch;
         let fate = if dead {
@@ -508,7 +508,7 @@ impl Io {
             fault::reply_fate(&mut net.rng, call.reliable, call.long_reordering)
         };
         if let ReplyFate::Delivered { delay_ms } = fate {
-            let bytes = wire_size(&message);
+            let bytes = reply_size(&message);
             let at = self.now_us + delay_ms * US_PER_MS;
             self.schedule(at, Event::Reply { call, message, bytes });
         } else {
@@ -544,8 +544,8 @@ struct PeerIo<'a> {
     inc: u64,
     storage: &'a mut MemoryPersister,
     io: &'a mut Io,
-    /// The request being handled, if the input was one.
-    call: Option<Call>,
+    /// The request being handled, if the input was one, with the id it was stepped with.
+    call: Option<(RequestId, Call)>,
 }
 
 impl Effects for PeerIo<'_> {
@@ -567,7 +567,7 @@ impl Effects for PeerIo<'_> {
         self.storage.append(entries)
     }
 
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), StorageError> {
+    fn send(&mut self, to: PeerId, message: Request) -> Result<(), StorageError> {
         let to = to.as_usize();
         if to < self.io.net.counts.len() {
             let to_inc = self.io_to_gen(to);
@@ -576,8 +576,8 @@ impl Effects for PeerIo<'_> {
         Ok(())
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), StorageError> {
-        if let Some(call) = self.call.take() {
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), StorageError> {
+        if let Some((_, call)) = self.call.take_if(|(asked, _)| *asked == id) {
             self.io.reply(call, reply);
         }
         Ok(())
@@ -611,15 +611,22 @@ impl PeerIo<'_> {
     }
 }
 
-/// Bytes labrpc would count for a message: the postcard encoding of its arguments or reply.
-fn wire_size(message: &Message) -> u64 {
-    let size = match message {
-        Message::RequestVote(m) => postcard::experimental::serialized_size(m),
-        Message::RequestVoteReply(m) => postcard::experimental::serialized_size(m),
-        Message::AppendEntries(m) => postcard::experimental::serialized_size(m),
-        Message::AppendEntriesReply(m) => postcard::experimental::serialized_size(m),
-        Message::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
-        Message::InstallSnapshotReply(m) => postcard::experimental::serialized_size(m),
+/// Bytes labrpc would count for a request: the postcard encoding of its arguments.
+fn request_size(request: &Request) -> u64 {
+    let size = match request {
+        Request::RequestVote(m) => postcard::experimental::serialized_size(m),
+        Request::AppendEntries(m) => postcard::experimental::serialized_size(m),
+        Request::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
+    };
+    size.map_or(0, |s| s as u64)
+}
+
+/// Bytes labrpc would count for a reply: the postcard encoding of the reply.
+fn reply_size(reply: &Reply) -> u64 {
+    let size = match reply {
+        Reply::RequestVote(m) => postcard::experimental::serialized_size(m),
+        Reply::AppendEntries(m) => postcard::experimental::serialized_size(m),
+        Reply::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }

@@ -5,8 +5,8 @@
 
 use std::collections::VecDeque;
 
-use raft_core::message::Message;
-use raft_core::{Config, Entry, LogIndex, PeerId, Raft, RoleKind, Term};
+use raft_core::message::{Message, Reply, Request, RequestId};
+use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, Term};
 
 /// One message in flight.
 #[derive(Clone, Debug)]
@@ -53,26 +53,19 @@ impl Cluster {
         &mut self.peers[id as usize]
     }
 
-    /// Collects a peer's outputs: messages go to the queue (a request's reply goes back to
-    /// `reply_to`), committed entries to `applied`.
+    /// Carries out a peer's Ready: requests go to the queue, a reply goes back to the peer
+    /// its request's id names (`reply_to` is that peer, if the input was a request),
+    /// committed entries to `applied`. Nothing is persisted: these peers never restart.
     pub fn drain(&mut self, i: usize, reply_to: Option<PeerId>) {
         let ready = self.peers[i].take_ready();
-        let from = self.peers[i].id();
-        for (to, message) in &ready.messages {
-            self.queue.push_back(Envelope {
-                from,
-                to: *to,
-                message: message.clone(),
-            });
-        }
-        if let (Some(reply), Some(to)) = (&ready.reply, reply_to) {
-            self.queue.push_back(Envelope {
-                from,
-                to,
-                message: reply.clone(),
-            });
-        }
-        self.applied[i].extend(ready.committed.iter().cloned());
+        let mut out = Outbox {
+            from: self.peers[i].id(),
+            reply_to,
+            queue: &mut self.queue,
+            applied: &mut self.applied[i],
+        };
+        let carried: Result<(), std::convert::Infallible> = ready.carry_out(&mut out);
+        carried.expect("nothing here fails");
     }
 
     pub fn tick(&mut self, i: usize) {
@@ -95,7 +88,12 @@ impl Cluster {
         if self.isolated[from] || self.isolated[to] {
             return true;
         }
-        self.peers[to].step(env.from, env.message);
+        match env.message {
+            Message::Request(request) => {
+                self.peers[to].step_request(env.from, request_id(env.from), request);
+            }
+            Message::Reply(reply) => self.peers[to].step_reply(env.from, reply),
+        }
         self.drain(to, Some(env.from));
         true
     }
@@ -142,5 +140,68 @@ impl Cluster {
 
     pub fn commits(&self) -> Vec<LogIndex> {
         self.peers.iter().map(Raft::commit_index).collect()
+    }
+}
+
+/// The id this cluster gives a request from `from`: the sender's number, so that a reply
+/// finds its way back.
+pub fn request_id(from: PeerId) -> RequestId {
+    RequestId(u64::from(from.0))
+}
+
+/// One peer's side of carrying out its Ready in the test cluster.
+struct Outbox<'a> {
+    from: PeerId,
+    reply_to: Option<PeerId>,
+    queue: &'a mut VecDeque<Envelope>,
+    applied: &'a mut Vec<Entry>,
+}
+
+impl Effects for Outbox<'_> {
+    type Error = std::convert::Infallible;
+
+    fn save_hard_state(&mut self, _: &HardState) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, _: LogIndex) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, _: &Snapshot) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn append(&mut self, _: &[Entry]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Self::Error> {
+        self.queue.push_back(Envelope {
+            from: self.from,
+            to,
+            message: Message::Request(request),
+        });
+        Ok(())
+    }
+
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Self::Error> {
+        let to = self.reply_to.filter(|to| request_id(*to) == id);
+        let to = to.expect("a reply answers the request just delivered");
+        self.queue.push_back(Envelope {
+            from: self.from,
+            to,
+            message: Message::Reply(reply),
+        });
+        Ok(())
+    }
+
+    fn apply_snapshot(&mut self, _: Snapshot) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn apply(&mut self, entry: Entry) -> Result<(), Self::Error> {
+        self.applied.push(entry);
+        Ok(())
     }
 }
