@@ -7,11 +7,11 @@
 //! (requests from peers with their responders, replies to its own requests, proposals, kill)
 //! with a deadline for its next tick. After every input it carries out the state machine's
 //! [`raft_core::Ready`] in the one order Figure 2 allows: persist, then send, then apply
-//! ([`event_loop`]).
+//! (the `event_loop` module).
 //!
 //! There is no mutex around Raft state: the loop owns it, so no lock can be taken twice and no
 //! RPC can hold up an election. The loop hands each request to its transport and never waits
-//! on a peer; what comes back reaches it through the peer's [`Inbox`] ([`transport`] says
+//! on a peer; what comes back reaches it through the peer's [`Inbox`] ([`Transport`] says
 //! what a transport promises: the true sender, replies paired with calls, bad bytes counted).
 //!
 //! The API is the one MIT 6.824's tests drive: `make(peers, me, persister, apply_tx)`,

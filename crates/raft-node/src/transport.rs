@@ -6,19 +6,7 @@
 //! [`Responder`] that answers it, a reply to one of this peer's requests, and the faults a
 //! transport sees that Raft cannot (bytes that did not decode, a reply to no call it made).
 //! raft-labrpc is one transport ([`crate::LabrpcTransport`]); a TCP transport is another.
-//!
-//! What a transport promises:
-//! - **Who sent it.** The `from` of [`Inbox::request`] and [`Inbox::reply`] is the peer the
-//!   transport knows the message came from (an authenticated connection). raft-core's gate
-//!   refuses a request that claims another sender. A transport that cannot know (labrpc tells
-//!   a handler nothing of its caller) says so in its doc and passes the id the request claims.
-//! - **Replies pair with calls.** A reply is handed over only for a request this peer sent; a
-//!   reply the transport cannot pair with a call of its own is counted with
-//!   [`Inbox::unknown_reply`], never stepped.
-//! - **Bad bytes are counted, not stepped.** What does not decode is counted with
-//!   [`Inbox::decode_failed`] and traced; it never reaches raft-core and never panics.
-//! - **Nothing blocks the loop.** `send` queues or drops; a lost request or reply needs no
-//!   word, since Raft retries.
+//! [`Transport`]'s doc says what a transport promises.
 //!
 //! The inbox's queue is bounded ([`crate::EVENT_QUEUE_MAX`]): a request or reply
 //! that finds it full is dropped and counted ([`crate::NodeStats::dropped_queue_full`]), as a
@@ -36,6 +24,19 @@ use crate::node::Shared;
 
 /// How one peer reaches the others. The event loop owns it (and drops it when the peer
 /// stops: a transport closes its connections in `Drop`).
+///
+/// What a transport promises:
+/// - **Who sent it.** The `from` of [`Inbox::request`] and [`Inbox::reply`] is the peer the
+///   transport knows the message came from (an authenticated connection). raft-core's gate
+///   refuses a request that claims another sender. A transport that cannot know (labrpc tells
+///   a handler nothing of its caller) says so in its doc and passes the id the request claims.
+/// - **Replies pair with calls.** A reply is handed over only for a request this peer sent; a
+///   reply the transport cannot pair with a call of its own is counted with
+///   [`Inbox::unknown_reply`], never stepped.
+/// - **Bad bytes are counted, not stepped.** What does not decode is counted with
+///   [`Inbox::decode_failed`] and traced; it never reaches raft-core and never panics.
+/// - **Nothing blocks the loop.** `send` queues or drops; a lost request or reply needs no
+///   word, since Raft retries.
 pub trait Transport: Send + 'static {
     /// Sends `request` to peer `to` without waiting. Its reply, if one comes, goes to the
     /// peer's [`Inbox::reply`]. Must not block: queue the request or drop it.
