@@ -91,12 +91,13 @@ impl Drop for StopGuard {
 
 /// The event loop: runs until killed, until storage fails, or until it panics.
 pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume::Receiver<Event>) {
+    let span = tracing::debug_span!("peer", id = %cx.raft.id(), term = tracing::field::Empty, role = tracing::field::Empty);
+    let _enter = span.enter();
+    // Dropped first, inside the span, however the function ends.
     let guard = StopGuard {
         shared: Arc::clone(&cx.shared),
         events,
     };
-    let span = tracing::debug_span!("peer", id = %cx.raft.id(), term = tracing::field::Empty, role = tracing::field::Empty);
-    let _enter = span.enter();
     let mut next_tick = Instant::now() + cx.tick;
     while !cx.shared.killed.load(Ordering::Acquire) {
         // A tick that is due runs before any queued event: a steady stream of events must not
