@@ -241,7 +241,7 @@ fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Vec<u8>)> {
     'commands: for k in 0..10u8 {
         let command = vec![k; 16];
         let index = loop {
-            if node.killed() || Instant::now() > deadline {
+            if node.stopped() || Instant::now() > deadline {
                 break 'commands;
             }
             if let Ok((index, _)) = node.start(command.clone()) {

@@ -2,27 +2,35 @@
 //!
 //! One thread waits on one bounded channel of [`Event`]s with a deadline for the next tick.
 //! After each input [`Context::carry_out`] hands the Ready, with this runtime's storage,
-//! network and applier as [`PeerEffects`], to [`raft_core::Ready::carry_out`]: raft-core's one
-//! implementation of Figure 2's order (persist, then send and answer the request that was
-//! stepped, then apply).
+//! transport and applier as [`PeerEffects`], to [`raft_core::Ready::carry_out`]: raft-core's
+//! one implementation of Figure 2's order (persist, then send and answer the requests that
+//! were stepped, then apply).
+//!
+//! However the loop ends (killed, a storage failure, a panic), a [`StopGuard`] on its thread
+//! says so on the way out: `get_state` stops reporting a leader, `start` answers
+//! [`StartError::Stopped`], and queued requests and proposals are dropped with their
+//! responders.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Reply, Request,
-    RequestId, RequestVoteArgs, RequestVoteReply,
-};
-use raft_core::{Effects, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Snapshot, Term};
-use raft_labrpc::{ClientEnd, Responder};
+use raft_core::message::{Reply, Request, RequestId};
+use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, Refused, Snapshot, Term};
 use raft_storage::{Storage, StorageError};
 
-use crate::node::{ApplyMsg, Shared};
+use crate::node::{ApplyMsg, Shared, StartError};
+use crate::transport::{Responder, Transport};
 
 /// The most events waiting for one peer's loop. Past it, incoming RPCs and replies are dropped
 /// (the network may drop them anyway); proposals wait for room.
-pub(crate) const EVENT_QUEUE_MAX: usize = 4096;
+pub const EVENT_QUEUE_MAX: usize = 4096;
+
+/// The most committed entries (and snapshots) waiting between the loop and the applier. Past
+/// it the loop waits for the service to take some: backpressure on a service that does not
+/// keep up, instead of a queue that grows with the log.
+pub const APPLY_QUEUE_MAX: usize = 1024;
 
 /// How far behind its tick schedule the loop may fall before it skips the missed ticks instead
 /// of running them back to back (a stalled machine must not fire a burst of elections).
@@ -33,47 +41,63 @@ const APPLIER_KILL_POLL: Duration = Duration::from_millis(10);
 
 /// Everything that can wake the loop.
 pub(crate) enum Event {
-    /// A candidate asks for this peer's vote.
-    RequestVote(RequestVoteArgs, Responder<RequestVoteReply>),
-    /// A leader replicates entries or sends a heartbeat.
-    AppendEntries(AppendEntriesArgs, Responder<AppendEntriesReply>),
-    /// A leader sends its snapshot.
-    InstallSnapshot(InstallSnapshotArgs, Responder<InstallSnapshotReply>),
+    /// A peer's request, with the responder that answers it.
+    Request(PeerId, Request, Responder),
+    /// A peer answered one of this peer's requests.
+    Reply(PeerId, Reply),
     /// The service took a snapshot through an index.
     Snapshot(LogIndex, Vec<u8>),
-    /// A peer answered one of this peer's RPCs.
-    Reply(PeerId, Reply),
     /// The service proposes a command; the answer goes back on the channel.
-    Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), NotLeader>>),
+    Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), StartError>>),
     /// Stop.
     Kill,
 }
 
-/// The responder of the request being handled, typed by the RPC it answers.
-enum Answer {
-    Vote(Responder<RequestVoteReply>),
-    Append(Responder<AppendEntriesReply>),
-    Snapshot(Responder<InstallSnapshotReply>),
-}
-
 /// What the loop owns.
-pub(crate) struct Context<S> {
+pub(crate) struct Context<S, T> {
     pub(crate) raft: Raft,
     pub(crate) storage: S,
-    pub(crate) peers: Vec<ClientEnd>,
-    pub(crate) events_tx: flume::Sender<Event>,
+    pub(crate) transport: T,
     pub(crate) applier_tx: flume::Sender<ApplyMsg>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tick: Duration,
-    /// The id the next incoming request gets: its responder is kept under it until the
-    /// Ready that answers it is carried out.
+    /// The id the next incoming request gets.
     pub(crate) next_request_id: u64,
+    /// The responders of the requests stepped since the last Ready, by the id each was
+    /// stepped with. Emptied after every Ready (at most one request is stepped per Ready).
+    pub(crate) pending: HashMap<RequestId, Responder>,
+    /// The gate's refusals as last published to [`Shared`].
+    pub(crate) refused_published: Refused,
 }
 
-/// The event loop: runs until killed or until storage fails.
-pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>) {
+/// On the loop thread, dropped however the loop ends: marks the peer stopped, then drops what
+/// is queued (requests with their responders, proposals with their answer channels).
+struct StopGuard {
+    shared: Arc<Shared>,
+    events: flume::Receiver<Event>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("the event loop panicked: the peer stops");
+        }
+        // Stopped before the drain: an event queued after the drain is one whose sender sees
+        // the flag (the channel's lock orders the two), so no proposal waits forever.
+        self.shared.stop();
+        self.events.drain().for_each(drop);
+    }
+}
+
+/// The event loop: runs until killed, until storage fails, or until it panics.
+pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume::Receiver<Event>) {
     let span = tracing::debug_span!("peer", id = %cx.raft.id(), term = tracing::field::Empty, role = tracing::field::Empty);
     let _enter = span.enter();
+    // Dropped first, inside the span, however the function ends.
+    let guard = StopGuard {
+        shared: Arc::clone(&cx.shared),
+        events,
+    };
     let mut next_tick = Instant::now() + cx.tick;
     while !cx.shared.killed.load(Ordering::Acquire) {
         // A tick that is due runs before any queued event: a steady stream of events must not
@@ -82,9 +106,9 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
         let received = if Instant::now() >= next_tick {
             Err(flume::RecvTimeoutError::Timeout)
         } else {
-            events.recv_deadline(next_tick)
+            guard.events.recv_deadline(next_tick)
         };
-        let answer = match received {
+        match received {
             Ok(Event::Kill) | Err(flume::RecvTimeoutError::Disconnected) => break,
             Ok(event) => cx.handle(event),
             Err(flume::RecvTimeoutError::Timeout) => {
@@ -94,98 +118,79 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
                 if now > next_tick + cx.tick * TICKS_BEHIND_MAX {
                     next_tick = now + cx.tick;
                 }
-                None
             }
-        };
+        }
         span.record("term", cx.raft.term().0);
         span.record("role", tracing::field::debug(cx.raft.role()));
-        if let Err(err) = cx.carry_out(answer) {
+        if let Err(err) = cx.carry_out() {
             tracing::error!(%err, "storage failed: the peer stops rather than answer what it did not persist");
-            cx.shared.killed.store(true, Ordering::Release);
             break;
         }
+        cx.publish_refused();
     }
-    cx.shared.publish(cx.raft.term(), false);
-    // Answer nothing more: queued requests and proposals are dropped with their responders.
-    events.drain().for_each(drop);
 }
 
-impl<S: Storage> Context<S> {
-    /// Feeds one event to the state machine; returns the responder of a request, if it was
-    /// one, under the id the request was stepped with.
-    fn handle(&mut self, event: Event) -> Option<(RequestId, Answer)> {
+impl<S: Storage, T: Transport> Context<S, T> {
+    /// Feeds one event to the state machine.
+    fn handle(&mut self, event: Event) {
         match event {
-            Event::RequestVote(args, responder) => {
-                let from = args.candidate_id;
-                Some(self.step_request(from, Request::RequestVote(args), Answer::Vote(responder)))
+            Event::Request(from, request, responder) => {
+                let id = RequestId(self.next_request_id);
+                self.next_request_id = self.next_request_id.wrapping_add(1);
+                self.pending.insert(id, responder);
+                self.raft.step_request(from, id, request);
             }
-            Event::AppendEntries(args, responder) => {
-                let from = args.leader_id;
-                Some(self.step_request(from, Request::AppendEntries(args), Answer::Append(responder)))
-            }
-            Event::InstallSnapshot(args, responder) => {
-                let from = args.leader_id;
-                let answer = Answer::Snapshot(responder);
-                Some(self.step_request(from, Request::InstallSnapshot(args), answer))
-            }
+            Event::Reply(from, reply) => self.raft.step_reply(from, reply),
             Event::Snapshot(index, data) => {
                 if let Err(err) = self.raft.snapshot(index, data) {
                     tracing::debug!(%err, "snapshot from the service not taken");
                 }
-                None
-            }
-            Event::Reply(from, reply) => {
-                self.raft.step_reply(from, reply);
-                None
             }
             Event::Propose(command, answer) => {
-                let _ = answer.send(self.raft.propose(command));
-                None
+                let _ = answer.send(self.raft.propose(command).map_err(StartError::from));
             }
-            Event::Kill => None,
+            Event::Kill => {}
         }
-    }
-
-    /// Steps a request under a fresh id; returns the id with the responder that answers it.
-    /// labrpc tells a handler nothing of its caller, so the sender is the one the request
-    /// names (an authenticated transport will know better).
-    fn step_request(&mut self, from: PeerId, request: Request, answer: Answer) -> (RequestId, Answer) {
-        let id = RequestId(self.next_request_id);
-        self.next_request_id = self.next_request_id.wrapping_add(1);
-        self.raft.step_request(from, id, request);
-        (id, answer)
     }
 
     /// Carries out the state machine's outputs through [`raft_core::Ready::carry_out`], which
     /// keeps the order the persistence contract requires: persist (each write durable when its
-    /// storage call returns), publish term and leadership, then send and answer the request
-    /// that was stepped, then hand the applier the snapshot and the committed entries.
-    fn carry_out(&mut self, answer: Option<(RequestId, Answer)>) -> Result<(), StorageError> {
+    /// storage call returns), publish term and leadership, then send and answer the requests
+    /// that were stepped, then hand the applier the snapshot and the committed entries.
+    fn carry_out(&mut self) -> Result<(), StorageError> {
         let ready = self.raft.take_ready();
         let mut effects = PeerEffects {
             storage: &mut self.storage,
-            peers: &self.peers,
-            events_tx: &self.events_tx,
-            answer,
+            transport: &mut self.transport,
+            pending: &mut self.pending,
             applier_tx: &self.applier_tx,
             shared: &self.shared,
             term: self.raft.term(),
             is_leader: self.raft.is_leader(),
         };
+        let done = ready.carry_out(&mut effects);
         // A request the state machine did not answer (the gate refused it) gets no reply: its
-        // responder is dropped with `effects`, and the call fails.
-        ready.carry_out(&mut effects)
+        // responder is dropped, and the call fails.
+        self.pending.clear();
+        done
+    }
+
+    /// Publishes the gate's refusal counts for [`crate::RaftNode::stats`], when they changed.
+    fn publish_refused(&mut self) {
+        let refused = self.raft.refused();
+        if refused != self.refused_published {
+            self.refused_published = refused;
+            *self.shared.refused.lock().unwrap_or_else(|e| e.into_inner()) = refused;
+        }
     }
 }
 
-/// What one Ready does to this peer's world: its storage, the ends to its peers, the
-/// responder of the request being handled, the applier and the state `get_state` reads.
-struct PeerEffects<'a, S> {
+/// What one Ready does to this peer's world: its storage, its transport, the responders of
+/// the requests being handled, the applier and the state `get_state` reads.
+struct PeerEffects<'a, S, T> {
     storage: &'a mut S,
-    peers: &'a [ClientEnd],
-    events_tx: &'a flume::Sender<Event>,
-    /// The responder of the request being handled, under the id it was stepped with.
-    answer: Option<(RequestId, Answer)>,
+    transport: &'a mut T,
+    pending: &'a mut HashMap<RequestId, Responder>,
     applier_tx: &'a flume::Sender<ApplyMsg>,
     shared: &'a Shared,
     /// The term after the input, published once the Ready is persisted.
@@ -194,7 +199,7 @@ struct PeerEffects<'a, S> {
     is_leader: bool,
 }
 
-impl<S: Storage> Effects for PeerEffects<'_, S> {
+impl<S: Storage, T: Transport> Effects for PeerEffects<'_, S, T> {
     type Error = StorageError;
 
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
@@ -218,68 +223,21 @@ impl<S: Storage> Effects for PeerEffects<'_, S> {
         Ok(())
     }
 
-    /// Sends one request without waiting: its reply comes back to the loop as an event.
+    /// Hands one request to the transport, which sends it without waiting: its reply comes
+    /// back to the loop through the inbox.
     fn send(&mut self, to: PeerId, request: Request) -> Result<(), StorageError> {
-        let Some(end) = self.peers.get(to.as_usize()) else {
-            return Ok(());
-        };
-        let events = self.events_tx.clone();
-        let back = move |reply: Reply| {
-            let _ = events.try_send(Event::Reply(to, reply));
-        };
-        match request {
-            Request::RequestVote(args) => {
-                end.call_with(
-                    "Raft.RequestVote",
-                    &args,
-                    move |r: Result<RequestVoteReply, _>| {
-                        if let Ok(reply) = r {
-                            back(Reply::RequestVote(reply));
-                        }
-                    },
-                );
-            }
-            Request::AppendEntries(args) => {
-                end.call_with(
-                    "Raft.AppendEntries",
-                    &args,
-                    move |r: Result<AppendEntriesReply, _>| {
-                        if let Ok(reply) = r {
-                            back(Reply::AppendEntries(reply));
-                        }
-                    },
-                );
-            }
-            Request::InstallSnapshot(args) => {
-                end.call_with(
-                    "Raft.InstallSnapshot",
-                    &args,
-                    move |r: Result<InstallSnapshotReply, _>| {
-                        if let Ok(reply) = r {
-                            back(Reply::InstallSnapshot(reply));
-                        }
-                    },
-                );
-            }
-        }
+        self.transport.send(to, request);
         Ok(())
     }
 
-    /// Answers the request stepped under `id` through its responder. raft-core answers a
-    /// request with a reply of its kind; a reply for another id or of another kind would leave
-    /// the responder to be dropped, and the call to fail.
+    /// Answers the request stepped under `id` through its responder.
     fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), StorageError> {
-        let Some((_, answer)) = self.answer.take_if(|(asked, _)| *asked == id) else {
-            return Ok(());
-        };
-        match (answer, reply) {
-            (Answer::Vote(r), Reply::RequestVote(reply)) => r.respond(reply),
-            (Answer::Append(r), Reply::AppendEntries(reply)) => r.respond(reply),
-            (Answer::Snapshot(r), Reply::InstallSnapshot(reply)) => r.respond(reply),
-            (_, reply) => tracing::error!(
+        match self.pending.remove(&id) {
+            Some(responder) => responder(reply),
+            None => tracing::error!(
                 ?id,
                 kind = reply.name(),
-                "a reply of another kind than its request"
+                "a reply to no request stepped since the last Ready"
             ),
         }
         Ok(())
@@ -292,6 +250,8 @@ impl<S: Storage> Effects for PeerEffects<'_, S> {
             term: meta.last_included_term,
             data: snapshot.data,
         };
+        // Waits while APPLY_QUEUE_MAX messages wait; fails only once the applier has ended
+        // (killed, or the service hung up), when nobody is left to deliver to.
         let _ = self.applier_tx.send(msg);
         Ok(())
     }
@@ -308,7 +268,9 @@ impl<S: Storage> Effects for PeerEffects<'_, S> {
 }
 
 /// The applier: moves committed commands from the loop to the service's channel, so that a
-/// slow consumer never stalls the loop. Ends when the peer is killed or the service hangs up.
+/// consumer slower than the loop holds the loop up only once [`APPLY_QUEUE_MAX`] messages
+/// wait. Delivers what the loop queued before it stopped; ends when the peer is killed, the
+/// loop has stopped and nothing is left, or the service hangs up.
 pub(crate) fn run_applier(
     from_loop: flume::Receiver<ApplyMsg>,
     apply_tx: flume::Sender<ApplyMsg>,

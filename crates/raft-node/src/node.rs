@@ -1,26 +1,20 @@
-//! The peer handle the tests and services hold: make, get_state, start, kill, and the labrpc
-//! service through which other peers reach this one.
+//! The peer handle the tests and services hold: make (over labrpc) or
+//! [`RaftNode::with_transport`] (over any [`Transport`]), get_state, start, snapshot, kill,
+//! and the counters of what the peer dropped.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, RequestVoteArgs,
-    RequestVoteReply,
-};
-use raft_core::{LogIndex, NewError, NotLeader, Raft, Restored, Term};
-use raft_labrpc::{ClientEnd, Responder, Service};
+use raft_core::{LogIndex, NewError, NotLeader, PeerId, Raft, Refused, Restored, Term};
+use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
 
-use crate::event_loop::{self, EVENT_QUEUE_MAX, Event};
+use crate::event_loop::{self, APPLY_QUEUE_MAX, EVENT_QUEUE_MAX, Event};
+use crate::labrpc::{self, LabrpcTransport};
 use crate::options::NodeOptions;
-
-/// How often a waiting `start` checks whether the loop has stopped.
-const START_KILL_POLL: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// The labrpc service name peers call: `Raft.RequestVote`, `Raft.AppendEntries`.
-pub const SERVICE: &str = "Raft";
+use crate::transport::{Inbox, Transport};
 
 /// What the applier delivers to the service, in log order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +40,59 @@ pub enum ApplyMsg {
     },
 }
 
+/// Why [`RaftNode::start`] did not take a command. Non-exhaustive: the leader will also refuse
+/// when it holds too many uncommitted entries (raft-core's bound), as a variant of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// This peer is not the leader; `leader_hint` is the leader it knows of in its current
+    /// term, if any, for a client to try instead.
+    NotLeader {
+        /// The leader this peer knows of, if any.
+        leader_hint: Option<PeerId>,
+    },
+    /// The peer has stopped (killed, its storage failed, or its loop panicked): it will never
+    /// take a command again.
+    Stopped,
+}
+
+impl From<NotLeader> for StartError {
+    fn from(refusal: NotLeader) -> StartError {
+        StartError::NotLeader {
+            leader_hint: refusal.leader_hint,
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::NotLeader {
+                leader_hint: Some(leader),
+            } => write!(f, "not the leader (try {leader})"),
+            StartError::NotLeader { leader_hint: None } => write!(f, "not the leader (no leader known)"),
+            StartError::Stopped => write!(f, "the peer has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What a peer dropped instead of handing to Raft, since it started: the signs of a bad
+/// network, a hostile or mismatched peer, or overload. Read with [`RaftNode::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Messages that did not decode (a reply here, or a request at the peer that labrpc
+    /// reports back), as the transport reported them.
+    pub decode_failures: u64,
+    /// Replies to no call this peer had outstanding, as the transport reported them.
+    pub unknown_replies: u64,
+    /// Incoming requests and replies dropped because the event queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages raft-core's gate refused, per reason.
+    pub refused: Refused,
+}
+
 /// Why a peer could not be made.
 #[derive(Debug)]
 pub enum NodeError {
@@ -69,19 +116,33 @@ impl std::fmt::Display for NodeError {
 
 impl std::error::Error for NodeError {}
 
-/// State the event loop publishes after every input, readable without asking it.
+/// State the event loop publishes after every input, and the counters transports add to,
+/// readable without asking the loop.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// `term << 1 | is_leader`, one word so that a reader never sees a torn pair.
     pub(crate) term_and_leader: AtomicU64,
     /// Set by kill: the loop and the applier stop.
     pub(crate) killed: AtomicBool,
+    /// Set as the loop thread ends, however it ends (see `event_loop::StopGuard`).
+    pub(crate) stopped: AtomicBool,
+    pub(crate) decode_failures: AtomicU64,
+    pub(crate) unknown_replies: AtomicU64,
+    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) refused: Mutex<Refused>,
 }
 
 impl Shared {
     pub(crate) fn publish(&self, term: Term, is_leader: bool) {
         self.term_and_leader
             .store(term.0 << 1 | u64::from(is_leader), Ordering::Release);
+    }
+
+    /// The loop has ended: no longer a leader, and stopped. `SeqCst`, so that a proposal
+    /// queued after the loop's last drain sees the flag (see `RaftNode::start`).
+    pub(crate) fn stop(&self) {
+        self.term_and_leader.fetch_and(!1, Ordering::SeqCst);
+        self.stopped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -92,9 +153,10 @@ pub struct RaftNode {
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Starts a peer: `peers[i]` reaches peer `i` (`peers[me]` is this peer's own end and is never
-/// used), `storage` holds what it persisted before (empty for a new peer), and committed
-/// commands arrive on `apply_tx` in index order.
+/// Starts a peer over labrpc, as 6.824's `Make`: `peers[i]` reaches peer `i` (`peers[me]` is
+/// this peer's own end and is never used), `storage` holds what it persisted before (empty for
+/// a new peer), and committed commands arrive on `apply_tx` in index order. Add
+/// [`RaftNode::service`] to this peer's labrpc server for the others to reach it.
 ///
 /// # Errors
 /// [`NodeError`] if the persisted state cannot be read, the options cannot work, or the
@@ -106,62 +168,89 @@ pub fn make(
     apply_tx: flume::Sender<ApplyMsg>,
     options: NodeOptions,
 ) -> Result<RaftNode, NodeError> {
-    let persisted = storage.load().map_err(NodeError::Storage)?;
-    let on_disk_snapshot = persisted.snapshot.clone();
-    let restored = Restored {
-        hard_state: persisted.hard_state,
-        snapshot: persisted.snapshot,
-        entries: persisted.entries,
-    };
-    let raft = Raft::restore(options.config(me, peers.len()), restored).map_err(NodeError::Raft)?;
-    let shared = Arc::new(Shared::default());
-    shared.publish(raft.term(), raft.is_leader());
-    let (events_tx, events_rx) = flume::bounded(EVENT_QUEUE_MAX);
-    let (applier_tx, applier_rx) = flume::unbounded();
-    if let Some(snapshot) = on_disk_snapshot {
-        // A restarted peer hands its snapshot to the service first, then resumes after it.
-        let meta = snapshot.meta;
-        let msg = ApplyMsg::Snapshot {
-            index: meta.last_included_index,
-            term: meta.last_included_term,
-            data: snapshot.data,
-        };
-        let _ = applier_tx.send(msg);
-    }
-    let applier = {
-        let shared = Arc::clone(&shared);
-        std::thread::Builder::new()
-            .name(format!("raft-{me}-applier"))
-            .spawn(move || event_loop::run_applier(applier_rx, apply_tx, &shared))
-            .map_err(NodeError::Spawn)?
-    };
-    let looper = {
-        let shared = Arc::clone(&shared);
-        let events_tx = events_tx.clone();
-        let context = event_loop::Context {
-            raft,
-            storage,
-            peers,
-            events_tx,
-            applier_tx,
-            shared,
-            tick: options.tick,
-            next_request_id: 0,
-        };
-        std::thread::Builder::new()
-            .name(format!("raft-{me}"))
-            .spawn(move || event_loop::run(context, events_rx))
-            .map_err(NodeError::Spawn)?
-    };
-    Ok(RaftNode {
-        events: events_tx,
-        shared,
-        threads: Mutex::new(vec![looper, applier]),
+    let peer_count = peers.len();
+    RaftNode::with_transport(me, peer_count, storage, apply_tx, options, |inbox| {
+        LabrpcTransport::new(peers, inbox)
     })
 }
 
 impl RaftNode {
-    /// The current term and whether this peer believes it is the leader.
+    /// Starts peer `me` of `peer_count` over the transport `connect` makes: it receives the
+    /// peer's [`Inbox`], where the transport hands in what arrives for the peer. `storage`
+    /// holds what the peer persisted before (empty for a new peer); committed commands arrive
+    /// on `apply_tx` in index order.
+    ///
+    /// # Errors
+    /// [`NodeError`] if the persisted state cannot be read, the options cannot work, or the
+    /// threads cannot be started.
+    pub fn with_transport<S: Storage, T: Transport>(
+        me: usize,
+        peer_count: usize,
+        storage: S,
+        apply_tx: flume::Sender<ApplyMsg>,
+        options: NodeOptions,
+        connect: impl FnOnce(Inbox) -> T,
+    ) -> Result<RaftNode, NodeError> {
+        let persisted = storage.load().map_err(NodeError::Storage)?;
+        let on_disk_snapshot = persisted.snapshot.clone();
+        let restored = Restored {
+            hard_state: persisted.hard_state,
+            snapshot: persisted.snapshot,
+            entries: persisted.entries,
+        };
+        let raft = Raft::restore(options.config(me, peer_count), restored).map_err(NodeError::Raft)?;
+        let shared = Arc::new(Shared::default());
+        shared.publish(raft.term(), raft.is_leader());
+        let (events_tx, events_rx) = flume::bounded(EVENT_QUEUE_MAX);
+        let (applier_tx, applier_rx) = flume::bounded(APPLY_QUEUE_MAX);
+        if let Some(snapshot) = on_disk_snapshot {
+            // A restarted peer hands its snapshot to the service first, then resumes after it.
+            let meta = snapshot.meta;
+            let msg = ApplyMsg::Snapshot {
+                index: meta.last_included_index,
+                term: meta.last_included_term,
+                data: snapshot.data,
+            };
+            let _ = applier_tx.send(msg);
+        }
+        let transport = connect(Inbox::new(events_tx.clone(), Arc::clone(&shared)));
+        let applier = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name(format!("raft-{me}-applier"))
+                .spawn(move || event_loop::run_applier(applier_rx, apply_tx, &shared))
+                .map_err(NodeError::Spawn)?
+        };
+        let context = event_loop::Context {
+            raft,
+            storage,
+            transport,
+            applier_tx,
+            shared: Arc::clone(&shared),
+            tick: options.tick,
+            next_request_id: 0,
+            pending: HashMap::new(),
+            refused_published: Refused::default(),
+        };
+        let looper = std::thread::Builder::new()
+            .name(format!("raft-{me}"))
+            .spawn(move || event_loop::run(context, events_rx));
+        let node = RaftNode {
+            events: events_tx,
+            shared,
+            threads: Mutex::new(vec![applier]),
+        };
+        // On failure, dropping `node` kills and joins the applier already running.
+        let looper = looper.map_err(NodeError::Spawn)?;
+        node.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(looper);
+        Ok(node)
+    }
+
+    /// The current term and whether this peer believes it is the leader. A stopped peer is
+    /// never the leader.
     #[must_use]
     pub fn get_state(&self) -> (Term, bool) {
         let word = self.shared.term_and_leader.load(Ordering::Acquire);
@@ -169,29 +258,28 @@ impl RaftNode {
     }
 
     /// Proposes a command. On the leader it returns at once with the index and term the
-    /// command will have if it commits (it may not: leadership can be lost); elsewhere it
-    /// refuses with the leader it knows of. Never waits on the network.
+    /// command will have if it commits (it may not: leadership can be lost). Never waits on
+    /// the network; waits for the loop only while the loop runs.
     ///
     /// # Errors
-    /// [`NotLeader`] if this peer is not the leader (or has been killed).
-    pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), NotLeader> {
-        let killed = NotLeader { leader_hint: None };
-        if self.shared.killed.load(Ordering::Acquire) {
-            return Err(killed);
+    /// [`StartError::NotLeader`] (with the leader it knows of) if this peer is not the leader;
+    /// [`StartError::Stopped`] if the peer has stopped, however it stopped.
+    pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), StartError> {
+        if self.stopped() {
+            return Err(StartError::Stopped);
         }
         let (tx, rx) = flume::bounded(1);
         if self.events.send(Event::Propose(command, tx)).is_err() {
-            return Err(killed);
+            return Err(StartError::Stopped);
         }
-        // The loop answers at once, unless it stopped (killed, or its storage failed) with the
-        // proposal still queued: then the answer never comes, so wait only while it runs.
-        loop {
-            match rx.recv_timeout(START_KILL_POLL) {
-                Ok(answer) => return answer,
-                Err(flume::RecvTimeoutError::Timeout) if !self.killed() => {}
-                Err(_) => return Err(killed),
-            }
+        // The loop answers, or stops first and drops the proposal (and with it `tx`) in its
+        // last drain. A proposal queued after that drain is one whose sender sees `stopped`
+        // here: the flag is set before the drain, and the channel's lock orders the drain and
+        // the send.
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            return rx.try_recv().unwrap_or(Err(StartError::Stopped));
         }
+        rx.recv().unwrap_or(Err(StartError::Stopped))
     }
 
     /// The service's state through `index` is `data`: Raft discards its log through `index`
@@ -219,34 +307,36 @@ impl RaftNode {
         self.shared.killed.load(Ordering::Acquire)
     }
 
+    /// True once the event loop has ended: killed, its storage failed, or it panicked. A
+    /// stopped peer sends and answers nothing, and `start` answers [`StartError::Stopped`].
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+
+    /// What the peer dropped instead of handing to Raft, since it started.
+    #[must_use]
+    pub fn stats(&self) -> NodeStats {
+        NodeStats {
+            decode_failures: self.shared.decode_failures.load(Ordering::Relaxed),
+            unknown_replies: self.shared.unknown_replies.load(Ordering::Relaxed),
+            dropped_queue_full: self.shared.dropped_queue_full.load(Ordering::Relaxed),
+            refused: *self.shared.refused.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Where a transport hands this peer what arrives for it (for a transport of incoming
+    /// connections started after the peer).
+    #[must_use]
+    pub fn inbox(&self) -> Inbox {
+        Inbox::new(self.events.clone(), Arc::clone(&self.shared))
+    }
+
     /// The labrpc service through which other peers call this one; add it to this peer's
-    /// server. Requests are queued to the event loop with their responders; a full queue or a
-    /// killed peer drops them, which the caller sees as a failed RPC.
+    /// labrpc server ([`labrpc::service`] on this peer's inbox).
     #[must_use]
     pub fn service(&self) -> Service {
-        let mut service = Service::new(SERVICE);
-        let events = self.events.clone();
-        service.method(
-            "RequestVote",
-            move |args: RequestVoteArgs, responder: Responder<RequestVoteReply>| {
-                let _ = events.try_send(Event::RequestVote(args, responder));
-            },
-        );
-        let events = self.events.clone();
-        service.method(
-            "AppendEntries",
-            move |args: AppendEntriesArgs, responder: Responder<AppendEntriesReply>| {
-                let _ = events.try_send(Event::AppendEntries(args, responder));
-            },
-        );
-        let events = self.events.clone();
-        service.method(
-            "InstallSnapshot",
-            move |args: InstallSnapshotArgs, responder: Responder<InstallSnapshotReply>| {
-                let _ = events.try_send(Event::InstallSnapshot(args, responder));
-            },
-        );
-        service
+        labrpc::service(&self.inbox())
     }
 }
 
@@ -262,6 +352,7 @@ impl std::fmt::Debug for RaftNode {
         f.debug_struct("RaftNode")
             .field("term", &term)
             .field("leader", &leader)
+            .field("stopped", &self.stopped())
             .finish()
     }
 }
