@@ -26,9 +26,9 @@ impl Outcome {
     /// The command that replays this run bit for bit.
     #[must_use]
     pub fn replay_command(&self) -> String {
-        let features = mutant().map_or_else(String::new, |m| format!(" --features {m}"));
+        let mutant = mutant().map_or_else(String::new, |m| format!(" --mutant {m}"));
         format!(
-            "cargo xtask test-all --sim{features} --seed {} --test {}",
+            "cargo xtask test-all --sim{mutant} --seed {} --test {}",
             self.seed, self.name
         )
     }
@@ -88,22 +88,9 @@ pub fn run_real(scenario: fn(&Tester)) {
     scenario(&Tester::real());
 }
 
-/// The deliberately broken raft-core rule this build runs against, if any (a `mutant-*`
-/// feature, for `cargo xtask mutants`).
+/// The deliberately broken raft-core rule this build runs against, if any (for
+/// `cargo xtask mutants`; see [`raft_core::MUTANT`]).
 #[must_use]
 pub fn mutant() -> Option<&'static str> {
-    [
-        (
-            cfg!(feature = "mutant-vote-ignores-log"),
-            "mutant-vote-ignores-log",
-        ),
-        (cfg!(feature = "mutant-commit-old-term"), "mutant-commit-old-term"),
-        (
-            cfg!(feature = "mutant-truncate-on-stale-append"),
-            "mutant-truncate-on-stale-append",
-        ),
-        (cfg!(feature = "mutant-forget-vote"), "mutant-forget-vote"),
-    ]
-    .into_iter()
-    .find_map(|(on, name)| on.then_some(name))
+    raft_core::MUTANT
 }

@@ -84,13 +84,16 @@ pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
-/// `cargo run --release --quiet -p PACKAGE [--features F] KIND NAME --`: one of the project's
-/// binaries (`--bin`) or examples (`--example`), built for speed; append its arguments.
-pub fn cargo_run(package: &str, kind: &str, name: &str, features: Option<&str>) -> Command {
+/// `cargo run --release --quiet -p PACKAGE KIND NAME --`: one of the project's binaries
+/// (`--bin`) or examples (`--example`), built for speed; append its arguments. With a
+/// `mutant`, raft-core is built with that deliberately broken rule (see [`sim::MUTANTS`]), in
+/// a target directory of its own so that no ordinary build ever links it.
+pub fn cargo_run(package: &str, kind: &str, name: &str, mutant: Option<&str>) -> Command {
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--quiet", "-p", package]);
-    if let Some(features) = features {
-        cmd.args(["--features", features]);
+    if let Some(mutant) = mutant {
+        cmd.env(sim::MUTANT_ENV, mutant);
+        cmd.env("CARGO_TARGET_DIR", sim::mutants_target_dir());
     }
     cmd.args([kind, name, "--"]);
     cmd

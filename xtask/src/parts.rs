@@ -105,21 +105,21 @@ pub fn run_part(id: &str, args: &[String]) -> bool {
     ok
 }
 
-/// `cargo xtask test-2a --sim [--seed S] [--test NAME] [--seeds N] [--features mutant-*]`:
+/// `cargo xtask test-2a --sim [--seed S] [--test NAME] [--seeds N] [--mutant NAME]`:
 /// the part's scenarios on the simulated cluster, by the `raft-suite` binary of the harness
 /// package (pass lines in virtual seconds).
 pub fn run_simulated(id: &str, args: &[String]) -> bool {
-    let mut features = None;
+    let mut mutant = None;
     let mut rest: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--sim" => {}
-            "--features" => features = it.next().cloned(),
+            "--mutant" => mutant = it.next().cloned(),
             _ => rest.push(arg.clone()),
         }
     }
-    run(cargo_run(PACKAGE, "--bin", "raft-suite", features.as_deref())
+    run(cargo_run(PACKAGE, "--bin", "raft-suite", mutant.as_deref())
         .args(["--part", id])
         .args(rest))
 }

@@ -2,8 +2,8 @@
 //! seed replayed with its full trace. The work is done by the `raft-sim` binary, built in
 //! release mode; xtask only passes the arguments on (it keeps no dependencies).
 //!
-//! `cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]`
-//! `cargo xtask sim --replay SEED [--peers P] [--faults F]`
+//! `cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--mutant NAME]`
+//! `cargo xtask sim --replay SEED [--peers P] [--faults F] [--mutant NAME]`
 //! `cargo xtask fuzz [--seed S] [--seeds K] [--steps N] [--peers P] [--keep-going] [--debug]`
 
 use crate::{cargo, cargo_run, run};
@@ -11,11 +11,29 @@ use crate::{cargo, cargo_run, run};
 /// Runs the simulator binary with `args`; true if every seed kept every invariant.
 pub fn main(args: &[String]) -> bool {
     if args.is_empty() {
-        eprintln!("usage: cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]");
-        eprintln!("       cargo xtask sim --replay SEED [--peers P] [--faults F]");
+        eprintln!(
+            "usage: cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--mutant NAME]"
+        );
+        eprintln!("       cargo xtask sim --replay SEED [--peers P] [--faults F] [--mutant NAME]");
         return false;
     }
-    run(cargo_run("raft-sim", "--bin", "raft-sim", None).args(args))
+    let (mutant, rest) = take_mutant(args);
+    run(cargo_run("raft-sim", "--bin", "raft-sim", mutant.as_deref()).args(rest))
+}
+
+/// Splits `--mutant NAME` off a command line.
+pub fn take_mutant(args: &[String]) -> (Option<String>, Vec<String>) {
+    let mut mutant = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--mutant" {
+            mutant = it.next().cloned();
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    (mutant, rest)
 }
 
 /// `cargo xtask fuzz`: the message fuzzer (crates/raft-sim/src/fuzz) by the `raft-fuzz`
@@ -35,22 +53,33 @@ pub fn fuzz(args: &[String]) -> bool {
     run(cmd.args(rest))
 }
 
-/// The mutants of raft-core (its `mutant-*` features), each a deliberately wrong rule.
-const MUTANTS: [(&str, &str); 4] = [
+/// The mutants of raft-core, each a deliberately wrong rule, selected by
+/// `--cfg raft_mutant="NAME"` (crates/raft-core/build.rs passes it to rustc for raft-core alone
+/// when [`MUTANT_ENV`] names one). Not a Cargo feature: any crate of a build can switch a
+/// feature on, and a mutant must never reach a user.
+pub const MUTANTS: [(&str, &str); 4] = [
+    ("vote-ignores-log", "grants a vote without the up-to-date check"),
     (
-        "mutant-vote-ignores-log",
-        "grants a vote without the up-to-date check",
-    ),
-    (
-        "mutant-commit-old-term",
+        "commit-old-term",
         "commits an old-term entry by counting replicas",
     ),
     (
-        "mutant-truncate-on-stale-append",
+        "truncate-on-stale-append",
         "truncates the log on a stale AppendEntries",
     ),
-    ("mutant-forget-vote", "forgets to persist the vote"),
+    ("forget-vote", "forgets to persist the vote"),
 ];
+
+/// The environment variable raft-core's build script reads to select a mutant.
+pub const MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
+
+/// Where mutant builds go: apart from every ordinary build, and shared by the mutants, so that
+/// switching from one to the next rebuilds raft-core and what depends on it, not the world.
+pub fn mutants_target_dir() -> std::path::PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), Into::into);
+    target.join("mutants")
+}
 
 /// How many seeds each mutant gets to be caught in (heavy faults).
 const MUTANT_SEEDS_MAX: &str = "60000";
@@ -64,7 +93,7 @@ const MUTANT_SUITE_SEEDS: &str = "300";
 /// crashes between granting a vote and a second candidate's request in the same term, and
 /// the suite's crashes never fall there (28,000 runs, seeds 1-1000, passed). The simulator
 /// catches it, at seed 0, with its check that nothing persisted is lost.
-const NOT_CAUGHT_BY_THE_SUITE: &str = "mutant-forget-vote";
+const NOT_CAUGHT_BY_THE_SUITE: &str = "forget-vote";
 
 /// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
 /// seeds until an invariant breaks, then runs the 6.824 suite on virtual time against it,
@@ -72,13 +101,13 @@ const NOT_CAUGHT_BY_THE_SUITE: &str = "mutant-forget-vote";
 /// is caught by both (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
 pub fn mutants() -> bool {
     let mut missed = Vec::new();
-    for (feature, what) in MUTANTS {
-        if feature == NOT_CAUGHT_BY_THE_SUITE {
-            eprintln!("xtask mutants: {feature} is left to the simulator: the 6.824 suite does not catch it");
+    for (mutant, what) in MUTANTS {
+        if mutant == NOT_CAUGHT_BY_THE_SUITE {
+            eprintln!("xtask mutants: {mutant} is left to the simulator: the 6.824 suite does not catch it");
         } else {
-            eprintln!("xtask mutants: the 6.824 suite on virtual time against {feature} ({what})");
+            eprintln!("xtask mutants: the 6.824 suite on virtual time against {mutant} ({what})");
             let caught = run(
-                crate::cargo_run(crate::parts::PACKAGE, "--bin", "raft-suite", Some(feature)).args([
+                crate::cargo_run(crate::parts::PACKAGE, "--bin", "raft-suite", Some(mutant)).args([
                     "--part",
                     "all",
                     "--seeds",
@@ -87,11 +116,11 @@ pub fn mutants() -> bool {
                 ]),
             );
             if !caught {
-                missed.push(feature);
+                missed.push(mutant);
             }
         }
-        eprintln!("xtask mutants: the simulator against {feature} ({what})");
-        let caught = run(cargo_run("raft-sim", "--bin", "raft-sim", Some(feature)).args([
+        eprintln!("xtask mutants: the simulator against {mutant} ({what})");
+        let caught = run(cargo_run("raft-sim", "--bin", "raft-sim", Some(mutant)).args([
             "--seeds",
             MUTANT_SEEDS_MAX,
             "--faults",
@@ -100,11 +129,11 @@ pub fn mutants() -> bool {
         ]));
         if caught {
             eprintln!(
-                "xtask mutants: {feature} caught; replay the seed above with \
-                 cargo run --release -p raft-sim --features {feature} --bin raft-sim -- --replay SEED --faults heavy"
+                "xtask mutants: {mutant} caught; replay the seed above with \
+                 cargo xtask sim --mutant {mutant} --replay SEED --faults heavy"
             );
         } else {
-            missed.push(feature);
+            missed.push(mutant);
         }
     }
     if missed.is_empty() {

@@ -72,7 +72,7 @@ fn target(part: &str) -> Result<(String, Option<String>, Vec<String>), String> {
 }
 
 /// `cargo xtask stress --part P --iterations N --jobs J [--filter F]`, on virtual time
-/// `cargo xtask stress --sim --part P --seeds N [--first S] [--jobs J] [--features F]`, or
+/// `cargo xtask stress --sim --part P --seeds N [--first S] [--jobs J] [--mutant NAME]`, or
 /// the message fuzzer `cargo xtask stress --fuzz [--steps N] [--seeds K] [--first S] [--debug]`.
 pub fn main(args: &[String]) -> bool {
     if args.iter().any(|a| a == "--sim") {

@@ -47,7 +47,7 @@ impl Raft {
     /// has voted for itself in its term, so it never grants another.
     pub(crate) fn handle_request_vote(&mut self, args: RequestVoteArgs) -> RequestVoteReply {
         let can_vote = self.voted_for.is_none() || self.voted_for == Some(args.candidate_id);
-        let up_to_date = cfg!(feature = "mutant-vote-ignores-log")
+        let up_to_date = cfg!(raft_mutant = "vote-ignores-log")
             || self.log.is_up_to_date(args.last_log_index, args.last_log_term);
         let granted = args.term == self.current_term && can_vote && up_to_date;
         if granted {

@@ -58,6 +58,21 @@ mod replication;
 mod snapshot;
 mod types;
 
+/// The deliberately broken rule this build of raft-core has, if any: set only by
+/// `cargo xtask mutants` (through `--cfg raft_mutant`, see build.rs), so that the simulator and
+/// the 6.824 suite can prove they catch it. `None` in every other build.
+pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
+    Some("vote-ignores-log")
+} else if cfg!(raft_mutant = "commit-old-term") {
+    Some("commit-old-term")
+} else if cfg!(raft_mutant = "truncate-on-stale-append") {
+    Some("truncate-on-stale-append")
+} else if cfg!(raft_mutant = "forget-vote") {
+    Some("forget-vote")
+} else {
+    None
+};
+
 pub use config::{Config, ConfigError};
 pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_JUMP_MAX, TERM_MAX};
 pub use log::{LogGap, RaftLog};

@@ -365,7 +365,7 @@ impl Raft {
             current_term: self.current_term,
             voted_for: self.voted_for,
         };
-        if cfg!(feature = "mutant-forget-vote") {
+        if cfg!(raft_mutant = "forget-vote") {
             hard_state.voted_for = None;
         }
         if hard_state != self.persisted_hard_state {

@@ -187,7 +187,7 @@ impl Raft {
             self.log.append(entry.clone());
             self.ready.entries.push(entry);
         }
-        if cfg!(feature = "mutant-truncate-on-stale-append")
+        if cfg!(raft_mutant = "truncate-on-stale-append")
             && last_new_index < self.log.last_index()
             && last_new_index >= self.log.first_index()
         {
@@ -279,7 +279,7 @@ impl Raft {
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let n = matched[self.quorum() - 1];
         let of_current_term =
-            cfg!(feature = "mutant-commit-old-term") || self.log.term_at(n) == Some(self.current_term);
+            cfg!(raft_mutant = "commit-old-term") || self.log.term_at(n) == Some(self.current_term);
         if n > self.commit_index && of_current_term && self.log.term_at(n).is_some() {
             tracing::trace!(peer = %self.config.id, term = %self.current_term, index = %n, "committed");
             self.commit_index = n;

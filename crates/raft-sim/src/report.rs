@@ -64,8 +64,9 @@ impl Violation {
     /// The command that replays this run.
     #[must_use]
     pub fn replay_command(&self) -> String {
+        let mutant = raft_core::MUTANT.map_or_else(String::new, |m| format!(" --mutant {m}"));
         format!(
-            "cargo xtask sim --replay {} --peers {} --faults {}",
+            "cargo xtask sim{mutant} --replay {} --peers {} --faults {}",
             self.seed, self.peers, self.faults
         )
     }
