@@ -6,34 +6,143 @@
 //! global randomness: `#![no_std]` with `alloc` enforces most of that, and the rest is policy.
 //! The same seed and the same inputs give the same run, bit for bit.
 //!
-//! The vocabulary every other crate shares lives here:
+//! ## The protocol in a few paragraphs
+//!
+//! **Roles and terms.** Every peer is a follower, a candidate or a leader ([`Role`]). Time is
+//! cut into terms ([`Term`]), numbered upward; each term has at most one leader. Every message
+//! carries its sender's term, and one rule, applied before any other, keeps peers in step: a
+//! peer that sees a higher term adopts it and becomes a follower (section 5.1; it lives once,
+//! in the term gate of [`Raft::step_request`] and [`Raft::step_reply`]).
+//!
+//! **Election** (section 5.2, [`Raft::tick`]). A follower that hears from no leader for a
+//! randomized election timeout becomes a candidate: it starts a new term, votes for itself
+//! and asks the others for their votes (RequestVote). A peer grants one vote per term, and
+//! only to a candidate whose log is at least as up to date as its own (section 5.4.1). A
+//! candidate with votes from a majority leads the term and sends heartbeats (empty
+//! AppendEntries) to hold it.
+//!
+//! **Replication** (section 5.3, [`Raft::propose`]). The leader appends each command to its
+//! log and sends it to the followers with AppendEntries, naming the entry just before the new
+//! ones; a follower accepts only if its own log holds that entry, so logs that agree at one
+//! index agree on everything before it (Log Matching). A follower that refuses says where its
+//! log differs, and the leader backs up a term at a time. An entry of the leader's own term
+//! stored on a majority is committed, and so is everything before it; each peer hands
+//! committed entries to its service in index order. A follower that lacks entries the leader
+//! has compacted gets the leader's snapshot instead (section 7, InstallSnapshot).
+//!
+//! **Safety** (section 5.4). The vote restriction makes every new leader hold every committed
+//! entry (Leader Completeness); counting replicas commits only entries of the leader's current
+//! term (the lesson of Figure 8). Together: no two peers ever apply different commands at the
+//! same index (State Machine Safety). raft-sim checks these properties after every event.
+//!
+//! **The persistence contract.** Term, vote and log must be on stable storage before a peer
+//! answers anyone (Figure 2): a vote forgotten in a crash could be given twice. The state
+//! machine never writes anything itself. Each input collects what it asks for in a [`Ready`]:
+//! what to persist, what to send, what to apply. [`Ready::carry_out`] runs it through the
+//! runtime's [`Effects`] in the one order that keeps the contract, persist, then send, then
+//! apply, and every runtime of the workspace (raft-node, raft-sim) uses it.
+//!
+//! ## Driving it
+//!
+//! Feed inputs ([`Raft::tick`] every unit of time, [`Raft::step_request`] and
+//! [`Raft::step_reply`] for what the network brings, [`Raft::propose`] and [`Raft::snapshot`]
+//! for what the service asks), then take the [`Ready`] and carry it out. Every message passes
+//! the [`gate`] first. Here three peers in one loop, the network a list:
+//!
+//! ```
+//! use raft_core::message::{Message, Reply, Request, RequestId};
+//! use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Snapshot};
+//!
+//! /// What one Ready asked of this toy runtime: messages to deliver, entries to apply.
+//! #[derive(Default)]
+//! struct Outbox { sent: Vec<(PeerId, Message)>, applied: Vec<Entry> }
+//!
+//! impl Effects for Outbox {
+//!     type Error = core::convert::Infallible;
+//!     // A real runtime makes each of these durable before it returns.
+//!     fn save_hard_state(&mut self, _: &HardState) -> Result<(), Self::Error> { Ok(()) }
+//!     fn truncate_suffix(&mut self, _: LogIndex) -> Result<(), Self::Error> { Ok(()) }
+//!     fn install_snapshot(&mut self, _: &Snapshot) -> Result<(), Self::Error> { Ok(()) }
+//!     fn append(&mut self, _: &[Entry]) -> Result<(), Self::Error> { Ok(()) }
+//!     fn send(&mut self, to: PeerId, request: Request) -> Result<(), Self::Error> {
+//!         self.sent.push((to, Message::Request(request)));
+//!         Ok(())
+//!     }
+//!     fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Self::Error> {
+//!         // This runtime names each request after its sender, so the reply goes back there.
+//!         self.sent.push((PeerId(id.0 as u32), Message::Reply(reply)));
+//!         Ok(())
+//!     }
+//!     fn apply_snapshot(&mut self, _: Snapshot) -> Result<(), Self::Error> { Ok(()) }
+//!     fn apply(&mut self, entry: Entry) -> Result<(), Self::Error> {
+//!         self.applied.push(entry);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let ids: Vec<PeerId> = (0..3).map(PeerId).collect();
+//! let mut peers: Vec<Raft> = ids
+//!     .iter()
+//!     .map(|&id| Raft::new(Config::new(id, ids.clone(), 7 + u64::from(id.0))).unwrap())
+//!     .collect();
+//! let mut in_flight: Vec<(PeerId, PeerId, Message)> = Vec::new(); // (from, to, message)
+//! let mut applied: Vec<Vec<Entry>> = vec![Vec::new(); 3];
+//! let mut proposed = false;
+//! for _round in 0..1_000 {
+//!     for peer in &mut peers {
+//!         peer.tick();
+//!     }
+//!     for (from, to, message) in std::mem::take(&mut in_flight) {
+//!         let peer = &mut peers[to.as_usize()];
+//!         match message {
+//!             Message::Request(r) => peer.step_request(from, RequestId(u64::from(from.0)), r),
+//!             Message::Reply(r) => peer.step_reply(from, r),
+//!         }
+//!         let mut out = Outbox::default();
+//!         let Ok(()) = peer.take_ready().carry_out(&mut out);
+//!         in_flight.extend(out.sent.into_iter().map(|(dest, m)| (to, dest, m)));
+//!         applied[to.as_usize()].extend(out.applied);
+//!     }
+//!     if !proposed {
+//!         if let Some(leader) = peers.iter_mut().find(|p| p.is_leader()) {
+//!             leader.propose(b"x=1".to_vec()).expect("the leader takes a command");
+//!             proposed = true;
+//!         }
+//!     }
+//!     for (i, peer) in peers.iter_mut().enumerate() {
+//!         let mut out = Outbox::default();
+//!         let Ok(()) = peer.take_ready().carry_out(&mut out);
+//!         in_flight.extend(out.sent.into_iter().map(|(dest, m)| (PeerId(i as u32), dest, m)));
+//!         applied[i].extend(out.applied);
+//!     }
+//!     if applied.iter().all(|a| !a.is_empty()) {
+//!         break;
+//!     }
+//! }
+//! for log in &applied {
+//!     assert_eq!(log[0].command, b"x=1", "every peer applies the command at index 1");
+//! }
+//! ```
+//!
+//! ## Where things are
 //!
 //! - [`Term`], [`LogIndex`], [`PeerId`]: newtypes, never bare integers or sentinels.
 //! - [`Entry`]: one log entry (its index, the term it was created in, the opaque command).
 //! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries) and of section 7
 //!   (InstallSnapshot) as a [`message::Request`], their answers as a [`message::Reply`]. They
 //!   derive `serde` so any wire format can carry them; the workspace uses postcard.
+//! - [`gate`]: every message checked once, before any rule; [`Config`]: validated settings and
+//!   their named bounds; [`RaftLog`]: the log and its compacted prefix; [`Ready`] and
+//!   [`Effects`]: the outputs and the one order they are carried out in.
+//! - docs/ARCHITECTURE.md maps each rule of Figure 2 to the function that implements it.
 //!
-//! Inputs: [`Raft::tick`], [`Raft::step_request`], [`Raft::step_reply`], [`Raft::propose`],
-//! [`Raft::snapshot`]. Every message passes [`gate`] first. Outputs: a [`Ready`] from
-//! [`Raft::take_ready`], carried out by [`Ready::carry_out`] in the order of the persistence
-//! contract.
+//! ## Deliberately left out
 //!
-//! ```
-//! use raft_core::{Entry, LogIndex, Term};
-//! use raft_core::message::RequestVoteArgs;
-//! use raft_core::PeerId;
-//!
-//! let entry = Entry { index: LogIndex(1), term: Term(1), command: b"x=1".to_vec() };
-//! assert!(entry.index > LogIndex::ZERO);
-//! let ask = RequestVoteArgs {
-//!     term: Term(2),
-//!     candidate_id: PeerId(0),
-//!     last_log_index: entry.index,
-//!     last_log_term: entry.term,
-//! };
-//! assert_eq!(ask.term.next(), Term(3));
-//! ```
+//! Membership changes (section 6); snapshots sent in chunks (the whole snapshot travels in one
+//! InstallSnapshot, as 6.824 allows); a no-op entry at election (the 6.824 tests count entries
+//! and forbid it; an older entry then waits for the next command of the new term to commit);
+//! and, for now, pre-vote, check-quorum, leadership transfer and read-only queries (the
+//! thesis, chapters 6 and 9), which later work adds as `Config` switches.
 //!
 //! ## Error policy
 //!
