@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use raft_core::{LogIndex, NewError, NotLeader, PeerId, Raft, Refused, Restored, Term};
+use raft_core::{LogIndex, NewError, PeerId, ProposeError, Raft, Refused, Restored, Term};
 use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
 
@@ -40,8 +40,8 @@ pub enum ApplyMsg {
     },
 }
 
-/// Why [`RaftNode::start`] did not take a command. Non-exhaustive: the leader will also refuse
-/// when it holds too many uncommitted entries (raft-core's bound), as a variant of its own.
+/// Why [`RaftNode::start`] did not take a command. Non-exhaustive: later features (a leadership
+/// transfer in progress) will refuse with reasons of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StartError {
@@ -51,15 +51,30 @@ pub enum StartError {
         /// The leader this peer knows of, if any.
         leader_hint: Option<PeerId>,
     },
+    /// The leader already holds `max` entries it has not committed (raft-core's
+    /// `Config::uncommitted_entries_max`): the cluster is behind; retry once commits catch up.
+    UncommittedFull {
+        /// Uncommitted entries in the leader's log.
+        uncommitted_entries: u64,
+        /// The configured bound.
+        max: usize,
+    },
     /// The peer has stopped (killed, its storage failed, or its loop panicked): it will never
     /// take a command again.
     Stopped,
 }
 
-impl From<NotLeader> for StartError {
-    fn from(refusal: NotLeader) -> StartError {
-        StartError::NotLeader {
-            leader_hint: refusal.leader_hint,
+impl From<ProposeError> for StartError {
+    fn from(refusal: ProposeError) -> StartError {
+        match refusal {
+            ProposeError::NotLeader { leader_hint } => StartError::NotLeader { leader_hint },
+            ProposeError::UncommittedFull {
+                uncommitted_entries,
+                max,
+            } => StartError::UncommittedFull {
+                uncommitted_entries,
+                max,
+            },
         }
     }
 }
@@ -71,6 +86,13 @@ impl std::fmt::Display for StartError {
                 leader_hint: Some(leader),
             } => write!(f, "not the leader (try {leader})"),
             StartError::NotLeader { leader_hint: None } => write!(f, "not the leader (no leader known)"),
+            StartError::UncommittedFull {
+                uncommitted_entries,
+                max,
+            } => write!(
+                f,
+                "the leader holds {uncommitted_entries} uncommitted entries (at most {max}); retry later"
+            ),
             StartError::Stopped => write!(f, "the peer has stopped"),
         }
     }

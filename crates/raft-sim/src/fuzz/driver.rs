@@ -33,6 +33,8 @@ const ELECTION_TIMEOUT_TICKS_MIN: u32 = 10;
 const ELECTION_TIMEOUT_TICKS_MAX: u32 = 20;
 const HEARTBEAT_INTERVAL_TICKS: u32 = 3;
 const ENTRIES_PER_APPEND_MAX: usize = 16;
+/// The most uncommitted entries a fuzzed leader accepts: small, so proposals reach the bound.
+const UNCOMMITTED_ENTRIES_MAX: usize = 64;
 
 /// The weight of each kind of step, out of [`WEIGHT_TOTAL`].
 const WEIGHT_TICK: u32 = 300;
@@ -199,6 +201,9 @@ impl Fuzzer {
             election_timeout_ticks_max: ELECTION_TIMEOUT_TICKS_MAX,
             heartbeat_interval_ticks: HEARTBEAT_INTERVAL_TICKS,
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
+            // Small, so that the fuzzer also drives leaders into the bound.
+            uncommitted_entries_max: UNCOMMITTED_ENTRIES_MAX,
+            append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),
         }
     }
