@@ -38,16 +38,20 @@ pub mod config;
 pub mod durable;
 pub mod figure16;
 mod nemesis;
-pub mod network;
+pub mod net;
 pub mod queue;
 pub mod report;
 pub mod service;
 pub mod sim;
+pub mod tasks;
 pub mod trace;
+pub mod world;
 
+pub use checkers::Breach;
 pub use config::{FaultProfile, Sabotage, SimConfig};
 pub use report::{RunSummary, Violation};
 pub use sim::Simulation;
+pub use world::{World, WorldConfig};
 
 /// Runs one seed to the end.
 ///
