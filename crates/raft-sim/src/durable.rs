@@ -46,6 +46,33 @@ pub trait Store {
     fn restored(&self) -> Result<Restored, Breach>;
 }
 
+/// A store that keeps nothing: a restart starts fresh. For measurements of the bare state
+/// machine, where persisting is not what is measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoStore;
+
+impl Store for NoStore {
+    fn save_hard_state(&mut self, _hard_state: &HardState) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, _from: LogIndex) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, _snapshot: &Snapshot) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn append(&mut self, _entries: &[Entry]) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn restored(&self) -> Result<Restored, Breach> {
+        Ok(Restored::default())
+    }
+}
+
 impl Store for Durable {
     fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Breach> {
         Durable::save_hard_state(self, *hard_state);

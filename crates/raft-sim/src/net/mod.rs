@@ -9,10 +9,10 @@
 //! - [`Nemesis`]: the safety runs' network: per-message delay, drop, duplication and long
 //!   delays that reorder, and partitions that the nemesis forms and heals.
 //!
-//! A third, [`Instant`], delivers every message at once: the bare-state-machine measurements
+//! A third, [`Immediate`], delivers every message at once: the bare-state-machine measurements
 //! (election and replication benches) run on it.
 
-mod instant;
+mod immediate;
 mod labrpc;
 mod nemesis;
 
@@ -20,7 +20,7 @@ use std::fmt;
 
 use raft_core::message::Message;
 
-pub use instant::Instant;
+pub use immediate::Immediate;
 pub use labrpc::Labrpc;
 pub use nemesis::Nemesis;
 

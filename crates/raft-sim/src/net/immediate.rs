@@ -1,4 +1,4 @@
-//! The instant network: every message arrives at once, none is lost. With every peer ticking
+//! The immediate network: every message arrives at once, none is lost. With every peer ticking
 //! at the same instant ([`crate::world::TickPhase::Aligned`]), a tick's messages and their
 //! replies are all delivered before the next tick: the bare state machine's own pace.
 
@@ -9,9 +9,9 @@ use crate::trace::Fate;
 
 /// A network without delay or loss; a message to a stopped node is lost.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Instant;
+pub struct Immediate;
 
-impl Network for Instant {
+impl Network for Immediate {
     type Call = ();
 
     fn send(&mut self, _from: usize, _to: usize, to_running: bool, _message: &Message) -> (Fate, ()) {
