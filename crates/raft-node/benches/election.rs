@@ -313,7 +313,12 @@ fn bare_world(n: usize, seed: u64) -> BareWorld {
         phase: TickPhase::Aligned,
         full_trace: false,
     };
-    let mut world = World::new(config, Immediate, NoService::default(), vec![NoStore; n]);
+    let mut world = World::new(
+        config,
+        Immediate::default(),
+        NoService::default(),
+        vec![NoStore; n],
+    );
     for i in 0..n {
         world
             .start(i, options.config(i, n))

@@ -116,7 +116,12 @@ impl Elected {
             phase: TickPhase::Aligned,
             full_trace: false,
         };
-        let mut world = World::new(config, Immediate, NoService::default(), vec![NoStore; n]);
+        let mut world = World::new(
+            config,
+            Immediate::default(),
+            NoService::default(),
+            vec![NoStore; n],
+        );
         for id in &ids {
             let config = Config::new(*id, ids.clone(), seed.wrapping_add(u64::from(id.0)));
             world

@@ -72,6 +72,12 @@ impl<E> EventQueue<E> {
         self.heap.pop().map(|s| (s.at_us, s.event))
     }
 
+    /// The earliest event and its time, left in place.
+    #[must_use]
+    pub fn peek(&self) -> Option<(u64, &E)> {
+        self.heap.peek().map(|s| (s.at_us, &s.event))
+    }
+
     /// The time of the earliest event.
     #[must_use]
     pub fn peek_time(&self) -> Option<u64> {

@@ -154,7 +154,8 @@ pub struct World<N: Network, S, D, X = ()> {
     tick_us: u64,
     phase: TickPhase,
     phase_rng: SmallRng,
-    /// Events run at the current instant (the livelock bound).
+    /// The instant of the last event run, and how many ran at it (the livelock bound).
+    instant_us: u64,
     at_this_instant: u64,
     /// Messages handed to the network (before its decisions).
     messages_sent: u64,
@@ -184,6 +185,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
             tick_us: config.tick_us,
             phase: config.phase,
             phase_rng: SmallRng::seed_from_u64(config.seed ^ PHASE_SEED),
+            instant_us: 0,
             at_this_instant: 0,
             messages_sent: 0,
             snapshots_taken: 0,
@@ -311,6 +313,12 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         self.queue.peek_time()
     }
 
+    /// The next event and its time.
+    #[must_use]
+    pub fn peek(&self) -> Option<(u64, &Event<N::Call, X>)> {
+        self.queue.peek()
+    }
+
     /// Schedules a driver's event at `at_us`.
     ///
     /// # Errors
@@ -426,7 +434,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         let Some((at_us, event)) = self.queue.pop() else {
             return Ok(Step::Idle);
         };
-        if at_us == self.now_us {
+        if at_us == self.instant_us {
             self.at_this_instant += 1;
             if self.at_this_instant > EVENTS_PER_INSTANT_MAX {
                 let detail = format!(
@@ -436,6 +444,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
                 return Err(Breach::new(SIMULATOR, detail));
             }
         } else {
+            self.instant_us = at_us;
             self.at_this_instant = 0;
         }
         self.now_us = self.now_us.max(at_us);
