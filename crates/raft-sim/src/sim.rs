@@ -1,6 +1,6 @@
 //! The safety runs: the world ([`World`]) with the nemesis network, each node's service a
 //! digest chain watched by the checkers, and a driver of its own events (the client, the
-//! nemesis, the end of faults, in [`crate::nemesis`]).
+//! nemesis, the end of faults, in nemesis.rs).
 //!
 //! The checkers run where the world lets a service watch: on every persisted append (Log
 //! Matching), every apply (State Machine Safety, Leader Completeness), and after every input

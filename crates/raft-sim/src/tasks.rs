@@ -2,7 +2,7 @@
 //! scenario and the clients it starts) runs beside the world, one task at a time.
 //!
 //! Each task is an OS thread, but only one runs: the one holding the baton
-//! ([`Sched::running`]). A task gives the baton up only where time would pass, in
+//! (`Sched::running`). A task gives the baton up only where time would pass, in
 //! [`Tasks::sleep`], and when it waits for other tasks to finish. Then the next task is
 //! chosen: the one that wakes first in virtual time, ties broken by a key drawn from the seed;
 //! the world's events up to that instant run first. So a seed fixes the interleaving of

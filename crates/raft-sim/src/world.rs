@@ -4,9 +4,9 @@
 //!
 //! - Time is virtual (microseconds) and moves only from event to event.
 //! - A node is a [`Raft`] restored from its [`Store`] (the durable model: a crash keeps only
-//!   it), ticked every `tick_us`, each input's [`Ready`] carried out by
-//!   [`Ready::carry_out`] (the code raft-node runs) through [`NodeEffects`], the one
-//!   [`Effects`] of the simulator: persist into the store, send through the network model,
+//!   it), ticked every `tick_us`, each input's [`raft_core::Ready`] carried out by
+//!   [`raft_core::Ready::carry_out`] (the code raft-node runs) through `NodeEffects`, the one
+//!   [`raft_core::Effects`] of the simulator: persist into the store, send through the network model,
 //!   hand committed entries to the [`Service`].
 //! - The network model ([`Network`]) decides every message's fate; the world queues what
 //!   arrives and, at arrival, hands requests to the receiver and replies to the caller.
@@ -20,7 +20,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use raft_core::message::Message;
-use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, Term};
+use raft_core::{Config, LogIndex, PeerId, Raft, RoleKind, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -44,8 +44,6 @@ pub const PERSISTENCE_CONTRACT: &str = "Persistence Contract";
 const PHASE_SEED: u64 = 0x0070_6861_7365;
 /// Trace tag of a tick (hashed, not kept as a line).
 const TICK_TAG: u64 = 0x7469_636b;
-/// Trace tag of an applied entry (hashed, not kept as a line).
-const APPLY_TAG: u64 = 0x6170_706c;
 
 /// When a node's first tick falls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,14 +141,14 @@ pub enum Step<X> {
 /// The world: clock, queue, network, nodes, service, trace.
 #[derive(Debug)]
 pub struct World<N: Network, S, D, X = ()> {
-    now_us: u64,
+    pub(crate) now_us: u64,
     queue: EventQueue<Event<N::Call, X>>,
     rafts: Vec<Option<Raft>>,
     incarnations: Vec<u64>,
-    stores: Vec<D>,
+    pub(crate) stores: Vec<D>,
     net: N,
-    service: S,
-    trace: Trace,
+    pub(crate) service: S,
+    pub(crate) trace: Trace,
     tick_us: u64,
     phase: TickPhase,
     phase_rng: SmallRng,
@@ -577,7 +575,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     }
 
     /// One input to a running node: run `f`, note a role change, carry out the Ready through
-    /// [`NodeEffects`] (`caller`: the request being handled, which the Ready's reply
+    /// `NodeEffects` (`caller`: the request being handled, which the Ready's reply
     /// answers), then let the service look at the nodes. `None` if the node is stopped.
     ///
     /// # Errors
@@ -606,7 +604,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
             self.trace.record(self.now_us, event);
         }
         let incarnation = self.incarnations[node];
-        ready.carry_out(&mut NodeEffects {
+        ready.carry_out(&mut crate::effects::NodeEffects {
             world: self,
             node,
             incarnation,
@@ -618,7 +616,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     }
 
     /// Hands a request to the network and queues what arrives.
-    fn send_request(
+    pub(crate) fn send_request(
         &mut self,
         from: usize,
         incarnation: u64,
@@ -651,7 +649,12 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     }
 
     /// Hands a reply to the network and queues what arrives.
-    fn send_reply(&mut self, from: usize, caller: Caller<N::Call>, message: Message) -> Result<(), Breach> {
+    pub(crate) fn send_reply(
+        &mut self,
+        from: usize,
+        caller: Caller<N::Call>,
+        message: Message,
+    ) -> Result<(), Breach> {
         self.messages_sent += 1;
         let to = caller.node;
         let fate = self.net.reply(from, to, caller.call, &message);
@@ -683,7 +686,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     }
 
     /// Queues a snapshot the service asked for, as the node's next input.
-    fn queue_snapshot(
+    pub(crate) fn queue_snapshot(
         &mut self,
         node: usize,
         incarnation: u64,
@@ -711,85 +714,6 @@ impl<N: Network, S: Service, D: Store, X> crate::tasks::Clocked for World<N, S, 
 
     fn failure(&self) -> Option<String> {
         self.fault.as_ref().map(ToString::to_string)
-    }
-}
-
-/// One node's side of carrying out its Ready in the world, the simulator's one [`Effects`]:
-/// persist into its store, send through the network model (a reply back along the call it
-/// answers), hand committed entries and snapshots to the service. A failed step is the
-/// effect's error and stops the Ready there.
-struct NodeEffects<'a, N: Network, S, D, X> {
-    world: &'a mut World<N, S, D, X>,
-    node: usize,
-    incarnation: u64,
-    /// The request being handled, if the input was one.
-    caller: Option<Caller<N::Call>>,
-    /// The node's term after the input: the term its commits are recorded in.
-    term: Term,
-}
-
-impl<N: Network, S: Service, D: Store, X> NodeEffects<'_, N, S, D, X> {
-    fn store(&mut self) -> &mut D {
-        &mut self.world.stores[self.node]
-    }
-
-    /// A store's breach, naming the node.
-    fn at_node(&self, breach: Breach) -> Breach {
-        Breach::new(breach.invariant, format!("n{}: {}", self.node, breach.detail))
-    }
-}
-
-impl<N: Network, S: Service, D: Store, X> Effects for NodeEffects<'_, N, S, D, X> {
-    type Error = Breach;
-
-    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Breach> {
-        self.store()
-            .save_hard_state(hard_state)
-            .map_err(|b| self.at_node(b))
-    }
-
-    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Breach> {
-        self.store().truncate_suffix(from).map_err(|b| self.at_node(b))
-    }
-
-    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Breach> {
-        self.store()
-            .install_snapshot(snapshot)
-            .map_err(|b| self.at_node(b))
-    }
-
-    /// Persists the entries, then lets the service watch them (Log Matching, in the safety runs).
-    fn append(&mut self, entries: &[Entry]) -> Result<(), Breach> {
-        self.store().append(entries).map_err(|b| self.at_node(b))?;
-        self.world.service.appended(self.node, entries)
-    }
-
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Breach> {
-        self.world
-            .send_request(self.node, self.incarnation, to.as_usize(), message)
-    }
-
-    fn reply(&mut self, reply: Message) -> Result<(), Breach> {
-        match self.caller.take() {
-            Some(caller) => self.world.send_reply(self.node, caller, reply),
-            None => Ok(()),
-        }
-    }
-
-    fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Breach> {
-        self.world.service.apply_snapshot(self.node, snapshot)
-    }
-
-    /// Applies one committed entry; a snapshot the service then asks for is queued.
-    fn apply(&mut self, entry: Entry) -> Result<(), Breach> {
-        let world = &mut *self.world;
-        world
-            .trace
-            .mix(&[world.now_us, APPLY_TAG, self.node as u64, entry.index.0]);
-        if let Some(request) = world.service.apply(self.node, self.term, entry)? {
-            world.queue_snapshot(self.node, self.incarnation, request)?;
-        }
-        Ok(())
     }
 }
 
