@@ -1,7 +1,7 @@
 //! Leader election (section 5.2): campaigning, the RequestVote receiver rules, counting votes.
 
 use crate::PeerId;
-use crate::message::{Message, RequestVoteArgs, RequestVoteReply};
+use crate::message::{Request, RequestVoteArgs, RequestVoteReply};
 use crate::raft::{Raft, Role};
 
 impl Raft {
@@ -27,7 +27,7 @@ impl Raft {
         };
         let peers: alloc::vec::Vec<PeerId> = self.others().collect();
         for peer in peers {
-            self.send(peer, Message::RequestVote(args.clone()));
+            self.send(peer, Request::RequestVote(args.clone()));
         }
     }
 

@@ -11,8 +11,13 @@
 //! - [`Term`], [`LogIndex`], [`PeerId`]: newtypes, never bare integers or sentinels.
 //! - [`Entry`]: one log entry (its index, the term it was created in, the opaque command).
 //! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries) and of section 7
-//!   (InstallSnapshot), with their replies. They derive `serde` so any wire format can carry
-//!   them; the workspace uses postcard.
+//!   (InstallSnapshot) as a [`message::Request`], their answers as a [`message::Reply`]. They
+//!   derive `serde` so any wire format can carry them; the workspace uses postcard.
+//!
+//! Inputs: [`Raft::tick`], [`Raft::step_request`], [`Raft::step_reply`], [`Raft::propose`],
+//! [`Raft::snapshot`]. Every message passes [`gate`] first. Outputs: a [`Ready`] from
+//! [`Raft::take_ready`], carried out by [`Ready::carry_out`] in the order of the persistence
+//! contract.
 //!
 //! ```
 //! use raft_core::{Entry, LogIndex, Term};
@@ -32,9 +37,11 @@
 //!
 //! ## Error policy
 //!
-//! Anything that arrives from outside (a message from the network, a config from a user) is
-//! checked and answered with a `Result` or by the protocol's own rules. `assert!` is kept for
-//! what can only break through a bug in this crate: an invariant of the algorithm.
+//! Anything that arrives from outside (a message from the network, a config from a user, state
+//! restored from disk) is checked and answered with a `Result` or by the protocol's own rules.
+//! Messages are checked once, by [`gate`], before any rule sees them: what no correct peer
+//! sends is dropped and counted ([`Raft::refused`]), never a panic. `assert!` is kept for what
+//! can only break through a bug in this crate: an invariant of the algorithm.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -42,6 +49,7 @@ extern crate alloc;
 
 mod config;
 mod election;
+pub mod gate;
 mod log;
 pub mod message;
 mod raft;
@@ -51,6 +59,7 @@ mod snapshot;
 mod types;
 
 pub use config::{Config, ConfigError};
+pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_MAX};
 pub use log::{LogGap, RaftLog};
 pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
 pub use ready::{Effects, Ready};

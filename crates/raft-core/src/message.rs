@@ -105,46 +105,110 @@ pub struct InstallSnapshotReply {
     pub match_index: LogIndex,
 }
 
-/// One message between peers: a request of Figure 2 or its reply.
+/// A request of Figure 2 or section 7: what one peer asks of another, expecting a [`Reply`].
 ///
-/// The runtime tells [`crate::Raft::step`] who sent it; replies carry what the receiver needs
-/// to act on them without remembering the request.
+/// The runtime steps an incoming request with [`crate::Raft::step_request`], naming it with a
+/// [`RequestId`] of its choice; the reply comes back in the Ready under that id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Message {
+pub enum Request {
     /// A candidate asks for a vote.
     RequestVote(RequestVoteArgs),
-    /// A peer answers a vote request.
-    RequestVoteReply(RequestVoteReply),
     /// A leader replicates entries or sends a heartbeat.
     AppendEntries(AppendEntriesArgs),
-    /// A follower answers AppendEntries.
-    AppendEntriesReply(AppendEntriesReply),
     /// A leader sends its snapshot to a follower that needs entries it discarded.
     InstallSnapshot(InstallSnapshotArgs),
-    /// A follower answers InstallSnapshot.
-    InstallSnapshotReply(InstallSnapshotReply),
 }
 
-impl Message {
-    /// The sender's term, which every message carries (the term rule reads it).
+impl Request {
+    /// The sender's term (the term rule reads it).
     #[must_use]
     pub fn term(&self) -> Term {
         match self {
-            Message::RequestVote(m) => m.term,
-            Message::RequestVoteReply(m) => m.term,
-            Message::AppendEntries(m) => m.term,
-            Message::AppendEntriesReply(m) => m.term,
-            Message::InstallSnapshot(m) => m.term,
-            Message::InstallSnapshotReply(m) => m.term,
+            Request::RequestVote(m) => m.term,
+            Request::AppendEntries(m) => m.term,
+            Request::InstallSnapshot(m) => m.term,
         }
     }
 
-    /// True for requests (which get a reply), false for replies.
+    /// The request's name, as in Figure 2.
     #[must_use]
-    pub fn is_request(&self) -> bool {
-        matches!(
-            self,
-            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
-        )
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::RequestVote(_) => "RequestVote",
+            Request::AppendEntries(_) => "AppendEntries",
+            Request::InstallSnapshot(_) => "InstallSnapshot",
+        }
+    }
+}
+
+/// The answer to a [`Request`], of the same kind. Replies carry what the receiver needs to act
+/// on them without remembering the request; the runtime steps them with
+/// [`crate::Raft::step_reply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A peer answers a vote request.
+    RequestVote(RequestVoteReply),
+    /// A follower answers AppendEntries.
+    AppendEntries(AppendEntriesReply),
+    /// A follower answers InstallSnapshot.
+    InstallSnapshot(InstallSnapshotReply),
+}
+
+impl Reply {
+    /// The replier's term (the term rule reads it).
+    #[must_use]
+    pub fn term(&self) -> Term {
+        match self {
+            Reply::RequestVote(m) => m.term,
+            Reply::AppendEntries(m) => m.term,
+            Reply::InstallSnapshot(m) => m.term,
+        }
+    }
+
+    /// The reply's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reply::RequestVote(_) => "RequestVoteReply",
+            Reply::AppendEntries(_) => "AppendEntriesReply",
+            Reply::InstallSnapshot(_) => "InstallSnapshotReply",
+        }
+    }
+}
+
+/// The runtime's name for one incoming request, opaque to Raft: it comes back with the reply
+/// ([`crate::Ready::replies`], [`crate::Effects::reply`]), so that a runtime that steps several
+/// requests before it takes the Ready answers each caller with its own reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// A request or a reply, for a network that carries both on one queue (the simulators, the
+/// test cluster). A runtime that pairs replies with its calls (labrpc) needs only [`Request`]
+/// and [`Reply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A request, on its way to the peer that will answer it.
+    Request(Request),
+    /// A reply, on its way back to the peer that asked.
+    Reply(Reply),
+}
+
+impl Message {
+    /// The sender's term, which every message carries.
+    #[must_use]
+    pub fn term(&self) -> Term {
+        match self {
+            Message::Request(r) => r.term(),
+            Message::Reply(r) => r.term(),
+        }
+    }
+
+    /// The message's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Request(r) => r.name(),
+            Message::Reply(r) => r.name(),
+        }
     }
 }

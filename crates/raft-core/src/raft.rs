@@ -9,8 +9,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::{Config, ConfigError};
+use crate::gate::{LOG_INDEX_MAX, Refused, TERM_MAX};
 use crate::log::{LogGap, RaftLog};
-use crate::message::Message;
+use crate::message::{Reply, Request, RequestId};
 use crate::ready::Ready;
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 
@@ -82,6 +83,9 @@ pub enum NewError {
         /// The term of the log's last entry.
         last_log_term: Term,
     },
+    /// The restored term or snapshot lies beyond what the gate lets any message name
+    /// ([`crate::TERM_MAX`], [`crate::LOG_INDEX_MAX`]): not state a correct peer wrote.
+    OutOfRange,
 }
 
 impl core::fmt::Display for NewError {
@@ -99,6 +103,10 @@ impl core::fmt::Display for NewError {
             } => write!(
                 f,
                 "restored term {current_term} is older than the log's last term {last_log_term}"
+            ),
+            NewError::OutOfRange => write!(
+                f,
+                "restored term or snapshot index is beyond the highest a peer accepts ({TERM_MAX}, {LOG_INDEX_MAX})"
             ),
         }
     }
@@ -139,6 +147,8 @@ pub struct Raft {
     pub(crate) commit_unannounced: bool,
     rng: SmallRng,
     persisted_hard_state: HardState,
+    /// Messages the gate refused, per reason.
+    pub(crate) refused: Refused,
     pub(crate) ready: Ready,
 }
 
@@ -158,6 +168,13 @@ impl Raft {
     /// [`NewError`] if the config cannot work or the restored log is not contiguous.
     pub fn restore(config: Config, restored: Restored) -> Result<Raft, NewError> {
         config.validate().map_err(NewError::Config)?;
+        let meta = restored.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        if restored.hard_state.current_term > TERM_MAX
+            || meta.last_included_term > TERM_MAX
+            || meta.last_included_index > LOG_INDEX_MAX
+        {
+            return Err(NewError::OutOfRange);
+        }
         let (meta, snapshot_data) = match restored.snapshot {
             Some(snapshot) => (Some(snapshot.meta), snapshot.data),
             None => (None, Vec::new()),
@@ -186,6 +203,7 @@ impl Raft {
             heartbeat_elapsed_ticks: 0,
             commit_unannounced: false,
             persisted_hard_state: restored.hard_state,
+            refused: Refused::default(),
             ready: Ready::default(),
         };
         raft.reset_election_timer();
@@ -244,6 +262,12 @@ impl Raft {
         &self.log
     }
 
+    /// How many messages the gate refused, per reason, since this peer started.
+    #[must_use]
+    pub fn refused(&self) -> Refused {
+        self.refused
+    }
+
     /// The leader's progress for each follower, if this peer leads.
     #[must_use]
     pub fn progress(&self) -> Option<&BTreeMap<PeerId, Progress>> {
@@ -269,30 +293,46 @@ impl Raft {
         self.check_invariants();
     }
 
-    /// Input: a message from peer `from`. Requests put their answer in `Ready::reply`.
+    /// Input: a request from peer `from`, which the runtime names `id`. Its reply goes into
+    /// the Ready under `id` ([`Ready::replies`]), so requests stepped one after the other
+    /// before the Ready is taken each get their own answer.
     ///
-    /// A message from a peer outside the cluster, or from this peer itself, is ignored.
-    pub fn step(&mut self, from: PeerId, message: Message) {
-        if from == self.config.id || !self.config.peers.contains(&from) {
+    /// Requests and replies are two inputs, not one: a runtime receives them by different
+    /// paths (a request with the means to answer it, a reply as the answer to a call it made),
+    /// and the types then say what it must do with each: only a request has an id, and only a
+    /// request is answered.
+    ///
+    /// The gate ([`crate::gate`]) checks the request first: one it refuses is dropped without
+    /// a reply and counted in [`Raft::refused`], and nothing else changes.
+    pub fn step_request(&mut self, from: PeerId, id: RequestId, request: Request) {
+        if let Err(reason) = self.admit_request(from, &request) {
+            self.refuse(from, request.name(), request.term(), reason);
             return;
         }
-        self.apply_term_rule(from, &message);
-        match message {
-            Message::RequestVote(args) => {
-                let reply = self.handle_request_vote(args);
-                self.ready.reply = Some(Message::RequestVoteReply(reply));
-            }
-            Message::RequestVoteReply(reply) => self.handle_request_vote_reply(from, reply),
-            Message::AppendEntries(args) => {
-                let reply = self.handle_append_entries(args);
-                self.ready.reply = Some(Message::AppendEntriesReply(reply));
-            }
-            Message::AppendEntriesReply(reply) => self.handle_append_entries_reply(from, reply),
-            Message::InstallSnapshot(args) => {
-                let reply = self.handle_install_snapshot(args);
-                self.ready.reply = Some(Message::InstallSnapshotReply(reply));
-            }
-            Message::InstallSnapshotReply(reply) => self.handle_install_snapshot_reply(from, reply),
+        let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
+        self.apply_term_rule(request.term(), from_leader.then_some(from));
+        let reply = match request {
+            Request::RequestVote(args) => Reply::RequestVote(self.handle_request_vote(args)),
+            Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
+            Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
+        };
+        self.ready.replies.push((id, reply));
+        self.check_invariants();
+    }
+
+    /// Input: peer `from` answered one of this peer's requests.
+    ///
+    /// The gate ([`crate::gate`]) checks the reply first, as for a request.
+    pub fn step_reply(&mut self, from: PeerId, reply: Reply) {
+        if let Err(reason) = self.admit_reply(from, &reply) {
+            self.refuse(from, reply.name(), reply.term(), reason);
+            return;
+        }
+        self.apply_term_rule(reply.term(), None);
+        match reply {
+            Reply::RequestVote(reply) => self.handle_request_vote_reply(from, reply),
+            Reply::AppendEntries(reply) => self.handle_append_entries_reply(from, reply),
+            Reply::InstallSnapshot(reply) => self.handle_install_snapshot_reply(from, reply),
         }
         self.check_invariants();
     }
@@ -300,15 +340,14 @@ impl Raft {
     /// Figure 2, Rules for Servers, All Servers: "If RPC request or response contains term
     /// T > currentTerm: set currentTerm = T, convert to follower (section 5.1)."
     ///
-    /// This is the one place that rule lives; it runs before any role's handling.
-    fn apply_term_rule(&mut self, from: PeerId, message: &Message) {
-        if message.term() > self.current_term {
-            let from_leader = matches!(message, Message::AppendEntries(_) | Message::InstallSnapshot(_));
-            let leader = from_leader.then_some(from);
+    /// This is the one place that rule lives; it runs before any role's handling. `leader` is
+    /// the sender if the message came from a leader (AppendEntries, InstallSnapshot).
+    fn apply_term_rule(&mut self, term: Term, leader: Option<PeerId>) {
+        if term > self.current_term {
             // Stepping down does not reset the election timer: Figure 2 resets it only for
             // AppendEntries from the current leader, a granted vote, or a new election. A
             // rejoining peer with a stale log must not hold off the others' timeouts.
-            self.become_follower(message.term(), leader, false);
+            self.become_follower(term, leader, false);
         }
     }
 
@@ -422,9 +461,9 @@ impl Raft {
             .filter(move |p| *p != self.config.id)
     }
 
-    /// Queues a message to one peer.
-    pub(crate) fn send(&mut self, to: PeerId, message: Message) {
-        self.ready.messages.push((to, message));
+    /// Queues a request to one peer.
+    pub(crate) fn send(&mut self, to: PeerId, request: Request) {
+        self.ready.messages.push((to, request));
     }
 
     /// The invariants every input must keep, checked after each one in debug builds.

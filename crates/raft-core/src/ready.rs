@@ -6,17 +6,20 @@
 //!
 //! 1. persist `hard_state`, then `truncate_from`, then `snapshot`, then `entries` (in that
 //!    order: a crash after any step leaves a log the peer can restart from);
-//! 2. only then send `messages` and return `reply` to the caller of the request just stepped;
+//! 2. only then send `messages` and return each of `replies` to the caller of the request it
+//!    answers (named by the runtime's [`RequestId`]);
 //! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
 //!    order.
 //!
-//! [`Ready::carry_out`] is the one place that implements this order: a runtime (raft-node's
-//! event loop, the simulator, a test cluster) implements [`Effects`] for its storage, network
-//! and service and calls it, so no runtime writes the sequence again and none can drift.
+//! [`Ready::carry_out`] is the one place that implements this order, and the only way to
+//! consume a Ready: its parts are private, with read-only accessors for tests and traces. A
+//! runtime (raft-node's event loop, the simulator, a test cluster) implements [`Effects`] for
+//! its storage, network and service and calls it, so no runtime writes the sequence again and
+//! none can drift.
 
 use alloc::vec::Vec;
 
-use crate::message::Message;
+use crate::message::{Reply, Request, RequestId};
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot};
 
 /// Everything one or more inputs asked of the runtime; [`Ready::carry_out`] does it in order.
@@ -24,24 +27,24 @@ use crate::{Entry, HardState, LogIndex, PeerId, Snapshot};
 #[must_use = "a Ready must be carried out (Ready::carry_out): persist, then send, then apply"]
 pub struct Ready {
     /// Term and vote to persist, if they changed since the last Ready.
-    pub hard_state: Option<HardState>,
+    pub(crate) hard_state: Option<HardState>,
     /// A snapshot to persist (it discards the persisted entries it covers and keeps the
     /// later ones), after the truncation and before the entries.
-    pub snapshot: Option<Snapshot>,
+    pub(crate) snapshot: Option<Snapshot>,
     /// True if `snapshot` came from the leader and must also be handed to the service, before
     /// `committed` (a snapshot the service took itself is not handed back).
-    pub apply_snapshot: bool,
+    pub(crate) apply_snapshot: bool,
     /// Remove every persisted entry at or after this index (before appending `entries`).
-    pub truncate_from: Option<LogIndex>,
+    pub(crate) truncate_from: Option<LogIndex>,
     /// Entries to append to the persisted log, contiguous, after any truncation.
-    pub entries: Vec<Entry>,
-    /// Messages to send, each to one peer; only after the state above is persisted.
-    pub messages: Vec<(PeerId, Message)>,
-    /// The reply to the request that was just stepped, if it asked for one; only after the
-    /// state above is persisted.
-    pub reply: Option<Message>,
+    pub(crate) entries: Vec<Entry>,
+    /// Requests to send, each to one peer; only after the state above is persisted.
+    pub(crate) messages: Vec<(PeerId, Request)>,
+    /// The replies to the requests stepped since the last Ready, each under the id the
+    /// runtime gave its request; only after the state above is persisted.
+    pub(crate) replies: Vec<(RequestId, Reply)>,
     /// Newly committed entries, in index order, each handed out exactly once.
-    pub committed: Vec<Entry>,
+    pub(crate) committed: Vec<Entry>,
 }
 
 /// The runtime's side of carrying out a [`Ready`]: one method per step (persist, send,
@@ -76,11 +79,12 @@ pub trait Effects {
         Ok(())
     }
 
-    /// Sends `message` to peer `to`, without waiting for an answer.
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Self::Error>;
+    /// Sends `request` to peer `to`, without waiting for the reply (which the runtime steps
+    /// with [`crate::Raft::step_reply`] when it comes).
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Self::Error>;
 
-    /// The reply to the request that was just stepped (only called if the Ready has one).
-    fn reply(&mut self, reply: Message) -> Result<(), Self::Error>;
+    /// Answers the request the runtime named `id` with `reply`.
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Self::Error>;
 
     /// A snapshot from the leader for the service (only when `apply_snapshot`).
     fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Self::Error>;
@@ -93,7 +97,8 @@ impl Ready {
     /// Carries out this Ready through `effects` in the order of the persistence contract
     /// (Figure 2: stable storage is updated before responding to RPCs): `save_hard_state`,
     /// `truncate_suffix`, `install_snapshot`, `append` (each only if there is something to
-    /// do), `persisted`; then `send` for each message in order, and `reply`; then
+    /// do), `persisted`; then `send` for each message in order, and `reply` for each reply in
+    /// the order the requests were stepped; then
     /// `apply_snapshot` (if `apply_snapshot`) and `apply` for each committed entry in index
     /// order. It stops at the first error, so nothing after a failed step happens.
     ///
@@ -107,7 +112,7 @@ impl Ready {
             truncate_from,
             entries,
             messages,
-            reply,
+            replies,
             committed,
         } = self;
         if let Some(hard_state) = &hard_state {
@@ -125,11 +130,11 @@ impl Ready {
             effects.append(&entries)?;
         }
         effects.persisted()?;
-        for (to, message) in messages {
-            effects.send(to, message)?;
+        for (to, request) in messages {
+            effects.send(to, request)?;
         }
-        if let Some(reply) = reply {
-            effects.reply(reply)?;
+        for (id, reply) in replies {
+            effects.reply(id, reply)?;
         }
         if let (true, Some(snapshot)) = (apply_snapshot, snapshot) {
             effects.apply_snapshot(snapshot)?;
@@ -148,8 +153,57 @@ impl Ready {
             && self.truncate_from.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
-            && self.reply.is_none()
+            && self.replies.is_empty()
             && self.committed.is_empty()
+    }
+
+    /// Term and vote to persist, if they changed since the last Ready.
+    #[must_use]
+    pub fn hard_state(&self) -> Option<&HardState> {
+        self.hard_state.as_ref()
+    }
+
+    /// The snapshot to persist, if any.
+    #[must_use]
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// True if the snapshot came from the leader and is handed to the service.
+    #[must_use]
+    pub fn apply_snapshot(&self) -> bool {
+        self.apply_snapshot
+    }
+
+    /// The index from which persisted entries are removed, if any.
+    #[must_use]
+    pub fn truncate_from(&self) -> Option<LogIndex> {
+        self.truncate_from
+    }
+
+    /// The entries to append to the persisted log.
+    #[must_use]
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The requests to send, each with the peer it goes to.
+    #[must_use]
+    pub fn messages(&self) -> &[(PeerId, Request)] {
+        &self.messages
+    }
+
+    /// The replies, each with the id of the request it answers, in the order the requests
+    /// were stepped.
+    #[must_use]
+    pub fn replies(&self) -> &[(RequestId, Reply)] {
+        &self.replies
+    }
+
+    /// The newly committed entries, in index order.
+    #[must_use]
+    pub fn committed(&self) -> &[Entry] {
+        &self.committed
     }
 
     /// True if something must be persisted before the messages and reply may leave.

@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message};
+use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Request};
 use crate::raft::{NotLeader, Raft, Role};
 use crate::{Entry, LogIndex, PeerId, Term};
 
@@ -96,7 +96,7 @@ impl Raft {
             entries,
             leader_commit: self.commit_index,
         };
-        self.send(peer, Message::AppendEntries(args));
+        self.send(peer, Request::AppendEntries(args));
     }
 
     /// Figure 2, AppendEntries RPC, Receiver implementation:
@@ -123,10 +123,6 @@ impl Raft {
         if self.is_leader() {
             tracing::error!(peer = %self.config.id, term = %self.current_term, other = %args.leader_id,
                 "two leaders in one term: AppendEntries ignored");
-            return stale;
-        }
-        if !well_formed(&args) {
-            tracing::warn!(peer = %self.config.id, from = %args.leader_id, "malformed AppendEntries ignored");
             return stale;
         }
         self.become_follower(args.term, Some(args.leader_id), true);
@@ -167,6 +163,7 @@ impl Raft {
 
     /// Rules 3-5 of the receiver, after the consistency check passed.
     fn merge_entries(&mut self, args: AppendEntriesArgs) -> AppendOutcome {
+        // The gate checked that this sum fits below LOG_INDEX_MAX.
         let last_new_index = LogIndex(args.prev_log_index.0 + args.entries.len() as u64);
         let snapshot_index = self.log.snapshot().last_included_index;
         let mut appending = false;
@@ -178,7 +175,7 @@ impl Raft {
                         assert!(!self.is_leader(), "a leader never overwrites its own log");
                         assert!(
                             entry.index > self.commit_index,
-                            "a committed entry is never removed"
+                            "a committed entry is never removed: the gate refuses a request that contradicts one"
                         );
                         self.log.truncate_from(entry.index);
                         self.ready.record_truncate(entry.index);
@@ -249,13 +246,14 @@ impl Raft {
 
     /// A follower now holds the leader's log through `match_index`: raise `matchIndex` (never
     /// lower it: replies can arrive out of order) and `nextIndex`, try to commit, and send
-    /// what follows at once. A claim past the leader's log is a bug elsewhere: ignored.
+    /// what follows at once. A claim past the leader's log never gets here: the gate refuses
+    /// it ([`crate::gate`]).
     pub(crate) fn record_match(&mut self, peer: PeerId, match_index: LogIndex) {
         let last_index = self.log.last_index();
-        if match_index > last_index {
-            tracing::warn!(peer = %self.config.id, from = %peer, "reply matches past the log: ignored");
-            return;
-        }
+        assert!(
+            match_index <= last_index,
+            "the gate refuses a match past the leader's log"
+        );
         let Some(p) = self.progress_mut(peer) else {
             return;
         };
@@ -288,20 +286,4 @@ impl Raft {
             self.commit_unannounced = true;
         }
     }
-}
-
-/// True if an AppendEntries is one a correct leader could send: its entries continue
-/// `prev_log_index` one by one, with terms that never decrease, from `prev_log_term` up to the
-/// request's term. Anything else comes from a faulty peer and must not reach the log.
-fn well_formed(args: &AppendEntriesArgs) -> bool {
-    let mut expected = args.prev_log_index.next();
-    let mut term = args.prev_log_term;
-    for entry in &args.entries {
-        if entry.index != expected || entry.term < term || entry.term > args.term {
-            return false;
-        }
-        expected = expected.next();
-        term = entry.term;
-    }
-    args.prev_log_term <= args.term
 }

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::message::{InstallSnapshotArgs, InstallSnapshotReply, Message};
+use crate::message::{InstallSnapshotArgs, InstallSnapshotReply, Request};
 use crate::raft::Raft;
 use crate::{LogIndex, PeerId, Snapshot, SnapshotMeta};
 
@@ -97,7 +97,7 @@ impl Raft {
             last_included_term: meta.last_included_term,
             data: self.snapshot_data.clone(),
         };
-        self.send(peer, Message::InstallSnapshot(args));
+        self.send(peer, Request::InstallSnapshot(args));
     }
 
     /// Figure 13, InstallSnapshot RPC, Receiver implementation (single chunk):

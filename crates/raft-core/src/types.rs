@@ -17,8 +17,16 @@ impl Term {
     pub const ZERO: Term = Term(0);
 
     /// The term after this one: what a follower that times out campaigns in.
+    ///
+    /// # Panics
+    /// At `u64::MAX`, which no peer reaches: the gate refuses terms above
+    /// [`crate::TERM_MAX`], half the range, and only campaigns count up from there.
     #[must_use]
     pub fn next(self) -> Term {
+        assert!(
+            self.0 < u64::MAX,
+            "terms stay far below u64::MAX (the gate's TERM_MAX)"
+        );
         Term(self.0 + 1)
     }
 }
@@ -38,8 +46,16 @@ impl LogIndex {
     pub const ZERO: LogIndex = LogIndex(0);
 
     /// The index after this one.
+    ///
+    /// # Panics
+    /// At `u64::MAX`, which no log reaches: the gate refuses indices above
+    /// [`crate::LOG_INDEX_MAX`], half the range, and only proposals count up from there.
     #[must_use]
     pub fn next(self) -> LogIndex {
+        assert!(
+            self.0 < u64::MAX,
+            "log indices stay far below u64::MAX (the gate's LOG_INDEX_MAX)"
+        );
         LogIndex(self.0 + 1)
     }
 

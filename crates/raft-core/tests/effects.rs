@@ -2,10 +2,11 @@
 //! `Effects` shows which step runs when, and that a failed step stops everything after it.
 
 use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message, RequestVoteArgs, RequestVoteReply,
+    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Reply,
+    Request, RequestId, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{
-    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Ready, Snapshot, SnapshotMeta, Term,
+    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Ready, Restored, RoleKind, Snapshot, Term,
 };
 
 /// One call to an effect, with what it was given.
@@ -16,8 +17,8 @@ enum Call {
     InstallSnapshot(LogIndex),
     Append(Vec<LogIndex>),
     Persisted,
-    Send(PeerId, Message),
-    Reply(Message),
+    Send(PeerId, Request),
+    Reply(RequestId, Reply),
     ApplySnapshot(LogIndex),
     Apply(LogIndex),
 }
@@ -72,12 +73,12 @@ impl Effects for Recorder {
         self.record(Call::Persisted)
     }
 
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Failed> {
-        self.record(Call::Send(to, message))
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Failed> {
+        self.record(Call::Send(to, request))
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), Failed> {
-        self.record(Call::Reply(reply))
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Failed> {
+        self.record(Call::Reply(id, reply))
     }
 
     fn apply_snapshot(&mut self, snapshot: Snapshot) -> Result<(), Failed> {
@@ -89,51 +90,67 @@ impl Effects for Recorder {
     }
 }
 
-fn entry(index: u64) -> Entry {
+fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index: LogIndex(index),
-        term: Term(2),
+        term: Term(term),
         command: vec![index as u8],
     }
 }
 
-fn vote(term: u64) -> Message {
-    Message::RequestVote(RequestVoteArgs {
-        term: Term(term),
-        candidate_id: PeerId(0),
+fn ids() -> Vec<PeerId> {
+    vec![PeerId(0), PeerId(1), PeerId(2)]
+}
+
+/// The ids the runtime gives the two requests `full_ready` steps.
+const SNAPSHOT_ID: RequestId = RequestId(10);
+const APPEND_ID: RequestId = RequestId(11);
+
+/// A Ready with every part set, from real inputs before one `take_ready`: peer 1 of three,
+/// restored in term 1 with entries 1-3 of term 1, installs leader 0's snapshot through 4@2
+/// (which does not match its log: the log is discarded), takes entries 5-7 of term 2 with the
+/// leader's commit at 6, then times out and campaigns in term 3.
+fn full_ready() -> Ready {
+    let restored = Restored {
+        hard_state: HardState {
+            current_term: Term(1),
+            voted_for: None,
+        },
+        snapshot: None,
+        entries: (1..=3).map(|i| entry(i, 1)).collect(),
+    };
+    let mut r = Raft::restore(Config::new(PeerId(1), ids(), 7), restored).expect("valid");
+    let install = InstallSnapshotArgs {
+        term: Term(2),
+        leader_id: PeerId(0),
+        last_included_index: LogIndex(4),
+        last_included_term: Term(2),
+        data: b"state@4".to_vec(),
+    };
+    r.step_request(PeerId(0), SNAPSHOT_ID, Request::InstallSnapshot(install));
+    let append = AppendEntriesArgs {
+        term: Term(2),
+        leader_id: PeerId(0),
+        prev_log_index: LogIndex(4),
+        prev_log_term: Term(2),
+        entries: (5..=7).map(|i| entry(i, 2)).collect(),
+        leader_commit: LogIndex(6),
+    };
+    r.step_request(PeerId(0), APPEND_ID, Request::AppendEntries(append));
+    while r.role() != RoleKind::Candidate {
+        r.tick();
+    }
+    r.take_ready()
+}
+
+/// The vote request peer 1 sends when it campaigns in `full_ready`.
+fn vote() -> Request {
+    Request::RequestVote(RequestVoteArgs {
+        term: Term(3),
+        candidate_id: PeerId(1),
         last_log_index: LogIndex(7),
         last_log_term: Term(2),
     })
-}
-
-fn granted() -> Message {
-    Message::RequestVoteReply(RequestVoteReply {
-        term: Term(3),
-        vote_granted: true,
-    })
-}
-
-/// A Ready with every field set, so every effect has something to do.
-fn full_ready() -> Ready {
-    Ready {
-        hard_state: Some(HardState {
-            current_term: Term(3),
-            voted_for: Some(PeerId(0)),
-        }),
-        snapshot: Some(Snapshot {
-            meta: SnapshotMeta {
-                last_included_index: LogIndex(4),
-                last_included_term: Term(2),
-            },
-            data: b"state@4".to_vec(),
-        }),
-        apply_snapshot: true,
-        truncate_from: Some(LogIndex(5)),
-        entries: vec![entry(5), entry(6), entry(7)],
-        messages: vec![(PeerId(1), vote(3)), (PeerId(2), vote(4))],
-        reply: Some(granted()),
-        committed: vec![entry(5), entry(6)],
-    }
 }
 
 /// The calls `full_ready` must make, in the contract's order.
@@ -141,15 +158,30 @@ fn full_calls() -> Vec<Call> {
     vec![
         Call::SaveHardState(HardState {
             current_term: Term(3),
-            voted_for: Some(PeerId(0)),
+            voted_for: Some(PeerId(1)),
         }),
         Call::TruncateSuffix(LogIndex(5)),
         Call::InstallSnapshot(LogIndex(4)),
         Call::Append(vec![LogIndex(5), LogIndex(6), LogIndex(7)]),
         Call::Persisted,
-        Call::Send(PeerId(1), vote(3)),
-        Call::Send(PeerId(2), vote(4)),
-        Call::Reply(granted()),
+        Call::Send(PeerId(0), vote()),
+        Call::Send(PeerId(2), vote()),
+        Call::Reply(
+            SNAPSHOT_ID,
+            Reply::InstallSnapshot(InstallSnapshotReply {
+                term: Term(2),
+                match_index: LogIndex(4),
+            }),
+        ),
+        Call::Reply(
+            APPEND_ID,
+            Reply::AppendEntries(AppendEntriesReply {
+                term: Term(2),
+                outcome: AppendOutcome::Success {
+                    match_index: LogIndex(7),
+                },
+            }),
+        ),
         Call::ApplySnapshot(LogIndex(4)),
         Call::Apply(LogIndex(5)),
         Call::Apply(LogIndex(6)),
@@ -198,7 +230,7 @@ fn a_failed_write_lets_no_message_or_reply_leave() {
         assert!(
             !rec.calls.iter().any(|c| matches!(
                 c,
-                Call::Persisted | Call::Send(..) | Call::Reply(_) | Call::ApplySnapshot(_) | Call::Apply(_)
+                Call::Persisted | Call::Send(..) | Call::Reply(..) | Call::ApplySnapshot(_) | Call::Apply(_)
             )),
             "write {fail_at} failed, yet {:?}",
             rec.calls
@@ -215,16 +247,78 @@ fn an_empty_ready_only_reports_persisted() {
 
 #[test]
 fn a_snapshot_the_service_took_is_persisted_but_not_handed_back() {
-    let ready = Ready {
-        apply_snapshot: false,
-        ..full_ready()
+    let restored = Restored {
+        hard_state: HardState {
+            current_term: Term(2),
+            voted_for: None,
+        },
+        snapshot: None,
+        entries: (1..=3).map(|i| entry(i, 2)).collect(),
     };
+    let mut r = Raft::restore(Config::new(PeerId(1), ids(), 7), restored).expect("valid");
+    let heartbeat = AppendEntriesArgs {
+        term: Term(2),
+        leader_id: PeerId(0),
+        prev_log_index: LogIndex(3),
+        prev_log_term: Term(2),
+        entries: vec![],
+        leader_commit: LogIndex(3),
+    };
+    r.step_request(PeerId(0), RequestId(1), Request::AppendEntries(heartbeat));
+    r.take_ready()
+        .carry_out(&mut Recorder::default())
+        .expect("no effect fails");
+    r.snapshot(LogIndex(2), b"state@2".to_vec())
+        .expect("index 2 was applied");
+    let mut rec = Recorder::default();
+    r.take_ready().carry_out(&mut rec).expect("no effect fails");
+    assert_eq!(
+        rec.calls,
+        vec![Call::InstallSnapshot(LogIndex(2)), Call::Persisted]
+    );
+}
+
+#[test]
+fn two_requests_stepped_before_one_ready_each_get_their_own_reply() {
+    // Peer 0 in term 1 is asked for its vote in term 2 by peer 1 (granted: the first to ask)
+    // and then by peer 2 (refused: one vote per term). One Ready answers both, each under the
+    // id the runtime gave its request, in the order they were stepped.
+    let mut r = Raft::new(Config::new(PeerId(0), ids(), 7)).expect("valid");
+    let ask = |candidate: u32| {
+        Request::RequestVote(RequestVoteArgs {
+            term: Term(2),
+            candidate_id: PeerId(candidate),
+            last_log_index: LogIndex::ZERO,
+            last_log_term: Term::ZERO,
+        })
+    };
+    r.step_request(PeerId(1), RequestId(41), ask(1));
+    r.step_request(PeerId(2), RequestId(42), ask(2));
+    let answer = |granted: bool| {
+        Reply::RequestVote(RequestVoteReply {
+            term: Term(2),
+            vote_granted: granted,
+        })
+    };
+    let ready = r.take_ready();
+    assert_eq!(
+        ready.replies(),
+        [(RequestId(41), answer(true)), (RequestId(42), answer(false))]
+    );
     let mut rec = Recorder::default();
     ready.carry_out(&mut rec).expect("no effect fails");
-    let mut expected = full_calls();
-    expected.retain(|c| !matches!(c, Call::ApplySnapshot(_)));
-    assert_eq!(rec.calls, expected);
-    assert!(rec.calls.contains(&Call::InstallSnapshot(LogIndex(4))));
+    let replies: Vec<_> = rec
+        .calls
+        .into_iter()
+        .filter(|c| matches!(c, Call::Reply(..)))
+        .collect();
+    assert_eq!(
+        replies,
+        vec![
+            Call::Reply(RequestId(41), answer(true)),
+            Call::Reply(RequestId(42), answer(false))
+        ]
+    );
 }
 
 #[test]
@@ -237,16 +331,16 @@ fn carry_out_works_through_a_trait_object() {
 
 #[test]
 fn a_follower_persists_new_entries_before_it_acknowledges_them() {
-    let ids = vec![PeerId(0), PeerId(1), PeerId(2)];
-    let mut follower = Raft::new(Config::new(PeerId(1), ids, 7)).expect("valid config");
-    follower.step(
+    let mut follower = Raft::new(Config::new(PeerId(1), ids(), 7)).expect("valid config");
+    follower.step_request(
         PeerId(0),
-        Message::AppendEntries(AppendEntriesArgs {
+        RequestId(5),
+        Request::AppendEntries(AppendEntriesArgs {
             term: Term(2),
             leader_id: PeerId(0),
             prev_log_index: LogIndex::ZERO,
             prev_log_term: Term::ZERO,
-            entries: vec![entry(1), entry(2)],
+            entries: vec![entry(1, 2), entry(2, 2)],
             leader_commit: LogIndex(1),
         }),
     );
@@ -255,7 +349,7 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
         .take_ready()
         .carry_out(&mut rec)
         .expect("no effect fails");
-    let reply = Message::AppendEntriesReply(AppendEntriesReply {
+    let reply = Reply::AppendEntries(AppendEntriesReply {
         term: Term(2),
         outcome: AppendOutcome::Success {
             match_index: LogIndex(2),
@@ -270,7 +364,7 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
             }),
             Call::Append(vec![LogIndex(1), LogIndex(2)]),
             Call::Persisted,
-            Call::Reply(reply),
+            Call::Reply(RequestId(5), reply),
             Call::Apply(LogIndex(1)),
         ]
     );

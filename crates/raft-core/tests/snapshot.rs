@@ -5,7 +5,8 @@ mod cluster;
 
 use cluster::{Cluster, ids};
 use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
+    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Reply,
+    Request, RequestId,
 };
 use raft_core::{
     Config, Entry, HardState, LogIndex, PeerId, Raft, Restored, RoleKind, SnapshotError, SnapshotMeta, Term,
@@ -19,7 +20,10 @@ fn a_service_snapshot_compacts_the_log_and_keeps_later_entries() {
     r.snapshot(LogIndex(3), b"state@3".to_vec())
         .expect("index 3 was applied");
     let ready = r.take_ready();
-    let snapshot = ready.snapshot.expect("the snapshot is handed out for persisting");
+    let snapshot = ready
+        .snapshot()
+        .cloned()
+        .expect("the snapshot is handed out for persisting");
     assert_eq!(
         snapshot.meta,
         SnapshotMeta {
@@ -28,7 +32,7 @@ fn a_service_snapshot_compacts_the_log_and_keeps_later_entries() {
         }
     );
     assert!(
-        !ready.apply_snapshot,
+        !ready.apply_snapshot(),
         "the service made it: it is not handed back"
     );
     assert_eq!(r.log().first_index(), LogIndex(4));
@@ -64,16 +68,16 @@ fn a_snapshot_must_be_newer_and_applied() {
 #[test]
 fn install_snapshot_with_a_matching_entry_keeps_the_suffix() {
     let mut r = restored(&[1, 1, 2, 2], Term(2));
-    r.step(PeerId(1), install(Term(2), 3, 2));
+    r.step_request(PeerId(1), RequestId(1), install(Term(2), 3, 2));
     let ready = r.take_ready();
-    assert_eq!(reply_match(&ready.reply), Some(LogIndex(3)));
-    assert!(ready.apply_snapshot, "a leader's snapshot goes to the service");
-    assert_eq!(ready.truncate_from, None, "the matching suffix is kept");
+    assert_eq!(reply_match(ready.replies()), Some(LogIndex(3)));
+    assert!(ready.apply_snapshot(), "a leader's snapshot goes to the service");
+    assert_eq!(ready.truncate_from(), None, "the matching suffix is kept");
     assert_eq!(r.log().last_index(), LogIndex(4));
     assert_eq!(r.log().first_index(), LogIndex(4));
     assert_eq!(r.commit_index(), LogIndex(3));
     assert!(
-        ready.committed.is_empty(),
+        ready.committed().is_empty(),
         "nothing at or below the snapshot is applied after it"
     );
 }
@@ -81,10 +85,10 @@ fn install_snapshot_with_a_matching_entry_keeps_the_suffix() {
 #[test]
 fn install_snapshot_past_a_mismatch_discards_the_log() {
     let mut r = restored(&[1, 1, 1, 1], Term(2));
-    r.step(PeerId(1), install(Term(3), 3, 2));
+    r.step_request(PeerId(1), RequestId(1), install(Term(3), 3, 2));
     let ready = r.take_ready();
     assert_eq!(
-        ready.truncate_from,
+        ready.truncate_from(),
         Some(LogIndex(4)),
         "storage is told to cut what follows"
     );
@@ -96,13 +100,13 @@ fn install_snapshot_past_a_mismatch_discards_the_log() {
 #[test]
 fn an_install_snapshot_behind_the_commit_index_changes_nothing() {
     let mut r = restored(&[1, 1, 1, 1], Term(1));
-    r.step(PeerId(1), append(Term(1), (4, 1), 4));
+    r.step_request(PeerId(1), RequestId(1), append(Term(1), (4, 1), 4));
     let _ = r.take_ready();
     assert_eq!(r.commit_index(), LogIndex(4));
-    r.step(PeerId(1), install(Term(1), 2, 1));
+    r.step_request(PeerId(1), RequestId(1), install(Term(1), 2, 1));
     let ready = r.take_ready();
-    assert!(ready.snapshot.is_none(), "the service never moves backwards");
-    assert_eq!(reply_match(&ready.reply), Some(LogIndex(2)));
+    assert!(ready.snapshot().is_none(), "the service never moves backwards");
+    assert_eq!(reply_match(ready.replies()), Some(LogIndex(2)));
     assert_eq!(r.log().first_index(), LogIndex(1));
 }
 
@@ -112,9 +116,10 @@ fn append_entries_inside_the_snapshot_succeeds_and_skips_what_it_covers() {
     r.snapshot(LogIndex(3), vec![]).expect("applied");
     let _ = r.take_ready();
     // A delayed request from before the snapshot: prev 1, entries 2..=5.
-    r.step(
+    r.step_request(
         PeerId(1),
-        Message::AppendEntries(AppendEntriesArgs {
+        RequestId(1),
+        Request::AppendEntries(AppendEntriesArgs {
             term: Term(1),
             leader_id: PeerId(1),
             prev_log_index: LogIndex(1),
@@ -124,17 +129,22 @@ fn append_entries_inside_the_snapshot_succeeds_and_skips_what_it_covers() {
         }),
     );
     let ready = r.take_ready();
-    match ready.reply {
-        Some(Message::AppendEntriesReply(AppendEntriesReply {
-            outcome: AppendOutcome::Success { match_index },
-            ..
-        })) => {
-            assert_eq!(match_index, LogIndex(5));
+    match ready.replies() {
+        [
+            (
+                _,
+                Reply::AppendEntries(AppendEntriesReply {
+                    outcome: AppendOutcome::Success { match_index },
+                    ..
+                }),
+            ),
+        ] => {
+            assert_eq!(*match_index, LogIndex(5));
         }
         other => panic!("expected success, got {other:?}"),
     }
     assert_eq!(
-        ready.entries.iter().map(|e| e.index.0).collect::<Vec<_>>(),
+        ready.entries().iter().map(|e| e.index.0).collect::<Vec<_>>(),
         vec![5]
     );
 }
@@ -206,14 +216,18 @@ fn follower_with(log_terms: &[u64], committed: u64) -> Raft {
     let last_term = *log_terms.last().expect("a log");
     let mut r = restored(log_terms, Term(last_term));
     let last = log_terms.len() as u64;
-    r.step(PeerId(1), append(Term(last_term), (last, last_term), committed));
+    r.step_request(
+        PeerId(1),
+        RequestId(1),
+        append(Term(last_term), (last, last_term), committed),
+    );
     let ready = r.take_ready();
-    assert_eq!(ready.committed.len() as u64, committed);
+    assert_eq!(ready.committed().len() as u64, committed);
     r
 }
 
-fn append(term: Term, prev: (u64, u64), commit: u64) -> Message {
-    Message::AppendEntries(AppendEntriesArgs {
+fn append(term: Term, prev: (u64, u64), commit: u64) -> Request {
+    Request::AppendEntries(AppendEntriesArgs {
         term,
         leader_id: PeerId(1),
         prev_log_index: LogIndex(prev.0),
@@ -223,8 +237,8 @@ fn append(term: Term, prev: (u64, u64), commit: u64) -> Message {
     })
 }
 
-fn install(term: Term, index: u64, index_term: u64) -> Message {
-    Message::InstallSnapshot(InstallSnapshotArgs {
+fn install(term: Term, index: u64, index_term: u64) -> Request {
+    Request::InstallSnapshot(InstallSnapshotArgs {
         term,
         leader_id: PeerId(1),
         last_included_index: LogIndex(index),
@@ -233,9 +247,9 @@ fn install(term: Term, index: u64, index_term: u64) -> Message {
     })
 }
 
-fn reply_match(reply: &Option<Message>) -> Option<LogIndex> {
+fn reply_match(reply: &[(RequestId, Reply)]) -> Option<LogIndex> {
     match reply {
-        Some(Message::InstallSnapshotReply(InstallSnapshotReply { match_index, .. })) => Some(*match_index),
+        [(_, Reply::InstallSnapshot(InstallSnapshotReply { match_index, .. }))] => Some(*match_index),
         _ => None,
     }
 }

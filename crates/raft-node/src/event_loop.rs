@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    RequestVoteArgs, RequestVoteReply,
+    AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Reply, Request,
+    RequestId, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{Effects, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Snapshot, Term};
 use raft_labrpc::{ClientEnd, Responder};
@@ -42,7 +42,7 @@ pub(crate) enum Event {
     /// The service took a snapshot through an index.
     Snapshot(LogIndex, Vec<u8>),
     /// A peer answered one of this peer's RPCs.
-    Reply(PeerId, Message),
+    Reply(PeerId, Reply),
     /// The service proposes a command; the answer goes back on the channel.
     Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), NotLeader>>),
     /// Stop.
@@ -65,6 +65,9 @@ pub(crate) struct Context<S> {
     pub(crate) applier_tx: flume::Sender<ApplyMsg>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) tick: Duration,
+    /// The id the next incoming request gets: its responder is kept under it until the
+    /// Ready that answers it is carried out.
+    pub(crate) next_request_id: u64,
 }
 
 /// The event loop: runs until killed or until storage fails.
@@ -108,20 +111,22 @@ pub(crate) fn run<S: Storage>(mut cx: Context<S>, events: flume::Receiver<Event>
 }
 
 impl<S: Storage> Context<S> {
-    /// Feeds one event to the state machine; returns the responder of a request, if it was one.
-    fn handle(&mut self, event: Event) -> Option<Answer> {
+    /// Feeds one event to the state machine; returns the responder of a request, if it was
+    /// one, under the id the request was stepped with.
+    fn handle(&mut self, event: Event) -> Option<(RequestId, Answer)> {
         match event {
             Event::RequestVote(args, responder) => {
-                self.raft.step(args.candidate_id, Message::RequestVote(args));
-                Some(Answer::Vote(responder))
+                let from = args.candidate_id;
+                Some(self.step_request(from, Request::RequestVote(args), Answer::Vote(responder)))
             }
             Event::AppendEntries(args, responder) => {
-                self.raft.step(args.leader_id, Message::AppendEntries(args));
-                Some(Answer::Append(responder))
+                let from = args.leader_id;
+                Some(self.step_request(from, Request::AppendEntries(args), Answer::Append(responder)))
             }
             Event::InstallSnapshot(args, responder) => {
-                self.raft.step(args.leader_id, Message::InstallSnapshot(args));
-                Some(Answer::Snapshot(responder))
+                let from = args.leader_id;
+                let answer = Answer::Snapshot(responder);
+                Some(self.step_request(from, Request::InstallSnapshot(args), answer))
             }
             Event::Snapshot(index, data) => {
                 if let Err(err) = self.raft.snapshot(index, data) {
@@ -129,8 +134,8 @@ impl<S: Storage> Context<S> {
                 }
                 None
             }
-            Event::Reply(from, message) => {
-                self.raft.step(from, message);
+            Event::Reply(from, reply) => {
+                self.raft.step_reply(from, reply);
                 None
             }
             Event::Propose(command, answer) => {
@@ -141,11 +146,21 @@ impl<S: Storage> Context<S> {
         }
     }
 
+    /// Steps a request under a fresh id; returns the id with the responder that answers it.
+    /// labrpc tells a handler nothing of its caller, so the sender is the one the request
+    /// names (an authenticated transport will know better).
+    fn step_request(&mut self, from: PeerId, request: Request, answer: Answer) -> (RequestId, Answer) {
+        let id = RequestId(self.next_request_id);
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        self.raft.step_request(from, id, request);
+        (id, answer)
+    }
+
     /// Carries out the state machine's outputs through [`raft_core::Ready::carry_out`], which
     /// keeps the order the persistence contract requires: persist (each write durable when its
     /// storage call returns), publish term and leadership, then send and answer the request
     /// that was stepped, then hand the applier the snapshot and the committed entries.
-    fn carry_out(&mut self, answer: Option<Answer>) -> Result<(), StorageError> {
+    fn carry_out(&mut self, answer: Option<(RequestId, Answer)>) -> Result<(), StorageError> {
         let ready = self.raft.take_ready();
         let mut effects = PeerEffects {
             storage: &mut self.storage,
@@ -157,8 +172,8 @@ impl<S: Storage> Context<S> {
             term: self.raft.term(),
             is_leader: self.raft.is_leader(),
         };
-        // A request the state machine did not answer (e.g. from an unknown peer) gets no
-        // reply: its responder is dropped with `effects`, and the call fails.
+        // A request the state machine did not answer (the gate refused it) gets no reply: its
+        // responder is dropped with `effects`, and the call fails.
         ready.carry_out(&mut effects)
     }
 }
@@ -169,7 +184,8 @@ struct PeerEffects<'a, S> {
     storage: &'a mut S,
     peers: &'a [ClientEnd],
     events_tx: &'a flume::Sender<Event>,
-    answer: Option<Answer>,
+    /// The responder of the request being handled, under the id it was stepped with.
+    answer: Option<(RequestId, Answer)>,
     applier_tx: &'a flume::Sender<ApplyMsg>,
     shared: &'a Shared,
     /// The term after the input, published once the Ready is persisted.
@@ -202,67 +218,69 @@ impl<S: Storage> Effects for PeerEffects<'_, S> {
         Ok(())
     }
 
-    /// Sends one message without waiting: its reply comes back to the loop as an event.
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), StorageError> {
+    /// Sends one request without waiting: its reply comes back to the loop as an event.
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), StorageError> {
         let Some(end) = self.peers.get(to.as_usize()) else {
             return Ok(());
         };
         let events = self.events_tx.clone();
-        let back = move |reply: Message| {
+        let back = move |reply: Reply| {
             let _ = events.try_send(Event::Reply(to, reply));
         };
-        match message {
-            Message::RequestVote(args) => {
+        match request {
+            Request::RequestVote(args) => {
                 end.call_with(
                     "Raft.RequestVote",
                     &args,
                     move |r: Result<RequestVoteReply, _>| {
                         if let Ok(reply) = r {
-                            back(Message::RequestVoteReply(reply));
+                            back(Reply::RequestVote(reply));
                         }
                     },
                 );
             }
-            Message::AppendEntries(args) => {
+            Request::AppendEntries(args) => {
                 end.call_with(
                     "Raft.AppendEntries",
                     &args,
                     move |r: Result<AppendEntriesReply, _>| {
                         if let Ok(reply) = r {
-                            back(Message::AppendEntriesReply(reply));
+                            back(Reply::AppendEntries(reply));
                         }
                     },
                 );
             }
-            Message::InstallSnapshot(args) => {
+            Request::InstallSnapshot(args) => {
                 end.call_with(
                     "Raft.InstallSnapshot",
                     &args,
                     move |r: Result<InstallSnapshotReply, _>| {
                         if let Ok(reply) = r {
-                            back(Message::InstallSnapshotReply(reply));
+                            back(Reply::InstallSnapshot(reply));
                         }
                     },
                 );
-            }
-            Message::RequestVoteReply(_)
-            | Message::AppendEntriesReply(_)
-            | Message::InstallSnapshotReply(_) => {
-                tracing::error!(to = %to, "a reply is sent through its responder, not as a request");
             }
         }
         Ok(())
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), StorageError> {
-        match (self.answer.take(), reply) {
-            (Some(Answer::Vote(r)), Message::RequestVoteReply(reply)) => r.respond(reply),
-            (Some(Answer::Append(r)), Message::AppendEntriesReply(reply)) => r.respond(reply),
-            (Some(Answer::Snapshot(r)), Message::InstallSnapshotReply(reply)) => r.respond(reply),
-            // A reply of another kind than the request: the responder is dropped, the call
-            // fails.
-            (Some(_), _) => {}
-            (None, _) => {}
+    /// Answers the request stepped under `id` through its responder. raft-core answers a
+    /// request with a reply of its kind; a reply for another id or of another kind would leave
+    /// the responder to be dropped, and the call to fail.
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), StorageError> {
+        let Some((_, answer)) = self.answer.take_if(|(asked, _)| *asked == id) else {
+            return Ok(());
+        };
+        match (answer, reply) {
+            (Answer::Vote(r), Reply::RequestVote(reply)) => r.respond(reply),
+            (Answer::Append(r), Reply::AppendEntries(reply)) => r.respond(reply),
+            (Answer::Snapshot(r), Reply::InstallSnapshot(reply)) => r.respond(reply),
+            (_, reply) => tracing::error!(
+                ?id,
+                kind = reply.name(),
+                "a reply of another kind than its request"
+            ),
         }
         Ok(())
     }

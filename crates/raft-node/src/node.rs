@@ -146,6 +146,7 @@ pub fn make(
             applier_tx,
             shared,
             tick: options.tick,
+            next_request_id: 0,
         };
         std::thread::Builder::new()
             .name(format!("raft-{me}"))

@@ -3,7 +3,7 @@
 //! contract: persist into the node's store, send through the network model, hand committed
 //! entries and snapshots to the service.
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 
 use crate::checkers::Breach;
@@ -23,8 +23,8 @@ pub(crate) struct NodeEffects<'a, N: Network, S, D, X> {
     pub(crate) world: &'a mut World<N, S, D, X>,
     pub(crate) node: usize,
     pub(crate) incarnation: u64,
-    /// The request being handled, if the input was one.
-    pub(crate) caller: Option<Caller<N::Call>>,
+    /// The request being handled, if the input was one: its id and its call.
+    pub(crate) caller: Option<(RequestId, Caller<N::Call>)>,
     /// The node's term after the input: the term its commits are recorded in.
     pub(crate) term: Term,
 }
@@ -65,15 +65,20 @@ impl<N: Network, S: Service, D: Store, X> Effects for NodeEffects<'_, N, S, D, X
         self.world.service.appended(self.node, entries)
     }
 
-    fn send(&mut self, to: PeerId, message: Message) -> Result<(), Breach> {
+    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Breach> {
         self.world
-            .send_request(self.node, self.incarnation, to.as_usize(), message)
+            .send_request(self.node, self.incarnation, to.as_usize(), request)
     }
 
-    fn reply(&mut self, reply: Message) -> Result<(), Breach> {
+    /// Answers the request being handled (the world steps one request per input): back along
+    /// its call.
+    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Breach> {
         match self.caller.take() {
-            Some(caller) => self.world.send_reply(self.node, caller, reply),
-            None => Ok(()),
+            Some((asked, caller)) if asked == id => self.world.send_reply(self.node, caller, reply),
+            _ => {
+                let detail = format!("n{} answered request {id:?}, which it was not asked", self.node);
+                Err(Breach::new(crate::world::SIMULATOR, detail))
+            }
         }
     }
 

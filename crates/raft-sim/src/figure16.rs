@@ -16,7 +16,7 @@
 //! Every trial is seeded by its index, so a run is reproducible bit for bit.
 
 use raft_core::PeerId;
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -195,20 +195,20 @@ fn filter_due(sim: &mut Simulation, leader: usize, behind: [usize; 2]) -> Result
             caller,
             to,
             incarnation,
-            message: Message::AppendEntries(mut args),
+            message: Request::AppendEntries(mut args),
         } if caller.node == leader && behind.contains(&to) => {
             args.entries.clear();
             Some(Event::Request {
                 caller,
                 to,
                 incarnation,
-                message: Message::AppendEntries(args),
+                message: Request::AppendEntries(args),
             })
         }
         Event::Reply {
             from,
             caller,
-            message: Message::AppendEntriesReply(_),
+            message: Reply::AppendEntries(_),
         } if caller.node == leader && behind.contains(&from) => None,
         other => Some(other),
     };

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use raft_core::message::{AppendOutcome, Message};
+use raft_core::message::{AppendOutcome, Reply, Request};
 
 use crate::config::{US_PER_MS, US_PER_S};
 
@@ -111,27 +111,40 @@ pub enum Outcome {
 }
 
 impl Msg {
-    /// The summary of `message` (the one place the trace matches on message kinds).
+    /// The summary of a request (with [`Msg::of_reply`], the one place the trace matches on
+    /// message kinds).
     #[must_use]
-    pub fn of(message: &Message) -> Msg {
-        match message {
-            Message::RequestVote(m) => Msg::RequestVote {
+    pub fn of_request(request: &Request) -> Msg {
+        match request {
+            Request::RequestVote(m) => Msg::RequestVote {
                 term: m.term.0,
                 last_index: m.last_log_index.0,
                 last_term: m.last_log_term.0,
             },
-            Message::RequestVoteReply(m) => Msg::Vote {
-                term: m.term.0,
-                granted: m.vote_granted,
-            },
-            Message::AppendEntries(m) => Msg::AppendEntries {
+            Request::AppendEntries(m) => Msg::AppendEntries {
                 term: m.term.0,
                 prev_index: m.prev_log_index.0,
                 prev_term: m.prev_log_term.0,
                 entries: m.entries.len() as u64,
                 commit: m.leader_commit.0,
             },
-            Message::AppendEntriesReply(m) => Msg::AppendReply {
+            Request::InstallSnapshot(m) => Msg::InstallSnapshot {
+                term: m.term.0,
+                last_index: m.last_included_index.0,
+                last_term: m.last_included_term.0,
+            },
+        }
+    }
+
+    /// The summary of a reply.
+    #[must_use]
+    pub fn of_reply(reply: &Reply) -> Msg {
+        match reply {
+            Reply::RequestVote(m) => Msg::Vote {
+                term: m.term.0,
+                granted: m.vote_granted,
+            },
+            Reply::AppendEntries(m) => Msg::AppendReply {
                 term: m.term.0,
                 outcome: match m.outcome {
                     AppendOutcome::StaleTerm => Outcome::Stale,
@@ -142,12 +155,7 @@ impl Msg {
                     } => Outcome::Conflict(conflict_term.map(|t| t.0), conflict_index.0),
                 },
             },
-            Message::InstallSnapshot(m) => Msg::InstallSnapshot {
-                term: m.term.0,
-                last_index: m.last_included_index.0,
-                last_term: m.last_included_term.0,
-            },
-            Message::InstallSnapshotReply(m) => Msg::SnapshotReply {
+            Reply::InstallSnapshot(m) => Msg::SnapshotReply {
                 term: m.term.0,
                 match_index: m.match_index.0,
             },

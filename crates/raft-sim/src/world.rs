@@ -19,7 +19,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{Config, LogIndex, PeerId, Raft, RoleKind, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -101,7 +101,7 @@ pub enum Event<C, X> {
         /// The receiver's instance when the request left.
         incarnation: u64,
         /// The request.
-        message: Message,
+        message: Request,
     },
     /// A reply from `from` reaches its caller.
     Reply {
@@ -110,7 +110,7 @@ pub enum Event<C, X> {
         /// The call answered.
         caller: Caller<C>,
         /// The reply.
-        message: Message,
+        message: Reply,
     },
     /// The service asked its node to snapshot (raft-node queues this as an event too).
     Snapshot {
@@ -159,6 +159,8 @@ pub struct World<N: Network, S, D, X = ()> {
     messages_sent: u64,
     /// Snapshots the nodes took at their service's request.
     snapshots_taken: u64,
+    /// The id the next request handed to a node is stepped with.
+    next_request_id: u64,
     /// The first failure [`World::run_until`] met: the driver fails with it.
     fault: Option<Breach>,
 }
@@ -187,6 +189,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
             at_this_instant: 0,
             messages_sent: 0,
             snapshots_taken: 0,
+            next_request_id: 0,
             fault: None,
         }
     }
@@ -511,10 +514,10 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         caller: Caller<N::Call>,
         to: usize,
         incarnation: u64,
-        message: Message,
+        message: Request,
     ) -> Result<(), Breach> {
         let from = caller.node;
-        let msg = Msg::of(&message);
+        let msg = Msg::of_request(&message);
         if !self.is_current(to, incarnation) {
             let why = Lost::Crash;
             self.trace
@@ -529,14 +532,18 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         }
         self.trace
             .record(self.now_us, TraceEvent::Deliver { from, to, msg });
-        self.input(to, Some(caller), |raft| raft.step(peer_id(from), message))?;
+        self.next_request_id += 1;
+        let id = RequestId(self.next_request_id);
+        self.input(to, Some((id, caller)), |raft| {
+            raft.step_request(peer_id(from), id, message);
+        })?;
         Ok(())
     }
 
     /// A reply arrives: handed to its caller if that instance still runs.
-    fn on_reply(&mut self, from: usize, caller: Caller<N::Call>, message: Message) -> Result<(), Breach> {
+    fn on_reply(&mut self, from: usize, caller: Caller<N::Call>, message: Reply) -> Result<(), Breach> {
         let to = caller.node;
-        let msg = Msg::of(&message);
+        let msg = Msg::of_reply(&message);
         let arrived = self.net.arrive_reply(from, to, caller.call, &message);
         let lost = if !self.is_current(to, caller.incarnation) {
             Some(Lost::Crash)
@@ -550,7 +557,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         }
         self.trace
             .record(self.now_us, TraceEvent::Deliver { from, to, msg });
-        self.input(to, None, |raft| raft.step(peer_id(from), message))?;
+        self.input(to, None, |raft| raft.step_reply(peer_id(from), message))?;
         Ok(())
     }
 
@@ -583,7 +590,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     pub fn input<T>(
         &mut self,
         node: usize,
-        caller: Option<Caller<N::Call>>,
+        caller: Option<(RequestId, Caller<N::Call>)>,
         f: impl FnOnce(&mut Raft) -> T,
     ) -> Result<Option<T>, Breach> {
         let Some(raft) = self.rafts[node].as_mut() else {
@@ -621,14 +628,14 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         from: usize,
         incarnation: u64,
         to: usize,
-        message: Message,
+        message: Request,
     ) -> Result<(), Breach> {
         self.messages_sent += 1;
         if to >= self.rafts.len() {
             return Ok(());
         }
         let (fate, call) = self.net.send(from, to, self.rafts[to].is_some(), &message);
-        let msg = Msg::of(&message);
+        let msg = Msg::of_request(&message);
         self.trace
             .record(self.now_us, TraceEvent::Send { from, to, msg, fate });
         let caller = Caller {
@@ -653,12 +660,12 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         &mut self,
         from: usize,
         caller: Caller<N::Call>,
-        message: Message,
+        message: Reply,
     ) -> Result<(), Breach> {
         self.messages_sent += 1;
         let to = caller.node;
         let fate = self.net.reply(from, to, caller.call, &message);
-        let msg = Msg::of(&message);
+        let msg = Msg::of_reply(&message);
         self.trace
             .record(self.now_us, TraceEvent::Send { from, to, msg, fate });
         self.queue_copies(fate, message, |message| Event::Reply {
@@ -669,11 +676,11 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     }
 
     /// Queues the copies of a message its fate says arrive: none, one, or one and a duplicate.
-    fn queue_copies(
+    fn queue_copies<M: Clone>(
         &mut self,
         fate: Fate,
-        message: Message,
-        event: impl Fn(Message) -> Event<N::Call, X>,
+        message: M,
+        event: impl Fn(M) -> Event<N::Call, X>,
     ) -> Result<(), Breach> {
         match fate {
             Fate::Delayed(us) => self.push(self.now_us + us, event(message)),

@@ -125,38 +125,32 @@ impl Cluster {
         &self.world.service().0[i]
     }
 
-    /// The next message waiting, if one is.
-    pub fn next_message(&self) -> Option<&Message> {
+    /// A copy of the next message waiting, if one is.
+    pub fn next_message(&self) -> Option<Message> {
         match self.world.peek() {
-            Some((at, Event::Request { message, .. } | Event::Reply { message, .. }))
-                if at <= self.world.now_us() =>
-            {
-                Some(message)
-            }
+            Some((at, event)) if at <= self.world.now_us() => match event {
+                Event::Request { message, .. } => Some(Message::Request(message.clone())),
+                Event::Reply { message, .. } => Some(Message::Reply(message.clone())),
+                _ => None,
+            },
             _ => None,
         }
     }
 
-    /// Keeps only the waiting messages `keep(from, to, message)` accepts.
-    pub fn retain_messages(&mut self, mut keep: impl FnMut(usize, usize, &Message) -> bool) {
+    /// Keeps only the waiting messages `keep(from, to)` accepts.
+    pub fn retain_messages(&mut self, mut keep: impl FnMut(usize, usize) -> bool) {
         let now = self.world.now_us();
         if self.world.peek_time() != Some(now) {
             return;
         }
         self.world
             .map_due(|event| {
-                let (from, to, message) = match &event {
-                    Event::Request {
-                        caller, to, message, ..
-                    } => (caller.node, *to, message),
-                    Event::Reply {
-                        from,
-                        caller,
-                        message,
-                    } => (*from, caller.node, message),
+                let (from, to) = match &event {
+                    Event::Request { caller, to, .. } => (caller.node, *to),
+                    Event::Reply { from, caller, .. } => (*from, caller.node),
                     _ => return Some(event),
                 };
-                keep(from, to, message).then_some(event)
+                keep(from, to).then_some(event)
             })
             .unwrap_or_else(|b| panic!("{b}"));
     }

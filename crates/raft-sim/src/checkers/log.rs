@@ -1,9 +1,10 @@
 //! Log Matching (Figure 3): "if two logs contain an entry with the same index and term, then
-//! the logs are identical in all entries up through the given index".
+//! the logs are identical in all entries up through the given index"; and its consequence at
+//! the gate: no peer is ever sent a request that contradicts what it knows to be committed.
 
 use std::collections::BTreeMap;
 
-use raft_core::{Entry, LogIndex, PeerId, RaftLog, Term};
+use raft_core::{Entry, LogIndex, PeerId, Raft, RaftLog, Refusal, Term};
 
 use super::Breach;
 use crate::trace::fnv1a;
@@ -82,6 +83,37 @@ impl LogMatching {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+/// No peer's gate ever refuses a request for contradicting its committed log
+/// ([`Refusal::ContradictsCommitted`]). By Leader Completeness, a leader of the receiver's term
+/// or later holds every entry the receiver knows committed, so in a correct cluster the count
+/// stays zero; a broken election (a vote without the up-to-date check) makes it move.
+#[derive(Debug, Default)]
+pub struct CommittedNeverContradicted;
+
+impl CommittedNeverContradicted {
+    /// The invariant's name.
+    pub const NAME: &'static str = "Committed Entries Never Contradicted";
+
+    /// Reads `raft`'s gate counter.
+    ///
+    /// # Errors
+    /// A [`Breach`] if its gate refused a request that contradicts its committed log.
+    pub fn check(raft: &Raft) -> Result<(), Breach> {
+        let refused = raft.refused().count(Refusal::ContradictsCommitted);
+        if refused > 0 {
+            return Err(Breach::new(
+                Self::NAME,
+                format!(
+                    "{} was sent {refused} request(s) contradicting its log committed through {}",
+                    raft.id(),
+                    raft.commit_index()
+                ),
+            ));
         }
         Ok(())
     }

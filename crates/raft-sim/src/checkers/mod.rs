@@ -9,6 +9,7 @@
 //! | Election Safety | [`ElectionSafety`] | after every event, for the peer it touched |
 //! | Leader Append-Only | [`LeaderAppendOnly`] | after every event, on a leader |
 //! | Log Matching | [`LogMatching`] | on every persisted entry; pairwise after every event |
+//! | Committed Entries Never Contradicted | [`CommittedNeverContradicted`] | after every event (the gate's count) |
 //! | Leader Completeness | [`LeaderCompleteness`] | when a peer becomes leader |
 //! | State Machine Safety | [`StateMachineSafety`] | on every applied entry and snapshot |
 //! | Terms Never Decrease | [`TermsNeverDecrease`] | after every event and restart |
@@ -26,7 +27,7 @@ use raft_core::{PeerId, Raft, Term};
 
 pub use apply::StateMachineSafety;
 pub use election::{ElectionSafety, LeaderAppendOnly, LeaderCompleteness};
-pub use log::LogMatching;
+pub use log::{CommittedNeverContradicted, LogMatching};
 pub use monotonic::{CommitNeverDecreases, PersistedSurvivesCrash, TermsNeverDecrease};
 
 /// A named invariant failed, and how.
@@ -105,6 +106,7 @@ impl Checkers {
         };
         self.terms.observe(raft)?;
         self.commits.observe(raft)?;
+        CommittedNeverContradicted::check(raft)?;
         self.append_only.observe(raft, incarnation)?;
         if raft.is_leader() {
             self.election.observe_leader(raft.term(), raft.id())?;

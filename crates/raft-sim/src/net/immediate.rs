@@ -3,7 +3,7 @@
 //! and their replies are all delivered before the next tick: the bare state machine's own
 //! pace. A test may cut a node off ([`Immediate::isolate`]).
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request};
 
 use super::Network;
 use crate::trace::Fate;
@@ -39,7 +39,7 @@ impl Immediate {
 impl Network for Immediate {
     type Call = ();
 
-    fn send(&mut self, _from: usize, _to: usize, to_running: bool, _message: &Message) -> (Fate, ()) {
+    fn send(&mut self, _from: usize, _to: usize, to_running: bool, _message: &Request) -> (Fate, ()) {
         (
             if to_running {
                 Fate::Delayed(0)
@@ -50,7 +50,7 @@ impl Network for Immediate {
         )
     }
 
-    fn reply(&mut self, _from: usize, _to: usize, _call: (), _message: &Message) -> Fate {
+    fn reply(&mut self, _from: usize, _to: usize, _call: (), _message: &Reply) -> Fate {
         Fate::Delayed(0)
     }
 
@@ -58,7 +58,7 @@ impl Network for Immediate {
         self.connected(from, to)
     }
 
-    fn arrive_reply(&mut self, from: usize, to: usize, _call: (), _message: &Message) -> bool {
+    fn arrive_reply(&mut self, from: usize, to: usize, _call: (), _message: &Reply) -> bool {
         self.connected(from, to)
     }
 }

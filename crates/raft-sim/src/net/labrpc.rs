@@ -12,7 +12,7 @@
 //! - Counts: every call at send (total and request bytes), a server's count when its handler
 //!   runs (reset when the server is replaced or deleted), reply bytes at delivery.
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request};
 use raft_labrpc::fault::{self, ReplyFate};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -116,9 +116,9 @@ impl Network for Labrpc {
     type Call = Call;
 
     /// labrpc's `start_call`: count the call, then a dead end's delay or the request's fate.
-    fn send(&mut self, from: usize, to: usize, to_running: bool, message: &Message) -> (Fate, Call) {
+    fn send(&mut self, from: usize, to: usize, to_running: bool, message: &Request) -> (Fate, Call) {
         self.total_count += 1;
-        self.total_bytes += wire_size(message);
+        self.total_bytes += request_size(message);
         let mut call = Call {
             end_epoch: self.epoch[from][to],
             reliable: self.reliable,
@@ -140,7 +140,7 @@ impl Network for Labrpc {
 
     /// labrpc's `finish_call`: a reply is lost if the call was failed meanwhile (its end
     /// disabled), else its fate is drawn with the flags of the call's start.
-    fn reply(&mut self, from: usize, to: usize, call: Call, _message: &Message) -> Fate {
+    fn reply(&mut self, from: usize, to: usize, call: Call, _message: &Reply) -> Fate {
         let dead = !self.enabled[to][from] || self.epoch[to][from] != call.end_epoch;
         if dead {
             return Fate::Dropped;
@@ -161,8 +161,8 @@ impl Network for Labrpc {
     }
 
     /// Reply bytes are counted when the reply reaches the caller's end.
-    fn arrive_reply(&mut self, _from: usize, _to: usize, _call: Call, message: &Message) -> bool {
-        self.total_bytes += wire_size(message);
+    fn arrive_reply(&mut self, _from: usize, _to: usize, _call: Call, message: &Reply) -> bool {
+        self.total_bytes += reply_size(message);
         true
     }
 
@@ -182,15 +182,22 @@ impl Network for Labrpc {
     }
 }
 
-/// Bytes labrpc would count for a message: the postcard encoding of its arguments or reply.
-fn wire_size(message: &Message) -> u64 {
-    let size = match message {
-        Message::RequestVote(m) => postcard::experimental::serialized_size(m),
-        Message::RequestVoteReply(m) => postcard::experimental::serialized_size(m),
-        Message::AppendEntries(m) => postcard::experimental::serialized_size(m),
-        Message::AppendEntriesReply(m) => postcard::experimental::serialized_size(m),
-        Message::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
-        Message::InstallSnapshotReply(m) => postcard::experimental::serialized_size(m),
+/// Bytes labrpc would count for a request: the postcard encoding of its arguments.
+fn request_size(request: &Request) -> u64 {
+    let size = match request {
+        Request::RequestVote(m) => postcard::experimental::serialized_size(m),
+        Request::AppendEntries(m) => postcard::experimental::serialized_size(m),
+        Request::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
+    };
+    size.map_or(0, |s| s as u64)
+}
+
+/// Bytes labrpc would count for a reply: the postcard encoding of the reply.
+fn reply_size(reply: &Reply) -> u64 {
+    let size = match reply {
+        Reply::RequestVote(m) => postcard::experimental::serialized_size(m),
+        Reply::AppendEntries(m) => postcard::experimental::serialized_size(m),
+        Reply::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }

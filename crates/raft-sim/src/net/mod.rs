@@ -18,7 +18,7 @@ mod nemesis;
 
 use std::fmt;
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request};
 
 pub use immediate::Immediate;
 pub use labrpc::Labrpc;
@@ -37,16 +37,16 @@ pub trait Network {
 
     /// A request leaves `from` for `to` (`to_running`: `to` has a running instance). The
     /// fate, for the trace and the queue (a delay: one copy; a duplicate: two), and the call.
-    fn send(&mut self, from: usize, to: usize, to_running: bool, message: &Message) -> (Fate, Self::Call);
+    fn send(&mut self, from: usize, to: usize, to_running: bool, message: &Request) -> (Fate, Self::Call);
 
     /// The handler of `call` (from `call`'s caller `to`, at `from`) answers with `message`.
-    fn reply(&mut self, from: usize, to: usize, call: Self::Call, message: &Message) -> Fate;
+    fn reply(&mut self, from: usize, to: usize, call: Self::Call, message: &Reply) -> Fate;
 
     /// A request reaches its running receiver `to`: true if the handler runs.
     fn arrive_request(&mut self, from: usize, to: usize, call: Self::Call) -> bool;
 
     /// A reply reaches its caller `to` (running or not): true if it is handed over.
-    fn arrive_reply(&mut self, from: usize, to: usize, call: Self::Call, message: &Message) -> bool;
+    fn arrive_reply(&mut self, from: usize, to: usize, call: Self::Call, message: &Reply) -> bool;
 
     /// Node `node` started (or restarted).
     fn started(&mut self, node: usize) {

@@ -3,7 +3,7 @@
 //! Requests and replies are alike here: each is one message with its own fate, and a
 //! partition formed while a message travels loses it on arrival.
 
-use raft_core::message::Message;
+use raft_core::message::{Reply, Request};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -116,11 +116,11 @@ impl Network for Nemesis {
 
     /// Its fate is drawn whether or not `to` runs: a peer restarted before the message
     /// arrives receives it.
-    fn send(&mut self, from: usize, to: usize, _to_running: bool, _message: &Message) -> (Fate, ()) {
+    fn send(&mut self, from: usize, to: usize, _to_running: bool, _message: &Request) -> (Fate, ()) {
         (self.fate(from, to), ())
     }
 
-    fn reply(&mut self, from: usize, to: usize, _call: (), _message: &Message) -> Fate {
+    fn reply(&mut self, from: usize, to: usize, _call: (), _message: &Reply) -> Fate {
         self.fate(from, to)
     }
 
@@ -129,7 +129,7 @@ impl Network for Nemesis {
         !self.separated(from, to)
     }
 
-    fn arrive_reply(&mut self, from: usize, to: usize, _call: (), _message: &Message) -> bool {
+    fn arrive_reply(&mut self, from: usize, to: usize, _call: (), _message: &Reply) -> bool {
         !self.separated(from, to)
     }
 }
