@@ -17,7 +17,7 @@ use raft_sim::durable::Store;
 use raft_sim::net::Labrpc;
 use raft_sim::service::{Service, SnapshotRequest};
 use raft_sim::tasks::{Clocked, TaskId, Tasks};
-use raft_sim::world::{TickPhase, World, WorldConfig};
+use raft_sim::world::{World, WorldConfig};
 use raft_storage::{MemoryPersister, Storage, StorageError};
 
 use crate::applier::Applier;
@@ -183,13 +183,7 @@ pub(crate) struct SimCluster {
 impl SimCluster {
     /// A cluster of `n` absent peers at virtual time zero; the calling thread is task 0.
     pub(crate) fn new(n: usize, seed: u64, applier: Arc<Applier>) -> SimCluster {
-        let config = WorldConfig {
-            nodes: n,
-            seed,
-            tick_us: NodeOptions::default().tick.as_micros() as u64,
-            phase: TickPhase::Random,
-            full_trace: false,
-        };
+        let config = WorldConfig::new(n, seed, NodeOptions::default().tick.as_micros() as u64);
         let stores = (0..n).map(|_| Persister(MemoryPersister::new())).collect();
         let world = World::new(config, Labrpc::new(n, seed), Appliers(applier), stores);
         SimCluster {

@@ -42,7 +42,7 @@ use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
 use raft_sim::durable::NoStore;
 use raft_sim::net::Immediate;
 use raft_sim::service::NoService;
-use raft_sim::world::{TickPhase, World, WorldConfig};
+use raft_sim::world::{World, WorldConfig};
 use raft_storage::MemoryPersister;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -306,13 +306,7 @@ type BareWorld = World<Immediate, NoService, NoStore>;
 /// `n` fresh peers with the runtime's default timing, seeded as raft-node seeds them.
 fn bare_world(n: usize, seed: u64) -> BareWorld {
     let options = options(seed);
-    let config = WorldConfig {
-        nodes: n,
-        seed,
-        tick_us: options.tick.as_micros() as u64,
-        phase: TickPhase::Aligned,
-        full_trace: false,
-    };
+    let config = WorldConfig::new(n, seed, options.tick.as_micros() as u64).aligned();
     let mut world = World::new(
         config,
         Immediate::default(),

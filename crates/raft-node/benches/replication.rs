@@ -43,7 +43,7 @@ use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
 use raft_sim::durable::NoStore;
 use raft_sim::net::Immediate;
 use raft_sim::service::NoService;
-use raft_sim::world::{TickPhase, World, WorldConfig};
+use raft_sim::world::{World, WorldConfig};
 use raft_storage::MemoryPersister;
 
 /// The cluster sizes measured.
@@ -109,13 +109,7 @@ impl Elected {
     /// ticked and settled until exactly one peer leads and none campaigns.
     fn new(n: usize, seed: u64) -> Elected {
         let ids: Vec<PeerId> = (0..n).map(|i| PeerId(i as u32)).collect();
-        let config = WorldConfig {
-            nodes: n,
-            seed,
-            tick_us: CORE_TICK_US,
-            phase: TickPhase::Aligned,
-            full_trace: false,
-        };
+        let config = WorldConfig::new(n, seed, CORE_TICK_US).aligned();
         let mut world = World::new(
             config,
             Immediate::default(),

@@ -18,7 +18,7 @@ use crate::durable::Durable;
 use crate::net::Nemesis;
 use crate::report::{RunSummary, Violation};
 use crate::service::{Service, ServiceState, SnapshotRequest, command_id};
-use crate::world::{SIMULATOR, Step, TickPhase, World, WorldConfig};
+use crate::world::{SIMULATOR, Step, World, WorldConfig};
 
 /// Most events one run may process: a run that never ends is a bug, reported as one.
 pub const EVENTS_PER_RUN_MAX: u64 = 5_000_000;
@@ -152,11 +152,8 @@ impl Simulation {
     pub fn new(config: SimConfig) -> Result<Simulation, Violation> {
         let n = config.peers;
         let world_config = WorldConfig {
-            nodes: n,
-            seed: config.seed,
-            tick_us: config.tick_us,
-            phase: TickPhase::Random,
             full_trace: config.record_full_trace,
+            ..WorldConfig::new(n, config.seed, config.tick_us)
         };
         let service = Replicas {
             states: vec![ServiceState::empty(); n],

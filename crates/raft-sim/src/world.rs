@@ -71,6 +71,29 @@ pub struct WorldConfig {
     pub full_trace: bool,
 }
 
+impl WorldConfig {
+    /// `nodes` nodes ticked every `tick_us`, at random phases, keeping only the trace's tail.
+    #[must_use]
+    pub fn new(nodes: usize, seed: u64, tick_us: u64) -> WorldConfig {
+        WorldConfig {
+            nodes,
+            seed,
+            tick_us,
+            phase: TickPhase::Random,
+            full_trace: false,
+        }
+    }
+
+    /// The same, every node ticking exactly one tick after its start (see [`TickPhase::Aligned`]).
+    #[must_use]
+    pub fn aligned(self) -> WorldConfig {
+        WorldConfig {
+            phase: TickPhase::Aligned,
+            ..self
+        }
+    }
+}
+
 /// A call being answered: who made it (node and instance) and what the network keeps of it.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller<C> {

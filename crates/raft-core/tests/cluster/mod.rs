@@ -11,7 +11,7 @@ use raft_sim::Breach;
 use raft_sim::durable::Durable;
 use raft_sim::net::Immediate;
 use raft_sim::service::{Service, SnapshotRequest};
-use raft_sim::world::{Event, Step, TickPhase, World, WorldConfig};
+use raft_sim::world::{Event, Step, World, WorldConfig};
 
 /// The world's own tick timers never fire: the tests tick by hand.
 const MANUAL_TICK_US: u64 = u64::MAX / 4;
@@ -53,13 +53,7 @@ impl Cluster {
     }
 
     pub fn with_config(n: usize, config: impl Fn(PeerId) -> Config) -> Cluster {
-        let world_config = WorldConfig {
-            nodes: n,
-            seed: 0,
-            tick_us: MANUAL_TICK_US,
-            phase: TickPhase::Aligned,
-            full_trace: false,
-        };
+        let world_config = WorldConfig::new(n, 0, MANUAL_TICK_US).aligned();
         let applied = Applied(vec![Vec::new(); n]);
         let mut world = World::new(
             world_config,
