@@ -1,6 +1,6 @@
 //! The one trace notation of every simulated run, whichever suite drives it: a compact,
 //! paper-named line per notable event, the last few kept for a failure report, and a running
-//! FNV-1a hash over every event so a run has a fingerprint.
+//! hash over every event (FNV-1a's shape, a word at a time) so a run has a fingerprint.
 //!
 //! Notation:
 //!
@@ -31,6 +31,8 @@ pub const FULL_TRACE_LINES_MAX: usize = 2_000_000;
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// The rotation after each word's multiply in [`Trace::mix`].
+const WORD_MIX_ROTATION: u32 = 29;
 
 /// FNV-1a over `bytes`, continuing from `hash`.
 #[must_use]
@@ -413,10 +415,13 @@ impl Trace {
         self.events += 1;
     }
 
-    /// Folds `words` into the hash without keeping a line (ticks, applies).
+    /// Folds `words` into the hash without keeping a line (ticks, applies): FNV-1a's step
+    /// on whole words, then a rotation so that every bit of a word reaches the low bits.
     pub fn mix(&mut self, words: &[u64]) {
         for w in words {
-            self.hash = fnv1a(self.hash, &w.to_le_bytes());
+            self.hash = (self.hash ^ w)
+                .wrapping_mul(FNV_PRIME)
+                .rotate_left(WORD_MIX_ROTATION);
         }
     }
 
