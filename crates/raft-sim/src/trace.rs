@@ -328,12 +328,14 @@ pub enum TraceEvent {
         /// Why.
         why: Lost,
     },
-    /// A proposal: `client -> n1 at 7@3` (or `refused`).
+    /// A proposal a leader accepted: `client -> n1 at 7@3`.
     Propose {
         /// The peer asked.
         node: usize,
-        /// Index and term it was given, if it leads.
-        at: Option<(u64, u64)>,
+        /// The index it was given.
+        index: u64,
+        /// The term it was given in.
+        term: u64,
     },
     /// The service asked its peer to snapshot: `n1 snapshot through 30`.
     Snapshot {
@@ -362,11 +364,7 @@ impl fmt::Display for TraceEvent {
                 };
                 write!(f, "n{to} <- n{from} {msg} lost ({why})")
             }
-            TraceEvent::Propose {
-                node,
-                at: Some((i, t)),
-            } => write!(f, "client -> n{node} at {i}@{t}"),
-            TraceEvent::Propose { node, at: None } => write!(f, "client -> n{node} refused"),
+            TraceEvent::Propose { node, index, term } => write!(f, "client -> n{node} at {index}@{term}"),
             TraceEvent::Snapshot { node, index } => write!(f, "n{node} snapshot through {index}"),
             TraceEvent::Note(text) => f.write_str(text),
         }
@@ -445,10 +443,7 @@ impl Trace {
                 self.mix(&[4, *from as u64, *to as u64, *why as u64]);
                 self.mix(&msg.words());
             }
-            TraceEvent::Propose { node, at } => {
-                let (i, t) = at.unwrap_or((u64::MAX, u64::MAX));
-                self.mix(&[5, *node as u64, i, t]);
-            }
+            TraceEvent::Propose { node, index, term } => self.mix(&[5, *node as u64, *index, *term]),
             TraceEvent::Snapshot { node, index } => self.mix(&[6, *node as u64, *index]),
             TraceEvent::Note(text) => {
                 self.mix(&[7]);

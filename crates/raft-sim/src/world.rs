@@ -42,6 +42,8 @@ pub const PERSISTENCE_CONTRACT: &str = "Persistence Contract";
 /// Mixed into the seed for the tick-phase RNG (kept apart from the network's draws, so a
 /// restart does not shift them).
 const PHASE_SEED: u64 = 0x0070_6861_7365;
+/// Trace tag of a refused proposal (hashed, not kept as a line).
+const REFUSED_TAG: u64 = 0x7265_6675;
 /// Trace tag of a tick (hashed, not kept as a line).
 const TICK_TAG: u64 = 0x7469_636b;
 
@@ -442,10 +444,15 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     /// The first breach carrying out the Ready met.
     pub fn propose(&mut self, i: usize, command: Vec<u8>) -> Result<Option<(LogIndex, Term)>, Breach> {
         let result = self.input(i, None, |raft| raft.propose(command).ok())?.flatten();
-        if self.rafts[i].is_some() {
-            let at = result.map(|(index, term)| (index.0, term.0));
-            self.trace
-                .record(self.now_us, TraceEvent::Propose { node: i, at });
+        match result {
+            Some((index, term)) => {
+                let (index, term) = (index.0, term.0);
+                let event = TraceEvent::Propose { node: i, index, term };
+                self.trace.record(self.now_us, event);
+            }
+            // A refusal changes nothing: hashed, not kept as a line (clients that try every
+            // peer would fill a report with them).
+            None => self.trace.mix(&[self.now_us, REFUSED_TAG, i as u64]),
         }
         Ok(result)
     }
