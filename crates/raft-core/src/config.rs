@@ -2,7 +2,8 @@
 //!
 //! A config that cannot work is an error from [`Config::validate`] (and so from
 //! [`crate::Raft::new`]), never a panic later: an empty peer set, a peer that is not in its own
-//! cluster, an election timeout range upside down, heartbeats no shorter than the timeout.
+//! cluster, an election timeout range upside down, heartbeats no shorter than the timeout, a
+//! bound of zero.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -28,11 +29,27 @@ pub struct Config {
     pub heartbeat_interval_ticks: u32,
     /// The most entries one AppendEntries carries.
     pub entries_per_append_max: usize,
+    /// The most entries a leader holds past its commit index: beyond it, [`crate::Raft::propose`]
+    /// refuses ([`crate::ProposeError::UncommittedFull`]). It bounds the memory of a leader cut
+    /// off from its majority, which would otherwise accept proposals forever.
+    pub uncommitted_entries_max: usize,
+    /// The most AppendEntries (or InstallSnapshot) a leader has unanswered per follower before
+    /// a proposal waits for a reply or the next heartbeat. The window restarts at each
+    /// heartbeat, since a request lost on the way would otherwise hold its slot forever.
+    pub append_entries_in_flight_max: usize,
     /// Seeds the election-timeout RNG: the same seed and inputs give the same run.
     pub seed: u64,
 }
 
 impl Config {
+    /// The default of [`Config::uncommitted_entries_max`]: far above what a healthy cluster
+    /// holds uncommitted (a round trip's worth of proposals), small enough to bound memory.
+    pub const UNCOMMITTED_ENTRIES_MAX_DEFAULT: usize = 10_000;
+
+    /// The default of [`Config::append_entries_in_flight_max`]: one request per follower at a
+    /// time (no pipelining).
+    pub const APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT: usize = 1;
+
     /// A config with the timing raft-node uses (10 ms ticks: heartbeats every 150 ms,
     /// election timeouts of 300-600 ms), for `id` in a cluster of `peers`.
     #[must_use]
@@ -44,6 +61,8 @@ impl Config {
             election_timeout_ticks_max: 60,
             heartbeat_interval_ticks: 15,
             entries_per_append_max: 512,
+            uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
+            append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,
         }
     }
@@ -84,6 +103,12 @@ impl Config {
         if self.entries_per_append_max == 0 {
             return Err(ConfigError::ZeroEntriesPerAppend);
         }
+        if self.uncommitted_entries_max == 0 {
+            return Err(ConfigError::ZeroUncommittedEntries);
+        }
+        if self.append_entries_in_flight_max == 0 {
+            return Err(ConfigError::ZeroAppendEntriesInFlight);
+        }
         Ok(())
     }
 }
@@ -115,6 +140,10 @@ pub enum ConfigError {
     },
     /// `entries_per_append_max` is zero: no entry could ever be replicated.
     ZeroEntriesPerAppend,
+    /// `uncommitted_entries_max` is zero: a leader could accept no proposal.
+    ZeroUncommittedEntries,
+    /// `append_entries_in_flight_max` is zero: a proposal could never be sent at once.
+    ZeroAppendEntriesInFlight,
 }
 
 impl fmt::Display for ConfigError {
@@ -142,6 +171,12 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::ZeroEntriesPerAppend => {
                 write!(f, "entries_per_append_max must be at least 1")
+            }
+            ConfigError::ZeroUncommittedEntries => {
+                write!(f, "uncommitted_entries_max must be at least 1")
+            }
+            ConfigError::ZeroAppendEntriesInFlight => {
+                write!(f, "append_entries_in_flight_max must be at least 1")
             }
         }
     }

@@ -372,3 +372,37 @@ impl Raft {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter_in_the_order_of_all() {
+        let mut refused = Refused::default();
+        for (i, reason) in Refusal::ALL.iter().enumerate() {
+            assert_eq!(reason.slot(), i, "{reason} is counted in its own slot");
+            for _ in 0..=i {
+                refused.record(*reason);
+            }
+        }
+        for (i, (reason, count)) in refused.iter().enumerate() {
+            assert_eq!(count, i as u64 + 1, "{reason}");
+        }
+        let n = Refusal::ALL.len() as u64;
+        assert_eq!(refused.total(), n * (n + 1) / 2);
+    }
+
+    #[test]
+    fn the_limits_leave_room_for_the_arithmetic_they_guard() {
+        assert!(
+            TERM_MAX.0.checked_add(1 << 32).is_some(),
+            "campaigns after the highest term"
+        );
+        let longest = u64::try_from(isize::MAX).unwrap_or(u64::MAX);
+        assert!(
+            LOG_INDEX_MAX.0.checked_add(longest).is_some(),
+            "prev_log_index + entries.len()"
+        );
+    }
+}

@@ -61,7 +61,7 @@ mod types;
 pub use config::{Config, ConfigError};
 pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_MAX};
 pub use log::{LogGap, RaftLog};
-pub use raft::{NewError, NotLeader, Progress, Raft, Restored, Role, RoleKind};
+pub use raft::{NewError, Progress, ProposeError, Raft, Restored, Role, RoleKind};
 pub use ready::{Effects, Ready};
 pub use snapshot::SnapshotError;
 pub use types::{Entry, HardState, LogIndex, PeerId, Snapshot, SnapshotMeta, Term};

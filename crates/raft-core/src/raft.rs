@@ -41,9 +41,10 @@ pub struct Progress {
     /// Index of the highest log entry known to be replicated on that server (conservative:
     /// raised only by a successful AppendEntries reply).
     pub match_index: LogIndex,
-    /// An AppendEntries is on its way and unanswered: new proposals wait for its reply (or
-    /// the next heartbeat) instead of sending a second copy of the same entries.
-    pub in_flight: bool,
+    /// AppendEntries (or InstallSnapshot) sent since the last heartbeat and not yet answered.
+    /// At [`Config::append_entries_in_flight_max`], new proposals wait for a reply (or the
+    /// next heartbeat) instead of sending another copy of the same entries.
+    pub in_flight: usize,
 }
 
 /// The role, as a plain tag, for callers that only need to know which.
@@ -114,12 +115,44 @@ impl core::fmt::Display for NewError {
 
 impl core::error::Error for NewError {}
 
-/// A proposal was refused because this peer is not the leader.
+/// Why a proposal was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotLeader {
-    /// The leader this peer knows of in its current term, so a client can redirect.
-    pub leader_hint: Option<PeerId>,
+pub enum ProposeError {
+    /// This peer is not the leader.
+    NotLeader {
+        /// The leader this peer knows of in its current term, so a client can redirect.
+        leader_hint: Option<PeerId>,
+    },
+    /// The leader already holds [`Config::uncommitted_entries_max`] entries past its commit
+    /// index: the client should retry once some commit (or go to another peer, if this one
+    /// is cut off from its majority).
+    UncommittedFull {
+        /// Entries past the commit index.
+        uncommitted_entries: u64,
+        /// The configured bound.
+        max: usize,
+    },
 }
+
+impl core::fmt::Display for ProposeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ProposeError::NotLeader {
+                leader_hint: Some(leader),
+            } => write!(f, "not the leader; the leader is {leader}"),
+            ProposeError::NotLeader { leader_hint: None } => write!(f, "not the leader; no leader known"),
+            ProposeError::UncommittedFull {
+                uncommitted_entries,
+                max,
+            } => write!(
+                f,
+                "{uncommitted_entries} entries are uncommitted, the most a leader holds is {max}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ProposeError {}
 
 /// One peer's Raft state machine.
 #[derive(Debug)]
@@ -429,7 +462,7 @@ impl Raft {
                     Progress {
                         next_index,
                         match_index: LogIndex::ZERO,
-                        in_flight: false,
+                        in_flight: 0,
                     },
                 )
             })

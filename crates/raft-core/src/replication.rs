@@ -4,20 +4,32 @@
 use alloc::vec::Vec;
 
 use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Request};
-use crate::raft::{NotLeader, Raft, Role};
+use crate::raft::{ProposeError, Raft, Role};
 use crate::{Entry, LogIndex, PeerId, Term};
 
 impl Raft {
     /// Input: the service proposes a command. On the leader it is appended to the log and sent
-    /// promptly to every follower not already waiting on an AppendEntries reply; the result is
-    /// the index and term the command will have if it commits.
+    /// promptly to every follower with room in its window of unanswered AppendEntries
+    /// ([`crate::Config::append_entries_in_flight_max`]); the result is the index and term the
+    /// command will have if it commits.
     ///
     /// # Errors
-    /// [`NotLeader`] (with the leader this peer knows of, if any) on a follower or candidate.
-    pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), NotLeader> {
+    /// [`ProposeError::NotLeader`] (with the leader this peer knows of, if any) on a follower
+    /// or candidate; [`ProposeError::UncommittedFull`] on a leader that already holds
+    /// [`crate::Config::uncommitted_entries_max`] entries past its commit index. Nothing
+    /// changes then.
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
         if !self.is_leader() {
-            return Err(NotLeader {
+            return Err(ProposeError::NotLeader {
                 leader_hint: self.leader_id,
+            });
+        }
+        let uncommitted_entries = self.log.last_index().0.saturating_sub(self.commit_index.0);
+        let max = self.config.uncommitted_entries_max;
+        if uncommitted_entries >= u64::try_from(max).unwrap_or(u64::MAX) {
+            return Err(ProposeError::UncommittedFull {
+                uncommitted_entries,
+                max,
             });
         }
         let entry = Entry {
@@ -28,10 +40,11 @@ impl Raft {
         let at = (entry.index, entry.term);
         self.log.append(entry.clone());
         self.ready.entries.push(entry);
+        let window = self.config.append_entries_in_flight_max;
         let idle: Vec<PeerId> = match &self.role {
             Role::Leader { progress } => progress
                 .iter()
-                .filter(|(_, p)| !p.in_flight)
+                .filter(|(_, p)| p.in_flight < window)
                 .map(|(id, _)| *id)
                 .collect(),
             _ => Vec::new(),
@@ -58,10 +71,17 @@ impl Raft {
         }
     }
 
-    /// Sends AppendEntries to every follower and restarts the heartbeat interval.
+    /// Sends AppendEntries to every follower and restarts the heartbeat interval, and with it
+    /// each follower's window of unanswered requests: one lost on the way must not hold its
+    /// slot forever.
     pub(crate) fn broadcast_append_entries(&mut self) {
         self.heartbeat_elapsed_ticks = 0;
         self.commit_unannounced = false;
+        if let Role::Leader { progress } = &mut self.role {
+            for p in progress.values_mut() {
+                p.in_flight = 0;
+            }
+        }
         let peers: Vec<PeerId> = self.others().collect();
         for peer in peers {
             self.send_append_entries(peer);
@@ -86,7 +106,7 @@ impl Raft {
             .entries_from(next_index, self.config.entries_per_append_max)
             .to_vec();
         if let Some(p) = self.progress_mut(peer) {
-            p.in_flight = true;
+            p.in_flight = p.in_flight.saturating_add(1);
         }
         let args = AppendEntriesArgs {
             term: self.current_term,
@@ -217,7 +237,7 @@ impl Raft {
         let Some(p) = self.progress_mut(from) else {
             return;
         };
-        p.in_flight = false;
+        p.in_flight = p.in_flight.saturating_sub(1);
         match reply.outcome {
             AppendOutcome::StaleTerm => {}
             AppendOutcome::Success { match_index } => self.record_match(from, match_index),

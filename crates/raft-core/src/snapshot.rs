@@ -89,7 +89,7 @@ impl Raft {
         let Some(p) = self.progress_mut(peer) else {
             return;
         };
-        p.in_flight = true;
+        p.in_flight = p.in_flight.saturating_add(1);
         let args = InstallSnapshotArgs {
             term: self.current_term,
             leader_id: self.config.id,
@@ -155,7 +155,7 @@ impl Raft {
         let Some(p) = self.progress_mut(from) else {
             return;
         };
-        p.in_flight = false;
+        p.in_flight = p.in_flight.saturating_sub(1);
         self.record_match(from, reply.match_index);
     }
 }

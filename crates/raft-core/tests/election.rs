@@ -349,6 +349,20 @@ fn configs_that_cannot_work_are_errors() {
             },
             ConfigError::ZeroEntriesPerAppend,
         ),
+        (
+            Config {
+                uncommitted_entries_max: 0,
+                ..good.clone()
+            },
+            ConfigError::ZeroUncommittedEntries,
+        ),
+        (
+            Config {
+                append_entries_in_flight_max: 0,
+                ..good.clone()
+            },
+            ConfigError::ZeroAppendEntriesInFlight,
+        ),
     ];
     for (config, error) in cases {
         assert_eq!(config.validate(), Err(error.clone()));

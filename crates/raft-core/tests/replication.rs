@@ -7,7 +7,7 @@ use cluster::{Cluster, ids};
 use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message, Reply, Request, RequestId,
 };
-use raft_core::{Config, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Restored, RoleKind, Term};
+use raft_core::{Config, Entry, HardState, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Term};
 
 const TICKS_MAX: usize = 1_000;
 
@@ -19,10 +19,81 @@ fn a_follower_refuses_proposals_and_names_the_leader() {
     let follower = (leader + 1) % 3;
     assert_eq!(
         c.propose(follower, b"x".to_vec()),
-        Err(NotLeader {
+        Err(ProposeError::NotLeader {
             leader_hint: Some(PeerId(leader as u32))
         })
     );
+}
+
+#[test]
+fn a_leader_refuses_proposals_past_the_uncommitted_bound() {
+    let config = |id: PeerId| Config {
+        uncommitted_entries_max: 3,
+        ..Config::new(id, ids(3), 6 + u64::from(id.0))
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    let committed = c.peer(leader).commit_index();
+    for i in 0..3u8 {
+        c.propose(leader, vec![i]).expect("room for three");
+    }
+    let last = c.peer(leader).log().last_index();
+    assert_eq!(
+        c.propose(leader, b"fourth".to_vec()),
+        Err(ProposeError::UncommittedFull {
+            uncommitted_entries: 3,
+            max: 3
+        })
+    );
+    assert_eq!(
+        c.peer(leader).log().last_index(),
+        last,
+        "a refused proposal is not appended"
+    );
+    assert_eq!(c.peer(leader).commit_index(), committed);
+    c.deliver_all();
+    c.run(1);
+    assert!(c.peer(leader).commit_index() >= last, "the three commit");
+    c.propose(leader, b"fourth".to_vec())
+        .expect("room again once they commit");
+}
+
+#[test]
+fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
+    // Three proposals before any reply: with a window of one, each follower gets one
+    // AppendEntries (the first proposal's); with a window of three, one per proposal.
+    for (window, expected) in [(1, 1), (3, 3)] {
+        let config = move |id: PeerId| Config {
+            append_entries_in_flight_max: window,
+            ..Config::new(id, ids(3), 6 + u64::from(id.0))
+        };
+        let mut c = Cluster::with_config(3, config);
+        c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+        let leader = c.leaders()[0];
+        for i in 0..3u8 {
+            c.propose(leader, vec![i]).expect("the leader accepts");
+        }
+        let follower = PeerId(((leader + 1) % 3) as u32);
+        let sent = c
+            .waiting()
+            .iter()
+            .filter(|(_, to, m)| {
+                *to == follower.as_usize() && matches!(m, Message::Request(Request::AppendEntries(_)))
+            })
+            .count();
+        assert_eq!(sent, expected, "window {window}");
+        assert_eq!(
+            c.peer(leader).progress().expect("leader")[&follower].in_flight,
+            expected
+        );
+        c.deliver_all();
+        c.run(2);
+        assert!(
+            (0..3).all(|i| c.applied(i).len() == 3),
+            "window {window}: all three commit"
+        );
+    }
 }
 
 #[test]

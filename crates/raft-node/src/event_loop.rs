@@ -14,7 +14,7 @@ use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Reply, Request,
     RequestId, RequestVoteArgs, RequestVoteReply,
 };
-use raft_core::{Effects, Entry, HardState, LogIndex, NotLeader, PeerId, Raft, Snapshot, Term};
+use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, ProposeError, Raft, Snapshot, Term};
 use raft_labrpc::{ClientEnd, Responder};
 use raft_storage::{Storage, StorageError};
 
@@ -44,7 +44,7 @@ pub(crate) enum Event {
     /// A peer answered one of this peer's RPCs.
     Reply(PeerId, Reply),
     /// The service proposes a command; the answer goes back on the channel.
-    Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), NotLeader>>),
+    Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), ProposeError>>),
     /// Stop.
     Kill,
 }

@@ -9,7 +9,7 @@ use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, RequestVoteArgs,
     RequestVoteReply,
 };
-use raft_core::{LogIndex, NewError, NotLeader, Raft, Restored, Term};
+use raft_core::{LogIndex, NewError, ProposeError, Raft, Restored, Term};
 use raft_labrpc::{ClientEnd, Responder, Service};
 use raft_storage::Storage;
 
@@ -173,9 +173,10 @@ impl RaftNode {
     /// refuses with the leader it knows of. Never waits on the network.
     ///
     /// # Errors
-    /// [`NotLeader`] if this peer is not the leader (or has been killed).
-    pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), NotLeader> {
-        let killed = NotLeader { leader_hint: None };
+    /// [`ProposeError::NotLeader`] if this peer is not the leader (or has been killed);
+    /// [`ProposeError::UncommittedFull`] if it leads but holds too many uncommitted entries.
+    pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
+        let killed = ProposeError::NotLeader { leader_hint: None };
         if self.shared.killed.load(Ordering::Acquire) {
             return Err(killed);
         }

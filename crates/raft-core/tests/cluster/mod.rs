@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use raft_core::message::Message;
-use raft_core::{Config, Entry, LogIndex, NotLeader, PeerId, Raft, Restored, RoleKind, Snapshot, Term};
+use raft_core::{Config, Entry, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Snapshot, Term};
 use raft_sim::Breach;
 use raft_sim::durable::Durable;
 use raft_sim::net::Immediate;
@@ -94,7 +94,7 @@ impl Cluster {
         out.unwrap_or_else(|b| panic!("{b}")).expect("no peer is stopped")
     }
 
-    pub fn propose(&mut self, i: usize, command: Vec<u8>) -> Result<(LogIndex, Term), NotLeader> {
+    pub fn propose(&mut self, i: usize, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
         self.input(i, |r| r.propose(command))
     }
 
@@ -129,6 +129,35 @@ impl Cluster {
             },
             _ => None,
         }
+    }
+
+    /// Copies of the messages waiting now: sender, receiver, message, in delivery order.
+    pub fn waiting(&mut self) -> Vec<(usize, usize, Message)> {
+        let mut seen = Vec::new();
+        if self.world.peek_time() != Some(self.world.now_us()) {
+            return seen;
+        }
+        self.world
+            .map_due(|event| {
+                match &event {
+                    Event::Request {
+                        caller, to, message, ..
+                    } => {
+                        seen.push((caller.node, *to, Message::Request(message.clone())));
+                    }
+                    Event::Reply {
+                        from,
+                        caller,
+                        message,
+                    } => {
+                        seen.push((*from, caller.node, Message::Reply(message.clone())));
+                    }
+                    _ => {}
+                }
+                Some(event)
+            })
+            .unwrap_or_else(|b| panic!("{b}"));
+        seen
     }
 
     /// Keeps only the waiting messages `keep(from, to)` accepts.
