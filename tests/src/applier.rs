@@ -8,10 +8,10 @@
 //!
 //! An apply error fails the test at once, as Go's `log.Fatalf` in the applier goroutine ends
 //! the run, on either clock:
-//! - on virtual time the applier runs inside one event of the simulated world, and panics
-//!   there: the world stops at that event and the scenario fails with the applier's message
-//!   at its next wait (the world's fault, [`crate::sim`]), the other runs of the process going
-//!   on;
+//! - on virtual time the applier runs inside one event of the simulated world, as the
+//!   world's service, and returns the error: the service's breach stops the world at that event
+//!   and the scenario fails with the applier's message at its next wait (the world's fault,
+//!   [`crate::sim`]), the other runs of the process going on;
 //! - on the real cluster each peer's applier is a thread: it records the error and wakes every
 //!   harness sleep; the sleeper, and every later harness call, panics with the message
 //!   ([`Applier::error`], [`Applier::sleep`]). A scenario that does not reach the harness
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use raft_node::ApplyMsg;
 
-use crate::config::{Clock, as_int};
+use crate::config::as_int;
 
 /// config.go's `SnapShotInterval`: the 2D applier snapshots after indices 9, 19, 29, ...
 pub(crate) const SNAPSHOT_INTERVAL: u64 = 10;
@@ -42,9 +42,6 @@ pub(crate) struct Applied {
 pub(crate) struct Applier {
     /// 2D: snapshot every `SNAPSHOT_INTERVAL` commands and check the strict order.
     snapshot: bool,
-    /// How an apply error ends the run: a panic in the world's event on virtual time, a
-    /// recorded error that wakes the harness on the real cluster.
-    clock: Clock,
     applied: Mutex<Applied>,
     /// Notified when the first apply error is recorded: real-time harness sleeps wait on it.
     failed: Condvar,
@@ -54,10 +51,9 @@ pub(crate) struct Applier {
 pub(crate) type SnapshotRequest = (u64, Vec<u8>);
 
 impl Applier {
-    pub(crate) fn new(n: usize, snapshot: bool, clock: Clock) -> Applier {
+    pub(crate) fn new(n: usize, snapshot: bool) -> Applier {
         Applier {
             snapshot,
-            clock,
             applied: Mutex::new(Applied {
                 logs: vec![HashMap::new(); n],
                 last_applied: vec![0; n],
@@ -74,9 +70,10 @@ impl Applier {
     /// One message from peer `i`'s apply channel. Returns the snapshot the service wants
     /// the peer to take, if any.
     ///
-    /// # Panics
-    /// On virtual time, with the error's message, if the message breaks an applier rule.
-    pub(crate) fn apply(&self, i: usize, msg: ApplyMsg) -> Option<SnapshotRequest> {
+    /// # Errors
+    /// The applier's message if `msg` breaks one of its rules; the error is also recorded
+    /// (and wakes every real-time harness sleep), so the test fails at once on either clock.
+    pub(crate) fn apply(&self, i: usize, msg: ApplyMsg) -> Result<Option<SnapshotRequest>, String> {
         let mut a = self.lock();
         let (err, snap) = match msg {
             ApplyMsg::Command { index, command, .. } => {
@@ -88,20 +85,14 @@ impl Applier {
             ApplyMsg::Snapshot { .. } => (None, None),
         };
         let Some(err) = err else {
-            return snap;
+            return Ok(snap);
         };
         if a.apply_err.is_none() {
             eprintln!("apply error: {err}");
             a.apply_err = Some(err.clone());
             self.failed.notify_all();
         }
-        drop(a);
-        if self.clock == Clock::Virtual {
-            panic!("{err}");
-        }
-        // Real time: the peer's applier thread goes on draining its channel, so that the peer
-        // is never blocked on it; the scenario fails at its next harness call.
-        snap
+        Err(err)
     }
 
     /// The first apply error, if any: the test has failed.
@@ -290,7 +281,7 @@ mod tests {
         let other = (leader + 1) % 3;
         assert_eq!(
             failure,
-            format!("commit index=1 server={leader} 101 != server={other} 999")
+            format!("6.824 applier: commit index=1 server={leader} 101 != server={other} 999")
         );
     }
 
@@ -301,7 +292,7 @@ mod tests {
         let failure = fails_at_the_event(true, leader_applied_through_5);
         assert_eq!(
             failure,
-            format!("server {leader} apply out of order, expected index 6, got 1")
+            format!("6.824 applier: server {leader} apply out of order, expected index 6, got 1")
         );
     }
 
@@ -325,7 +316,7 @@ mod tests {
         let outcome = run_simulated(broken, 1, true);
         let failure = outcome.failure.as_deref().expect("the run fails");
         assert!(
-            failure.starts_with("commit index=1 server="),
+            failure.starts_with("6.824 applier: commit index=1 server="),
             "the applier's message: {failure}"
         );
         assert!(outcome.report.figures.is_none(), "no pass line");

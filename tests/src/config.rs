@@ -189,7 +189,7 @@ impl Config {
 
     fn make(t: &Tester, n: usize, unreliable: bool, snapshot: bool) -> Config {
         init_tracing();
-        let applier = Arc::new(Applier::new(n, snapshot, t.clock));
+        let applier = Arc::new(Applier::new(n, snapshot));
         let backend = match t.clock {
             Clock::Real => {
                 let watchdog = Watchdog::start(t.seed, t.hung_after, Arc::clone(&applier));

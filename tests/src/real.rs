@@ -127,7 +127,9 @@ impl RealCluster {
         let applier = Arc::clone(&self.applier);
         std::thread::spawn(move || {
             for msg in apply_rx.iter() {
-                if let (Some((index, data)), Some(raft)) = (applier.apply(i, msg), raft.upgrade()) {
+                if let (Some((index, data)), Some(raft)) =
+                    (applier.apply(i, msg).ok().flatten(), raft.upgrade())
+                {
                     raft.snapshot(LogIndex(index), data);
                 }
             }
@@ -286,7 +288,7 @@ mod tests {
 
     use super::{HUNG_TEST_EXIT_CODE, Watchdog};
     use crate::applier::Applier;
-    use crate::{Clock, Config, Tester, cmd, panic_message};
+    use crate::{Config, Tester, cmd, panic_message};
 
     /// Index 2 before index 1.
     fn out_of_order() -> ApplyMsg {
@@ -382,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_test_that_ends_stops_its_watchdog_at_once() {
-        let applier = Arc::new(Applier::new(3, false, Clock::Real));
+        let applier = Arc::new(Applier::new(3, false));
         let watchdog = Watchdog::start(1, Duration::from_secs(60), applier);
         std::thread::sleep(Duration::from_millis(20));
         let started = Instant::now();

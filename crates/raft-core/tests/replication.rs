@@ -18,7 +18,7 @@ fn a_follower_refuses_proposals_and_names_the_leader() {
     let leader = c.leaders()[0];
     let follower = (leader + 1) % 3;
     assert_eq!(
-        c.peers[follower].propose(b"x".to_vec()),
+        c.propose(follower, b"x".to_vec()),
         Err(ProposeError::NotLeader {
             leader_hint: Some(PeerId(leader as u32))
         })
@@ -34,30 +34,28 @@ fn a_leader_refuses_proposals_past_the_uncommitted_bound() {
     let mut c = Cluster::with_config(3, config);
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
     let leader = c.leaders()[0];
-    let committed = c.peers[leader].commit_index();
+    let committed = c.peer(leader).commit_index();
     for i in 0..3u8 {
-        c.peers[leader].propose(vec![i]).expect("room for three");
+        c.propose(leader, vec![i]).expect("room for three");
     }
-    let last = c.peers[leader].log().last_index();
+    let last = c.peer(leader).log().last_index();
     assert_eq!(
-        c.peers[leader].propose(b"fourth".to_vec()),
+        c.propose(leader, b"fourth".to_vec()),
         Err(ProposeError::UncommittedFull {
             uncommitted_entries: 3,
             max: 3
         })
     );
     assert_eq!(
-        c.peers[leader].log().last_index(),
+        c.peer(leader).log().last_index(),
         last,
         "a refused proposal is not appended"
     );
-    assert_eq!(c.peers[leader].commit_index(), committed);
-    c.drain(leader, None);
+    assert_eq!(c.peer(leader).commit_index(), committed);
     c.deliver_all();
     c.run(1);
-    assert!(c.peers[leader].commit_index() >= last, "the three commit");
-    c.peers[leader]
-        .propose(b"fourth".to_vec())
+    assert!(c.peer(leader).commit_index() >= last, "the three commit");
+    c.propose(leader, b"fourth".to_vec())
         .expect("room again once they commit");
 }
 
@@ -74,24 +72,25 @@ fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
         c.run_until_leader(TICKS_MAX).expect("a leader is elected");
         let leader = c.leaders()[0];
         for i in 0..3u8 {
-            c.peers[leader].propose(vec![i]).expect("the leader accepts");
+            c.propose(leader, vec![i]).expect("the leader accepts");
         }
-        c.drain(leader, None);
         let follower = PeerId(((leader + 1) % 3) as u32);
         let sent = c
-            .queue
+            .waiting()
             .iter()
-            .filter(|e| e.to == follower && matches!(e.message, Message::Request(Request::AppendEntries(_))))
+            .filter(|(_, to, m)| {
+                *to == follower.as_usize() && matches!(m, Message::Request(Request::AppendEntries(_)))
+            })
             .count();
         assert_eq!(sent, expected, "window {window}");
         assert_eq!(
-            c.peers[leader].progress().expect("leader")[&follower].in_flight,
+            c.peer(leader).progress().expect("leader")[&follower].in_flight,
             expected
         );
         c.deliver_all();
         c.run(2);
         assert!(
-            c.applied.iter().all(|a| a.len() == 3),
+            (0..3).all(|i| c.applied(i).len() == 3),
             "window {window}: all three commit"
         );
     }
@@ -102,17 +101,16 @@ fn proposals_commit_everywhere_and_are_applied_once_in_order() {
     let mut c = Cluster::new(5, 2);
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
     let leader = c.leaders()[0];
-    let term = c.peers[leader].term();
+    let term = c.peer(leader).term();
     for i in 1..=20u8 {
-        let (index, t) = c.peers[leader].propose(vec![i]).expect("the leader accepts");
+        let (index, t) = c.propose(leader, vec![i]).expect("the leader accepts");
         assert_eq!((index, t), (LogIndex(u64::from(i)), term));
-        c.drain(leader, None);
         if i % 7 == 0 {
             c.deliver_all();
         }
     }
     c.run(3);
-    for applied in &c.applied {
+    for applied in (0..5).map(|i| c.applied(i)) {
         let indices: Vec<u64> = applied.iter().map(|e| e.index.0).collect();
         assert_eq!(
             indices,
@@ -203,26 +201,25 @@ fn the_leader_backs_up_one_term_per_round_trip() {
     // never had. The conflict hint skips the whole of term 2 at once.
     let config = |id: PeerId| Config::new(id, ids(2), 5 + u64::from(id.0));
     let mut c = Cluster::with_config(2, config);
-    c.peers[0] = Raft::restore(config(PeerId(0)), state(Term(3), &[1, 1, 1, 3, 3, 3, 3])).expect("valid");
-    c.peers[1] = Raft::restore(config(PeerId(1)), state(Term(3), &[1, 1, 1, 2, 2, 2])).expect("valid");
-    while c.peers[0].role() != RoleKind::Candidate {
-        c.peers[0].tick();
+    c.restore(0, config(PeerId(0)), state(Term(3), &[1, 1, 1, 3, 3, 3, 3]));
+    c.restore(1, config(PeerId(1)), state(Term(3), &[1, 1, 1, 2, 2, 2]));
+    while c.peer(0).role() != RoleKind::Candidate {
+        c.tick(0);
     }
-    c.drain(0, None);
     let mut appends = 0;
-    while let Some(env) = c.queue.front() {
-        if matches!(env.message, Message::Request(Request::AppendEntries(_))) {
+    while let Some(message) = c.next_message() {
+        if matches!(message, Message::Request(Request::AppendEntries(_))) {
             appends += 1;
         }
         c.deliver_one();
     }
-    assert!(c.peers[0].is_leader());
+    assert!(c.peer(0).is_leader());
     assert_eq!(
-        c.peers[1].log().last_index(),
+        c.peer(1).log().last_index(),
         LogIndex(7),
         "the follower's log now matches the leader's"
     );
-    assert_eq!(c.peers[1].log().term_at(LogIndex(4)), Some(Term(3)));
+    assert_eq!(c.peer(1).log().term_at(LogIndex(4)), Some(Term(3)));
     assert!(
         appends <= 3,
         "{appends} AppendEntries: expected one per conflicting term, plus the final one"
@@ -238,16 +235,16 @@ fn figure_8_an_old_term_entry_is_not_committed_by_counting_replicas() {
     let config = |id: PeerId| Config::new(id, ids(5), 8 + u64::from(id.0));
     let mut c = Cluster::with_config(5, config);
     for (i, terms) in [[1, 2], [1, 2], [1, 2], [1, 3], [1, 3]].iter().enumerate() {
-        c.peers[i] = Raft::restore(config(PeerId(i as u32)), state(Term(3), terms)).expect("valid");
+        c.restore(i, config(PeerId(i as u32)), state(Term(3), terms));
     }
-    while c.peers[0].role() != RoleKind::Candidate {
-        c.peers[0].tick();
+    while c.peer(0).role() != RoleKind::Candidate {
+        c.tick(0);
     }
-    c.drain(0, None);
     c.deliver_all();
-    assert!(c.peers[0].is_leader());
-    assert_eq!(c.peers[0].term(), Term(4));
-    let matched = c.peers[0]
+    assert!(c.peer(0).is_leader());
+    assert_eq!(c.peer(0).term(), Term(4));
+    let matched = c
+        .peer(0)
         .progress()
         .expect("leader")
         .values()
@@ -255,22 +252,19 @@ fn figure_8_an_old_term_entry_is_not_committed_by_counting_replicas() {
         .count();
     assert!(matched >= 2, "S1 and S2 acknowledged index 2");
     assert_eq!(
-        c.peers[0].commit_index(),
+        c.peer(0).commit_index(),
         LogIndex(0),
         "index 2 is from term 2: not committed by counting"
     );
 
-    c.peers[0]
-        .propose(b"term 4".to_vec())
-        .expect("the leader accepts");
-    c.drain(0, None);
+    c.propose(0, b"term 4".to_vec()).expect("the leader accepts");
     c.deliver_all();
     assert_eq!(
-        c.peers[0].commit_index(),
+        c.peer(0).commit_index(),
         LogIndex(3),
         "an entry of term 4 commits, and with it index 2"
     );
-    let applied: Vec<u64> = c.applied[0].iter().map(|e| e.index.0).collect();
+    let applied: Vec<u64> = c.applied(0).iter().map(|e| e.index.0).collect();
     assert_eq!(applied, vec![1, 2, 3]);
 }
 
@@ -284,13 +278,12 @@ fn appends_carry_at_most_the_configured_number_of_entries() {
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
     let leader = c.leaders()[0];
     for i in 0..10u8 {
-        c.peers[leader].propose(vec![i]).expect("the leader accepts");
+        c.propose(leader, vec![i]).expect("the leader accepts");
     }
-    c.drain(leader, None);
     let mut largest = 0;
     for _ in 0..10_000 {
-        let Some(env) = c.queue.front() else { break };
-        if let Message::Request(Request::AppendEntries(args)) = &env.message {
+        let Some(message) = c.next_message() else { break };
+        if let Message::Request(Request::AppendEntries(args)) = &message {
             largest = largest.max(args.entries.len());
         }
         c.deliver_one();
@@ -298,7 +291,7 @@ fn appends_carry_at_most_the_configured_number_of_entries() {
     c.run(2);
     assert!(largest <= 3, "an AppendEntries carried {largest} entries");
     assert!(
-        c.applied.iter().all(|a| a.len() == 10),
+        (0..3).all(|i| c.applied(i).len() == 10),
         "all ten still commit everywhere"
     );
 }

@@ -155,22 +155,19 @@ fn a_lagging_follower_catches_up_through_install_snapshot() {
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
     let leader = c.leaders()[0];
     let lagging = (leader + 1) % 3;
-    c.isolated[lagging] = true;
+    c.isolate(lagging, true);
     for i in 0..20u8 {
-        c.peers[leader].propose(vec![i]).expect("the leader accepts");
-        c.drain(leader, None);
+        c.propose(leader, vec![i]).expect("the leader accepts");
         c.deliver_all();
     }
     c.run(2);
-    let applied = c.peers[leader].commit_index();
+    let applied = c.peer(leader).commit_index();
     assert_eq!(applied, LogIndex(20));
-    c.peers[leader]
-        .snapshot(LogIndex(15), b"state@15".to_vec())
+    c.input(leader, |r| r.snapshot(LogIndex(15), b"state@15".to_vec()))
         .expect("applied");
-    c.drain(leader, None);
-    c.isolated[lagging] = false;
+    c.isolate(lagging, false);
     c.run(40);
-    let follower = &c.peers[lagging];
+    let follower = c.peer(lagging);
     assert_eq!(follower.role(), RoleKind::Follower);
     assert_eq!(
         follower.log().snapshot().last_included_index,
@@ -178,7 +175,7 @@ fn a_lagging_follower_catches_up_through_install_snapshot() {
         "installed the leader's snapshot"
     );
     assert_eq!(follower.commit_index(), LogIndex(20));
-    let after: Vec<u64> = c.applied[lagging].iter().map(|e| e.index.0).collect();
+    let after: Vec<u64> = c.applied(lagging).iter().map(|e| e.index.0).collect();
     assert_eq!(
         after,
         (16..=20).collect::<Vec<_>>(),

@@ -12,7 +12,7 @@
 //!   fraction of a heartbeat interval, kill the leader (delete its server, then `kill()`), and
 //!   measure from the kill until the live peers agree on one leader of a higher term.
 //! - `sim/{3,5,7}`: wall time of one simulated cold-start election with bare raft-core state
-//!   machines in one thread (see [`Sim`]).
+//!   machines in raft-sim's world (see [`BareWorld`]).
 //!
 //! Setup (wiring the network) and teardown (killing the peers, cleaning the network up) are not
 //! measured. Every run is seeded (the network, each peer's timeouts, the kill delay), so the
@@ -32,14 +32,17 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode};
 use raft_core::message::{RequestVoteArgs, RequestVoteReply};
-use raft_core::{LogIndex, PeerId, Raft, RoleKind, Term};
+use raft_core::{LogIndex, PeerId, RoleKind, Term};
 use raft_labrpc::{CallError, ClientEnd, Network, Responder, Server, Service};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
+use raft_sim::durable::NoStore;
+use raft_sim::net::Immediate;
+use raft_sim::service::NoService;
+use raft_sim::world::{World, WorldConfig};
 use raft_storage::MemoryPersister;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -291,89 +294,72 @@ fn live_failover(n: usize, seed: u64) -> Outcome {
 // The simulator
 // ---------------------------------------------------------------------------------------
 
-/// Bare raft-core state machines in one thread, on a virtual clock.
+/// Bare raft-core state machines in raft-sim's world, on its immediate network.
 ///
-/// Each tick, every live peer ticks (in id order), then every message is delivered at once,
-/// replies included, until none is left: delivery is instant, within the tick. Two peers that
-/// time out in the same tick therefore campaign simultaneously (the conservative reading of a
-/// tie). A crashed peer neither ticks nor sends nor receives.
-struct Sim {
-    peers: Vec<Raft>,
-    alive: Vec<bool>,
-    /// Messages in flight: sender, receiver, message.
-    queue: VecDeque<common::Envelope>,
+/// Every peer ticks at the same instants, in id order, and every message is delivered at
+/// once, replies included, before the next tick: delivery is instant, within the tick. Two
+/// peers that time out in the same tick therefore campaign simultaneously (the conservative
+/// reading of a tie). A crashed peer neither ticks nor sends nor receives; nothing is
+/// persisted or applied.
+type BareWorld = World<Immediate, NoService, NoStore>;
+
+/// `n` fresh peers with the runtime's default timing, seeded as raft-node seeds them.
+fn bare_world(n: usize, seed: u64) -> BareWorld {
+    let options = options(seed);
+    let config = WorldConfig::new(n, seed, options.tick.as_micros() as u64).aligned();
+    let mut world = World::new(
+        config,
+        Immediate::default(),
+        NoService::default(),
+        vec![NoStore; n],
+    );
+    for i in 0..n {
+        world
+            .start(i, options.config(i, n))
+            .expect("the default timing is a valid config");
+    }
+    world
 }
 
-impl Sim {
-    /// `n` fresh peers with the runtime's default timing, seeded as raft-node seeds them.
-    fn new(n: usize, seed: u64) -> Sim {
-        let options = options(seed);
-        let peers = (0..n)
-            .map(|i| Raft::new(options.config(i, n)).expect("the default timing is a valid config"))
-            .collect();
-        Sim {
-            peers,
-            alive: vec![true; n],
-            queue: VecDeque::new(),
+/// One tick of virtual time: every live peer ticks, then every message is delivered.
+fn tick(world: &mut BareWorld, tick_us: u64) {
+    world.run_until(world.now_us() + tick_us);
+    assert!(world.fault().is_none(), "{:?}", world.fault());
+}
+
+/// The leader the live peers agree on (no live candidate either).
+fn agreed_leader(world: &BareWorld, above: Term) -> Option<(usize, Term)> {
+    let views = world
+        .rafts()
+        .iter()
+        .enumerate()
+        .filter_map(|(id, raft)| raft.as_ref().map(|raft| (id, raft)))
+        .map(|(id, raft)| PeerView {
+            id,
+            term: raft.term(),
+            leader: raft.is_leader(),
+            candidate: raft.role() == RoleKind::Candidate,
+        });
+    agreement(views, above)
+}
+
+/// Ticks until the live peers agree on a leader above `above`: the ticks it took, the leader
+/// and its term; `None` after [`SIM_TICKS_MAX`] ticks.
+fn run_until_leader(world: &mut BareWorld, above: Term) -> Option<(u64, usize, Term)> {
+    let tick_us = options(0).tick.as_micros() as u64;
+    for ticks in 1..=SIM_TICKS_MAX {
+        tick(world, tick_us);
+        if let Some((id, term)) = agreed_leader(world, above) {
+            return Some((ticks, id, term));
         }
     }
-
-    /// Queues what peer `i` asked to send; a request's reply goes back to its sender.
-    fn collect(&mut self, i: usize) {
-        let ready = self.peers[i].take_ready();
-        common::carry_out(ready, self.peers[i].id(), &mut self.queue);
-    }
-
-    /// One tick of virtual time: every live peer ticks, then every message is delivered.
-    fn tick(&mut self) {
-        for i in 0..self.peers.len() {
-            if self.alive[i] {
-                self.peers[i].tick();
-                self.collect(i);
-            }
-        }
-        while let Some((from, to, message)) = self.queue.pop_front() {
-            let (f, t) = (from.as_usize(), to.as_usize());
-            if self.alive[f] && self.alive[t] {
-                common::deliver(&mut self.peers[t], from, message);
-                self.collect(t);
-            }
-        }
-    }
-
-    /// The leader the live peers agree on (no live candidate either).
-    fn agreed_leader(&self, above: Term) -> Option<(usize, Term)> {
-        let views = self
-            .peers
-            .iter()
-            .enumerate()
-            .filter(|(id, _)| self.alive[*id])
-            .map(|(id, raft)| PeerView {
-                id,
-                term: raft.term(),
-                leader: raft.is_leader(),
-                candidate: raft.role() == RoleKind::Candidate,
-            });
-        agreement(views, above)
-    }
-
-    /// Ticks until the live peers agree on a leader above `above`: the ticks it took, the
-    /// leader and its term; `None` after [`SIM_TICKS_MAX`] ticks.
-    fn run_until_leader(&mut self, above: Term) -> Option<(u64, usize, Term)> {
-        for ticks in 1..=SIM_TICKS_MAX {
-            self.tick();
-            if let Some((id, term)) = self.agreed_leader(above) {
-                return Some((ticks, id, term));
-            }
-        }
-        None
-    }
+    None
 }
 
 /// One simulated cold start, in ticks.
 fn sim_cold_start(n: usize, seed: u64) -> Outcome {
-    let mut sim = Sim::new(n, seed);
-    match sim.run_until_leader(Term::ZERO) {
+    let mut world = bare_world(n, seed);
+    match run_until_leader(&mut world, Term::ZERO) {
         Some((ticks, _, term)) => Outcome {
             took: ticks as f64,
             rounds: Some(term.0),
@@ -393,17 +379,18 @@ fn sim_failover(n: usize, seed: u64) -> Outcome {
         took: SIM_TICKS_MAX as f64,
         rounds: None,
     };
-    let mut sim = Sim::new(n, seed);
-    let Some((_, leader, old_term)) = sim.run_until_leader(Term::ZERO) else {
+    let mut world = bare_world(n, seed);
+    let Some((_, leader, old_term)) = run_until_leader(&mut world, Term::ZERO) else {
         return gave_up;
     };
     let heartbeat = u64::from(NodeOptions::default().heartbeat_interval_ticks);
     let mut rng = SmallRng::seed_from_u64(seed);
+    let tick_us = options(seed).tick.as_micros() as u64;
     for _ in 0..rng.random_range(0..heartbeat) {
-        sim.tick();
+        tick(&mut world, tick_us);
     }
-    sim.alive[leader] = false;
-    match sim.run_until_leader(old_term) {
+    let _ = world.stop(leader);
+    match run_until_leader(&mut world, old_term) {
         Some((ticks, _, term)) => Outcome {
             took: ticks as f64,
             rounds: Some(term.0 - old_term.0),
@@ -592,9 +579,9 @@ fn bench_sim(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     next_seed += 1;
-                    Sim::new(n, trial_seed(Stream::SimBench, n, next_seed))
+                    bare_world(n, trial_seed(Stream::SimBench, n, next_seed))
                 },
-                |mut sim| sim.run_until_leader(Term::ZERO),
+                |mut world| run_until_leader(&mut world, Term::ZERO),
                 BatchSize::SmallInput,
             );
         });

@@ -2,7 +2,7 @@
 //!
 //! Criterion benchmarks (group `replication`):
 //!
-//! - `core/{3,5}/{16B,1KiB}`: bare raft-core state machines in one thread (see [`Sim`]). A
+//! - `core/{3,5}/{16B,1KiB}`: bare raft-core state machines in raft-sim's world (see [`BareWorld`]). A
 //!   leader is elected first (not measured); each iteration then proposes [`CORE_BATCH`]
 //!   commands on the leader and moves messages in memory (a `Ready::reply` goes back to the
 //!   sender as a step) until none is left, by which time the leader has committed the whole
@@ -40,6 +40,10 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use raft_core::{Config, LogIndex, PeerId, Raft, RoleKind, Term};
 use raft_labrpc::{Network, Server};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
+use raft_sim::durable::NoStore;
+use raft_sim::net::Immediate;
+use raft_sim::service::NoService;
+use raft_sim::world::{World, WorldConfig};
 use raft_storage::MemoryPersister;
 
 /// The cluster sizes measured.
@@ -86,91 +90,88 @@ fn seed(stream: u64, n: usize, i: u64) -> u64 {
 // Bare raft-core state machines
 // ---------------------------------------------------------------------------------------
 
-/// `n` raft-core state machines in one thread and the messages between them, delivered in
-/// order from one queue. Persisting is skipped (a `Ready`'s entries and hard state are
-/// dropped), and so is applying (the committed entries are dropped).
-struct Sim {
-    peers: Vec<Raft>,
-    /// Messages in flight: sender, receiver, message.
-    queue: VecDeque<common::Envelope>,
-    /// The peer that leads; nothing ticks after the election, so it keeps leading.
+/// `n` raft-core state machines in raft-sim's world, on its immediate network: messages are
+/// delivered in order, at once. Persisting is skipped (the store keeps nothing), and so is
+/// applying (the service drops the committed entries).
+type BareWorld = World<Immediate, NoService, NoStore>;
+
+/// Virtual length of a tick (only elections tick; the rounds run within one instant).
+const CORE_TICK_US: u64 = 10_000;
+
+/// A cluster with one leader, which keeps leading: nothing ticks after the election.
+struct Elected {
+    world: BareWorld,
     leader: usize,
 }
 
-impl Sim {
+impl Elected {
     /// An `n`-peer cluster (peer `i` seeded with `seed + i`, so that their timeouts differ),
     /// ticked and settled until exactly one peer leads and none campaigns.
-    fn elected(n: usize, seed: u64) -> Sim {
+    fn new(n: usize, seed: u64) -> Elected {
         let ids: Vec<PeerId> = (0..n).map(|i| PeerId(i as u32)).collect();
-        let peers = ids
-            .iter()
-            .map(|id| {
-                let config = Config::new(*id, ids.clone(), seed.wrapping_add(u64::from(id.0)));
-                Raft::new(config).expect("the default config is valid")
-            })
-            .collect();
-        let mut sim = Sim {
-            peers,
-            queue: VecDeque::new(),
-            leader: 0,
-        };
+        let config = WorldConfig::new(n, seed, CORE_TICK_US).aligned();
+        let mut world = World::new(
+            config,
+            Immediate::default(),
+            NoService::default(),
+            vec![NoStore; n],
+        );
+        for id in &ids {
+            let config = Config::new(*id, ids.clone(), seed.wrapping_add(u64::from(id.0)));
+            world
+                .start(id.as_usize(), config)
+                .expect("the default config is valid");
+        }
         for _ in 0..CORE_ELECTION_TICKS_MAX {
-            for i in 0..n {
-                sim.peers[i].tick();
-                sim.collect(i);
-            }
-            sim.settle();
-            let leaders: Vec<usize> = (0..n).filter(|i| sim.peers[*i].is_leader()).collect();
-            let campaigning = sim.peers.iter().any(|p| p.role() == RoleKind::Candidate);
+            world.run_until(world.now_us() + CORE_TICK_US);
+            let rafts = world.rafts().iter().flatten();
+            let leaders: Vec<usize> = rafts
+                .clone()
+                .filter(|r| r.is_leader())
+                .map(|r| r.id().as_usize())
+                .collect();
+            let campaigning = rafts.clone().any(|r| r.role() == RoleKind::Candidate);
             if leaders.len() == 1 && !campaigning {
-                sim.leader = leaders[0];
-                return sim;
+                return Elected {
+                    world,
+                    leader: leaders[0],
+                };
             }
         }
         panic!("no leader after {CORE_ELECTION_TICKS_MAX} ticks");
     }
 
-    /// Takes peer `i`'s outputs: its messages join the queue, and the reply to the request it
-    /// just stepped goes back to its sender. Returns how many entries it committed.
-    fn collect(&mut self, i: usize) -> usize {
-        let ready = self.peers[i].take_ready();
-        common::carry_out(ready, PeerId(i as u32), &mut self.queue)
-    }
-
-    /// Delivers messages until none is left.
-    fn settle(&mut self) {
-        while let Some((from, to, message)) = self.queue.pop_front() {
-            common::deliver(&mut self.peers[to.as_usize()], from, message);
-            self.collect(to.as_usize());
-        }
-    }
-
     /// One measured round: propose `batch` copies of `command` on the leader, then deliver
-    /// until every message is consumed.
+    /// until every message is consumed (everything due at this instant; no tick is).
     ///
     /// # Panics
     /// If the leader has not committed the whole batch by then (a replication bug).
     fn round(&mut self, batch: usize, command: &[u8]) {
-        let leader = &mut self.peers[self.leader];
         let mut last = LogIndex::ZERO;
         for _ in 0..batch {
-            let (index, _) = leader
-                .propose(command.to_vec())
+            let (index, _) = self
+                .world
+                .propose(self.leader, command.to_vec())
+                .expect("nothing is persisted, so nothing fails")
                 .expect("nothing ticks, so the leader keeps leading");
             last = index;
         }
-        self.collect(self.leader);
-        self.settle();
+        self.world.run_until(self.world.now_us());
+        assert!(self.world.fault().is_none(), "{:?}", self.world.fault());
         assert_eq!(
-            self.peers[self.leader].commit_index(),
+            self.leader().commit_index(),
             last,
             "the leader commits the whole batch once every message is delivered"
         );
     }
 
+    fn leader(&self) -> &Raft {
+        self.world.rafts()[self.leader].as_ref().expect("nothing crashes")
+    }
+
     /// Entries in the leader's log.
     fn log_len(&self) -> usize {
-        self.peers[self.leader].log().len()
+        self.leader().log().len()
     }
 }
 
@@ -183,14 +184,14 @@ fn bench_core(c: &mut Criterion) {
             let command = vec![0xA5_u8; bytes];
             group.bench_function(BenchmarkId::new(format!("core/{n}"), label), |b| {
                 let mut trial = 0;
-                let mut sim = Sim::elected(n, seed(1, n, trial));
+                let mut sim = Elected::new(n, seed(1, n, trial));
                 b.iter_custom(|iters| {
                     let mut measured = Duration::ZERO;
                     let mut done = 0;
                     while done < iters {
                         if sim.log_len() + CORE_BATCH > CORE_LOG_MAX {
                             trial += 1;
-                            sim = Sim::elected(n, seed(1, n, trial));
+                            sim = Elected::new(n, seed(1, n, trial));
                         }
                         let room = ((CORE_LOG_MAX - sim.log_len()) / CORE_BATCH) as u64;
                         let rounds = room.min(iters - done);

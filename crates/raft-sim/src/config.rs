@@ -2,7 +2,7 @@
 //!
 //! Every knob is a named field with its unit last; [`SimConfig::new`] gives the values the
 //! seed sweeps use. The fault profile ([`FaultProfile`]) only chooses numbers: the faults
-//! themselves are drawn from the run's one RNG by [`crate::network`] and [`crate::sim`].
+//! themselves are drawn from the run's seed by [`crate::net::Nemesis`] and [`crate::sim`].
 
 use std::fmt;
 use std::str::FromStr;

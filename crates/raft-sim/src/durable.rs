@@ -7,6 +7,102 @@
 
 use raft_core::{Entry, HardState, LogIndex, Restored, Snapshot, SnapshotMeta};
 
+use crate::checkers::Breach;
+use crate::world::PERSISTENCE_CONTRACT;
+
+/// A node's durable storage as the world writes it: the persistence steps of
+/// [`raft_core::Effects`], durable when each returns, and what a restart reads. Two stores:
+/// [`Durable`] (the safety runs' model, which checks the contract), and the 6.824 harness's
+/// persister.
+pub trait Store {
+    /// Persists term and vote.
+    ///
+    /// # Errors
+    /// A breach if the store refuses.
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Breach>;
+
+    /// Removes every persisted entry at or after `from`.
+    ///
+    /// # Errors
+    /// A breach if the store refuses.
+    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Breach>;
+
+    /// Persists `snapshot`, keeping the later entries that continue it.
+    ///
+    /// # Errors
+    /// A breach if the store refuses.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Breach>;
+
+    /// Appends `entries` after the last persisted one.
+    ///
+    /// # Errors
+    /// A breach if the store refuses (the safety runs' model: a gap in the log).
+    fn append(&mut self, entries: &[Entry]) -> Result<(), Breach>;
+
+    /// What a restart hands to [`raft_core::Raft::restore`].
+    ///
+    /// # Errors
+    /// A breach if the store cannot be read.
+    fn restored(&self) -> Result<Restored, Breach>;
+}
+
+/// A store that keeps nothing: a restart starts fresh. For measurements of the bare state
+/// machine, where persisting is not what is measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoStore;
+
+impl Store for NoStore {
+    fn save_hard_state(&mut self, _hard_state: &HardState) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, _from: LogIndex) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, _snapshot: &Snapshot) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn append(&mut self, _entries: &[Entry]) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn restored(&self) -> Result<Restored, Breach> {
+        Ok(Restored::default())
+    }
+}
+
+impl Store for Durable {
+    fn save_hard_state(&mut self, hard_state: &HardState) -> Result<(), Breach> {
+        Durable::save_hard_state(self, *hard_state);
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, from: LogIndex) -> Result<(), Breach> {
+        Durable::truncate_suffix(self, from);
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Breach> {
+        Durable::install_snapshot(self, snapshot);
+        Ok(())
+    }
+
+    /// Persists the entries if they continue the durable log; else the persistence contract
+    /// is broken.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), Breach> {
+        Durable::append(self, entries).map_err(|gap| {
+            let detail = format!("asked to persist {} after {}", gap.found, gap.expected.prev());
+            Breach::new(PERSISTENCE_CONTRACT, detail)
+        })
+    }
+
+    fn restored(&self) -> Result<Restored, Breach> {
+        Ok(Durable::restored(self))
+    }
+}
+
 /// What one peer has persisted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Durable {

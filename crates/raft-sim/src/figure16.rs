@@ -16,14 +16,14 @@
 //! Every trial is seeded by its index, so a run is reproducible bit for bit.
 
 use raft_core::PeerId;
-use raft_core::message::{Message, Reply, Request};
+use raft_core::message::{Reply, Request};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::config::{FaultProfile, SimConfig, US_PER_MS, US_PER_S};
-use crate::queue::Event;
 use crate::service::command_bytes;
 use crate::sim::Simulation;
+use crate::world::Event;
 
 /// Peers in the cluster, as in the paper.
 pub const PEERS: usize = 5;
@@ -189,48 +189,36 @@ fn behind_of(leader: usize) -> [usize; 2] {
 
 /// Applies the lossy links to the events due next: AppendEntries from `leader` to a peer in
 /// `behind` lose their entries; replies from those peers to `leader` are lost.
-fn filter_due(sim: &mut Simulation, leader: usize, behind: [usize; 2]) {
-    let Some(at_us) = sim.queue.peek_time() else {
-        return;
-    };
-    let mut due = Vec::new();
-    while sim.queue.peek_time() == Some(at_us) {
-        if let Some((_, event)) = sim.queue.pop() {
-            due.push(event);
-        }
-    }
-    for event in due {
-        let event = match event {
-            Event::Deliver {
-                from,
+fn filter_due(sim: &mut Simulation, leader: usize, behind: [usize; 2]) -> Result<(), String> {
+    let lossy = |event| match event {
+        Event::Request {
+            caller,
+            to,
+            incarnation,
+            message: Request::AppendEntries(mut args),
+        } if caller.node == leader && behind.contains(&to) => {
+            args.entries.clear();
+            Some(Event::Request {
+                caller,
                 to,
                 incarnation,
-                message: Message::Request(Request::AppendEntries(mut args)),
-            } if from == leader && behind.contains(&to) => {
-                args.entries.clear();
-                Event::Deliver {
-                    from,
-                    to,
-                    incarnation,
-                    message: Message::Request(Request::AppendEntries(args)),
-                }
-            }
-            Event::Deliver {
-                from,
-                to,
-                message: Message::Reply(Reply::AppendEntries(_)),
-                ..
-            } if to == leader && behind.contains(&from) => continue,
-            other => other,
-        };
-        sim.schedule(at_us, event);
-    }
+                message: Request::AppendEntries(args),
+            })
+        }
+        Event::Reply {
+            from,
+            caller,
+            message: Reply::AppendEntries(_),
+        } if caller.node == leader && behind.contains(&from) => None,
+        other => Some(other),
+    };
+    sim.world.map_due(lossy).map_err(|b| format!("\n{b}"))
 }
 
 /// One step with the lossy links of `lossy` (leader, behind) applied first.
 fn step(sim: &mut Simulation, lossy: Option<(usize, [usize; 2])>) -> Result<(), String> {
     if let Some((leader, behind)) = lossy {
-        filter_due(sim, leader, behind);
+        filter_due(sim, leader, behind)?;
     }
     sim.step().map_err(|v| format!("\n{v}"))
 }
@@ -277,7 +265,7 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
     };
     // 1. A first leader, with the peers started apart (after the end of faults at time
     // zero, which would restart them all at once).
-    while sim.queue.peek_time() == Some(0) {
+    while sim.world.peek_time() == Some(0) {
         step(&mut sim, None)?;
     }
     for peer in 1..PEERS {
@@ -285,11 +273,11 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
     }
     for peer in 1..PEERS {
         let start_us = peer as u64 * u64::from(setting.timeout_ms_min) * US_PER_MS / START_STAGGER_DIVISOR;
-        while sim.queue.peek_time().is_some_and(|t| t < start_us) {
+        while sim.world.peek_time().is_some_and(|t| t < start_us) {
             budget(&sim)?;
             step(&mut sim, None)?;
         }
-        sim.now_us = start_us;
+        sim.world.advance_to(start_us);
         sim.restart(peer).map_err(|v| format!("\n{v}"))?;
     }
     // 2. One entry, held by the leader and two others, known committed by them. A leader
@@ -315,9 +303,10 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
             (Some((id, term)), _) => {
                 command_id += 1;
                 let proposed = sim
-                    .input(id.as_usize(), None, |r| r.propose(command_bytes(command_id)))
-                    .map_err(|v| format!("\n{v}"))?;
-                let Some(Ok((index, _))) = proposed else {
+                    .world
+                    .propose(id.as_usize(), command_bytes(command_id))
+                    .map_err(|b| format!("\n{b}"))?;
+                let Some((index, _)) = proposed else {
                     return Err(format!("seed {seed}: the leader refused the entry"));
                 };
                 target = Some((id, term, index));
@@ -336,9 +325,9 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
     // 3. The leader's next heartbeat: a step in which it sends to every follower.
     let heartbeat_us = loop {
         budget(&sim)?;
-        let sent_before = sim.stats.messages;
+        let sent_before = sim.world.messages_sent();
         step(&mut sim, lossy)?;
-        if sim.stats.messages - sent_before >= (PEERS - 1) as u64 {
+        if sim.world.messages_sent() - sent_before >= (PEERS - 1) as u64 {
             break sim.now_us();
         }
     };
@@ -355,21 +344,21 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
     let mut draw = SmallRng::seed_from_u64(seed ^ CRASH_DRAW_SALT);
     let crash_offset_us = draw.random_range(0..u64::from(setting.heartbeat_ms) * US_PER_MS);
     let crash_us = heartbeat_us + crash_offset_us;
-    while sim.queue.peek_time().is_some_and(|t| t < crash_us) {
+    while sim.world.peek_time().is_some_and(|t| t < crash_us) {
         budget(&sim)?;
         step(&mut sim, lossy)?;
     }
     if sim.leader() != Some(leader) {
         return Ok(None);
     }
-    sim.now_us = crash_us;
+    sim.world.advance_to(crash_us);
     sim.crash(l).map_err(|v| format!("\n{v}"))?;
     // 5. Until another peer leads, or the cap.
     let (new_leader, elected_after_us) = loop {
         if let Some(id) = sim.leader().filter(|id| *id != leader) {
             break (Some(id), Some(sim.now_us() - crash_us));
         }
-        if sim.queue.peek_time().is_none_or(|t| t > crash_us + cap_us) {
+        if sim.world.peek_time().is_none_or(|t| t > crash_us + cap_us) {
             break (None, None);
         }
         step(&mut sim, lossy)?;
@@ -379,7 +368,7 @@ fn attempt_trial(setting: &Setting, seed: u64, cap_us: u64) -> Result<Option<Tri
         new_leader,
         elected_after_us,
         crash_offset_us,
-        trace_hash: sim.trace.hash(),
+        trace_hash: sim.world.trace().hash(),
     }))
 }
 

@@ -1,35 +1,36 @@
-//! # raft-sim: a deterministic simulator for the raft-core state machine
+//! # raft-sim: the one deterministic world of every simulated suite
 //!
-//! One thread drives N [`raft_core::Raft`] peers with a virtual clock (microseconds) and a
-//! virtual network. Everything random (message delays, drops, duplicates, long delays that
-//! reorder, partitions, crashes, restarts, the client's choices, each peer's RNG seed) comes
-//! from one seed, and collections are `BTreeMap`/`Vec`, so one `u64` gives one run, bit for
-//! bit; a running FNV-1a hash of the trace is the run's fingerprint.
+//! [`World`] is a virtual clock (microseconds), one event queue, a network model
+//! ([`net::Network`]: [`net::Labrpc`], 6.824's labrpc decision for decision; [`net::Nemesis`],
+//! drops, duplicates, long delays and partitions; [`net::Immediate`], every message at once),
+//! and nodes: each a [`raft_core::Raft`] with its durable model ([`durable::Store`]) and the
+//! service above it ([`service::Service`], a trait of raft-sim's own: it knows no service in
+//! particular). Each input's [`raft_core::Ready`] is carried out by
+//! [`raft_core::Ready::carry_out`], the code raft-node runs. Client tasks ([`tasks`]) run a
+//! driver's blocking code beside the world, scheduled from the seed. One trace notation
+//! ([`trace`]) for every suite: `t=1.230s n1@3 follower -> candidate`,
+//! `n1 -> n2 AppendEntries term=3 prev=5@2 entries=3 commit=4 (+4ms)`.
 //!
-//! A run: peers start fresh; for `fault_duration_us` the nemesis crashes, restarts, partitions
-//! and heals while the network drops, duplicates and delays; a client proposes commands to
-//! whoever leads and retries those not seen committed; each service applies committed
-//! entries and snapshots every K of them. Then faults stop (everything heals and restarts),
-//! and within `liveness_bound_us` a leader must be in place with every pending proposal
-//! committed; the run ends as soon as that holds.
+//! Its drivers: the safety runs here ([`Simulation`]), the 6.824 harness on virtual time
+//! (tests/), raft-core's scenario tests, and the election and replication benches.
 //!
-//! Each peer's durable storage is a model ([`durable::Durable`]) changed only by the
-//! persistence steps of each [`raft_core::Ready`], run by [`raft_core::Ready::carry_out`] (the
-//! same code that orders raft-node's writes, sends and applies); a crash keeps only it. After every event the checkers ([`checkers`]) test the Raft safety properties; the
-//! first failure stops the run with a [`Violation`]: seed, invariant, the last events in a
-//! compact notation, and the command that replays it.
+//! A safety run: peers start fresh; for `fault_duration_us` the nemesis crashes, restarts,
+//! partitions and heals while the network drops, duplicates and delays; a client proposes
+//! commands to whoever leads and retries those not seen committed; each service applies
+//! committed entries and snapshots every K of them. Then faults stop, and within
+//! `liveness_bound_us` a leader must be in place with every pending proposal committed. The
+//! checkers ([`checkers`]) test the Raft safety properties after every event; the first
+//! failure stops the run with a [`Violation`]: seed, invariant, the last events, and the
+//! command that replays it. One `u64` seed gives one run, bit for bit.
 //!
 //! ```
 //! let summary = raft_sim::run(raft_sim::SimConfig::new(7)).expect("no violation");
 //! assert!(summary.events > 0);
 //! ```
 //!
-//! The message fuzzer ([`fuzz`]) drives peers with mutated and garbage messages and checks
-//! what each peer promises about itself, whatever it is sent.
-//!
-//! Entry points: [`run`] for one seed; [`Simulation`] to drive a cluster event by event (for
-//! measurements such as the Raft paper's Figure 16: crash the leader with
-//! [`Simulation::crash`], [`Simulation::step`] until [`Simulation::leader`] is another peer).
+//! The message fuzzer ([`fuzz`]) drives bare peers with mutated and garbage messages and
+//! checks what each peer promises about itself, whatever it is sent (a lying peer may break
+//! the cluster-wide properties the world's checkers hold, so it has properties of its own).
 //!
 //! Deliberately left out: membership changes; a byte-level network (messages are passed as
 //! values, not encoded); torn writes (the durable model persists a Ready whole: storage
@@ -39,19 +40,24 @@
 pub mod checkers;
 pub mod config;
 pub mod durable;
+mod effects;
 pub mod figure16;
 pub mod fuzz;
 mod nemesis;
-pub mod network;
+pub mod net;
 pub mod queue;
 pub mod report;
 pub mod service;
 pub mod sim;
+pub mod tasks;
 pub mod trace;
+pub mod world;
 
+pub use checkers::Breach;
 pub use config::{FaultProfile, Sabotage, SimConfig};
 pub use report::{RunSummary, Violation};
 pub use sim::Simulation;
+pub use world::{World, WorldConfig};
 
 /// Runs one seed to the end.
 ///

@@ -1,16 +1,15 @@
-//! The faults and the client: crashes, restarts, partitions and heals drawn from the run's
-//! RNG while faults are on; the end of faults; the client that proposes commands to whoever
-//! leads and retries those not seen committed.
+//! The faults and the client of the safety runs: crashes, restarts, partitions and heals
+//! drawn from the run's RNG while faults are on; the end of faults; the client that proposes
+//! commands to whoever leads and retries those not seen committed.
 
 use raft_core::PeerId;
 use rand::Rng;
 
 use crate::checkers::PersistedSurvivesCrash;
 use crate::config::Sabotage;
-use crate::queue::Event;
 use crate::report::Violation;
 use crate::service::command_bytes;
-use crate::sim::Simulation;
+use crate::sim::{Action, Simulation};
 
 /// Weight of each nemesis action, out of [`NEMESIS_WEIGHT_TOTAL`]: crash, restart,
 /// partition, heal.
@@ -20,19 +19,19 @@ const NEMESIS_WEIGHT_TOTAL: u32 = 100;
 
 impl Simulation {
     /// Schedules the next nemesis action.
-    pub(crate) fn schedule_nemesis(&mut self) {
+    pub(crate) fn schedule_nemesis(&mut self) -> Result<(), Violation> {
         let rates = self.config.faults.rates();
         let gap = self
             .rng
             .random_range(rates.nemesis_interval_us_min..=rates.nemesis_interval_us_max);
-        self.schedule(self.now_us + gap, Event::Nemesis);
+        self.schedule(self.now_us() + gap, Action::Nemesis)
     }
 
     pub(crate) fn on_nemesis(&mut self) -> Result<(), Violation> {
         if !self.faults_on {
             return Ok(());
         }
-        self.schedule_nemesis();
+        self.schedule_nemesis()?;
         let mut draw = self.rng.random_range(0..NEMESIS_WEIGHT_TOTAL);
         let mut action = 0;
         while action + 1 < NEMESIS_WEIGHTS.len() && draw >= NEMESIS_WEIGHTS[action] {
@@ -47,9 +46,9 @@ impl Simulation {
                 Ok(())
             }
             _ => {
-                if self.network.is_partitioned() {
-                    self.network.heal();
-                    self.trace.event(self.now_us, format_args!("heal"));
+                if self.world.net().is_partitioned() {
+                    self.world.net_mut().heal();
+                    self.world.note("heal".to_owned());
                 }
                 Ok(())
             }
@@ -58,11 +57,10 @@ impl Simulation {
 
     /// Crashes a random live peer, keeping a majority alive.
     fn crash_random(&mut self) -> Result<(), Violation> {
-        let live: Vec<usize> = (0..self.peers.len())
-            .filter(|p| self.peers[*p].is_some())
-            .collect();
-        let down = self.peers.len() - live.len();
-        if down >= self.peers.len() / 2 || live.is_empty() {
+        let n = self.config.peers;
+        let live: Vec<usize> = (0..n).filter(|p| self.world.running(*p)).collect();
+        let down = n - live.len();
+        if down >= n / 2 || live.is_empty() {
             return Ok(());
         }
         let peer = live[self.rng.random_range(0..live.len())];
@@ -70,8 +68,8 @@ impl Simulation {
     }
 
     fn restart_random(&mut self) -> Result<(), Violation> {
-        let down: Vec<usize> = (0..self.peers.len())
-            .filter(|p| self.peers[*p].is_none())
+        let down: Vec<usize> = (0..self.config.peers)
+            .filter(|p| !self.world.running(*p))
             .collect();
         if down.is_empty() {
             return Ok(());
@@ -86,23 +84,21 @@ impl Simulation {
     /// # Errors
     /// A [`Violation`] of Persisted State Survives Crash.
     pub fn crash(&mut self, peer: usize) -> Result<(), Violation> {
-        let Some(raft) = self.peers[peer].take() else {
+        let Some(raft) = self.world.stop(peer) else {
             return Ok(());
         };
         self.stats.crashes += 1;
-        let (term, role) = (raft.term(), crate::sim::role_name(raft.role()));
-        self.trace
-            .event(self.now_us, format_args!("n{peer}@{term} {role} crashed"));
-        PersistedSurvivesCrash::check(&raft, &self.durable[peer], "crash").map_err(|b| self.violation(b))?;
+        PersistedSurvivesCrash::check(&raft, self.world.store(peer), "crash")
+            .map_err(|b| self.violation(b))?;
+        let durable = self.world.store_mut(peer);
         match self.config.sabotage {
-            Some(Sabotage::ForgetVote) => self.durable[peer].hard_state.voted_for = None,
+            Some(Sabotage::ForgetVote) => durable.hard_state.voted_for = None,
             Some(Sabotage::LoseLastEntry) => {
-                self.durable[peer].entries.pop();
+                durable.entries.pop();
             }
             None => {}
         }
-        self.incarnations[peer] += 1;
-        self.checkers.crashed(PeerId(peer as u32));
+        self.world.service_mut().checkers.crashed(PeerId(peer as u32));
         Ok(())
     }
 
@@ -111,30 +107,27 @@ impl Simulation {
     /// # Errors
     /// A [`Violation`] if it cannot be restored, or restores to other than what was persisted.
     pub fn restart(&mut self, peer: usize) -> Result<(), Violation> {
-        if self.peers[peer].is_some() {
+        if self.world.running(peer) {
             return Ok(());
         }
         self.start_peer(peer)?;
-        let Some(raft) = self.peers[peer].as_ref() else {
+        let persisted = match self.world.rafts()[peer].as_ref() {
+            Some(raft) => PersistedSurvivesCrash::check(raft, self.world.store(peer), "restart"),
+            None => return Ok(()),
+        };
+        persisted.map_err(|b| self.violation(b))?;
+        let (service, rafts) = self.world.service_and_rafts();
+        let Some(raft) = rafts[peer].as_ref() else {
             return Ok(());
         };
-        let (term, last) = (raft.term(), raft.log().last_index());
-        self.trace.event(
-            self.now_us,
-            format_args!(
-                "n{peer}@{term} restarted log={last} commit={}",
-                raft.commit_index()
-            ),
-        );
-        PersistedSurvivesCrash::check(raft, &self.durable[peer], "restart").map_err(|b| self.violation(b))?;
-        self.checkers.terms.observe(raft).map_err(|b| self.violation(b))?;
-        self.checkers.commits.restart(raft);
-        Ok(())
+        let observed = service.checkers.terms.observe(raft);
+        service.checkers.commits.restart(raft);
+        observed.map_err(|b| self.violation(b))
     }
 
     /// Splits the peers at random into two sides (or isolates the leader).
     fn partition_random(&mut self) {
-        let n = self.peers.len();
+        let n = self.config.peers;
         let mut sides = vec![0u8; n];
         let leader = self.leader().filter(|_| self.rng.random_bool(0.5));
         match leader {
@@ -143,19 +136,19 @@ impl Simulation {
                 .iter_mut()
                 .for_each(|s| *s = u8::from(self.rng.random_bool(0.5))),
         }
-        self.network.partition(&sides);
+        self.world.net_mut().partition(&sides);
         self.stats.partitions += 1;
         let text: String = sides.iter().map(|s| if *s == 0 { 'a' } else { 'b' }).collect();
-        self.trace.event(self.now_us, format_args!("partition {text}"));
+        self.world.note(format!("partition {text}"));
     }
 
     /// Faults stop: the network heals and turns reliable, every crashed peer restarts, the
     /// client stops issuing new commands (it still retries pending ones).
     pub(crate) fn on_faults_end(&mut self) -> Result<(), Violation> {
         self.faults_on = false;
-        self.network.stop_faults();
-        self.trace.event(self.now_us, format_args!("faults end"));
-        for peer in 0..self.peers.len() {
+        self.world.net_mut().stop_faults();
+        self.world.note("faults end".to_owned());
+        for peer in 0..self.config.peers {
             self.restart(peer)?;
         }
         Ok(())
@@ -167,15 +160,16 @@ impl Simulation {
         let gap = self
             .rng
             .random_range(self.config.client_interval_us_min..=self.config.client_interval_us_max);
-        self.schedule(self.now_us + gap, Event::Client);
-        if self.faults_on && self.client.pending.len() < self.config.pending_commands_max {
-            self.client.next_id += 1;
-            self.client.pending.insert(self.client.next_id, None);
+        self.schedule(self.now_us() + gap, Action::Client)?;
+        let pending_max = self.config.pending_commands_max;
+        let now = self.now_us();
+        let client = &mut self.world.service_mut().client;
+        if self.faults_on && client.pending.len() < pending_max {
+            client.next_id += 1;
+            client.pending.insert(client.next_id, None);
         }
         let retry_us = self.config.client_retry_us;
-        let now = self.now_us;
-        let due: Vec<u64> = self
-            .client
+        let due: Vec<u64> = client
             .pending
             .iter()
             .filter(|(_, last)| last.is_none_or(|t| now >= t + retry_us))
@@ -192,19 +186,20 @@ impl Simulation {
     /// Offers command `id` to the live peers, from a random one on, until one leader takes
     /// it. False if none did.
     fn propose(&mut self, id: u64) -> Result<bool, Violation> {
-        let n = self.peers.len();
+        let n = self.config.peers;
         let start = self.rng.random_range(0..n);
         for k in 0..n {
             let peer = (start + k) % n;
-            if !self.peers[peer].as_ref().is_some_and(|r| r.is_leader()) {
+            if !self.peers()[peer].as_ref().is_some_and(|r| r.is_leader()) {
                 continue;
             }
-            if let Some(Ok((index, term))) = self.input(peer, None, |r| r.propose(command_bytes(id)))? {
-                self.trace.event(
-                    self.now_us,
-                    format_args!("client -> n{peer} c{id} at {index}@{term}"),
-                );
-                self.client.pending.insert(id, Some(self.now_us));
+            let proposed = self
+                .world
+                .propose(peer, command_bytes(id))
+                .map_err(|b| self.violation(b))?;
+            if proposed.is_some() {
+                let now = self.now_us();
+                self.world.service_mut().client.pending.insert(id, Some(now));
                 return Ok(true);
             }
         }

@@ -1,44 +1,12 @@
 //! The event queue: a min-heap on (virtual time, sequence number), so events at the same
 //! microsecond run in the order they were scheduled and a run never depends on heap ties.
-//! Generic over what it holds, so the 6.824 harness's simulated cluster (tests/src/sim) keeps
-//! its own events in the same queue.
+//! It is the world's one queue ([`crate::world::World`]): every suite's events wait here.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use raft_core::message::Message;
-
 /// Most events one queue may hold: a run that floods it has a bug (a message storm).
 pub const QUEUE_EVENTS_MAX: usize = 1_000_000;
-
-/// Something that happens at a virtual time.
-#[derive(Clone, Debug)]
-pub enum Event {
-    /// One tick of peer `peer`'s incarnation `incarnation` (stale after a crash).
-    Tick {
-        /// The peer.
-        peer: usize,
-        /// The incarnation the tick belongs to.
-        incarnation: u64,
-    },
-    /// A message arrives at `to`, addressed to its incarnation `incarnation`.
-    Deliver {
-        /// Sender.
-        from: usize,
-        /// Receiver.
-        to: usize,
-        /// The receiver's incarnation when it was sent: a crash loses it.
-        incarnation: u64,
-        /// The message.
-        message: Message,
-    },
-    /// The client proposes new commands and retries old ones.
-    Client,
-    /// The nemesis crashes, restarts, partitions or heals.
-    Nemesis,
-    /// Faults stop: partitions heal, crashed peers restart, the network turns reliable.
-    FaultsEnd,
-}
 
 #[derive(Debug)]
 struct Scheduled<E> {
@@ -68,9 +36,9 @@ impl<E> Ord for Scheduled<E> {
     }
 }
 
-/// Events waiting for their time (the simulator's [`Event`]s unless told otherwise).
+/// Events waiting for their time: the world's one queue ([`crate::world::Event`]s).
 #[derive(Debug)]
-pub struct EventQueue<E = Event> {
+pub struct EventQueue<E> {
     heap: BinaryHeap<Scheduled<E>>,
     seq: u64,
 }
@@ -102,6 +70,12 @@ impl<E> EventQueue<E> {
     /// The earliest event and its time.
     pub fn pop(&mut self) -> Option<(u64, E)> {
         self.heap.pop().map(|s| (s.at_us, s.event))
+    }
+
+    /// The earliest event and its time, left in place.
+    #[must_use]
+    pub fn peek(&self) -> Option<(u64, &E)> {
+        self.heap.peek().map(|s| (s.at_us, &s.event))
     }
 
     /// The time of the earliest event.

@@ -12,7 +12,7 @@ pub struct RunSummary {
     pub seed: u64,
     /// Events processed.
     pub events: u64,
-    /// FNV-1a over every event's compact text: the run's fingerprint.
+    /// A running hash over every event: the run's fingerprint.
     pub trace_hash: u64,
     /// Virtual time at the end.
     pub end_us: u64,

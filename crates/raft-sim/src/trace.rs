@@ -1,23 +1,38 @@
-//! The run's trace: a compact line per notable event, the last few kept for a violation
-//! report, and a running FNV-1a hash over every event so a run has a fingerprint.
+//! The one trace notation of every simulated run, whichever suite drives it: a compact,
+//! paper-named line per notable event, the last few kept for a failure report, and a running
+//! hash over every event (FNV-1a's shape, a word at a time) so a run has a fingerprint.
 //!
-//! Notation (as in the scenario transcripts): `t=1.230s n1@3 follower -> candidate`,
-//! `t=1.231s n1 -> n2 RequestVote t=3 last=5@2`. Ticks are hashed but not kept as lines.
+//! Notation:
+//!
+//! ```text
+//! t=1.230s n1@3 follower -> candidate
+//! t=1.231s n1 -> n2 RequestVote term=3 last=5@2 (+4ms)
+//! t=1.235s n2 <- n1 RequestVote term=3 last=5@2
+//! t=1.236s n2 -> n1 Vote term=3 granted (dropped)
+//! t=1.402s n1 -> n0 AppendEntries term=3 prev=5@2 entries=3 commit=4 (dead end)
+//! t=2.000s crash n2
+//! ```
+//!
+//! Events are kept as small values ([`TraceEvent`]) and formatted only when a report asks for
+//! them (or, for a replay, as they come), so tracing costs a few words of hashing per event.
+//! Ticks and applies are hashed but not kept as lines.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
+use std::fmt;
 
-use raft_core::message::{AppendOutcome, Message, Reply, Request};
+use raft_core::message::{AppendOutcome, Reply, Request};
 
 use crate::config::{US_PER_MS, US_PER_S};
 
-/// How many of the latest lines a violation report shows.
-pub const TRACE_TAIL_LINES: usize = 50;
+/// How many of the latest lines a failure report shows.
+pub const TRACE_TAIL_LINES: usize = 60;
 /// Most lines a full trace keeps (a replay of a very long run is cut, not unbounded).
 pub const FULL_TRACE_LINES_MAX: usize = 2_000_000;
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// The rotation after each word's multiply in [`Trace::mix`].
+const WORD_MIX_ROTATION: u32 = 29;
 
 /// FNV-1a over `bytes`, continuing from `hash`.
 #[must_use]
@@ -29,18 +44,360 @@ pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
+/// A message reduced to what a reader of a trace needs, in the paper's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// RequestVote: the candidate's term and last log entry (`last=index@term`).
+    RequestVote {
+        /// The candidate's term.
+        term: u64,
+        /// lastLogIndex.
+        last_index: u64,
+        /// lastLogTerm.
+        last_term: u64,
+    },
+    /// The RequestVote reply.
+    Vote {
+        /// The voter's term.
+        term: u64,
+        /// voteGranted.
+        granted: bool,
+    },
+    /// AppendEntries: `prev=prevLogIndex@prevLogTerm entries=N commit=leaderCommit`.
+    AppendEntries {
+        /// The leader's term.
+        term: u64,
+        /// prevLogIndex.
+        prev_index: u64,
+        /// prevLogTerm.
+        prev_term: u64,
+        /// How many entries it carries.
+        entries: u64,
+        /// leaderCommit.
+        commit: u64,
+    },
+    /// The AppendEntries reply.
+    AppendReply {
+        /// The follower's term.
+        term: u64,
+        /// What the follower answered.
+        outcome: Outcome,
+    },
+    /// InstallSnapshot: `last=lastIncludedIndex@lastIncludedTerm`.
+    InstallSnapshot {
+        /// The leader's term.
+        term: u64,
+        /// lastIncludedIndex.
+        last_index: u64,
+        /// lastIncludedTerm.
+        last_term: u64,
+    },
+    /// The InstallSnapshot reply.
+    SnapshotReply {
+        /// The follower's term.
+        term: u64,
+        /// The index the follower now matches.
+        match_index: u64,
+    },
+}
+
+/// An AppendEntries reply's answer, for the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The leader's term was stale.
+    Stale,
+    /// The entries matched through `match_index`.
+    Ok(u64),
+    /// The consistency check failed: the conflict term (if any) and index.
+    Conflict(Option<u64>, u64),
+}
+
+impl Msg {
+    /// The summary of a request (with [`Msg::of_reply`], the one place the trace matches on
+    /// message kinds).
+    #[must_use]
+    pub fn of_request(request: &Request) -> Msg {
+        match request {
+            Request::RequestVote(m) => Msg::RequestVote {
+                term: m.term.0,
+                last_index: m.last_log_index.0,
+                last_term: m.last_log_term.0,
+            },
+            Request::AppendEntries(m) => Msg::AppendEntries {
+                term: m.term.0,
+                prev_index: m.prev_log_index.0,
+                prev_term: m.prev_log_term.0,
+                entries: m.entries.len() as u64,
+                commit: m.leader_commit.0,
+            },
+            Request::InstallSnapshot(m) => Msg::InstallSnapshot {
+                term: m.term.0,
+                last_index: m.last_included_index.0,
+                last_term: m.last_included_term.0,
+            },
+        }
+    }
+
+    /// The summary of a reply.
+    #[must_use]
+    pub fn of_reply(reply: &Reply) -> Msg {
+        match reply {
+            Reply::RequestVote(m) => Msg::Vote {
+                term: m.term.0,
+                granted: m.vote_granted,
+            },
+            Reply::AppendEntries(m) => Msg::AppendReply {
+                term: m.term.0,
+                outcome: match m.outcome {
+                    AppendOutcome::StaleTerm => Outcome::Stale,
+                    AppendOutcome::Success { match_index } => Outcome::Ok(match_index.0),
+                    AppendOutcome::Conflict {
+                        conflict_term,
+                        conflict_index,
+                    } => Outcome::Conflict(conflict_term.map(|t| t.0), conflict_index.0),
+                },
+            },
+            Reply::InstallSnapshot(m) => Msg::SnapshotReply {
+                term: m.term.0,
+                match_index: m.match_index.0,
+            },
+        }
+    }
+
+    /// The summary as words, for the hash.
+    fn words(&self) -> [u64; 6] {
+        match *self {
+            Msg::RequestVote {
+                term,
+                last_index,
+                last_term,
+            } => [1, term, last_index, last_term, 0, 0],
+            Msg::Vote { term, granted } => [2, term, u64::from(granted), 0, 0, 0],
+            Msg::AppendEntries {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => [3, term, prev_index, prev_term, entries, commit],
+            Msg::AppendReply { term, outcome } => match outcome {
+                Outcome::Stale => [4, term, 0, 0, 0, 0],
+                Outcome::Ok(m) => [4, term, 1, m, 0, 0],
+                Outcome::Conflict(t, i) => [4, term, 2, t.map_or(0, |t| t + 1), i, 0],
+            },
+            Msg::InstallSnapshot {
+                term,
+                last_index,
+                last_term,
+            } => [5, term, last_index, last_term, 0, 0],
+            Msg::SnapshotReply { term, match_index } => [6, term, match_index, 0, 0, 0],
+        }
+    }
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Msg::RequestVote {
+                term,
+                last_index,
+                last_term,
+            } => write!(f, "RequestVote term={term} last={last_index}@{last_term}"),
+            Msg::Vote { term, granted } => {
+                let verdict = if granted { "granted" } else { "denied" };
+                write!(f, "Vote term={term} {verdict}")
+            }
+            Msg::AppendEntries {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => write!(
+                f,
+                "AppendEntries term={term} prev={prev_index}@{prev_term} entries={entries} commit={commit}"
+            ),
+            Msg::AppendReply { term, outcome } => match outcome {
+                Outcome::Stale => write!(f, "AppendReply term={term} stale"),
+                Outcome::Ok(m) => write!(f, "AppendReply term={term} ok match={m}"),
+                Outcome::Conflict(Some(t), i) => write!(f, "AppendReply term={term} conflict {i}@{t}"),
+                Outcome::Conflict(None, i) => write!(f, "AppendReply term={term} conflict short={i}"),
+            },
+            Msg::InstallSnapshot {
+                term,
+                last_index,
+                last_term,
+            } => write!(f, "InstallSnapshot term={term} last={last_index}@{last_term}"),
+            Msg::SnapshotReply { term, match_index } => {
+                write!(f, "SnapshotReply term={term} match={match_index}")
+            }
+        }
+    }
+}
+
+/// What the network decided for a message as it left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrives after this many microseconds.
+    Delayed(u64),
+    /// It arrives after the first delay, and a duplicate after the second.
+    Duplicated(u64, u64),
+    /// The network loses it.
+    Dropped,
+    /// Sender and receiver are on different sides of a partition.
+    Partitioned,
+    /// The end is disabled or the receiver is down: the call fails.
+    DeadEnd,
+}
+
+impl Fate {
+    fn word(self) -> [u64; 2] {
+        match self {
+            Fate::Delayed(us) => [us, 0],
+            Fate::Duplicated(a, b) => [a, b.wrapping_add(1)],
+            Fate::Dropped => [u64::MAX, 0],
+            Fate::Partitioned => [u64::MAX - 1, 0],
+            Fate::DeadEnd => [u64::MAX - 2, 0],
+        }
+    }
+}
+
+impl fmt::Display for Fate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Fate::Delayed(us) => write!(f, "(+{}ms)", us / US_PER_MS),
+            Fate::Duplicated(a, b) => write!(f, "(+{}ms, again +{}ms)", a / US_PER_MS, b / US_PER_MS),
+            Fate::Dropped => f.write_str("(dropped)"),
+            Fate::Partitioned => f.write_str("(partitioned)"),
+            Fate::DeadEnd => f.write_str("(dead end)"),
+        }
+    }
+}
+
+/// Why a message that arrived was not handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// Its receiver crashed (or restarted) since it was sent.
+    Crash,
+    /// The network decided at arrival (a partition formed, an end was disabled).
+    Network,
+}
+
+/// One traced event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    /// A peer's role or term changed: `n1@3 follower -> candidate`.
+    Role {
+        /// The peer.
+        node: usize,
+        /// Its term after.
+        term: u64,
+        /// Its role before.
+        from: &'static str,
+        /// Its role after.
+        to: &'static str,
+    },
+    /// A message left: `n1 -> n2 RequestVote term=3 last=5@2 (+4ms)`.
+    Send {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// The message.
+        msg: Msg,
+        /// What the network decided.
+        fate: Fate,
+    },
+    /// A message reached its receiver, which handles it: `n2 <- n1 RequestVote ...`.
+    Deliver {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// The message.
+        msg: Msg,
+    },
+    /// A message arrived but was not handled: `n2 <- n1 ... lost (crash)`.
+    Lost {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// The message.
+        msg: Msg,
+        /// Why.
+        why: Lost,
+    },
+    /// A proposal a leader accepted: `client -> n1 at 7@3`.
+    Propose {
+        /// The peer asked.
+        node: usize,
+        /// The index it was given.
+        index: u64,
+        /// The term it was given in.
+        term: u64,
+    },
+    /// The service asked its peer to snapshot: `n1 snapshot through 30`.
+    Snapshot {
+        /// The peer.
+        node: usize,
+        /// The index the snapshot covers.
+        index: u64,
+    },
+    /// Anything else the world or its driver did: crash, restart, partition, connect.
+    Note(String),
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceEvent::Role { node, term, from, to } if from == to => {
+                write!(f, "n{node}@{term} {to} (new term)")
+            }
+            TraceEvent::Role { node, term, from, to } => write!(f, "n{node}@{term} {from} -> {to}"),
+            TraceEvent::Send { from, to, msg, fate } => write!(f, "n{from} -> n{to} {msg} {fate}"),
+            TraceEvent::Deliver { from, to, msg } => write!(f, "n{to} <- n{from} {msg}"),
+            TraceEvent::Lost { from, to, msg, why } => {
+                let why = match why {
+                    Lost::Crash => "crash",
+                    Lost::Network => "network",
+                };
+                write!(f, "n{to} <- n{from} {msg} lost ({why})")
+            }
+            TraceEvent::Propose { node, index, term } => write!(f, "client -> n{node} at {index}@{term}"),
+            TraceEvent::Snapshot { node, index } => write!(f, "n{node} snapshot through {index}"),
+            TraceEvent::Note(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A traced event at its virtual time, as a line: `t=1.230s n1@3 follower -> candidate`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    /// Virtual time.
+    pub at_us: u64,
+    /// What happened.
+    pub event: TraceEvent,
+}
+
+impl fmt::Display for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (s, ms) = (self.at_us / US_PER_S, (self.at_us % US_PER_S) / US_PER_MS);
+        write!(f, "t={s}.{ms:03}s {}", self.event)
+    }
+}
+
 /// The trace of one run.
 #[derive(Debug)]
 pub struct Trace {
     hash: u64,
     events: u64,
-    tail: VecDeque<String>,
+    tail: VecDeque<Line>,
     full: Option<Vec<String>>,
-    line: String,
 }
 
 impl Trace {
-    /// An empty trace; `full` keeps every line, not only the tail.
+    /// An empty trace; `full` keeps every line as text, not only the tail.
     #[must_use]
     pub fn new(full: bool) -> Trace {
         Trace {
@@ -48,45 +405,59 @@ impl Trace {
             events: 0,
             tail: VecDeque::with_capacity(TRACE_TAIL_LINES),
             full: full.then(Vec::new),
-            line: String::new(),
         }
     }
 
-    /// Counts one event and hashes its compact form without keeping a line (ticks).
-    pub fn quiet(&mut self, tag: u8, peer: u32, now_us: u64) {
+    /// Counts one event of the world's queue (each is counted once, whatever it records).
+    pub fn count(&mut self) {
         self.events += 1;
-        self.hash = fnv1a(self.hash, &[tag]);
-        self.hash = fnv1a(self.hash, &peer.to_le_bytes());
-        self.hash = fnv1a(self.hash, &now_us.to_le_bytes());
     }
 
-    /// Counts one event and records its line, `t=...s` first.
-    pub fn event(&mut self, now_us: u64, text: std::fmt::Arguments<'_>) {
-        self.events += 1;
-        self.note(now_us, text);
+    /// Folds `words` into the hash without keeping a line (ticks, applies): FNV-1a's step
+    /// on whole words, then a rotation so that every bit of a word reaches the low bits.
+    pub fn mix(&mut self, words: &[u64]) {
+        for w in words {
+            self.hash = (self.hash ^ w)
+                .wrapping_mul(FNV_PRIME)
+                .rotate_left(WORD_MIX_ROTATION);
+        }
     }
 
-    /// Records a line that belongs to the current event (a role change it caused).
-    pub fn note(&mut self, now_us: u64, text: std::fmt::Arguments<'_>) {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        let _ = write!(
-            line,
-            "t={}.{:03}s ",
-            now_us / US_PER_S,
-            (now_us % US_PER_S) / US_PER_MS
-        );
-        let _ = line.write_fmt(text);
-        self.hash = fnv1a(self.hash, line.as_bytes());
+    /// Records `event` at `at_us`: into the hash and the tail (and the full trace if kept).
+    pub fn record(&mut self, at_us: u64, event: TraceEvent) {
+        self.mix(&[at_us]);
+        match &event {
+            TraceEvent::Role { node, term, from, to } => {
+                self.mix(&[1, *node as u64, *term, from.len() as u64, to.len() as u64]);
+            }
+            TraceEvent::Send { from, to, msg, fate } => {
+                self.mix(&[2, *from as u64, *to as u64]);
+                self.mix(&msg.words());
+                self.mix(&fate.word());
+            }
+            TraceEvent::Deliver { from, to, msg } => {
+                self.mix(&[3, *from as u64, *to as u64]);
+                self.mix(&msg.words());
+            }
+            TraceEvent::Lost { from, to, msg, why } => {
+                self.mix(&[4, *from as u64, *to as u64, *why as u64]);
+                self.mix(&msg.words());
+            }
+            TraceEvent::Propose { node, index, term } => self.mix(&[5, *node as u64, *index, *term]),
+            TraceEvent::Snapshot { node, index } => self.mix(&[6, *node as u64, *index]),
+            TraceEvent::Note(text) => {
+                self.mix(&[7]);
+                self.hash = fnv1a(self.hash, text.as_bytes());
+            }
+        }
+        let line = Line { at_us, event };
         if let Some(full) = &mut self.full
             && full.len() < FULL_TRACE_LINES_MAX
         {
-            full.push(line.clone());
+            full.push(line.to_string());
         }
         if self.tail.len() == TRACE_TAIL_LINES {
-            if let Some(old) = self.tail.pop_front() {
-                self.line = old;
-            }
+            self.tail.pop_front();
         }
         self.tail.push_back(line);
     }
@@ -103,10 +474,10 @@ impl Trace {
         self.events
     }
 
-    /// The last [`TRACE_TAIL_LINES`] lines.
+    /// The last [`TRACE_TAIL_LINES`] lines, oldest first.
     #[must_use]
     pub fn tail(&self) -> Vec<String> {
-        self.tail.iter().cloned().collect()
+        self.tail.iter().map(Line::to_string).collect()
     }
 
     /// Every line, if the full trace was kept.
@@ -114,55 +485,9 @@ impl Trace {
     pub fn into_full(self) -> Option<Vec<String>> {
         self.full
     }
-}
 
-/// A message in the compact notation: `RequestVote t=3 last=5@2`.
-pub struct Compact<'a>(pub &'a Message);
-
-impl std::fmt::Display for Compact<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Message::Request(Request::RequestVote(m)) => {
-                write!(
-                    f,
-                    "RequestVote t={} last={}@{}",
-                    m.term, m.last_log_index, m.last_log_term
-                )
-            }
-            Message::Reply(Reply::RequestVote(m)) => {
-                let verdict = if m.vote_granted { "granted" } else { "denied" };
-                write!(f, "VoteReply t={} {verdict}", m.term)
-            }
-            Message::Request(Request::AppendEntries(m)) => write!(
-                f,
-                "AppendEntries t={} prev={}@{} n={} commit={}",
-                m.term,
-                m.prev_log_index,
-                m.prev_log_term,
-                m.entries.len(),
-                m.leader_commit
-            ),
-            Message::Reply(Reply::AppendEntries(m)) => match &m.outcome {
-                AppendOutcome::StaleTerm => write!(f, "AppendReply t={} stale", m.term),
-                AppendOutcome::Success { match_index } => {
-                    write!(f, "AppendReply t={} ok match={match_index}", m.term)
-                }
-                AppendOutcome::Conflict {
-                    conflict_term,
-                    conflict_index,
-                } => match conflict_term {
-                    Some(ct) => write!(f, "AppendReply t={} conflict {conflict_index}@{ct}", m.term),
-                    None => write!(f, "AppendReply t={} conflict short={conflict_index}", m.term),
-                },
-            },
-            Message::Request(Request::InstallSnapshot(m)) => write!(
-                f,
-                "InstallSnapshot t={} last={}@{}",
-                m.term, m.last_included_index, m.last_included_term
-            ),
-            Message::Reply(Reply::InstallSnapshot(m)) => {
-                write!(f, "SnapshotReply t={} match={}", m.term, m.match_index)
-            }
-        }
+    /// Takes every line kept so far, if the full trace is kept, leaving it empty.
+    pub fn take_full(&mut self) -> Option<Vec<String>> {
+        self.full.as_mut().map(std::mem::take)
     }
 }

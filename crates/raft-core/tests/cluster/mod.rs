@@ -1,29 +1,45 @@
-//! A bare cluster of raft-core state machines in one thread, for the scenario tests: no
-//! network, no clock. Messages wait in one queue until a test delivers, drops or reorders them.
+//! A cluster of raft-core state machines for the scenario tests, in raft-sim's world: every
+//! input's Ready carried out by the world (persisted into its durable model, sent on its
+//! immediate network, applied to a recorder). No clock: the tests tick by hand, and the
+//! messages wait at the current instant until a test delivers, drops or inspects them.
 
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use raft_core::message::Message;
+use raft_core::{Config, Entry, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Snapshot, Term};
+use raft_sim::Breach;
+use raft_sim::durable::Durable;
+use raft_sim::net::Immediate;
+use raft_sim::service::{Service, SnapshotRequest};
+use raft_sim::world::{Event, Step, World, WorldConfig};
 
-use raft_core::message::{Message, Reply, Request, RequestId};
-use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, Term};
+/// The world's own tick timers never fire: the tests tick by hand.
+const MANUAL_TICK_US: u64 = u64::MAX / 4;
+/// Most messages one `deliver_all` may deliver: a livelock fails the test.
+const DELIVERIES_MAX: usize = 100_000;
 
-/// One message in flight.
-#[derive(Clone, Debug)]
-pub struct Envelope {
-    pub from: PeerId,
-    pub to: PeerId,
-    pub message: Message,
+/// Everything each peer handed out as committed, in order (snapshots are not commands).
+#[derive(Debug, Default)]
+pub struct Applied(Vec<Vec<Entry>>);
+
+impl Service for Applied {
+    fn restart(&mut self, _node: usize, _snapshot: Option<&Snapshot>) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn apply(&mut self, node: usize, _term: Term, entry: Entry) -> Result<Option<SnapshotRequest>, Breach> {
+        self.0[node].push(entry);
+        Ok(None)
+    }
+
+    fn apply_snapshot(&mut self, _node: usize, _snapshot: Snapshot) -> Result<(), Breach> {
+        Ok(())
+    }
 }
 
 /// N peers and the messages between them.
 pub struct Cluster {
-    pub peers: Vec<Raft>,
-    pub queue: VecDeque<Envelope>,
-    /// Peers cut off: messages to or from them are dropped on delivery.
-    pub isolated: Vec<bool>,
-    /// Everything each peer handed out as committed, in order.
-    pub applied: Vec<Vec<Entry>>,
+    world: World<Immediate, Applied, Durable>,
 }
 
 pub fn ids(n: usize) -> Vec<PeerId> {
@@ -37,70 +53,146 @@ impl Cluster {
     }
 
     pub fn with_config(n: usize, config: impl Fn(PeerId) -> Config) -> Cluster {
-        let peers = ids(n)
-            .into_iter()
-            .map(|id| Raft::new(config(id)).expect("valid config"))
-            .collect();
-        Cluster {
-            peers,
-            queue: VecDeque::new(),
-            isolated: vec![false; n],
-            applied: vec![Vec::new(); n],
+        let world_config = WorldConfig::new(n, 0, MANUAL_TICK_US).aligned();
+        let applied = Applied(vec![Vec::new(); n]);
+        let mut world = World::new(
+            world_config,
+            Immediate::default(),
+            applied,
+            vec![Durable::default(); n],
+        );
+        for id in ids(n) {
+            world.start(id.as_usize(), config(id)).expect("valid config");
         }
+        Cluster { world }
     }
 
-    pub fn peer(&mut self, id: u32) -> &mut Raft {
-        &mut self.peers[id as usize]
-    }
-
-    /// Carries out a peer's Ready: requests go to the queue, a reply goes back to the peer
-    /// its request's id names (`reply_to` is that peer, if the input was a request),
-    /// committed entries to `applied`. Nothing is persisted: these peers never restart.
-    pub fn drain(&mut self, i: usize, reply_to: Option<PeerId>) {
-        let ready = self.peers[i].take_ready();
-        let mut out = Outbox {
-            from: self.peers[i].id(),
-            reply_to,
-            queue: &mut self.queue,
-            applied: &mut self.applied[i],
+    /// Peer `i` restarted from `restored` with `config`.
+    pub fn restore(&mut self, i: usize, config: Config, restored: Restored) {
+        let _ = self.world.stop(i);
+        let durable = Durable {
+            hard_state: restored.hard_state,
+            snapshot: restored.snapshot,
+            entries: restored.entries,
         };
-        let carried: Result<(), std::convert::Infallible> = ready.carry_out(&mut out);
-        carried.expect("nothing here fails");
+        self.world.set_store(i, durable);
+        self.world.start(i, config).expect("a valid restored state");
+    }
+
+    pub fn peer(&self, i: usize) -> &Raft {
+        self.world.rafts()[i].as_ref().expect("no peer is stopped")
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &Raft> {
+        self.world.rafts().iter().flatten()
+    }
+
+    /// One input to peer `i`; the world carries out its Ready (a request's reply goes back
+    /// to its sender only when the world delivers the request, not here).
+    pub fn input<T>(&mut self, i: usize, f: impl FnOnce(&mut Raft) -> T) -> T {
+        let out = self.world.input(i, None, f);
+        out.unwrap_or_else(|b| panic!("{b}")).expect("no peer is stopped")
+    }
+
+    pub fn propose(&mut self, i: usize, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
+        self.input(i, |r| r.propose(command))
     }
 
     pub fn tick(&mut self, i: usize) {
-        self.peers[i].tick();
-        self.drain(i, None);
+        self.input(i, Raft::tick);
     }
 
     pub fn tick_all(&mut self) {
-        for i in 0..self.peers.len() {
+        self.world.advance_to(self.world.now_us() + 1);
+        for i in 0..self.world.rafts().len() {
             self.tick(i);
         }
     }
 
-    /// Delivers the next queued message; false if the queue is empty.
+    /// Cuts peer `i` off: messages to or from it are dropped on delivery.
+    pub fn isolate(&mut self, i: usize, isolated: bool) {
+        self.world.net_mut().isolate(i, isolated);
+    }
+
+    /// What peer `i` applied, in order.
+    pub fn applied(&self, i: usize) -> &[Entry] {
+        &self.world.service().0[i]
+    }
+
+    /// A copy of the next message waiting, if one is.
+    pub fn next_message(&self) -> Option<Message> {
+        match self.world.peek() {
+            Some((at, event)) if at <= self.world.now_us() => match event {
+                Event::Request { message, .. } => Some(Message::Request(message.clone())),
+                Event::Reply { message, .. } => Some(Message::Reply(message.clone())),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Copies of the messages waiting now: sender, receiver, message, in delivery order.
+    pub fn waiting(&mut self) -> Vec<(usize, usize, Message)> {
+        let mut seen = Vec::new();
+        if self.world.peek_time() != Some(self.world.now_us()) {
+            return seen;
+        }
+        self.world
+            .map_due(|event| {
+                match &event {
+                    Event::Request {
+                        caller, to, message, ..
+                    } => {
+                        seen.push((caller.node, *to, Message::Request(message.clone())));
+                    }
+                    Event::Reply {
+                        from,
+                        caller,
+                        message,
+                    } => {
+                        seen.push((*from, caller.node, Message::Reply(message.clone())));
+                    }
+                    _ => {}
+                }
+                Some(event)
+            })
+            .unwrap_or_else(|b| panic!("{b}"));
+        seen
+    }
+
+    /// Keeps only the waiting messages `keep(from, to)` accepts.
+    pub fn retain_messages(&mut self, mut keep: impl FnMut(usize, usize) -> bool) {
+        let now = self.world.now_us();
+        if self.world.peek_time() != Some(now) {
+            return;
+        }
+        self.world
+            .map_due(|event| {
+                let (from, to) = match &event {
+                    Event::Request { caller, to, .. } => (caller.node, *to),
+                    Event::Reply { from, caller, .. } => (*from, caller.node),
+                    _ => return Some(event),
+                };
+                keep(from, to).then_some(event)
+            })
+            .unwrap_or_else(|b| panic!("{b}"));
+    }
+
+    /// Delivers the next waiting message; false if none waits.
     pub fn deliver_one(&mut self) -> bool {
-        let Some(env) = self.queue.pop_front() else {
+        if self.world.peek_time().is_none_or(|at| at > self.world.now_us()) {
             return false;
-        };
-        let (from, to) = (env.from.as_usize(), env.to.as_usize());
-        if self.isolated[from] || self.isolated[to] {
-            return true;
         }
-        match env.message {
-            Message::Request(request) => {
-                self.peers[to].step_request(env.from, request_id(env.from), request);
-            }
-            Message::Reply(reply) => self.peers[to].step_reply(env.from, reply),
+        match self.world.step() {
+            Ok(Step::Ran) => true,
+            Ok(step) => panic!("a message was due, not {step:?}"),
+            Err(b) => panic!("{b}"),
         }
-        self.drain(to, Some(env.from));
-        true
     }
 
     /// Delivers until no message is left (bounded, so a livelock fails the test).
     pub fn deliver_all(&mut self) {
-        for _ in 0..100_000 {
+        for _ in 0..DELIVERIES_MAX {
             if !self.deliver_one() {
                 return;
             }
@@ -121,87 +213,25 @@ impl Cluster {
         for t in 1..=ticks_max {
             self.tick_all();
             self.deliver_all();
-            if self.leaders().len() == 1 && !self.peers.iter().any(|p| p.role() == RoleKind::Candidate) {
+            if self.leaders().len() == 1 && !self.peers().any(|p| p.role() == RoleKind::Candidate) {
                 return Some(t);
             }
         }
         None
     }
 
+    /// The peers that lead, isolated ones left out.
     pub fn leaders(&self) -> Vec<usize> {
-        (0..self.peers.len())
-            .filter(|i| !self.isolated[*i] && self.peers[*i].is_leader())
+        (0..self.world.rafts().len())
+            .filter(|i| !self.world.net().is_isolated(*i) && self.peer(*i).is_leader())
             .collect()
     }
 
     pub fn terms(&self) -> Vec<Term> {
-        self.peers.iter().map(Raft::term).collect()
+        self.peers().map(Raft::term).collect()
     }
 
     pub fn commits(&self) -> Vec<LogIndex> {
-        self.peers.iter().map(Raft::commit_index).collect()
-    }
-}
-
-/// The id this cluster gives a request from `from`: the sender's number, so that a reply
-/// finds its way back.
-pub fn request_id(from: PeerId) -> RequestId {
-    RequestId(u64::from(from.0))
-}
-
-/// One peer's side of carrying out its Ready in the test cluster.
-struct Outbox<'a> {
-    from: PeerId,
-    reply_to: Option<PeerId>,
-    queue: &'a mut VecDeque<Envelope>,
-    applied: &'a mut Vec<Entry>,
-}
-
-impl Effects for Outbox<'_> {
-    type Error = std::convert::Infallible;
-
-    fn save_hard_state(&mut self, _: &HardState) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn truncate_suffix(&mut self, _: LogIndex) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn install_snapshot(&mut self, _: &Snapshot) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn append(&mut self, _: &[Entry]) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn send(&mut self, to: PeerId, request: Request) -> Result<(), Self::Error> {
-        self.queue.push_back(Envelope {
-            from: self.from,
-            to,
-            message: Message::Request(request),
-        });
-        Ok(())
-    }
-
-    fn reply(&mut self, id: RequestId, reply: Reply) -> Result<(), Self::Error> {
-        let to = self.reply_to.filter(|to| request_id(*to) == id);
-        let to = to.expect("a reply answers the request just delivered");
-        self.queue.push_back(Envelope {
-            from: self.from,
-            to,
-            message: Message::Reply(reply),
-        });
-        Ok(())
-    }
-
-    fn apply_snapshot(&mut self, _: Snapshot) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn apply(&mut self, entry: Entry) -> Result<(), Self::Error> {
-        self.applied.push(entry);
-        Ok(())
+        self.peers().map(Raft::commit_index).collect()
     }
 }

@@ -1,40 +1,44 @@
-//! The simulated cluster: raft-core peers on a virtual clock and labrpc's network model, with
-//! the scenario and its clients run as deterministically scheduled tasks.
+//! Client tasks on virtual time, scheduled from the seed: a driver's blocking code (a 6.824
+//! scenario and the clients it starts) runs beside the world, one task at a time.
 //!
-//! # Tasks
-//!
-//! A scenario is ordinary blocking code, and some scenarios start clients that run beside it
-//! ([`crate::Config::scope`]). Each client is an OS thread, but only one task runs at a time:
-//! the one holding the baton ([`Sched::running`]). A task gives the baton up only where real
-//! time would pass, in [`SimCluster::sleep`], and when it waits for other tasks to finish. Then
-//! the next task is chosen: the one that wakes first in virtual time, ties broken by a key drawn
-//! from the seed; the world's events up to that instant run first. So a seed fixes the
-//! interleaving of clients and peers exactly, and a failed run can be replayed bit for bit.
+//! Each task is an OS thread, but only one runs: the one holding the baton
+//! (`Sched::running`). A task gives the baton up only where time would pass, in
+//! [`Tasks::sleep`], and when it waits for other tasks to finish. Then the next task is
+//! chosen: the one that wakes first in virtual time, ties broken by a key drawn from the seed;
+//! the world's events up to that instant run first. So a seed fixes the interleaving of
+//! clients and nodes exactly, and a failed run replays bit for bit. The baton goes to exactly
+//! one thread, which is unparked; no other thread wakes.
 //!
 //! If a task fails, the others are stopped at their next wait (they unwind with [`Aborted`],
-//! which prints nothing), so a failing scenario ends at once and reports the first failure.
-
-mod trace;
-mod world;
+//! which prints nothing), so a failing run ends at once and reports the first failure.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::Thread;
 use std::time::Duration;
 
-use raft_core::Term;
-use raft_storage::MemoryPersister;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::applier::Applier;
-use world::World;
+/// Mixed into the seed for the tie-breaking keys.
+const TASKS_SEED: u64 = 0x7a5c_0000_0000_0001;
 
-/// The panic payload that stops the other tasks of a failed scenario.
-pub(crate) struct Aborted;
+/// What the tasks run beside: a world with a clock it can run forward.
+pub trait Clocked {
+    /// Virtual time now, in microseconds.
+    fn now_us(&self) -> u64;
+    /// Runs every event due by `until_us` and moves the clock there (unless a failure stops it).
+    fn run_until(&mut self, until_us: u64);
+    /// The failure that stopped the world, if one did: the running task fails with it.
+    fn failure(&self) -> Option<String>;
+}
 
-/// A task's number; the scenario itself is task 0.
-type TaskId = u64;
+/// The panic payload that stops the other tasks of a failed run.
+pub struct Aborted;
+
+/// A task's number; the driver's own thread is task 0.
+pub type TaskId = u64;
 
 std::thread_local! {
     /// The task the current thread runs.
@@ -59,6 +63,8 @@ struct TaskState {
     wait: Wait,
     /// Breaks ties between tasks that wake at the same instant.
     key: u64,
+    /// The task's thread, once it runs: woken when the baton comes to it.
+    thread: Option<Thread>,
 }
 
 /// Who runs, who waits for what.
@@ -72,20 +78,19 @@ struct Sched {
     failure: Option<String>,
 }
 
-struct Inner {
-    world: World,
+struct Inner<W> {
+    world: W,
     sched: Sched,
 }
 
-/// The simulated cluster. Every method is called by the task holding the baton.
-pub(crate) struct SimCluster {
-    inner: Mutex<Inner>,
-    baton: Condvar,
+/// A world and the tasks that drive it. Every method is called by the task holding the baton.
+pub struct Tasks<W> {
+    inner: Mutex<Inner<W>>,
 }
 
-impl SimCluster {
-    /// A cluster of `n` absent peers at virtual time zero; the calling thread is task 0.
-    pub(crate) fn new(n: usize, seed: u64, applier: Arc<Applier>) -> SimCluster {
+impl<W: Clocked> Tasks<W> {
+    /// Tasks around `world`; the calling thread is task 0. `seed` draws the tie-breaking keys.
+    pub fn new(world: W, seed: u64) -> Tasks<W> {
         TASK.with(|t| t.set(0));
         let mut tasks = BTreeMap::new();
         tasks.insert(
@@ -94,31 +99,31 @@ impl SimCluster {
                 parent: None,
                 wait: Wait::Running,
                 key: 0,
+                thread: Some(std::thread::current()),
             },
         );
-        SimCluster {
+        Tasks {
             inner: Mutex::new(Inner {
-                world: World::new(n, seed, applier),
+                world,
                 sched: Sched {
                     running: 0,
                     tasks,
                     next_id: 1,
-                    rng: SmallRng::seed_from_u64(seed ^ 0x7a5c_0000_0000_0001),
+                    rng: SmallRng::seed_from_u64(seed ^ TASKS_SEED),
                     aborted: false,
                     failure: None,
                 },
             }),
-            baton: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<W>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the world. A panic in it (a peer's broken invariant during `start`)
+    /// Runs `f` on the world. A panic in it (a node's broken invariant during a proposal)
     /// unwinds the calling task after the lock is released, so the baton stays sound.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&mut W) -> R) -> R {
         let result = {
             let mut inner = self.lock();
             catch_unwind(AssertUnwindSafe(|| f(&mut inner.world)))
@@ -126,57 +131,41 @@ impl SimCluster {
         result.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
-    /// Waits until the baton comes to task `me`. (Not `Condvar::wait_while`: on a poisoned
-    /// lock it returns at the first wake-up, whoever holds the baton.)
-    fn await_baton<'a>(&'a self, mut inner: MutexGuard<'a, Inner>, me: TaskId) -> MutexGuard<'a, Inner> {
+    /// Waits until the baton comes to task `me`.
+    fn await_baton<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner<W>>,
+        me: TaskId,
+    ) -> MutexGuard<'a, Inner<W>> {
         while inner.sched.running != me {
-            inner = self.baton.wait(inner).unwrap_or_else(|e| e.into_inner());
+            drop(inner);
+            std::thread::park();
+            inner = self.lock();
         }
         inner
     }
 
-    pub(crate) fn now(&self) -> Duration {
+    /// Virtual time now.
+    pub fn now(&self) -> Duration {
         Duration::from_micros(self.lock().world.now_us())
     }
 
-    pub(crate) fn running(&self, i: usize) -> bool {
-        self.lock().world.running(i)
-    }
-
-    pub(crate) fn get_state(&self, i: usize) -> Option<(Term, bool)> {
-        self.lock().world.get_state(i)
-    }
-
-    pub(crate) fn make_peer(&self, i: usize, seed: u64, persister: MemoryPersister) {
-        self.lock().world.make_peer(i, seed, persister);
-    }
-
-    /// The trace's hash, its readable tail, and how many events ran.
-    pub(crate) fn trace(&self) -> (u64, Vec<String>, u64) {
-        let inner = self.lock();
-        (
-            inner.world.trace().hash(),
-            inner.world.trace().tail(),
-            inner.world.events(),
-        )
-    }
-
-    /// The first failure of a client task, if one failed.
-    pub(crate) fn failure(&self) -> Option<String> {
+    /// The first failure of a task, if one failed.
+    pub fn failure(&self) -> Option<String> {
         self.lock().sched.failure.clone()
     }
 
-    /// Lets `duration` of virtual time pass for the calling task; other tasks and the peers
-    /// run meanwhile. Unwinds if another task failed.
-    pub(crate) fn sleep(&self, duration: Duration) {
+    /// Lets `duration` of virtual time pass for the calling task; other tasks and the world
+    /// run meanwhile. Fails (panics) with the world's failure if it stopped; unwinds with
+    /// [`Aborted`] if another task failed.
+    pub fn sleep(&self, duration: Duration) {
         let me = TASK.with(std::cell::Cell::get);
         let mut inner = self.lock();
         let until = inner.world.now_us() + duration.as_micros() as u64;
         inner = self.block(inner, me, Wait::Until(until));
-        if let Some(fault) = inner.world.fault() {
-            let fault = fault.to_owned();
+        if let Some(failure) = inner.world.failure() {
             drop(inner);
-            panic!("{fault}");
+            panic!("{failure}");
         }
         if inner.sched.aborted {
             drop(inner);
@@ -199,6 +188,7 @@ impl SimCluster {
                 parent: Some(parent),
                 wait: Wait::Until(now),
                 key,
+                thread: None,
             },
         );
         id
@@ -207,7 +197,11 @@ impl SimCluster {
     /// The body of task `id`'s thread: wait for the baton, run `f`, pass the baton on.
     fn run_task<T>(&self, id: TaskId, f: impl FnOnce() -> T) -> T {
         TASK.with(|t| t.set(id));
-        let aborted = self.await_baton(self.lock(), id).sched.aborted;
+        let mut inner = self.lock();
+        if let Some(task) = inner.sched.tasks.get_mut(&id) {
+            task.thread = Some(std::thread::current());
+        }
+        let aborted = self.await_baton(inner, id).sched.aborted;
         let result = if aborted {
             Err(Box::new(Aborted) as Box<dyn std::any::Any + Send>)
         } else {
@@ -219,7 +213,7 @@ impl SimCluster {
         }
         inner.sched.tasks.remove(&id);
         // Its parent at least is still there, waiting for it or for time to pass.
-        let _ = self.pass_baton(&mut inner);
+        let _ = pass_baton(&mut inner);
         drop(inner);
         match result {
             Ok(value) => value,
@@ -228,7 +222,7 @@ impl SimCluster {
     }
 
     /// Waits until task `id` has finished.
-    pub(crate) fn join_task(&self, id: TaskId) {
+    pub fn join_task(&self, id: TaskId) {
         let me = TASK.with(std::cell::Cell::get);
         let inner = self.lock();
         drop(self.block(inner, me, Wait::Join(id)));
@@ -236,7 +230,7 @@ impl SimCluster {
 
     /// The end of a scope: waits until every task the calling task started has finished;
     /// with `failed`, first stops them (the calling task is unwinding).
-    pub(crate) fn end_scope(&self, failed: Option<&(dyn std::any::Any + Send)>) {
+    pub fn end_scope(&self, failed: Option<&(dyn std::any::Any + Send)>) {
         let me = TASK.with(std::cell::Cell::get);
         let mut inner = self.lock();
         if let Some(payload) = failed {
@@ -248,20 +242,20 @@ impl SimCluster {
     /// Parks the calling task `me` on `wait` and runs others until it may go on.
     fn block<'a>(
         &'a self,
-        mut inner: MutexGuard<'a, Inner>,
+        mut inner: MutexGuard<'a, Inner<W>>,
         me: TaskId,
         wait: Wait,
-    ) -> MutexGuard<'a, Inner> {
+    ) -> MutexGuard<'a, Inner<W>> {
         let key = inner.sched.rng.random();
         if let Some(task) = inner.sched.tasks.get_mut(&me) {
             task.wait = wait;
             task.key = key;
         }
-        match self.pass_baton(&mut inner) {
+        match pass_baton(&mut inner) {
             Some(next) if next == me => inner,
             Some(_) => self.await_baton(inner, me),
             None => {
-                // Every task waits for another: a harness bug. Fail here, with the lock
+                // Every task waits for another: a driver's bug. Fail here, with the lock
                 // released, rather than wait forever.
                 if let Some(task) = inner.sched.tasks.get_mut(&me) {
                     task.wait = Wait::Running;
@@ -272,21 +266,47 @@ impl SimCluster {
         }
     }
 
-    /// Chooses the task to run next, runs the world up to its waking instant, and hands it
-    /// the baton. Returns its id, or `None` if no task can run.
-    fn pass_baton(&self, inner: &mut Inner) -> Option<TaskId> {
-        let now = inner.world.now_us();
-        let (wake, id) = inner.sched.next(now)?;
-        if wake > now {
-            inner.world.run_until(wake);
+    /// Starts a task running `f` on a thread of `scope`, a child of the calling task.
+    pub fn spawn_task<'scope, F, T>(
+        &'scope self,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        f: F,
+    ) -> (TaskId, std::thread::ScopedJoinHandle<'scope, T>)
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+        W: Send,
+    {
+        let id = self.register();
+        match catch_unwind(AssertUnwindSafe(|| scope.spawn(move || self.run_task(id, f)))) {
+            Ok(handle) => (id, handle),
+            Err(payload) => {
+                // No thread will ever run the task: forget it, or its parent would wait forever.
+                self.lock().sched.tasks.remove(&id);
+                resume_unwind(payload)
+            }
         }
-        if let Some(task) = inner.sched.tasks.get_mut(&id) {
-            task.wait = Wait::Running;
-        }
-        inner.sched.running = id;
-        self.baton.notify_all();
-        Some(id)
     }
+}
+
+/// Chooses the task to run next, runs the world up to its waking instant, and hands it the
+/// baton (waking its thread). Returns its id, or `None` if no task can run.
+fn pass_baton<W: Clocked>(inner: &mut Inner<W>) -> Option<TaskId> {
+    let now = inner.world.now_us();
+    let (wake, id) = inner.sched.next(now)?;
+    if wake > now {
+        inner.world.run_until(wake);
+    }
+    inner.sched.running = id;
+    if let Some(task) = inner.sched.tasks.get_mut(&id) {
+        task.wait = Wait::Running;
+        if let Some(thread) = &task.thread
+            && thread.id() != std::thread::current().id()
+        {
+            thread.unpark();
+        }
+    }
+    Some(id)
 }
 
 impl Sched {
@@ -321,7 +341,8 @@ fn record_failure(sched: &mut Sched, payload: &(dyn std::any::Any + Send)) {
 }
 
 /// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+#[must_use]
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -330,28 +351,5 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         "stopped because another task failed".to_owned()
     } else {
         "a panic without a message".to_owned()
-    }
-}
-
-/// The simulated side of [`crate::Scope`]: start a task.
-impl SimCluster {
-    pub(crate) fn spawn_task<'scope, F, T>(
-        &'scope self,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        f: F,
-    ) -> (TaskId, std::thread::ScopedJoinHandle<'scope, T>)
-    where
-        F: FnOnce() -> T + Send + 'scope,
-        T: Send + 'scope,
-    {
-        let id = self.register();
-        match catch_unwind(AssertUnwindSafe(|| scope.spawn(move || self.run_task(id, f)))) {
-            Ok(handle) => (id, handle),
-            Err(payload) => {
-                // No thread will ever run the task: forget it, or its parent would wait forever.
-                self.lock().sched.tasks.remove(&id);
-                resume_unwind(payload)
-            }
-        }
     }
 }
