@@ -306,6 +306,10 @@ fn run_partitions<M: Model>(
     (outcomes, stop_reason)
 }
 
+/// Searches one partition; the outcome's operations are indices into `history`.
+///
+/// The search numbers the partition's operations by call time, which keeps the sets it caches
+/// close to a prefix (see `Bitset::window`).
 fn search_partition<M: Model>(
     model: &M,
     history: &[Operation<M::Input, M::Output>],
@@ -313,15 +317,22 @@ fn search_partition<M: Model>(
     stop: &AtomicBool,
     options: &CheckOptions,
 ) -> SearchOutcome {
-    let operations: Vec<(&M::Input, &M::Output)> = partition
+    let mut by_call: Vec<usize> = partition.to_vec();
+    by_call.sort_by_key(|&i| (history[i].call_time, i));
+    let operations: Vec<(&M::Input, &M::Output)> = by_call
         .iter()
         .map(|&i| (&history[i].input, &history[i].output))
         .collect();
-    let times: Vec<(u64, u64)> = partition
+    let times: Vec<(u64, u64)> = by_call
         .iter()
         .map(|&i| (history[i].call_time, history[i].return_time))
         .collect();
-    search::search(model, &operations, &times, stop, options.cache_entries_max)
+    let mut outcome = search::search(model, &operations, &times, stop, options.cache_entries_max);
+    for op in &mut outcome.longest_prefix {
+        *op = by_call[*op];
+    }
+    outcome.breaking_operation = outcome.breaking_operation.map(|op| by_call[op]);
+    outcome
 }
 
 fn partition_report(
@@ -349,11 +360,10 @@ fn partition_report(
         SearchVerdict::Cancelled => PartitionVerdict::Unknown(undecided),
         SearchVerdict::CacheFull => PartitionVerdict::Unknown(Undecided::CacheFull),
     };
-    let global = |local: usize| operations[local];
     PartitionReport {
-        longest_prefix: outcome.longest_prefix.iter().map(|&i| global(i)).collect(),
+        longest_prefix: outcome.longest_prefix,
         breaking_operation: match verdict {
-            PartitionVerdict::Illegal => outcome.breaking_operation.map(global),
+            PartitionVerdict::Illegal => outcome.breaking_operation,
             _ => None,
         },
         verdict,

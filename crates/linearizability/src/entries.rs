@@ -116,29 +116,79 @@ impl EntryList {
     }
 }
 
-/// A fixed-size set of operation indices, one bit each.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A fixed-size set of operation indices, one bit each, with a Zobrist hash (the XOR of a
+/// fixed random word per member) kept up to date in O(1) per change, so the cache never
+/// hashes the whole set.
+///
+/// The search numbers operations by call time, so the set it builds is nearly a prefix: all
+/// operations below some point plus a few in flight. [`Bitset::window`] is that shape, the
+/// count of leading all-ones words and the words from there to the last non-zero one, which
+/// is what the cache copies and compares instead of the whole set.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Bitset {
     words: Box<[u64]>,
+    zobrist: u64,
+    /// Words `0..full_words` are all ones (and `full_words` is not, if it exists).
+    full_words: usize,
+    /// Words `top..` are all zero (and `top - 1` is not, if `top > 0`).
+    top: usize,
 }
 
 impl Bitset {
     /// An empty set able to hold `0..bits`.
     pub(crate) fn new(bits: usize) -> Self {
+        let words = vec![0; bits.div_ceil(64)].into_boxed_slice();
         Self {
-            words: vec![0; bits.div_ceil(64)].into_boxed_slice(),
+            words,
+            zobrist: 0,
+            full_words: 0,
+            top: 0,
         }
     }
 
-    /// Adds `bit`.
+    /// Adds `bit`, which must not be in the set.
     pub(crate) fn set(&mut self, bit: usize) {
-        self.words[bit / 64] |= 1 << (bit % 64);
+        let w = bit / 64;
+        debug_assert_eq!(self.words[w] & (1 << (bit % 64)), 0, "bit {bit} already set");
+        self.words[w] |= 1 << (bit % 64);
+        self.zobrist ^= zobrist_key(bit);
+        self.top = self.top.max(w + 1);
+        while self.full_words < self.words.len() && self.words[self.full_words] == u64::MAX {
+            self.full_words += 1;
+        }
     }
 
-    /// Removes `bit`.
+    /// Removes `bit`, which must be in the set.
     pub(crate) fn clear(&mut self, bit: usize) {
-        self.words[bit / 64] &= !(1 << (bit % 64));
+        let w = bit / 64;
+        debug_assert_ne!(self.words[w] & (1 << (bit % 64)), 0, "bit {bit} not set");
+        self.words[w] &= !(1 << (bit % 64));
+        self.zobrist ^= zobrist_key(bit);
+        self.full_words = self.full_words.min(w);
+        while self.top > 0 && self.words[self.top - 1] == 0 {
+            self.top -= 1;
+        }
     }
+
+    /// A hash of the members, independent of the order they were added in.
+    pub(crate) fn zobrist(&self) -> u64 {
+        self.zobrist
+    }
+
+    /// The set in short: the number of leading all-ones words, and the words after them up
+    /// to the last non-zero one. Two sets of the same size are equal iff their windows are.
+    pub(crate) fn window(&self) -> (usize, &[u64]) {
+        let end = self.top.max(self.full_words);
+        (self.full_words, &self.words[self.full_words..end])
+    }
+}
+
+/// The fixed pseudo-random word of member `bit` (SplitMix64's finalizer of the index).
+fn zobrist_key(bit: usize) -> u64 {
+    let mut z = (bit as u64).wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -186,6 +236,24 @@ mod tests {
     }
 
     #[test]
+    fn the_window_is_the_set_without_its_full_prefix_and_empty_tail() {
+        let mut set = Bitset::new(64 * 5);
+        for bit in 0..64 {
+            set.set(bit);
+        }
+        set.set(64 * 2 + 1);
+        assert_eq!(set.window(), (1, &[0, 2][..]));
+        for bit in 64..128 {
+            set.set(bit);
+        }
+        assert_eq!(set.window(), (2, &[2][..]));
+        set.clear(64 * 2 + 1);
+        assert_eq!(set.window(), (2, &[][..]));
+        set.clear(3);
+        assert_eq!(set.window(), (0, &[!(1 << 3), u64::MAX][..]));
+    }
+
+    #[test]
     fn bitset_sets_and_clears_across_words() {
         let mut set = Bitset::new(130);
         set.set(0);
@@ -195,8 +263,11 @@ mod tests {
         other.set(129);
         other.set(0);
         assert_eq!(set, other);
+        assert_eq!(set.zobrist(), other.zobrist(), "the hash ignores insertion order");
         set.clear(129);
         other.clear(129);
         assert_eq!(set, other);
+        set.clear(0);
+        assert_eq!((set.zobrist(), set), (0, Bitset::new(130)), "empty again");
     }
 }

@@ -74,6 +74,7 @@
 //! between steps, so one step must be quick.
 #![forbid(unsafe_code)]
 
+mod cache;
 pub mod check;
 mod entries;
 pub mod history;

@@ -40,6 +40,17 @@ pub trait Model: Sync {
         vec![(0..history.len()).collect()]
     }
 
+    /// A hint for the search: `false` if `input` always changes the state (a write), so the
+    /// search need not try it as a state-preserving step. The search places a step that leaves
+    /// the state unchanged (a read of the current value) at once, without alternatives (see
+    /// the crate docs); it finds such steps by trying the inputs this returns `true` for.
+    /// `true`, the default, is always correct; `false` for an input that can leave the state
+    /// unchanged only loses that pruning, never changes a verdict.
+    fn may_leave_state_unchanged(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        true
+    }
+
     /// A one-line description of an operation, for reports and the HTML page.
     fn describe_operation(&self, input: &Self::Input, output: &Self::Output) -> String;
 

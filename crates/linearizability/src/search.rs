@@ -16,10 +16,9 @@
 //! pruned. A set of operations plus a state is also exactly the search's progress measure,
 //! so the number of cache entries bounds the work.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::cache::Cache;
 use crate::entries::{Bitset, EntryKind, EntryList};
 use crate::model::Model;
 
@@ -86,6 +85,42 @@ impl LongestPrefix {
     }
 }
 
+/// Where the walk is.
+#[derive(Clone, Copy)]
+enum Cursor {
+    /// A new configuration was reached: look for a state-preserving operation first.
+    Fresh,
+    /// Scanning the list at this node.
+    At(usize),
+    /// The current configuration has no completion: undo choices.
+    Backtrack,
+}
+
+/// One choice on the search's stack.
+struct Choice<S> {
+    /// The call node of the operation placed.
+    call: usize,
+    /// The state before it.
+    previous: S,
+    /// Placed because it left the state unchanged: such a choice is never undone alone.
+    preserving: bool,
+}
+
+/// The search's working state for one partition.
+struct Search<'a, M: Model> {
+    model: &'a M,
+    operations: &'a [(&'a M::Input, &'a M::Output)],
+    list: EntryList,
+    linearized: Bitset,
+    cache: Cache<M::State>,
+    state: M::State,
+    choices: Vec<Choice<M::State>>,
+    /// The operations placed, in order (the stack's operations).
+    order: Vec<usize>,
+    longest: LongestPrefix,
+    steps: u64,
+}
+
 /// Searches for a linearization of `operations` (the partition's inputs, outputs and times).
 ///
 /// Polls `stop` at every entry; returns [`SearchVerdict::Cancelled`] once it is set. At most
@@ -99,110 +134,155 @@ pub(crate) fn search<M: Model>(
     cache_entries_max: usize,
 ) -> SearchOutcome {
     assert_eq!(operations.len(), times.len(), "one time interval per operation");
-    let mut list = EntryList::new(times);
-    let mut linearized = Bitset::new(operations.len());
-    let mut cache: HashSet<(Bitset, M::State), BuildHasherDefault<MixHasher>> = HashSet::default();
-    let mut state = model.init();
-    // The choices made: each linearized operation's call node and the state before it.
-    let mut choices: Vec<(usize, M::State)> = Vec::with_capacity(operations.len());
-    let mut order: Vec<usize> = Vec::with_capacity(operations.len());
-    let mut longest = LongestPrefix {
-        best: Vec::new(),
-        agree: 0,
-        breaking: None,
+    let mut search = Search {
+        model,
+        operations,
+        list: EntryList::new(times),
+        linearized: Bitset::new(operations.len()),
+        cache: Cache::default(),
+        state: model.init(),
+        choices: Vec::with_capacity(operations.len()),
+        order: Vec::with_capacity(operations.len()),
+        longest: LongestPrefix {
+            best: Vec::new(),
+            agree: 0,
+            breaking: None,
+        },
+        steps: 0,
     };
-    let mut steps = 0u64;
-    let mut node = list.first();
-    let verdict = loop {
-        if node == list.tail() {
-            debug_assert_eq!(order.len(), operations.len(), "an empty list means all placed");
-            break SearchVerdict::Linearizable;
-        }
-        if stop.load(Ordering::Relaxed) {
-            break SearchVerdict::Cancelled;
-        }
-        steps += 1;
-        let op = list.operation(node);
-        if list.kind(node) == EntryKind::Return {
-            longest.blocked(order.len(), op);
-            let Some((call, previous)) = choices.pop() else {
-                break SearchVerdict::Illegal;
-            };
-            state = previous;
-            let undone = order.pop().expect("one order entry per choice");
-            linearized.clear(undone);
-            longest.popped(order.len());
-            list.unlift(call);
-            node = list.next(call);
-            continue;
-        }
-        let (input, output) = operations[op];
-        let Some(next_state) = model.step(&state, input, output) else {
-            node = list.next(node);
-            continue;
-        };
-        linearized.set(op);
-        if !cache.insert((linearized.clone(), next_state.clone())) {
-            linearized.clear(op);
-            node = list.next(node);
-            continue;
-        }
-        if cache.len() > cache_entries_max {
-            break SearchVerdict::CacheFull;
-        }
-        choices.push((node, std::mem::replace(&mut state, next_state)));
-        order.push(op);
-        longest.pushed(&order);
-        list.lift(node);
-        node = list.first();
-    };
+    let verdict = search.run(stop, cache_entries_max);
     SearchOutcome {
         verdict,
-        longest_prefix: longest.best,
-        breaking_operation: longest.breaking,
-        steps,
-        cache_entries: cache.len(),
+        longest_prefix: search.longest.best,
+        breaking_operation: search.longest.breaking,
+        steps: search.steps,
+        cache_entries: search.cache.len(),
     }
 }
 
-/// A fast non-cryptographic hasher for the cache (a multiply-rotate mix in the style of
-/// rustc's FxHasher): the keys are our own bitsets and states, not adversarial input, and
-/// SipHash would dominate the search's time.
-#[derive(Default)]
-pub(crate) struct MixHasher {
-    hash: u64,
-}
-
-/// An odd constant with well spread bits (from the golden ratio).
-const MIX_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-
-impl MixHasher {
-    fn mix(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(MIX_MULTIPLIER);
-    }
-}
-
-impl Hasher for MixHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.mix(u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")));
+impl<M: Model> Search<'_, M> {
+    fn run(&mut self, stop: &AtomicBool, cache_entries_max: usize) -> SearchVerdict {
+        let mut cursor = Cursor::Fresh;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return SearchVerdict::Cancelled;
+            }
+            if self.cache.len() > cache_entries_max {
+                return SearchVerdict::CacheFull;
+            }
+            cursor = match cursor {
+                Cursor::Fresh if self.list.first() == self.list.tail() => {
+                    debug_assert_eq!(self.order.len(), self.operations.len(), "all placed");
+                    return SearchVerdict::Linearizable;
+                }
+                Cursor::Fresh => self.place_state_preserving(),
+                Cursor::At(node) => self.visit(node),
+                Cursor::Backtrack => match self.backtrack() {
+                    Some(cursor) => cursor,
+                    None => return SearchVerdict::Illegal,
+                },
+            };
         }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        self.mix(u64::from_le_bytes(tail) ^ bytes.len() as u64);
     }
 
-    fn write_u64(&mut self, word: u64) {
-        self.mix(word);
+    /// Wing & Gong's step at one entry: a return ends this configuration; a call is placed if
+    /// the model accepts it and the configuration it leads to is new.
+    fn visit(&mut self, node: usize) -> Cursor {
+        self.steps += 1;
+        let op = self.list.operation(node);
+        if self.list.kind(node) == EntryKind::Return {
+            self.longest.blocked(self.order.len(), op);
+            return Cursor::Backtrack;
+        }
+        let (input, output) = self.operations[op];
+        let placed = match self.model.step(&self.state, input, output) {
+            Some(next_state) => self.place(node, next_state, false),
+            None => false,
+        };
+        if placed {
+            Cursor::Fresh
+        } else {
+            Cursor::At(self.list.next(node))
+        }
     }
 
-    fn write_usize(&mut self, word: usize) {
-        self.mix(word as u64);
+    /// A pruning of our own, sound for any deterministic model: if an operation that may go
+    /// next leaves the state unchanged (a read that returns the current value), placing it
+    /// now loses nothing. Any completion that places it later still works with it moved to
+    /// the front: the states after it are the same, and nothing unplaced had to precede it
+    /// (it was called before every unplaced operation returned). So it is placed without
+    /// trying alternatives, and if its configuration fails (now, or was already cached as
+    /// failed) the configuration before it fails too. This removes the most common wrong
+    /// turn of the plain search, placing a concurrent write before a read that saw the old
+    /// value, whose cost is exponential in the number of operations in flight.
+    fn place_state_preserving(&mut self) -> Cursor {
+        let mut node = self.list.first();
+        while self.list.kind(node) == EntryKind::Call {
+            let (input, output) = self.operations[self.list.operation(node)];
+            if !self.model.may_leave_state_unchanged(input) {
+                node = self.list.next(node);
+                continue;
+            }
+            self.steps += 1;
+            match self.model.step(&self.state, input, output) {
+                Some(next_state) if next_state == self.state => {
+                    return if self.place(node, next_state, true) {
+                        Cursor::Fresh
+                    } else {
+                        self.longest
+                            .blocked(self.order.len(), self.first_return_operation());
+                        Cursor::Backtrack
+                    };
+                }
+                _ => node = self.list.next(node),
+            }
+        }
+        Cursor::At(self.list.first())
     }
 
-    fn finish(&self) -> u64 {
-        // Fold the high bits down: hashbrown takes its bucket from the low bits.
-        self.hash ^ (self.hash >> 29)
+    /// The operation of the first return still in the list (the next deadline).
+    fn first_return_operation(&self) -> usize {
+        let mut node = self.list.first();
+        while self.list.kind(node) == EntryKind::Call {
+            node = self.list.next(node);
+        }
+        self.list.operation(node)
+    }
+
+    /// Places the call at `node`, reaching `next_state`, unless that configuration is cached;
+    /// returns whether it did.
+    fn place(&mut self, node: usize, next_state: M::State, preserving: bool) -> bool {
+        let op = self.list.operation(node);
+        self.linearized.set(op);
+        if !self.cache.insert_if_new(&self.linearized, &next_state) {
+            self.linearized.clear(op);
+            return false;
+        }
+        let previous = std::mem::replace(&mut self.state, next_state);
+        self.choices.push(Choice {
+            call: node,
+            previous,
+            preserving,
+        });
+        self.order.push(op);
+        self.longest.pushed(&self.order);
+        self.list.lift(node);
+        true
+    }
+
+    /// Undoes choices up to and including the last one that had alternatives, and resumes the
+    /// scan after it; `None` when no choice is left (no linearization exists).
+    fn backtrack(&mut self) -> Option<Cursor> {
+        loop {
+            let choice = self.choices.pop()?;
+            self.state = choice.previous;
+            let undone = self.order.pop().expect("one order entry per choice");
+            self.linearized.clear(undone);
+            self.longest.popped(self.order.len());
+            self.list.unlift(choice.call);
+            if !choice.preserving {
+                return Some(Cursor::At(self.list.next(choice.call)));
+            }
+        }
     }
 }

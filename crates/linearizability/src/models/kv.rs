@@ -5,9 +5,11 @@
 //! `Append(key, value)` extends it. A key never written reads as `""`, and an append to it
 //! acts as a put, so one empty string is the initial state. Operations on different keys never
 //! constrain each other, so the history is partitioned by key (in sorted key order) and each
-//! key is checked on its own, with the key's value as the state.
+//! key is checked on its own, with the key's value as the state ([`KvState`]).
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::history::Operation;
 use crate::model::Model;
@@ -104,22 +106,86 @@ impl KvModel {
     }
 }
 
+/// The value of one key, as the checker holds it: shared, so that cloning it (the search
+/// keeps one per cached configuration and per choice) costs a reference count, and hashed once
+/// as it is built (FNV-1a, extended by each append), so the cache never rehashes a value that
+/// may be thousands of bytes long. Equality compares the hash, then the text.
+#[derive(Clone, Debug)]
+pub struct KvState {
+    value: Arc<String>,
+    hash: u64,
+}
+
+/// FNV-1a's offset basis and prime (64-bit).
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+impl KvState {
+    /// The state holding `value`.
+    pub fn new(value: &str) -> Self {
+        Self {
+            value: Arc::new(value.to_owned()),
+            hash: fnv1a(FNV_OFFSET_BASIS, value.as_bytes()),
+        }
+    }
+
+    /// The key's value.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    /// This value with `suffix` appended.
+    fn appended(&self, suffix: &str) -> Self {
+        let mut value = String::with_capacity(self.value.len() + suffix.len());
+        value.push_str(&self.value);
+        value.push_str(suffix);
+        Self {
+            value: Arc::new(value),
+            hash: fnv1a(self.hash, suffix.as_bytes()),
+        }
+    }
+}
+
+impl PartialEq for KvState {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && (Arc::ptr_eq(&self.value, &other.value) || self.value == other.value)
+    }
+}
+
+impl Eq for KvState {}
+
+impl Hash for KvState {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
 impl Model for KvModel {
     type Input = KvInput;
     type Output = KvOutput;
-    /// The value of the partition's one key.
-    type State = String;
+    type State = KvState;
 
-    fn init(&self) -> String {
-        String::new()
+    fn init(&self) -> KvState {
+        KvState::new("")
     }
 
-    fn step(&self, state: &String, input: &KvInput, output: &KvOutput) -> Option<String> {
+    fn step(&self, state: &KvState, input: &KvInput, output: &KvOutput) -> Option<KvState> {
         match input {
-            KvInput::Get { .. } => (output.value == *state).then(|| state.clone()),
-            KvInput::Put { value, .. } => Some(value.clone()),
-            KvInput::Append { value, .. } => Some(format!("{state}{value}")),
+            KvInput::Get { .. } => (output.value == *state.value).then(|| state.clone()),
+            KvInput::Put { value, .. } => Some(KvState::new(value)),
+            KvInput::Append { value, .. } => Some(state.appended(value)),
         }
+    }
+
+    fn may_leave_state_unchanged(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. })
     }
 
     fn partition(&self, history: &[KvOperation]) -> Vec<Vec<usize>> {
@@ -138,8 +204,8 @@ impl Model for KvModel {
         }
     }
 
-    fn describe_state(&self, state: &String) -> String {
-        format!("'{state}'")
+    fn describe_state(&self, state: &KvState) -> String {
+        format!("'{}'", state.as_str())
     }
 }
 
@@ -152,26 +218,37 @@ mod tests {
         let m = KvModel;
         let get = |k: &str| KvInput::Get { key: k.into() };
         let out = |v: &str| KvOutput { value: v.into() };
+        let ab = KvState::new("ab");
         assert_eq!(
             m.step(&m.init(), &get("k"), &out("")),
-            Some(String::new()),
+            Some(m.init()),
             "missing key reads ''"
         );
         assert_eq!(
-            m.step(&"ab".into(), &get("k"), &out("a")),
+            m.step(&ab, &get("k"), &out("a")),
             None,
             "a read must see the state"
         );
+        assert_eq!(m.step(&ab, &get("k"), &out("ab")), Some(ab.clone()));
         let append = KvInput::Append {
             key: "k".into(),
             value: "c".into(),
         };
-        assert_eq!(m.step(&"ab".into(), &append, &out("")), Some("abc".into()));
+        assert_eq!(m.step(&ab, &append, &out("")), Some(KvState::new("abc")));
         let put = KvInput::Put {
             key: "k".into(),
             value: "z".into(),
         };
-        assert_eq!(m.step(&"ab".into(), &put, &out("")), Some("z".into()));
+        assert_eq!(m.step(&ab, &put, &out("")), Some(KvState::new("z")));
+    }
+
+    #[test]
+    fn a_state_built_by_appends_equals_and_hashes_as_the_same_value_put_at_once() {
+        let built = KvState::new("x 1").appended(" y").appended("");
+        let put = KvState::new("x 1 y");
+        assert_eq!(built, put);
+        assert_eq!(built.hash, put.hash);
+        assert_ne!(built, KvState::new("x 1 z"));
     }
 
     #[test]

@@ -62,6 +62,10 @@ impl Model for RegisterModel {
         }
     }
 
+    fn may_leave_state_unchanged(&self, input: &RegisterInput) -> bool {
+        *input == RegisterInput::Read
+    }
+
     fn describe_operation(&self, input: &RegisterInput, output: &i64) -> String {
         match input {
             RegisterInput::Read => format!("read() -> {output}"),
