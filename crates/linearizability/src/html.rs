@@ -28,8 +28,15 @@ pub const DESCRIPTION_CHARS_MAX: usize = 160;
 /// the break).
 pub const TABLE_ROWS_MAX: usize = 1000;
 
-/// Width of one time column, in CSS pixels.
-const COLUMN_PX: usize = 14;
+/// Width of one time column, in CSS pixels, at least: small histories get wider columns, up
+/// to [`COLUMN_PX_MAX`], so that their bars have room for their descriptions.
+const COLUMN_PX_MIN: usize = 14;
+/// Width of one time column at most, in CSS pixels.
+const COLUMN_PX_MAX: usize = 70;
+/// The width small histories are spread over, in CSS pixels.
+const TIMELINE_PX: usize = 1000;
+/// Average width of a character of a bar's label, in CSS pixels (11 px sans-serif).
+const LABEL_CHAR_PX: usize = 6;
 /// Height of one client's row, in CSS pixels.
 const ROW_PX: usize = 26;
 /// Space left of the time line for client names, in CSS pixels.
@@ -216,7 +223,8 @@ fn render_timeline<M: Model>(
         .enumerate()
         .map(|(p, &op)| (op, p))
         .collect();
-    let width = GUTTER_PX + (times.len() + 1) * COLUMN_PX;
+    let column_px = (TIMELINE_PX / times.len().max(1)).clamp(COLUMN_PX_MIN, COLUMN_PX_MAX);
+    let width = GUTTER_PX + (times.len() + 1) * column_px;
     let height = clients.len() * ROW_PX + 4;
     let _ = write!(
         page,
@@ -232,8 +240,8 @@ fn render_timeline<M: Model>(
     }
     for &op in ops {
         let o = &history[op];
-        let x = GUTTER_PX + column[&o.call_time] * COLUMN_PX;
-        let w = (column[&o.return_time] - column[&o.call_time]) * COLUMN_PX + COLUMN_PX / 2;
+        let x = GUTTER_PX + column[&o.call_time] * column_px;
+        let w = (column[&o.return_time] - column[&o.call_time]) * column_px + column_px / 2;
         let y = row[&o.client_id] * ROW_PX + 2;
         let description = shorten(&model.describe_operation(&o.input, &o.output));
         let (class, label, after) = match position.get(&op) {
@@ -262,7 +270,7 @@ fn render_timeline<M: Model>(
             ROW_PX - 6,
             x + 3,
             y + ROW_PX / 2 + 2,
-            escape(&label)
+            escape(&fit_label(&label, &description, w))
         );
     }
     page.push_str("</svg></div>");
@@ -315,6 +323,18 @@ fn render_table<M: Model>(
         );
     }
     page.push_str("</table>");
+}
+
+/// A bar's label: its mark (position in the prefix, or the break) and as much of the
+/// operation's description as fits in `width_px`.
+fn fit_label(mark: &str, description: &str, width_px: usize) -> String {
+    let room = (width_px.saturating_sub(6) / LABEL_CHAR_PX).saturating_sub(mark.chars().count() + 1);
+    let text: String = description.chars().take(room).collect();
+    match (mark.is_empty(), text.is_empty()) {
+        (_, true) => mark.to_owned(),
+        (true, false) => text,
+        (false, false) => format!("{mark} {text}"),
+    }
 }
 
 /// `text` cut to [`DESCRIPTION_CHARS_MAX`] characters, keeping its start and its end.
