@@ -91,12 +91,15 @@ pub fn render_html<M: Model>(
         );
         for index in decided_ok {
             let partition = &report.partitions[index];
-            let first = &history[partition.operations[0]];
+            let first = partition.operations.first().map_or_else(String::new, |&op| {
+                let o = &history[op];
+                format!(", first {}", model.describe_operation(&o.input, &o.output))
+            });
             let _ = write!(
                 page,
-                "<li>partition {index}: {} operations, first {}</li>",
+                "<li>partition {index}: {} operations{}</li>",
                 partition.operations.len(),
-                escape(&shorten(&model.describe_operation(&first.input, &first.output)))
+                escape(&shorten(&first))
             );
         }
         page.push_str("</ul>");

@@ -75,3 +75,12 @@ fn a_large_failing_history_gets_a_bounded_page() {
     // One partition drawn in full (about 2,000 operations), the rest listed: a few MB at most.
     assert!(page.len() < 8_000_000, "{} bytes", page.len());
 }
+
+#[test]
+fn a_page_can_be_drawn_for_any_verdict_even_an_empty_history() {
+    use linearizability::models::register::RegisterModel;
+    let report = check_operations(&RegisterModel, &[], &CheckOptions::default()).expect("empty");
+    assert_eq!(report.result, CheckResult::Ok);
+    let page = linearizability::html::render_html(&RegisterModel, &[], &report);
+    assert!(page.contains("History: linearizable") && page.contains("0 operations"));
+}
