@@ -187,7 +187,8 @@ fn render_partition<M: Model>(
         };
         let _ = write!(
             page,
-            "<p class=\"break\">It breaks at operation {op} (client {}, red): <code>{}</code>: \
+            "<p class=\"break\">It breaks at <a href=\"#op-{op}\">operation {op}</a> (client {}, \
+             red): <code>{}</code>: \
              its response arrived before any legal order could place it; {verdict}.</p>",
             o.client_id,
             escape(&shorten(&model.describe_operation(&o.input, &o.output)))
@@ -263,7 +264,7 @@ fn render_timeline<M: Model>(
         };
         let _ = write!(
             page,
-            "<g class=\"{class}\"><title>operation {op}: {} [{}, {}]{}</title>\
+            "<g class=\"{class}\" id=\"op-{op}\"><title>operation {op}: {} [{}, {}]{}</title>\
              <rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{}\" rx=\"3\"/>\
              <text x=\"{}\" y=\"{}\">{}</text></g>",
             escape(&description),

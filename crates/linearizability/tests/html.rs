@@ -31,7 +31,7 @@ fn a_stale_read_is_drawn_with_its_prefix_and_break() {
         assert!(!page.contains(fetch), "self-contained: no {fetch}");
     }
     assert!(
-        page.contains("It breaks at operation 2"),
+        page.contains("It breaks at <a href=\"#op-2\">operation 2</a>"),
         "names the breaking operation"
     );
     assert!(
@@ -42,9 +42,12 @@ fn a_stale_read_is_drawn_with_its_prefix_and_break() {
         page.contains("&#39;1&lt;2&gt;&#39;"),
         "shows the state after the prefix"
     );
-    assert!(page.contains("class=\"breaking\""), "highlights it");
+    assert!(
+        page.contains("<g class=\"breaking\" id=\"op-2\">"),
+        "highlights it, linked"
+    );
     assert_eq!(
-        page.matches("<g class=\"prefix\">").count(),
+        page.matches("<g class=\"prefix\" id=").count(),
         2,
         "put and append linearize"
     );
@@ -71,7 +74,9 @@ fn a_large_failing_history_gets_a_bounded_page() {
     let path =
         write_html(dir.path().join("large.html"), &KvModel, &history, &report).expect("the page is written");
     let page = std::fs::read_to_string(&path).expect("the page can be read");
-    assert!(page.contains(&format!("It breaks at operation {changed} ")));
+    assert!(page.contains(&format!(
+        "It breaks at <a href=\"#op-{changed}\">operation {changed}</a> "
+    )));
     // One partition drawn in full (about 2,000 operations), the rest listed: a few MB at most.
     assert!(page.len() < 8_000_000, "{} bytes", page.len());
 }
