@@ -1,11 +1,13 @@
 //! A checked history as a self-contained HTML page (inline CSS, no script, no network), and
 //! the same findings as plain text for a test's output.
 //!
-//! Per partition that is not linearizable or was left undecided: each client's operations as
+//! Per partition that is not linearizable, or was left undecided by the time limit or the cache
+//! bound: each client's operations as
 //! bars on a time line, the longest linearizable prefix in green and numbered in its order, the
 //! operation where it breaks in red, the rest in grey; hovering over a bar shows the operation,
 //! its times and the state after it; a table lists the prefix with the state after each step,
-//! then the breaking operation. Linearizable partitions are listed in one line each.
+//! then the breaking operation (linked to its bar). Linearizable partitions, and those cut
+//! short because another was illegal, are listed in one line each.
 //!
 //! The time axis is by rank, not by scale: every distinct call or return time of the partition
 //! gets one column. Only the order of times matters to linearizability, and a scaled axis over
@@ -16,7 +18,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::check::{CheckReport, PartitionReport, PartitionVerdict};
+use crate::check::{CheckReport, PartitionReport, PartitionVerdict, Undecided};
 use crate::history::Operation;
 use crate::model::Model;
 
@@ -75,37 +77,58 @@ pub fn render_html<M: Model>(
         report.elapsed.as_secs_f64()
     );
     page.push_str(LEGEND);
-    let mut decided_ok = Vec::new();
+    // Drawn in full: what was found illegal or left undecided by the limits. Listed in one
+    // line each: the linearizable partitions, and those the check stopped early because
+    // another was illegal (their search was cut short, so there is nothing to show).
+    let (mut linearizable, mut stopped) = (Vec::new(), Vec::new());
     for (index, partition) in report.partitions.iter().enumerate() {
-        if partition.verdict == PartitionVerdict::Ok {
-            decided_ok.push(index);
-        } else {
-            render_partition(&mut page, model, history, index, partition);
+        match partition.verdict {
+            PartitionVerdict::Ok => linearizable.push(index),
+            PartitionVerdict::Unknown(Undecided::StoppedAfterIllegal) => stopped.push(index),
+            _ => render_partition(&mut page, model, history, index, partition),
         }
     }
-    if !decided_ok.is_empty() {
-        let _ = write!(
-            page,
-            "<h2>Linearizable partitions ({})</h2><ul>",
-            decided_ok.len()
-        );
-        for index in decided_ok {
-            let partition = &report.partitions[index];
-            let first = partition.operations.first().map_or_else(String::new, |&op| {
-                let o = &history[op];
-                format!(", first {}", model.describe_operation(&o.input, &o.output))
-            });
-            let _ = write!(
-                page,
-                "<li>partition {index}: {} operations{}</li>",
-                partition.operations.len(),
-                escape(&shorten(&first))
-            );
-        }
-        page.push_str("</ul>");
+    let lists = [
+        ("Linearizable partitions", linearizable),
+        (
+            "Partitions not finished (the check stopped at the first illegal one)",
+            stopped,
+        ),
+    ];
+    for (title, indices) in lists {
+        render_partition_list(&mut page, model, history, report, title, &indices);
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// A titled list of partitions, one line each: size and first operation.
+fn render_partition_list<M: Model>(
+    page: &mut String,
+    model: &M,
+    history: &[Operation<M::Input, M::Output>],
+    report: &CheckReport,
+    title: &str,
+    indices: &[usize],
+) {
+    if indices.is_empty() {
+        return;
+    }
+    let _ = write!(page, "<h2>{title} ({})</h2><ul>", indices.len());
+    for &index in indices {
+        let partition = &report.partitions[index];
+        let first = partition.operations.first().map_or_else(String::new, |&op| {
+            let o = &history[op];
+            format!(", first {}", model.describe_operation(&o.input, &o.output))
+        });
+        let _ = write!(
+            page,
+            "<li>partition {index}: {} operations{}</li>",
+            partition.operations.len(),
+            escape(&shorten(&first))
+        );
+    }
+    page.push_str("</ul>");
 }
 
 /// The findings of a check as text: per illegal or undecided partition, how far the longest

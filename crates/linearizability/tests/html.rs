@@ -78,6 +78,11 @@ fn a_large_failing_history_gets_a_bounded_page() {
         "It breaks at <a href=\"#op-{changed}\">operation {changed}</a> "
     )));
     // One partition drawn in full (about 2,000 operations), the rest listed: a few MB at most.
+    assert_eq!(
+        page.matches("<h2>Partition ").count(),
+        1,
+        "only the illegal key is drawn"
+    );
     assert!(page.len() < 8_000_000, "{} bytes", page.len());
 }
 
