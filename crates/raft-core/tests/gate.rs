@@ -126,6 +126,12 @@ fn the_highest_accepted_term_still_leaves_room_to_campaign() {
 }
 
 #[test]
+fn a_peer_restarts_from_any_term_its_campaigns_reach() {
+    let f = in_term(TERM_MAX.0 + 1);
+    assert_eq!(f.term(), Term(TERM_MAX.0 + 1));
+}
+
+#[test]
 fn a_peer_whose_term_cannot_grow_stays_a_follower() {
     let mut f = in_term(MAX);
     for _ in 0..200 {

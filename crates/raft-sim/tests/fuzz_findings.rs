@@ -5,7 +5,7 @@
 //! messages; it may not break.
 
 use raft_core::message::{AppendEntriesArgs, InstallSnapshotArgs, Message, Reply, Request, RequestVoteReply};
-use raft_core::{Config, Entry, LogIndex, PeerId, RoleKind, TERM_MAX, Term};
+use raft_core::{Config, Entry, LogIndex, PeerId, Refusal, RoleKind, TERM_MAX, Term};
 use raft_sim::fuzz::peer::{FuzzedPeer, Input};
 
 /// Enough ticks for any election timeout of `Config::new` (30-60 ticks).
@@ -153,18 +153,24 @@ fn a_snapshot_never_ends_in_a_term_below_an_applied_entry() {
 }
 
 #[test]
-fn a_peer_that_campaigned_past_the_highest_accepted_term_can_restart() {
-    // Found against the gate (branch core, 2daff2d) as: Restarts From Its Durable State,
-    // "restored term or snapshot index is beyond the highest a peer accepts": the gate lets
-    // a peer adopt TERM_MAX so that it can still campaign, the campaign persists
-    // TERM_MAX + 1, and Raft::restore refuses any term above TERM_MAX.
+fn one_forged_term_cannot_push_a_peer_past_the_highest_accepted_term() {
+    // Found against the first gate (2daff2d) as: Restarts From Its Durable State, "restored
+    // term or snapshot index is beyond the highest a peer accepts": the gate let a fresh peer
+    // adopt TERM_MAX, its campaign persisted TERM_MAX + 1, and Raft::restore refused any term
+    // above TERM_MAX. Worse, every other peer refuses a term above TERM_MAX, so that one message
+    // wedged the peer for good. Now the message is refused (more than TERM_JUMP_MAX above the
+    // peer's term), the peer campaigns in term 1, and restore takes any term a campaign reaches
+    // (raft-core's gate tests restore a peer past TERM_MAX).
     let mut peer = fresh();
     deliver(&mut peer, 1, append(TERM_MAX.0, 1, (0, 0), vec![], 0));
+    assert_eq!(peer.raft().refused().count(Refusal::TermOutOfRange), 1);
     for _ in 0..TICKS_TO_CAMPAIGN_MAX {
         if peer.raft().role() == RoleKind::Candidate {
             break;
         }
         input(&mut peer, Input::Tick);
     }
+    assert_eq!(peer.raft().role(), RoleKind::Candidate);
+    assert_eq!(peer.raft().term(), Term(1), "the forged term was not adopted");
     peer.restart(config(2)).unwrap_or_else(|b| panic!("{b}"));
 }
