@@ -226,7 +226,13 @@ fn unit_tests() -> bool {
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");
         let others = run(cargo().args(["test", "--workspace", "--release", "--exclude", parts::PACKAGE]));
-        let harness = run(cargo().args(["test", "--release", "-p", parts::PACKAGE, "--lib"]));
+        // The harness's own tests and every test target but the real-time part suites.
+        let mut harness = cargo();
+        harness.args(["test", "--release", "-p", parts::PACKAGE, "--lib"]);
+        for target in parts::non_part_test_targets() {
+            harness.args(["--test", &target]);
+        }
+        let harness = run(&mut harness);
         others && harness
     }
 }

@@ -55,6 +55,24 @@ pub fn exists(part: &Part) -> bool {
     has_test_target(part.test)
 }
 
+/// The harness package's test targets (`tests/tests/<name>.rs`) that are not a Lab 2 part
+/// suite: what `cargo test` runs beside the parts when nextest is missing.
+pub fn non_part_test_targets() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tests");
+    let mut targets: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".rs")?.to_owned();
+            (!PARTS.iter().any(|p| p.test == stem)).then_some(stem)
+        })
+        .collect();
+    targets.sort();
+    targets
+}
+
 /// True if `tests/tests/<name>.rs` exists: a test target of the harness package.
 pub fn has_test_target(name: &str) -> bool {
     let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -122,4 +140,27 @@ pub fn run_simulated(id: &str, args: &[String]) -> bool {
     run(cargo_run(PACKAGE, "--bin", "raft-suite", mutant.as_deref())
         .args(["--part", id])
         .args(rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_nextest_every_harness_target_but_the_part_suites_runs() {
+        let targets = non_part_test_targets();
+        for expected in ["file_storage", "virtual_time"] {
+            assert!(
+                targets.iter().any(|t| t == expected),
+                "{expected} missing from {targets:?}"
+            );
+        }
+        for part in PARTS {
+            assert!(
+                !targets.iter().any(|t| t == part.test),
+                "{} is a part suite",
+                part.test
+            );
+        }
+    }
 }
