@@ -52,10 +52,15 @@ pub const TERM_MAX: Term = Term(u64::MAX >> 1);
 /// The most a message's term may lie above this peer's own: 2^32 elections, more than a peer
 /// cut off for decades would hold (one every election timeout).
 ///
-/// Without it one forged message in a term just under [`TERM_MAX`] would wedge its receiver
-/// for good: the receiver adopts the term, campaigns past [`TERM_MAX`], and every other peer
-/// then refuses its requests and its replies. With it a forged term costs the cluster an
-/// election, as any higher term does (section 5.1), and leaves the range it has.
+/// Without it one forged message in a term just under [`TERM_MAX`] would use up the term space
+/// of the whole cluster: its receiver's replies carry the term to the leader, every peer adopts
+/// it, and the next campaign, past [`TERM_MAX`], is refused by all. With it one forged message
+/// moves its receiver at most this far. Usually that costs one election, as any higher term
+/// does (section 5.1): the receiver's next reply carries the term to the leader, within the
+/// bound, and the cluster moves up together. But a receiver that campaigns before any leader
+/// hears from it asks in a term past every other peer's bound, and stays cut off until the
+/// others' terms come within reach. Pre-vote (a later issue) closes that: a candidate raises its
+/// term only once a majority would vote for it.
 pub const TERM_JUMP_MAX: u64 = 1 << 32;
 
 /// The highest log index a message may name: half the range of `u64`, so that

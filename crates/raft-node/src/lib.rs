@@ -13,6 +13,9 @@
 //! RPC can hold up an election. The loop hands each request to its transport and never waits
 //! on a peer; what comes back reaches it through the peer's [`Inbox`] ([`Transport`] says
 //! what a transport promises: the true sender, replies paired with calls, bad bytes counted).
+//! It does wait on the service: committed entries go through a bounded queue
+//! ([`APPLY_QUEUE_MAX`]), and a service that stops reading its apply channel holds the loop,
+//! ticks included, once that queue is full. Keep reading it.
 //!
 //! The API is the one MIT 6.824's tests drive: `make(peers, me, persister, apply_tx)`,
 //! [`RaftNode::get_state`], [`RaftNode::start`], [`RaftNode::snapshot`], [`RaftNode::kill`];

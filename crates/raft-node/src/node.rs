@@ -111,6 +111,9 @@ pub struct NodeStats {
     pub unknown_replies: u64,
     /// Incoming requests and replies dropped because the event queue was full.
     pub dropped_queue_full: u64,
+    /// Snapshots from the service dropped because the event queue was full (the service may
+    /// offer the next one; Raft's log grows until then).
+    pub dropped_snapshots: u64,
     /// Messages raft-core's gate refused, per reason.
     pub refused: Refused,
 }
@@ -151,6 +154,7 @@ pub(crate) struct Shared {
     pub(crate) decode_failures: AtomicU64,
     pub(crate) unknown_replies: AtomicU64,
     pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) dropped_snapshots: AtomicU64,
     pub(crate) refused: Mutex<Refused>,
 }
 
@@ -307,9 +311,13 @@ impl RaftNode {
     /// The service's state through `index` is `data`: Raft discards its log through `index`
     /// and persists the snapshot in its place. Never waits (the tester calls it from the
     /// goroutine that reads the apply channel); a snapshot that is not newer than the current
-    /// one is ignored.
+    /// one is ignored. A full event queue drops it, counted in
+    /// [`NodeStats::dropped_snapshots`] and traced.
     pub fn snapshot(&self, index: LogIndex, data: Vec<u8>) {
-        let _ = self.events.try_send(Event::Snapshot(index, data));
+        if let Err(flume::TrySendError::Full(_)) = self.events.try_send(Event::Snapshot(index, data)) {
+            self.shared.dropped_snapshots.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%index, "the event queue is full: the service's snapshot is dropped");
+        }
     }
 
     /// Stops the peer: its event loop and applier end, it sends and answers nothing more.
@@ -343,6 +351,7 @@ impl RaftNode {
             decode_failures: self.shared.decode_failures.load(Ordering::Relaxed),
             unknown_replies: self.shared.unknown_replies.load(Ordering::Relaxed),
             dropped_queue_full: self.shared.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_snapshots: self.shared.dropped_snapshots.load(Ordering::Relaxed),
             refused: *self.shared.refused.lock().unwrap_or_else(|e| e.into_inner()),
         }
     }

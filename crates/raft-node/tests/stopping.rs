@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use raft_core::{Entry, HardState, LogIndex, Snapshot};
 use raft_labrpc::Network;
-use raft_node::{APPLY_QUEUE_MAX, ApplyMsg, NodeOptions, RaftNode, StartError, make};
+use raft_node::{APPLY_QUEUE_MAX, ApplyMsg, EVENT_QUEUE_MAX, NodeOptions, RaftNode, StartError, make};
 use raft_storage::{MemoryPersister, PersistedState, Storage, StorageError};
 
 /// The longest any wait of these tests may take before it fails.
@@ -244,4 +244,42 @@ fn a_service_that_does_not_read_holds_the_loop_at_the_applier_bound() {
     peer.node.kill();
     let ended = proposer.join().expect("the proposer ends");
     assert_eq!(ended, Err(StartError::Stopped));
+}
+
+#[test]
+fn snapshots_the_full_event_queue_cannot_take_are_counted() {
+    let peer = one_peer();
+    // Hold the loop: nobody reads the apply channel, so once the applier's queue is full the
+    // loop waits on it and takes no event (the proposer is then held in `start`).
+    let accepted = Arc::new(AtomicU64::new(0));
+    let proposer = {
+        let node = Arc::clone(&peer.node);
+        let accepted = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for k in 0..4 * APPLY_QUEUE_MAX as u64 {
+                if node.start(k.to_le_bytes().to_vec()).is_err() {
+                    return;
+                }
+                accepted.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    wait_for("the applier's queue to fill", || {
+        accepted.load(Ordering::SeqCst) >= APPLY_QUEUE_MAX as u64
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let extra = 10;
+    for _ in 0..EVENT_QUEUE_MAX + extra {
+        peer.node.snapshot(LogIndex(1), vec![1]);
+    }
+    let dropped = peer.node.stats().dropped_snapshots;
+    assert!(
+        dropped >= extra as u64,
+        "{dropped} snapshots counted as dropped, {} offered to a queue of {EVENT_QUEUE_MAX}",
+        EVENT_QUEUE_MAX + extra
+    );
+    peer.node.kill();
+    proposer
+        .join()
+        .expect("the proposer ends once the peer is killed");
 }
