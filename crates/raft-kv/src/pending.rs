@@ -115,3 +115,51 @@ fn wrong_leader<O>(request_id: RequestId) -> Reply<O> {
         outcome: Err(WrongLeader),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_refuses_beyond_the_limit_but_may_replace_at_a_waited_index() {
+        let mut pending = Pending::default();
+        for i in 1..=PENDING_REQUESTS_MAX as u64 {
+            assert_eq!(
+                pending.register::<()>(LogIndex(i), Term(1), RequestId(i)),
+                Ok(None)
+            );
+        }
+        let beyond = LogIndex(PENDING_REQUESTS_MAX as u64 + 1);
+        assert_eq!(
+            pending.register::<()>(beyond, Term(1), RequestId(0)),
+            Err(PendingFull)
+        );
+        // A request at an index already waited on displaces the older one (its entry was
+        // overwritten), even when full.
+        let displaced = pending.register::<()>(LogIndex(1), Term(2), RequestId(0));
+        assert_eq!(
+            displaced,
+            Ok(Some(Reply {
+                request_id: RequestId(1),
+                outcome: Err(WrongLeader)
+            }))
+        );
+        assert_eq!(pending.len(), PENDING_REQUESTS_MAX);
+    }
+
+    #[test]
+    fn answer_needs_the_term_and_an_output() {
+        let mut pending = Pending::default();
+        pending
+            .register::<u8>(LogIndex(1), Term(2), RequestId(1))
+            .unwrap();
+        pending
+            .register::<u8>(LogIndex(2), Term(2), RequestId(2))
+            .unwrap();
+        let ok = pending.answer(LogIndex(1), Term(2), Some(7u8)).unwrap();
+        assert_eq!(ok.outcome, Ok(7));
+        let none = pending.answer(LogIndex(2), Term(2), None::<u8>).unwrap();
+        assert_eq!(none.outcome, Err(WrongLeader));
+        assert_eq!(pending.answer(LogIndex(3), Term(2), Some(1u8)), None);
+    }
+}
