@@ -250,3 +250,22 @@ fn should_snapshot_at_maxraftstate_and_never_without_one() {
     assert!(Rsm::<KvStore>::should_snapshot(1000, Some(1000)));
     assert!(Rsm::<KvStore>::should_snapshot(1001, Some(1000)));
 }
+
+/// TestSnapshotSize3B fails a snapshot over 500 bytes for one key and one client: the
+/// snapshot must hold the state and the table, not the history.
+#[test]
+fn a_snapshot_of_one_key_and_one_client_stays_small_however_long_the_history() {
+    const SNAPSHOT_BYTES_MAX: usize = 500;
+    let mut rsm = Rsm::new(KvStore::new());
+    for seq in 1..=200u64 {
+        let op = KvOp::Put {
+            key: "x".into(),
+            value: if seq % 2 == 0 { "0" } else { "1" }.into(),
+        };
+        let command = Rsm::<KvStore>::propose(ClientId(u64::MAX >> 2), Seq(seq), op).unwrap();
+        rsm.apply(LogIndex(seq), Term(1), &command).unwrap();
+    }
+    let snapshot = rsm.snapshot().unwrap();
+    assert!(snapshot.len() <= SNAPSHOT_BYTES_MAX, "{} bytes", snapshot.len());
+    assert_eq!(rsm.state().value("x"), Some("0"));
+}
