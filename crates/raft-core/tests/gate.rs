@@ -3,11 +3,15 @@
 //! changes nothing (term, vote, role, leader, log, commit index, the leader's progress),
 //! produces nothing to persist, send or reply, and is counted under its reason.
 
+mod cluster;
+
 use std::collections::BTreeMap;
 
+use cluster::{append_entries, ids};
+
 use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    Reply, Request, RequestId, RequestVoteArgs, RequestVoteReply,
+    AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message, Reply, Request,
+    RequestId, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{
     Config, Entry, HardState, LOG_INDEX_MAX, LogIndex, PeerId, Progress, Raft, RaftLog, Refusal, Restored,
@@ -437,10 +441,6 @@ fn deliver(r: &mut Raft, from: PeerId, message: Message) {
     }
 }
 
-fn ids(n: u32) -> Vec<PeerId> {
-    (0..n).map(PeerId).collect()
-}
-
 fn entries(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
@@ -532,21 +532,7 @@ fn vote(term: u64, candidate: u32, last_index: u64, last_term: u64) -> Message {
 
 /// AppendEntries in `term` from `leader`, `prev` = (index, term), entries as (index, term).
 fn append(term: u64, leader: u32, prev: (u64, u64), entries: &[(u64, u64)], commit: u64) -> Message {
-    Message::Request(Request::AppendEntries(AppendEntriesArgs {
-        term: Term(term),
-        leader_id: PeerId(leader),
-        prev_log_index: LogIndex(prev.0),
-        prev_log_term: Term(prev.1),
-        entries: entries
-            .iter()
-            .map(|(i, t)| Entry {
-                index: LogIndex(*i),
-                term: Term(*t),
-                command: vec![],
-            })
-            .collect(),
-        leader_commit: LogIndex(commit),
-    }))
+    Message::Request(append_entries(term, leader, prev, entries, commit))
 }
 
 fn append_reply(term: u64, outcome: AppendOutcome) -> Message {

@@ -3,10 +3,8 @@
 
 mod cluster;
 
-use cluster::{Cluster, ids};
-use raft_core::message::{
-    AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Message, Reply, Request, RequestId,
-};
+use cluster::{Cluster, append_entries, ids};
+use raft_core::message::{AppendEntriesReply, AppendOutcome, Message, Reply, Request, RequestId};
 use raft_core::{Config, Entry, HardState, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Term};
 
 const TICKS_MAX: usize = 1_000;
@@ -324,21 +322,7 @@ fn restored(id: u32, n: usize, term: Term, log_terms: &[u64]) -> Raft {
 
 /// AppendEntries from `leader` in `term`, with `prev` = (index, term), entries as (index, term).
 fn append(term: Term, leader: u32, prev: (u64, u64), entries: &[(u64, u64)], commit: u64) -> Request {
-    Request::AppendEntries(AppendEntriesArgs {
-        term,
-        leader_id: PeerId(leader),
-        prev_log_index: LogIndex(prev.0),
-        prev_log_term: Term(prev.1),
-        entries: entries
-            .iter()
-            .map(|(i, t)| Entry {
-                index: LogIndex(*i),
-                term: Term(*t),
-                command: vec![],
-            })
-            .collect(),
-        leader_commit: LogIndex(commit),
-    })
+    append_entries(term.0, leader, prev, entries, commit)
 }
 
 fn outcome(reply: &[(RequestId, Reply)]) -> Option<AppendOutcome> {

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use raft_core::message::Message;
+use raft_core::message::{AppendEntriesArgs, Message, Request};
 use raft_core::{Config, Entry, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Snapshot, Term};
 use raft_sim::Breach;
 use raft_sim::durable::Durable;
@@ -44,6 +44,32 @@ pub struct Cluster {
 
 pub fn ids(n: usize) -> Vec<PeerId> {
     (0..n as u32).map(PeerId).collect()
+}
+
+/// AppendEntries from `leader` in `term`, with `prev` = (index, term), entries as (index, term)
+/// with empty commands: the one builder the scenario and gate tests share.
+pub fn append_entries(
+    term: u64,
+    leader: u32,
+    prev: (u64, u64),
+    entries: &[(u64, u64)],
+    commit: u64,
+) -> Request {
+    Request::AppendEntries(AppendEntriesArgs {
+        term: Term(term),
+        leader_id: PeerId(leader),
+        prev_log_index: LogIndex(prev.0),
+        prev_log_term: Term(prev.1),
+        entries: entries
+            .iter()
+            .map(|(i, t)| Entry {
+                index: LogIndex(*i),
+                term: Term(*t),
+                command: vec![],
+            })
+            .collect(),
+        leader_commit: LogIndex(commit),
+    })
 }
 
 impl Cluster {
