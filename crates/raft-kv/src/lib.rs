@@ -1,10 +1,11 @@
-//! # raft-kv: a fault-tolerant service on Raft, the decisions (6.824 Lab 3)
+//! # raft-kv: a fault-tolerant service on Raft (6.824 Lab 3)
 //!
 //! A service replicated through Raft applies the same commands in the same (log) order on
-//! every server. This crate is the part of that service that *decides*, written like
-//! raft-core: no threads, no I/O, no clock. The runtime waits and sends; the same code runs on
-//! the real cluster (threads) and in the simulator.
+//! every server. The part of that service that *decides* is written like raft-core: no
+//! threads, no I/O, no clock. The runtime waits and sends; the same decisions run on the real
+//! cluster (threads, the [`server`] module) and in the simulator.
 //!
+//! The decisions, pure:
 //! - [`StateMachine`]: the user's deterministic state machine (apply an op; encode and restore
 //!   its state). [`KvStore`] is the Lab 3 key/value store: `Get`, `Put`, `Append`; a `Get` of
 //!   a missing key returns "", an `Append` to a missing key acts like a `Put`.
@@ -12,8 +13,17 @@
 //!   ([`Rsm::propose`]), committed entries in ([`Rsm::apply`]), replies to waiting clients out;
 //!   the duplicate table; snapshots ([`Rsm::should_snapshot`], [`Rsm::snapshot`],
 //!   [`Rsm::restore`]).
+//! - [`ServerState`]: one server's steps 1-4 below over an `Rsm` (a request arrived, an entry
+//!   committed, a snapshot arrived, Raft's term read, a snapshot due), so that every runtime
+//!   only moves bytes and keeps responders.
 //! - [`ClerkState`]: the clerk's choices: which server, which (client id, sequence number),
-//!   and what a reply means.
+//!   and what a reply means; [`Clerk`] runs them over any [`ClerkTransport`] (which also owns
+//!   the pause between rounds, so the clerk never sleeps itself).
+//! - [`Command`] and [`Response`] ([`rpc`]): what a clerk and a server say to each other.
+//!
+//! The runtime, threads: the [`server`] module. A [`server::Server`] is 6.824's
+//! `StartKVServer` over a raft-node peer and raft-labrpc: one loop thread owns the
+//! `ServerState`; [`server::LabrpcClerkTransport`] is the clerk's labrpc side.
 //!
 //! ```
 //! use raft_core::{LogIndex, Term};
@@ -57,20 +67,25 @@
 //!
 //! ## What the runtime must do
 //!
-//! The runtime (the later work: a raft-node server on threads, and raft-sim hosting the
-//! service on virtual time) owns the waiting and the sending:
+//! The runtime (the [`server`] module on threads; raft-sim hosting the service on virtual
+//! time) owns the waiting and the sending; [`ServerState`] makes steps 1-4 one call each:
 //! 1. a handler encodes its request with [`Rsm::propose`] and calls Raft's `start`; on "not
 //!    leader" it answers [`WrongLeader`]; else it calls [`Rsm::register`] and waits for the
-//!    reply with its [`RequestId`] (and answers [`PendingFull`] as wrong leader);
+//!    reply with its [`RequestId`] (and answers [`PendingFull`] as wrong leader):
+//!    [`ServerState::on_request`];
 //! 2. one loop feeds every committed entry, in index order, to [`Rsm::apply`] and every
 //!    snapshot Raft delivers to [`Rsm::restore`], and hands each returned [`Reply`] to its
-//!    waiting handler;
-//! 3. when Raft's term changes or it stops leading, it calls [`Rsm::fail_all`];
+//!    waiting handler: [`ServerState::on_apply`], [`ServerState::on_snapshot`];
+//! 3. when Raft's term changes or it stops leading, it calls [`Rsm::fail_all`]:
+//!    [`ServerState::on_raft_state`], with Raft's state read often (the [`server`] loop reads
+//!    it every [`server::RAFT_STATE_POLL`]);
 //! 4. after applying, if [`Rsm::should_snapshot`] says so for the Raft state's size, it passes
 //!    [`Rsm::snapshot`] and [`Rsm::last_applied`] to Raft's `snapshot`; on start it restores
-//!    the persisted snapshot before applying anything;
+//!    the persisted snapshot before applying anything: [`ServerState::snapshot_due`],
+//!    [`ServerState::restore`];
 //! 5. a clerk sends each [`Attempt`] of [`ClerkState`] and reports the outcome, backing off
-//!    between rounds if it likes.
+//!    between rounds if it likes: [`Clerk`] does, over a [`ClerkTransport`], pausing
+//!    [`CLERK_ROUND_PAUSE`] after each full round of failures.
 //!
 //! ## Errors and assertions
 //!
@@ -82,21 +97,29 @@
 //!
 //! Expiry of duplicate-table rows (the Raft thesis, section 6.3: the table grows with the
 //! number of clients ever seen); read-only operations outside the log (ReadIndex, leases);
-//! the server binary and its RPC types; the runtime itself.
+//! a server binary over a real network.
 
 #![forbid(unsafe_code)]
 
 mod clerk;
+mod clerk_driver;
 mod kv;
 mod pending;
+pub mod rpc;
 mod rsm;
+pub mod server;
+mod server_state;
 mod state_machine;
 
 pub use clerk::{Attempt, ClerkReply, ClerkState, Next, NoServers};
+pub use clerk_driver::{CLERK_ROUND_PAUSE, CallFailed, Clerk, ClerkTransport};
 pub use kv::{KvOp, KvOutput, KvStore};
 pub use pending::{PENDING_REQUESTS_MAX, PendingFull, Reply, RequestId, WrongLeader};
+pub use rpc::Response;
 pub use rsm::{
     Applied, ApplyGap, ClientId, Command, DUPLICATE_ENTRIES_PER_CLIENT, Decision, EncodeError, RestoreError,
     Rsm, Seq,
 };
+pub use server::LabrpcClerkTransport;
+pub use server_state::ServerState;
 pub use state_machine::{DecodeError, StateMachine};

@@ -1,0 +1,216 @@
+//! The threaded runtime: a [`Server`] is one Lab 3 server over a raft-node peer and
+//! raft-labrpc, 6.824's `StartKVServer`.
+//!
+//! One loop thread owns the server's [`crate::ServerState`] (no mutex around it) and waits on
+//! its two channels: the requests the labrpc handler forwards, each with its labrpc
+//! responder, and the committed entries and snapshots raft-node delivers. It also wakes
+//! every [`RAFT_STATE_POLL`] to read Raft's term and leadership, so that a deposed leader's
+//! waiting requests fail promptly. The handler never blocks: it forwards the request or, if
+//! [`REQUEST_QUEUE_MAX`] requests already wait to be read, answers wrong leader at once.
+//! The loop waits only on its own channels; the one call into Raft that waits (`start`, for
+//! Raft's own loop to take the command) is why the apply channel is unbounded (see
+//! [`Server::start`]).
+//!
+//! [`LabrpcClerkTransport`] is the clerk's side: a [`crate::Clerk`] over labrpc ends.
+
+mod clerk_transport;
+mod event_loop;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use raft_core::Term;
+use raft_labrpc::{ClientEnd, Responder, Service};
+use raft_node::{NodeError, NodeOptions, RaftNode};
+use raft_storage::Storage;
+
+use crate::kv::KvStore;
+use crate::rpc::Response;
+use crate::rsm::Command;
+use crate::server_state::ServerState;
+use crate::state_machine::StateMachine;
+
+pub use clerk_transport::LabrpcClerkTransport;
+
+/// The labrpc service clerks call; it has one method, [`SUBMIT`].
+pub const SERVICE: &str = "KVServer";
+
+/// The one method clerks call: arguments a [`Command`] of the state machine's op, reply a
+/// [`Response`] of its output.
+pub const SUBMIT: &str = "KVServer.Submit";
+
+/// [`SUBMIT`]'s method name within [`SERVICE`].
+const SUBMIT_METHOD: &str = "Submit";
+
+/// How often the loop reads Raft's term and leadership (and expires requests) when nothing
+/// else wakes it: a deposed leader's waiting requests fail within this time of Raft's loop
+/// publishing the change. The length of one raft-node tick.
+pub const RAFT_STATE_POLL: Duration = Duration::from_millis(10);
+
+/// The most requests forwarded by the handler and not yet read by the loop. Past it the
+/// handler answers wrong leader at once (the clerk tries elsewhere) rather than wait.
+pub const REQUEST_QUEUE_MAX: usize = 1024;
+
+/// The longest a request waits for its entry to be applied before the server answers wrong
+/// leader. A leader cut off from its majority keeps its term and its leadership as far as it
+/// knows, so nothing else would release a clerk that reached it; after this wait the clerk
+/// tries the others, which elect a new leader within an election timeout (300-600 ms). Should
+/// the entry still commit later, the retry is a duplicate and is applied once.
+pub const REQUEST_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// A forwarded request: the command and the responder that answers it.
+type Submitted<S> = (
+    Command<<S as StateMachine>::Op>,
+    Responder<Response<<S as StateMachine>::Output>>,
+);
+
+/// One server of the replicated service over a raft-node peer.
+pub struct Server<S: StateMachine> {
+    raft: Arc<RaftNode>,
+    /// The one strong sender of the request channel: dropped by kill, so that the handler
+    /// (which holds only a weak one) can no longer forward.
+    requests: Mutex<Option<flume::Sender<Submitted<S>>>>,
+    requests_weak: flume::WeakSender<Submitted<S>>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The Lab 3 key/value server.
+pub type KvServer = Server<KvStore>;
+
+impl<S> Server<S>
+where
+    S: StateMachine + Send + 'static,
+    S::Op: Send + 'static,
+    S::Output: Send + 'static,
+{
+    /// 6.824's `StartKVServer`: starts the Raft peer (`raft_node::make` over `peers`, `me`,
+    /// `storage` and `options`) and the server's loop thread, and returns at once. The server
+    /// snapshots when Raft's state reaches `maxraftstate` bytes (`None`: never); a persisted
+    /// snapshot is restored first (raft-node delivers it before any entry). Add
+    /// [`Server::service`] and [`Server::raft_service`] to this peer's labrpc server.
+    ///
+    /// raft-node's `start` waits for Raft's loop, which waits for its applier once
+    /// `raft_node::APPLY_QUEUE_MAX` entries are queued, and the applier waits for this loop:
+    /// a bounded apply channel here could close that circle while the loop is in `start`.
+    /// So the channel from the applier is unbounded; raft-node's own queue still bounds the
+    /// Raft side, and the loop empties this one before it reads the next request.
+    ///
+    /// # Errors
+    /// [`NodeError`] when the peer cannot be made or a thread cannot be started.
+    pub fn start<St: Storage + Clone + Send + 'static>(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        storage: St,
+        maxraftstate: Option<usize>,
+        state: S,
+        options: NodeOptions,
+    ) -> Result<Arc<Server<S>>, NodeError> {
+        let (apply_tx, apply_rx) = flume::unbounded();
+        let raft = Arc::new(raft_node::make(peers, me, storage.clone(), apply_tx, options)?);
+        let (requests_tx, requests_rx) = flume::bounded(REQUEST_QUEUE_MAX);
+        let stop = Arc::new(AtomicBool::new(false));
+        let context = event_loop::Context::new(
+            ServerState::new(state, maxraftstate),
+            Arc::clone(&raft),
+            storage,
+            Arc::clone(&stop),
+        );
+        // On failure `raft` is dropped here, which kills the peer.
+        let thread = std::thread::Builder::new()
+            .name(format!("kv-{me}"))
+            .spawn(move || event_loop::run(context, &apply_rx, &requests_rx))
+            .map_err(NodeError::Spawn)?;
+        Ok(Arc::new(Server {
+            raft,
+            requests_weak: requests_tx.downgrade(),
+            requests: Mutex::new(Some(requests_tx)),
+            stop,
+            thread: Mutex::new(Some(thread)),
+        }))
+    }
+
+    /// The labrpc service clerks call ([`SERVICE`], method [`SUBMIT`]); add it to this peer's
+    /// labrpc server. Its handler never blocks; after [`Server::kill`] it drops every call's
+    /// responder, so the call fails.
+    #[must_use]
+    pub fn service(&self) -> Service {
+        let requests = self.requests_weak.clone();
+        let mut service = Service::new(SERVICE);
+        service.method(
+            SUBMIT_METHOD,
+            move |command: Command<S::Op>, responder: Responder<Response<S::Output>>| {
+                let Some(sender) = requests.upgrade() else {
+                    return; // killed: the dropped responder fails the call
+                };
+                match sender.try_send((command, responder)) {
+                    Ok(()) => {}
+                    Err(flume::TrySendError::Full((_, responder))) => {
+                        responder.respond(Response::WrongLeader)
+                    }
+                    Err(flume::TrySendError::Disconnected(_)) => {}
+                }
+            },
+        );
+        service
+    }
+}
+
+impl<S: StateMachine> Server<S> {
+    /// The Raft peer's labrpc service (`raft_node::SERVICE`), to add to the same labrpc
+    /// server as [`Server::service`].
+    #[must_use]
+    pub fn raft_service(&self) -> Service {
+        self.raft.service()
+    }
+
+    /// Raft's current term and whether this peer believes it leads.
+    #[must_use]
+    pub fn get_state(&self) -> (Term, bool) {
+        self.raft.get_state()
+    }
+
+    /// Stops the server loop and the Raft peer, and returns once both have ended. Waiting
+    /// calls and calls that arrive later fail (their responders are dropped). Calling it
+    /// again does nothing.
+    pub fn kill(&self) {
+        self.stop.store(true, Ordering::Release);
+        drop(
+            self.requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        // Ends the applier, which disconnects the loop's apply channel and so wakes it; a
+        // `start` the loop is waiting in answers "stopped".
+        self.raft.kill();
+        let thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl<S: StateMachine> Drop for Server<S> {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl<S: StateMachine> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("raft", &self.raft).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submit_is_the_service_s_method() {
+        assert_eq!(SUBMIT, format!("{SERVICE}.{SUBMIT_METHOD}"));
+    }
+}
