@@ -21,7 +21,7 @@ use std::fmt;
 use raft_core::message::{Reply, Request};
 
 pub use immediate::Immediate;
-pub use labrpc::Labrpc;
+pub use labrpc::{CALL_POLL_US, Call, CallFate, Labrpc};
 pub use nemesis::Nemesis;
 
 use crate::trace::Fate;
