@@ -7,7 +7,8 @@
 //! service above it ([`service::Service`], a trait of raft-sim's own: it knows no service in
 //! particular). Each input's [`raft_core::Ready`] is carried out by
 //! [`raft_core::Ready::carry_out`], the code raft-node runs. Client tasks ([`tasks`]) run a
-//! driver's blocking code beside the world, scheduled from the seed. One trace notation
+//! driver's blocking code beside the world, scheduled from the seed; a task may sleep or wait
+//! for the world to answer its call. One trace notation
 //! ([`trace`]) for every suite: `t=1.230s n1@3 follower -> candidate`,
 //! `n1 -> n2 AppendEntries term=3 prev=5@2 entries=3 commit=4 (+4ms)`.
 //!

@@ -2,17 +2,22 @@
 //! scenario and the clients it starts) runs beside the world, one task at a time.
 //!
 //! Each task is an OS thread, but only one runs: the one holding the baton
-//! (`Sched::running`). A task gives the baton up only where time would pass, in
-//! [`Tasks::sleep`], and when it waits for other tasks to finish. Then the next task is
-//! chosen: the one that wakes first in virtual time, ties broken by a key drawn from the seed;
-//! the world's events up to that instant run first. So a seed fixes the interleaving of
-//! clients and nodes exactly, and a failed run replays bit for bit. The baton goes to exactly
-//! one thread, which is unparked; no other thread wakes.
+//! (`Sched::running`). A task gives the baton up only where time would pass: in
+//! [`Tasks::sleep`], in [`Tasks::wait_for`] (until the world signals a token, a clerk's call
+//! answered, or a timeout passes), and when it waits for other tasks to finish. Then the
+//! next task is chosen: the one that wakes first in virtual time (a task waiting for a token
+//! at its timeout), ties broken by a key drawn from the seed; the world's events up to that
+//! instant run first. If the world stops early because an event signalled tokens
+//! ([`Clocked::take_signalled`]), the tasks waiting for them become runnable at that instant
+//! and the choice is made again: a woken task resumes right after the event that woke it,
+//! any other only once every event due by its instant has run. So a seed fixes the interleaving of clients and nodes
+//! exactly, and a failed run replays bit for bit. The baton goes to exactly one thread,
+//! which is unparked; no other thread wakes.
 //!
 //! If a task fails, the others are stopped at their next wait (they unwind with [`Aborted`],
 //! which prints nothing), so a failing run ends at once and reports the first failure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
@@ -28,10 +33,18 @@ const TASKS_SEED: u64 = 0x7a5c_0000_0000_0001;
 pub trait Clocked {
     /// Virtual time now, in microseconds.
     fn now_us(&self) -> u64;
-    /// Runs every event due by `until_us` and moves the clock there (unless a failure stops it).
+    /// Runs every event due by `until_us` and moves the clock there (unless a failure stops
+    /// it). A run in which an event signalled a token should return right after that event
+    /// (early, the clock at it), so that the task woken by it resumes at that instant.
     fn run_until(&mut self, until_us: u64);
     /// The failure that stopped the world, if one did: the running task fails with it.
     fn failure(&self) -> Option<String>;
+    /// Tokens signalled by the events run since last asked (a call answered): each wakes the
+    /// task waiting for it ([`Tasks::wait_for`]), or the next task to wait for it. Default:
+    /// none (a world nobody waits on).
+    fn take_signalled(&mut self) -> Vec<u64> {
+        Vec::new()
+    }
 }
 
 /// The panic payload that stops the other tasks of a failed run.
@@ -52,6 +65,15 @@ enum Wait {
     Running,
     /// Virtual time to reach this instant (microseconds).
     Until(u64),
+    /// The world to signal `token`, or virtual time to reach `until` (microseconds).
+    Token {
+        /// The token waited for.
+        token: u64,
+        /// The timeout instant.
+        until: u64,
+    },
+    /// Its token was signalled: runnable now.
+    Signalled,
     /// That task to finish.
     Join(TaskId),
     /// All the tasks it started to finish.
@@ -65,6 +87,8 @@ struct TaskState {
     key: u64,
     /// The task's thread, once it runs: woken when the baton comes to it.
     thread: Option<Thread>,
+    /// Its last [`Wait::Token`] ended with the token signalled (not the timeout).
+    woken_by_token: bool,
 }
 
 /// Who runs, who waits for what.
@@ -76,6 +100,11 @@ struct Sched {
     aborted: bool,
     /// The first failure of any task, for the report.
     failure: Option<String>,
+    /// Tokens the world signalled that no task has claimed yet.
+    signalled: BTreeSet<u64>,
+    /// The world's last run stopped at an event that signalled tokens: events due by the
+    /// clock's instant may not have run yet.
+    behind: bool,
 }
 
 struct Inner<W> {
@@ -100,6 +129,7 @@ impl<W: Clocked> Tasks<W> {
                 wait: Wait::Running,
                 key: 0,
                 thread: Some(std::thread::current()),
+                woken_by_token: false,
             },
         );
         Tasks {
@@ -112,6 +142,8 @@ impl<W: Clocked> Tasks<W> {
                     rng: SmallRng::seed_from_u64(seed ^ TASKS_SEED),
                     aborted: false,
                     failure: None,
+                    signalled: BTreeSet::new(),
+                    behind: false,
                 },
             }),
         }
@@ -173,6 +205,37 @@ impl<W: Clocked> Tasks<W> {
         }
     }
 
+    /// Blocks the calling task until the world signals `token` (true) or `timeout` of
+    /// virtual time passes (false); other tasks and the world run meanwhile. A token
+    /// signalled before the wait began and not claimed yet returns true at once (each signal
+    /// is claimed once). A token signalled at the timeout instant counts as in time. Fails
+    /// (panics) with the world's failure if it stopped; unwinds with [`Aborted`] if another
+    /// task failed.
+    pub fn wait_for(&self, token: u64, timeout: Duration) -> bool {
+        let me = TASK.with(std::cell::Cell::get);
+        let mut inner = self.lock();
+        let _ = collect_signals(&mut inner);
+        if inner.sched.signalled.remove(&token) {
+            return true;
+        }
+        let until = inner.world.now_us() + timeout.as_micros() as u64;
+        inner = self.block(inner, me, Wait::Token { token, until });
+        if let Some(failure) = inner.world.failure() {
+            drop(inner);
+            panic!("{failure}");
+        }
+        if inner.sched.aborted {
+            drop(inner);
+            resume_unwind(Box::new(Aborted));
+        }
+        // The wake-up took the token, if it was signalled: nothing is left to claim.
+        inner
+            .sched
+            .tasks
+            .get_mut(&me)
+            .is_some_and(|task| std::mem::take(&mut task.woken_by_token))
+    }
+
     /// Registers a new task, a child of the calling one, runnable now.
     fn register(&self) -> TaskId {
         let parent = TASK.with(std::cell::Cell::get);
@@ -189,6 +252,7 @@ impl<W: Clocked> Tasks<W> {
                 wait: Wait::Until(now),
                 key,
                 thread: None,
+                woken_by_token: false,
             },
         );
         id
@@ -250,6 +314,7 @@ impl<W: Clocked> Tasks<W> {
         if let Some(task) = inner.sched.tasks.get_mut(&me) {
             task.wait = wait;
             task.key = key;
+            task.woken_by_token = false;
         }
         match pass_baton(&mut inner) {
             Some(next) if next == me => inner,
@@ -291,12 +356,29 @@ impl<W: Clocked> Tasks<W> {
 
 /// Chooses the task to run next, runs the world up to its waking instant, and hands it the
 /// baton (waking its thread). Returns its id, or `None` if no task can run.
+///
+/// If the world stops early because an event signalled tokens, their waiters become
+/// runnable at that event's instant and the choice is made again: a woken task resumes
+/// right after the event that woke it; any other task (a sleeper, a timeout) only once the
+/// world has run every event due by its instant, as without signals. A failure of the world
+/// hands the baton to the task chosen, which fails with it.
 fn pass_baton<W: Clocked>(inner: &mut Inner<W>) -> Option<TaskId> {
-    let now = inner.world.now_us();
-    let (wake, id) = inner.sched.next(now)?;
-    if wake > now {
-        inner.world.run_until(wake);
-    }
+    let id = loop {
+        let _ = collect_signals(inner);
+        let now = inner.world.now_us();
+        let (wake, id) = inner.sched.next(now)?;
+        let woken = inner
+            .sched
+            .tasks
+            .get(&id)
+            .is_some_and(|task| task.wait == Wait::Signalled);
+        let due = wake <= now && (woken || !inner.sched.behind);
+        if due || inner.world.failure().is_some() {
+            break id;
+        }
+        inner.world.run_until(wake.max(now));
+        inner.sched.behind = collect_signals(inner);
+    };
     inner.sched.running = id;
     if let Some(task) = inner.sched.tasks.get_mut(&id) {
         task.wait = Wait::Running;
@@ -309,6 +391,31 @@ fn pass_baton<W: Clocked>(inner: &mut Inner<W>) -> Option<TaskId> {
     Some(id)
 }
 
+/// Takes the tokens the world signalled: each wakes the task waiting for it (the first by
+/// id, if several wait for one), runnable now; a token nobody waits for is kept for the next
+/// task to wait for it. True if there were any.
+fn collect_signals<W: Clocked>(inner: &mut Inner<W>) -> bool {
+    let tokens = inner.world.take_signalled();
+    let any = !tokens.is_empty();
+    for token in tokens {
+        let waiter = inner
+            .sched
+            .tasks
+            .values_mut()
+            .find(|task| matches!(task.wait, Wait::Token { token: t, .. } if t == token));
+        match waiter {
+            Some(task) => {
+                task.wait = Wait::Signalled;
+                task.woken_by_token = true;
+            }
+            None => {
+                inner.sched.signalled.insert(token);
+            }
+        }
+    }
+    any
+}
+
 impl Sched {
     /// The task that can run soonest and when: `(wake instant, id)`.
     fn next(&self, now: u64) -> Option<(u64, TaskId)> {
@@ -317,8 +424,9 @@ impl Sched {
             .filter_map(|(&id, task)| {
                 let wake = match task.wait {
                     Wait::Running => now,
-                    Wait::Until(_) if self.aborted => now,
-                    Wait::Until(at) => at.max(now),
+                    Wait::Until(_) | Wait::Token { .. } if self.aborted => now,
+                    Wait::Until(at) | Wait::Token { until: at, .. } => at.max(now),
+                    Wait::Signalled => now,
                     Wait::Join(other) if self.tasks.contains_key(&other) => return None,
                     Wait::Join(_) => now,
                     Wait::Children if self.tasks.values().any(|t| t.parent == Some(id)) => return None,

@@ -11,7 +11,10 @@
 //! - The network model ([`Network`]) decides every message's fate; the world queues what
 //!   arrives and, at arrival, hands requests to the receiver and replies to the caller.
 //! - A driver (the safety runs' nemesis and client, the 6.824 harness's tasks) adds its own
-//!   events to the same queue ([`Event::Driver`]) and acts between events.
+//!   events to the same queue ([`Event::Driver`]) and acts between events: one at a time
+//!   ([`World::step`]), or through a hook run after every event ([`World::run_until_with`]:
+//!   a clerk's call arrives, a server answers, and the hook may stop the run there, so that
+//!   the task waiting for that answer resumes at that instant).
 //!
 //! A node's instance number (its incarnation) tags its ticks, its calls and the replies to
 //! them: a crash or restart makes everything addressed to the old instance stale, as a killed
@@ -161,6 +164,15 @@ pub enum Step<X> {
     Ran,
     /// A driver's event came due: the driver acts on it.
     Driver(X),
+}
+
+/// What a driver's hook tells [`World::run_until_with`] after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Run the next event due.
+    Continue,
+    /// Return now, the clock at the event just run (a task waiting for it resumes there).
+    Stop,
 }
 
 /// The world: clock, queue, network, nodes, service, trace.
@@ -507,11 +519,30 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
     /// Runs every event due at or before `until_us`, then sets the clock to it; stops at the
     /// first failure, kept in [`World::fault`] (a panic inside a peer, a broken invariant of
     /// raft-core, counts as one). A driver's event due meanwhile is dropped: drivers with
-    /// events of their own use [`World::step`].
+    /// events of their own use [`World::run_until_with`] or [`World::step`].
     pub fn run_until(&mut self, until_us: u64) {
+        self.run_until_with(until_us, |_, _| Flow::Continue);
+    }
+
+    /// As [`World::run_until`], but after every event it runs, `after(self, driver_event)` is
+    /// called: `Some(x)` for a driver's event that came due, `None` for the world's own.
+    /// [`Flow::Stop`] returns at once, the clock at that event (not moved to `until_us`).
+    ///
+    /// Stopping early leaves the world as it is between two events: the next call runs the
+    /// next event not run yet, so stopping and going on runs the same events, in the same
+    /// order, as not stopping. A failure of the event or a panic in it or in `after` is kept
+    /// in [`World::fault`] and stops the run, as in [`World::run_until`] (`after` is not
+    /// called for an event that failed).
+    pub fn run_until_with(&mut self, until_us: u64, mut after: impl FnMut(&mut Self, Option<X>) -> Flow) {
         while self.fault.is_none() && self.queue.peek_time().is_some_and(|at| at <= until_us) {
-            match catch_unwind(AssertUnwindSafe(|| self.step())) {
-                Ok(Ok(_)) => {}
+            let ran = catch_unwind(AssertUnwindSafe(|| match self.step()? {
+                Step::Idle => Ok(Flow::Continue),
+                Step::Ran => Ok(after(self, None)),
+                Step::Driver(x) => Ok(after(self, Some(x))),
+            }));
+            match ran {
+                Ok(Ok(Flow::Continue)) => {}
+                Ok(Ok(Flow::Stop)) => return,
                 Ok(Err(breach)) => self.set_fault(breach),
                 Err(payload) => {
                     let detail = crate::tasks::panic_message(payload.as_ref());

@@ -5,7 +5,10 @@
 //!
 //! - [`Labrpc`]: 6.824's labrpc decision for decision, for the 6.824 harness on virtual time:
 //!   the draws of [`raft_labrpc::fault`] in labrpc's order, its ends (enabled or not, failed in
-//!   flight when disabled), its dead-end and dead-server rules, its counts and bytes.
+//!   flight when disabled), its dead-end and dead-server rules, its counts and bytes. Besides
+//!   the Raft messages, it decides the calls a driver carries itself through ends of its own
+//!   (a clerk's: [`Labrpc::start_call`] and the rest of its call API, [`CallFate`]), by the
+//!   same rules and from the same draws.
 //! - [`Nemesis`]: the safety runs' network: per-message delay, drop, duplication and long
 //!   delays that reorder, and partitions that the nemesis forms and heals.
 //!
@@ -21,7 +24,7 @@ use std::fmt;
 use raft_core::message::{Reply, Request};
 
 pub use immediate::Immediate;
-pub use labrpc::Labrpc;
+pub use labrpc::{CALL_POLL_US, Call, CallFate, Labrpc};
 pub use nemesis::Nemesis;
 
 use crate::trace::Fate;
