@@ -30,6 +30,10 @@ pub enum Role {
     Leader {
         /// Replication progress per follower.
         progress: BTreeMap<PeerId, Progress>,
+        /// The last index of the log this leader inherited when it was elected: entries up to
+        /// it are not its own proposals and do not count toward
+        /// [`Config::uncommitted_entries_max`].
+        inherited: LogIndex,
     },
 }
 
@@ -124,11 +128,11 @@ pub enum ProposeError {
         /// The leader this peer knows of in its current term, so a client can redirect.
         leader_hint: Option<PeerId>,
     },
-    /// The leader already holds [`Config::uncommitted_entries_max`] entries past its commit
-    /// index: the client should retry once some commit (or go to another peer, if this one
-    /// is cut off from its majority).
+    /// The leader already holds [`Config::uncommitted_entries_max`] entries of its own
+    /// proposals past its commit index: the client should retry once some commit (or go to
+    /// another peer, if this one is cut off from its majority).
     UncommittedFull {
-        /// Entries past the commit index.
+        /// The leader's own entries past the commit index.
         uncommitted_entries: u64,
         /// The configured bound.
         max: usize,
@@ -303,7 +307,7 @@ impl Raft {
     #[must_use]
     pub fn progress(&self) -> Option<&BTreeMap<PeerId, Progress>> {
         match &self.role {
-            Role::Leader { progress } => Some(progress),
+            Role::Leader { progress, .. } => Some(progress),
             _ => None,
         }
     }
@@ -386,7 +390,7 @@ impl Raft {
     /// outside the cluster.
     pub(crate) fn progress_mut(&mut self, peer: PeerId) -> Option<&mut Progress> {
         match &mut self.role {
-            Role::Leader { progress } => progress.get_mut(&peer),
+            Role::Leader { progress, .. } => progress.get_mut(&peer),
             _ => None,
         }
     }
@@ -465,7 +469,8 @@ impl Raft {
                 )
             })
             .collect();
-        self.role = Role::Leader { progress };
+        let inherited = self.log.last_index();
+        self.role = Role::Leader { progress, inherited };
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;
     }

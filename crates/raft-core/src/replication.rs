@@ -16,15 +16,23 @@ impl Raft {
     /// # Errors
     /// [`ProposeError::NotLeader`] (with the leader this peer knows of, if any) on a follower
     /// or candidate; [`ProposeError::UncommittedFull`] on a leader that already holds
-    /// [`crate::Config::uncommitted_entries_max`] entries past its commit index. Nothing
-    /// changes then.
+    /// [`crate::Config::uncommitted_entries_max`] entries of its own past its commit index.
+    /// Nothing changes then.
+    ///
+    /// Only the leader's own proposals count: the entries it inherited at its election can
+    /// commit only once an entry of its own term does (section 5.4.2), so counting them could
+    /// refuse that entry forever (a whole cluster restarted with a long uncommitted log).
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
-        if !self.is_leader() {
-            return Err(ProposeError::NotLeader {
-                leader_hint: self.leader_id,
-            });
-        }
-        let uncommitted_entries = self.log.last_index().0.saturating_sub(self.commit_index.0);
+        let inherited = match &self.role {
+            Role::Leader { inherited, .. } => *inherited,
+            _ => {
+                return Err(ProposeError::NotLeader {
+                    leader_hint: self.leader_id,
+                });
+            }
+        };
+        let counted_from = inherited.max(self.commit_index);
+        let uncommitted_entries = self.log.last_index().0.saturating_sub(counted_from.0);
         let max = self.config.uncommitted_entries_max;
         if uncommitted_entries >= u64::try_from(max).unwrap_or(u64::MAX) {
             return Err(ProposeError::UncommittedFull {
@@ -42,7 +50,7 @@ impl Raft {
         self.ready.entries.push(entry);
         let window = self.config.append_entries_in_flight_max;
         let idle: Vec<PeerId> = match &self.role {
-            Role::Leader { progress } => progress
+            Role::Leader { progress, .. } => progress
                 .iter()
                 .filter(|(_, p)| p.in_flight < window)
                 .map(|(id, _)| *id)
@@ -77,7 +85,7 @@ impl Raft {
     pub(crate) fn broadcast_append_entries(&mut self) {
         self.heartbeat_elapsed_ticks = 0;
         self.commit_unannounced = false;
-        if let Role::Leader { progress } = &mut self.role {
+        if let Role::Leader { progress, .. } = &mut self.role {
             for p in progress.values_mut() {
                 p.in_flight = 0;
             }
@@ -291,7 +299,7 @@ impl Raft {
     /// (sections 5.3, 5.4)." The term condition is Figure 8's lesson: an entry from an older
     /// term is never committed by counting replicas.
     pub(crate) fn advance_commit_index(&mut self) {
-        let Role::Leader { progress } = &self.role else {
+        let Role::Leader { progress, .. } = &self.role else {
             return;
         };
         let mut matched: Vec<LogIndex> = progress.values().map(|p| p.match_index).collect();

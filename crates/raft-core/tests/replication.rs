@@ -58,6 +58,62 @@ fn a_leader_refuses_proposals_past_the_uncommitted_bound() {
 }
 
 #[test]
+fn a_new_leader_accepts_proposals_whatever_uncommitted_log_it_inherited() {
+    // Every peer restarts with five entries of term 1, none known committed, and a bound of
+    // three: the new leader can commit them only through an entry of its own term (section
+    // 5.4.2), so the inherited five must not count toward the bound.
+    let config = |id: PeerId| Config {
+        uncommitted_entries_max: 3,
+        ..Config::new(id, ids(3), 6 + u64::from(id.0))
+    };
+    let mut c = Cluster::with_config(3, config);
+    let entries: Vec<Entry> = (1..=5)
+        .map(|i| Entry {
+            index: LogIndex(i),
+            term: Term(1),
+            command: vec![i as u8],
+        })
+        .collect();
+    for i in 0..3 {
+        let restored = Restored {
+            hard_state: HardState {
+                current_term: Term(1),
+                voted_for: None,
+            },
+            snapshot: None,
+            entries: entries.clone(),
+        };
+        c.restore(i, config(PeerId(i as u32)), restored);
+    }
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    assert_eq!(c.peer(leader).commit_index(), LogIndex::ZERO);
+    let (index, _) = c
+        .propose(leader, b"own".to_vec())
+        .expect("the inherited entries do not count");
+    assert_eq!(index, LogIndex(6));
+    c.deliver_all();
+    c.run(1);
+    assert!(
+        c.peer(leader).commit_index() >= index,
+        "its own entry commits, and the inherited five with it"
+    );
+    for i in 0..3u8 {
+        c.propose(leader, vec![i]).expect("room for three of its own");
+    }
+    assert!(
+        matches!(
+            c.propose(leader, b"fourth".to_vec()),
+            Err(ProposeError::UncommittedFull {
+                uncommitted_entries: 3,
+                max: 3
+            })
+        ),
+        "its own proposals still count"
+    );
+}
+
+#[test]
 fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
     // Three proposals before any reply: with a window of one, each follower gets one
     // AppendEntries (the first proposal's); with a window of three, one per proposal.
