@@ -5,6 +5,7 @@
 mod common;
 
 use common::{Workload, linearizable_kv_history};
+use linearizability::models::kv::KvOutput;
 use linearizability::models::kv::{KvModel, KvOperation};
 use linearizability::{CheckOptions, CheckResult, Model, check_operations};
 use rand::rngs::SmallRng;
@@ -80,10 +81,10 @@ fn agree_with_brute_force(clients: usize, operations_per_client: usize) {
                 reads[rng.random_range(0..reads.len())],
                 reads[rng.random_range(0..reads.len())],
             );
-            history[a].output.value = if a == b {
-                String::new()
+            history[a].output = if a == b {
+                KvOutput::default()
             } else {
-                history[b].output.value.clone()
+                history[b].output.clone()
             };
         }
         let expected = brute_force(&history);

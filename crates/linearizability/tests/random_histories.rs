@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Workload, linearizable_kv_history, perturb_with_stale_read, perturb_with_unwritten_value};
+use common::{
+    Workload, linearizable_kv_history, linearizable_kv_history_with_reads, perturb_with_stale_read,
+    perturb_with_unwritten_value,
+};
 use linearizability::models::kv::{KvModel, KvOperation};
 use linearizability::{CheckOptions, CheckReport, CheckResult, PartitionVerdict, check_operations};
 
@@ -97,8 +100,8 @@ fn a_read_that_misses_a_completed_append_is_illegal() {
         ..Workload::lab3(10, 1_000, 5)
     };
     for seed in 1..=5 {
-        let mut history = linearizable_kv_history(seed, &workload);
-        let changed = perturb_with_stale_read(&mut history, 3_000 + 500 * seed as usize)
+        let (mut history, reads) = linearizable_kv_history_with_reads(seed, &workload);
+        let changed = perturb_with_stale_read(&mut history, &reads, 3_000 + 500 * seed as usize)
             .expect("some read follows a completed append");
         let report = check(&history);
         assert_eq!(report.result, CheckResult::Illegal, "seed {seed}");

@@ -8,7 +8,7 @@
 //! key is checked on its own, with the key's value as the state ([`KvState`]).
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use crate::history::Operation;
@@ -47,11 +47,156 @@ impl KvInput {
     }
 }
 
-/// The service's answer: the value read for a `Get`; ignored for `Put` and `Append`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The service's answer: the value read for a `Get`; empty for `Put` and `Append`.
+///
+/// A value is kept as its [`Fingerprint`], and its text only up to [`KV_TEXT_KEPT_MAX`]
+/// bytes (a longer one keeps its head and tail, for reports): the 6.824 tests read values
+/// that grow with every append, and a history of tens of thousands of such reads would
+/// otherwise hold gigabytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KvOutput {
-    /// The value a `Get` returned.
-    pub value: String,
+    fingerprint: Fingerprint,
+    /// The whole text, or its head and tail when longer than [`KV_TEXT_KEPT_MAX`].
+    shown: Arc<str>,
+}
+
+/// The longest value whose whole text a [`KvOutput`] keeps.
+pub const KV_TEXT_KEPT_MAX: usize = 4096;
+
+/// Bytes of a longer value's head, and of its tail, that a [`KvOutput`] keeps for reports.
+const KV_TEXT_END_BYTES: usize = 64;
+
+impl KvOutput {
+    /// The answer `value`.
+    pub fn new(value: &str) -> Self {
+        let shown: Arc<str> = if value.len() <= KV_TEXT_KEPT_MAX {
+            Arc::from(value)
+        } else {
+            let head = floor_char_boundary(value, KV_TEXT_END_BYTES);
+            let tail = ceil_char_boundary(value, value.len() - KV_TEXT_END_BYTES);
+            Arc::from(format!(
+                "{}…[{} bytes]…{}",
+                &value[..head],
+                value.len(),
+                &value[tail..]
+            ))
+        };
+        Self {
+            fingerprint: Fingerprint::of(value),
+            shown,
+        }
+    }
+
+    /// The value's whole text, if it was short enough to keep ([`KV_TEXT_KEPT_MAX`]).
+    pub fn text(&self) -> Option<&str> {
+        (self.fingerprint.len <= KV_TEXT_KEPT_MAX as u64).then_some(&*self.shown)
+    }
+
+    /// The value as reports show it: whole, or its head and tail.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The value's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+}
+
+impl Default for KvOutput {
+    fn default() -> Self {
+        Self::new("")
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A string as the checker compares it: its length and a polynomial hash modulo the Mersenne
+/// prime 2^61 - 1, which extends in constant time when text is appended (the hash of `a + b`
+/// is `hash(a) * BASE^len(b) + hash(b)`). The checker never copies a value: an append costs
+/// the same whatever the value's length, where comparing and copying text costs its length
+/// (quadratic over a history of appends to one key). Two different strings of one length
+/// collide with probability at most len / 2^61 (the hash is a polynomial of degree len in a
+/// fixed base, compared over a field): far below one in a billion for any history a test
+/// makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    len: u64,
+    hash: u64,
+    /// BASE^len modulo the prime: what appending this string multiplies a prefix's hash by.
+    shift: u64,
+}
+
+/// The prime modulus of [`Fingerprint`]'s hash: 2^61 - 1.
+const FINGERPRINT_PRIME: u64 = (1 << 61) - 1;
+/// The base of [`Fingerprint`]'s polynomial: a fixed odd constant below the prime.
+const FINGERPRINT_BASE: u64 = 0x1d3f_6a1c_b5e9_0a37 % FINGERPRINT_PRIME;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    let folded = (product & u128::from(FINGERPRINT_PRIME)) + (product >> 61);
+    let folded = (folded & u128::from(FINGERPRINT_PRIME)) + (folded >> 61);
+    (folded as u64) % FINGERPRINT_PRIME
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    (a + b) % FINGERPRINT_PRIME
+}
+
+impl Fingerprint {
+    /// The empty string's.
+    pub const EMPTY: Fingerprint = Fingerprint {
+        len: 0,
+        hash: 0,
+        shift: 1,
+    };
+
+    /// The fingerprint of `text`.
+    pub fn of(text: &str) -> Self {
+        let mut hash = 0;
+        let mut shift = 1;
+        for &b in text.as_bytes() {
+            hash = add_mod(mul_mod(hash, FINGERPRINT_BASE), u64::from(b) + 1);
+            shift = mul_mod(shift, FINGERPRINT_BASE);
+        }
+        Self {
+            len: text.len() as u64,
+            hash,
+            shift,
+        }
+    }
+
+    /// The fingerprint of this string followed by `suffix`'s.
+    #[must_use]
+    pub fn then(self, suffix: Fingerprint) -> Self {
+        Self {
+            len: self.len + suffix.len,
+            hash: add_mod(mul_mod(self.hash, suffix.shift), suffix.hash),
+            shift: mul_mod(self.shift, suffix.shift),
+        }
+    }
+
+    /// The string's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// The Lab 3 key/value model (porcupine's `KvModel`).
@@ -68,9 +213,7 @@ impl KvModel {
             client_id,
             input: KvInput::Get { key: key.to_owned() },
             call_time: call,
-            output: KvOutput {
-                value: value.to_owned(),
-            },
+            output: KvOutput::new(value),
             return_time: ret,
         }
     }
@@ -106,66 +249,62 @@ impl KvModel {
     }
 }
 
-/// The value of one key, as the checker holds it: shared, so that cloning it (the search
-/// keeps one per cached configuration and per choice) costs a reference count, and hashed once
-/// as it is built (FNV-1a, extended by each append), so the cache never rehashes a value that
-/// may be thousands of bytes long. Equality compares the hash, then the text.
+/// The value of one key, as the checker holds it: its [`Fingerprint`] (what equality and the
+/// search's cache look at), so that cloning, appending and comparing cost the same whatever the
+/// value's length (the search clones a state per choice and per cached configuration); and,
+/// for reports, its text while it is at most [`KV_STATE_TEXT_MAX`] bytes.
 #[derive(Clone, Debug)]
 pub struct KvState {
-    value: Arc<str>,
-    hash: u64,
+    fingerprint: Fingerprint,
+    text: Option<Arc<str>>,
 }
 
-/// FNV-1a's offset basis and prime (64-bit).
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
+/// The longest value whose text a [`KvState`] keeps for reports.
+pub const KV_STATE_TEXT_MAX: usize = 256;
 
 impl KvState {
     /// The state holding `value`.
     pub fn new(value: &str) -> Self {
         Self {
-            value: Arc::from(value),
-            hash: fnv1a(FNV_OFFSET_BASIS, value.as_bytes()),
+            fingerprint: Fingerprint::of(value),
+            text: (value.len() <= KV_STATE_TEXT_MAX).then(|| Arc::from(value)),
         }
     }
 
-    /// The key's value.
-    pub fn as_str(&self) -> &str {
-        &self.value
+    /// The value's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The value's text, if it is short enough to be kept ([`KV_STATE_TEXT_MAX`]).
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     /// This value with `suffix` appended.
     fn appended(&self, suffix: &str) -> Self {
-        let mut value = String::with_capacity(self.value.len() + suffix.len());
-        value.push_str(&self.value);
-        value.push_str(suffix);
-        // Kept as one allocation (count and text together): a large cache is freed quickly
-        // when a check ends, which a check stopped by its time limit waits for.
-        Self {
-            value: Arc::from(value),
-            hash: fnv1a(self.hash, suffix.as_bytes()),
-        }
+        let fingerprint = self.fingerprint.then(Fingerprint::of(suffix));
+        let text = match &self.text {
+            Some(text) if fingerprint.len <= KV_STATE_TEXT_MAX as u64 => {
+                Some(Arc::from(format!("{text}{suffix}")))
+            }
+            _ => None,
+        };
+        Self { fingerprint, text }
     }
 }
 
 impl PartialEq for KvState {
     fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && (Arc::ptr_eq(&self.value, &other.value) || self.value == other.value)
+        self.fingerprint == other.fingerprint
     }
 }
 
 impl Eq for KvState {}
 
 impl Hash for KvState {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.fingerprint.hash(state);
     }
 }
 
@@ -180,7 +319,7 @@ impl Model for KvModel {
 
     fn step(&self, state: &KvState, input: &KvInput, output: &KvOutput) -> Option<KvState> {
         match input {
-            KvInput::Get { .. } => (*output.value == *state.value).then(|| state.clone()),
+            KvInput::Get { .. } => (output.fingerprint == state.fingerprint).then(|| state.clone()),
             KvInput::Put { value, .. } => Some(KvState::new(value)),
             KvInput::Append { value, .. } => Some(state.appended(value)),
         }
@@ -200,14 +339,17 @@ impl Model for KvModel {
 
     fn describe_operation(&self, input: &KvInput, output: &KvOutput) -> String {
         match input {
-            KvInput::Get { key } => format!("get('{key}') -> '{}'", output.value),
+            KvInput::Get { key } => format!("get('{key}') -> '{}'", output.shown()),
             KvInput::Put { key, value } => format!("put('{key}', '{value}')"),
             KvInput::Append { key, value } => format!("append('{key}', '{value}')"),
         }
     }
 
     fn describe_state(&self, state: &KvState) -> String {
-        format!("'{}'", state.as_str())
+        match state.text() {
+            Some(text) => format!("'{text}'"),
+            None => format!("a value of {} bytes", state.fingerprint.len),
+        }
     }
 }
 
@@ -219,7 +361,7 @@ mod tests {
     fn step_follows_the_lab_semantics() {
         let m = KvModel;
         let get = |k: &str| KvInput::Get { key: k.into() };
-        let out = |v: &str| KvOutput { value: v.into() };
+        let out = KvOutput::new;
         let ab = KvState::new("ab");
         assert_eq!(
             m.step(&m.init(), &get("k"), &out("")),
@@ -245,12 +387,49 @@ mod tests {
     }
 
     #[test]
-    fn a_state_built_by_appends_equals_and_hashes_as_the_same_value_put_at_once() {
+    fn a_state_built_by_appends_equals_the_same_value_put_at_once() {
         let built = KvState::new("x 1").appended(" y").appended("");
         let put = KvState::new("x 1 y");
         assert_eq!(built, put);
-        assert_eq!(built.hash, put.hash);
         assert_ne!(built, KvState::new("x 1 z"));
+        assert_ne!(
+            built,
+            KvState::new("x 1 y "),
+            "the length is part of the fingerprint"
+        );
+        assert_ne!(
+            KvState::new("ab").appended("c"),
+            KvState::new("a").appended("bc").appended("d")
+        );
+    }
+
+    #[test]
+    fn fingerprints_of_concatenations_agree_with_fingerprints_of_the_whole_text() {
+        let pieces = ["", "x 0 0 y", "é", "x 12 345 y", "\u{0}", "long piece of text"];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let whole = format!("{a}{b}{c}");
+                    let built = Fingerprint::of(a)
+                        .then(Fingerprint::of(b))
+                        .then(Fingerprint::of(c));
+                    assert_eq!(built, Fingerprint::of(&whole), "{a:?} {b:?} {c:?}");
+                }
+            }
+        }
+        assert_ne!(Fingerprint::of("ab"), Fingerprint::of("ba"));
+        assert_ne!(Fingerprint::of("\u{0}"), Fingerprint::of(""));
+    }
+
+    #[test]
+    fn a_long_output_keeps_its_fingerprint_and_only_its_ends_as_text() {
+        let long = "x 1 2 y".repeat(1000);
+        let out = KvOutput::new(&long);
+        assert_eq!(out.fingerprint(), Fingerprint::of(&long));
+        assert_eq!(out.text(), None);
+        assert!(out.shown().len() < 200 && out.shown().contains("7000 bytes"));
+        let short = KvOutput::new("x 1 2 y");
+        assert_eq!(short.text(), Some("x 1 2 y"));
     }
 
     #[test]

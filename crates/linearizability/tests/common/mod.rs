@@ -8,7 +8,7 @@
 //! linearizable, with the points as a witness.
 #![allow(dead_code)] // each test binary uses part of this module
 
-use linearizability::models::kv::{KvInput, KvModel, KvOperation};
+use linearizability::models::kv::{KvInput, KvModel, KvOperation, KvOutput};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -49,6 +49,15 @@ impl Workload {
 
 /// A linearizable history of `workload`, fixed by `seed`, sorted by call time.
 pub fn linearizable_kv_history(seed: u64, workload: &Workload) -> Vec<KvOperation> {
+    linearizable_kv_history_with_reads(seed, workload).0
+}
+
+/// As [`linearizable_kv_history`], with the text each Get read (`None` for other
+/// operations), in the history's order: the history keeps long values only as fingerprints.
+pub fn linearizable_kv_history_with_reads(
+    seed: u64,
+    workload: &Workload,
+) -> (Vec<KvOperation>, Vec<Option<String>>) {
     let mut rng = SmallRng::seed_from_u64(seed);
     // (linearization point, client, j) for each operation, in the same order as `ops`.
     let mut points: Vec<(u64, usize, usize)> = Vec::new();
@@ -77,17 +86,23 @@ pub fn linearizable_kv_history(seed: u64, workload: &Workload) -> Vec<KvOperatio
     let mut order: Vec<usize> = (0..ops.len()).collect();
     order.sort_by_key(|&i| points[i]);
     let mut store: BTreeMap<String, String> = BTreeMap::new();
+    let mut reads: Vec<Option<String>> = vec![None; ops.len()];
     for i in order {
         match &ops[i].input {
-            KvInput::Get { key } => ops[i].output.value = store.get(key).cloned().unwrap_or_default(),
+            KvInput::Get { key } => {
+                let value = store.get(key).cloned().unwrap_or_default();
+                ops[i].output = KvOutput::new(&value);
+                reads[i] = Some(value);
+            }
             KvInput::Put { key, value } => {
                 store.insert(key.clone(), value.clone());
             }
             KvInput::Append { key, value } => store.entry(key.clone()).or_default().push_str(value),
         }
     }
-    ops.sort_by_key(|op| (op.call_time, op.client_id));
-    ops
+    let mut paired: Vec<(KvOperation, Option<String>)> = ops.into_iter().zip(reads).collect();
+    paired.sort_by_key(|(op, _)| (op.call_time, op.client_id));
+    paired.into_iter().unzip()
 }
 
 /// Makes Get number `nth` (counting Gets from the start, wrapping) return a value no key ever
@@ -97,7 +112,7 @@ pub fn perturb_with_unwritten_value(history: &mut [KvOperation], nth: usize) -> 
         .filter(|&i| matches!(history[i].input, KvInput::Get { .. }))
         .collect();
     let target = gets[nth % gets.len()];
-    history[target].output.value = "never written".to_owned();
+    history[target].output = KvOutput::new("never written");
     target
 }
 
@@ -106,7 +121,11 @@ pub fn perturb_with_unwritten_value(history: &mut [KvOperation], nth: usize) -> 
 /// without Puts, where a key's value is its appended tokens in order: then no order can show
 /// the Get a value without the completed Append's token, and the history is not linearizable.
 /// Picks the first Get at or after position `from` that has such an Append; returns its index.
-pub fn perturb_with_stale_read(history: &mut [KvOperation], from: usize) -> Option<usize> {
+pub fn perturb_with_stale_read(
+    history: &mut [KvOperation],
+    reads: &[Option<String>],
+    from: usize,
+) -> Option<usize> {
     assert!(
         !history.iter().any(|op| matches!(op.input, KvInput::Put { .. })),
         "a stale read is only certain to be illegal without Puts"
@@ -115,7 +134,9 @@ pub fn perturb_with_stale_read(history: &mut [KvOperation], from: usize) -> Opti
         let KvInput::Get { key } = &history[g].input else {
             continue;
         };
-        let read = &history[g].output.value;
+        let Some(read) = &reads[g] else {
+            continue;
+        };
         // The latest place in the value read where an append completed before the Get began.
         let cut = history
             .iter()
@@ -127,7 +148,7 @@ pub fn perturb_with_stale_read(history: &mut [KvOperation], from: usize) -> Opti
             .max();
         if let Some(cut) = cut {
             let stale = read[..cut].to_owned();
-            history[g].output.value = stale;
+            history[g].output = KvOutput::new(&stale);
             return Some(g);
         }
     }
