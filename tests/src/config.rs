@@ -57,6 +57,11 @@ pub struct Report {
     pub events: u64,
     /// The first failure of a client task (the scenario's own failure is its panic).
     pub task_failure: Option<String>,
+    /// Lab 3: the linearizability check of the history, once it ran: operations checked and
+    /// how long the check took.
+    pub linearizability: Option<(usize, Duration)>,
+    /// Lab 3's speed tests: the average time of one operation.
+    pub speed_per_op: Option<Duration>,
 }
 
 /// The figures of a pass line.
@@ -70,8 +75,10 @@ pub struct Figures {
     pub rpcs: u64,
     /// Bytes sent.
     pub bytes: u64,
-    /// Commands committed.
+    /// Commands committed (Lab 2).
     pub commands: u64,
+    /// Clerk operations (Lab 3's fourth number).
+    pub ops: u64,
 }
 
 /// Go's `t *testing.T`: where a scenario runs, its seed, and where its report goes.
@@ -148,7 +155,17 @@ impl Tester {
         self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut Report)) {
+    /// True if the run prints nothing.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Real time: when the watchdog declares the test hung.
+    pub(crate) fn hung_after_limit(&self) -> Duration {
+        self.hung_after
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut Report)) {
         f(&mut self.report.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
@@ -192,7 +209,7 @@ impl Config {
         let applier = Arc::new(Applier::new(n, snapshot));
         let backend = match t.clock {
             Clock::Real => {
-                let watchdog = Watchdog::start(t.seed, t.hung_after, Arc::clone(&applier));
+                let watchdog = Watchdog::start(t.seed, t.hung_after, Some(Arc::clone(&applier)));
                 Backend::Real(RealCluster::new(n, t.seed, Arc::clone(&applier), watchdog))
             }
             Clock::Virtual => Backend::Sim(Box::new(SimCluster::new(n, t.seed, Arc::clone(&applier)))),
@@ -289,16 +306,7 @@ impl Config {
             Backend::Real(_) => None,
             Backend::Sim(c) => Some(&**c),
         };
-        std::thread::scope(|s| {
-            let scope = Scope { std: s, sim };
-            let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-            if let Some(sim) = sim {
-                sim.end_scope(result.as_ref().err().map(|p| &**p));
-            } else if result.is_err() {
-                self.finished.store(true, Ordering::Release);
-            }
-            result.unwrap_or_else(|payload| resume_unwind(payload))
-        })
+        run_scope(sim, || self.finished.store(true, Ordering::Release), f)
     }
 
     /// True if peer `i` is running (not crashed).
@@ -654,6 +662,7 @@ impl Config {
             rpcs: self.rpc_total() - rpcs0,
             bytes: self.bytes_total() - bytes0,
             commands: max_index - max_index0,
+            ops: 0,
         };
         if !self.t.quiet {
             println!(
@@ -723,6 +732,25 @@ pub struct Scope<'scope, 'env: 'scope> {
     sim: Option<&'env SimCluster>,
 }
 
+/// Runs `f` with a [`Scope`] over `sim` (the simulated cluster's tasks) or plain threads, and
+/// waits for every client it started; `failed` runs on the real cluster when `f` panicked
+/// (so that loops of the harness stop early).
+pub(crate) fn run_scope<'env, F, R>(sim: Option<&'env SimCluster>, failed: impl FnOnce(), f: F) -> R
+where
+    F: for<'scope> FnOnce(&Scope<'scope, 'env>) -> R,
+{
+    std::thread::scope(|s| {
+        let scope = Scope { std: s, sim };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        if let Some(sim) = sim {
+            sim.end_scope(result.as_ref().err().map(|p| &**p));
+        } else if result.is_err() {
+            failed();
+        }
+        result.unwrap_or_else(|payload| resume_unwind(payload))
+    })
+}
+
 /// A client started in a [`Scope`].
 pub struct Task<'scope, T> {
     handle: std::thread::ScopedJoinHandle<'scope, T>,
@@ -778,7 +806,7 @@ pub fn is_aborted(payload: &(dyn std::any::Any + Send)) -> bool {
 }
 
 /// `RUST_LOG`-style tracing for tests, off unless asked for.
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

@@ -20,6 +20,7 @@
 
 mod applier;
 mod config;
+pub mod kv;
 mod real;
 pub mod runner;
 pub mod scenarios;

@@ -1,26 +1,33 @@
-//! The harness's simulated cluster: a thin adapter from [`crate::Config`] to raft-sim's one
-//! world ([`raft_sim::World`]) and its client tasks ([`raft_sim::tasks`]).
+//! The harnesses' simulated cluster: a thin adapter from [`crate::Config`] (Lab 2) and
+//! [`crate::kv::KvConfig`] (Lab 3) to raft-sim's one world ([`raft_sim::World`]) and its
+//! client tasks ([`raft_sim::tasks`]).
 //!
 //! The world runs raft-core peers as raft-node would (its options, its order of effects) on
 //! labrpc's network model ([`Labrpc`], draw for draw); each peer's store is the harness's
-//! [`MemoryPersister`], and the service above the peers is the harness's appliers. The
-//! scenario and its clients are raft-sim tasks: a seed fixes the interleaving of clients and
-//! peers, and a failed run replays bit for bit.
+//! [`MemoryPersister`]. The service above the peers is the Lab 2 harness's appliers, or the
+//! Lab 3 key/value servers ([`KvHost`]). A clerk's call travels the same labrpc model through
+//! ends of its own ([`SimCluster::kv_call`]): its request and its answer are events of the
+//! world, and the calling task waits on virtual time until the answer comes or labrpc's poll
+//! finds the server gone. The scenario and its clients are raft-sim tasks: a seed fixes the
+//! interleaving of clients and peers, and a failed run replays bit for bit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft_core::{Entry, HardState, LogIndex, Restored, Snapshot, Term};
+use raft_core::{Entry, HardState, LogIndex, Raft, Restored, Snapshot, Term};
+use raft_kv::{CallFailed, Command, KvOp, KvStore, RequestId, Response, Rsm, WrongLeader};
 use raft_node::{ApplyMsg, NodeOptions};
 use raft_sim::Breach;
 use raft_sim::durable::Store;
-use raft_sim::net::Labrpc;
+use raft_sim::net::{CALL_POLL_US, CallFate, Labrpc, Network};
 use raft_sim::service::{Service, SnapshotRequest};
 use raft_sim::tasks::{Clocked, TaskId, Tasks};
-use raft_sim::world::{World, WorldConfig};
+use raft_sim::world::{Flow, World, WorldConfig};
 use raft_storage::{MemoryPersister, Storage, StorageError};
 
 use crate::applier::Applier;
+use crate::kv::KvHost;
 
 pub(crate) use raft_sim::tasks::{Aborted, panic_message};
 
@@ -109,13 +116,90 @@ impl Service for Appliers {
     }
 }
 
+/// The service above the peers: Lab 2's appliers or Lab 3's key/value servers.
+enum Hosted {
+    Appliers(Appliers),
+    Kv(KvHost),
+}
+
+impl Service for Hosted {
+    fn restart(&mut self, node: usize, snapshot: Option<&Snapshot>) -> Result<(), Breach> {
+        match self {
+            Hosted::Appliers(s) => s.restart(node, snapshot),
+            Hosted::Kv(s) => s.restart(node, snapshot),
+        }
+    }
+
+    fn apply(&mut self, node: usize, term: Term, entry: Entry) -> Result<Option<SnapshotRequest>, Breach> {
+        match self {
+            Hosted::Appliers(s) => s.apply(node, term, entry),
+            Hosted::Kv(s) => s.apply(node, term, entry),
+        }
+    }
+
+    fn apply_snapshot(&mut self, node: usize, snapshot: Snapshot) -> Result<(), Breach> {
+        match self {
+            Hosted::Appliers(s) => s.apply_snapshot(node, snapshot),
+            Hosted::Kv(s) => s.apply_snapshot(node, snapshot),
+        }
+    }
+
+    fn after_input(&mut self, node: usize, incarnation: u64, rafts: &[Option<Raft>]) -> Result<(), Breach> {
+        match self {
+            Hosted::Appliers(s) => s.after_input(node, incarnation, rafts),
+            Hosted::Kv(s) => s.after_input(node, incarnation, rafts),
+        }
+    }
+}
+
+/// Virtual time a clerk's request, and again its answer, spends between the clerk and the
+/// server's loop besides labrpc's own delay: on the real cluster a call crosses labrpc's
+/// channels and the server's threads. Without it a reliable network answers in no virtual
+/// time at all, and a client that calls in a loop would never let time pass.
+pub const KV_CALL_HOP_US: u64 = 1_000;
+
+/// Virtual time after which a test is declared hung: the real cluster's watchdog limit, so a
+/// scenario whose clients retry forever fails instead of running on.
+const HUNG_AFTER_US: u64 = crate::real::HUNG_AFTER.as_micros() as u64;
+
+/// What the hung-test failure is called in the failure report.
+const HARNESS: &str = "Harness";
+
+/// A clerk's call in flight.
+struct KvCall {
+    caller: usize,
+    server: usize,
+    /// The server's instance when the call left: a call to an instance that is gone fails at
+    /// labrpc's next poll.
+    incarnation: u64,
+    net: <Labrpc as Network>::Call,
+    /// The answer, once it arrived (or the failure).
+    result: Option<Result<Response<String>, CallFailed>>,
+}
+
+/// The events of clerks' calls on the world's queue.
+#[derive(Clone, Debug)]
+pub(crate) enum KvEvent {
+    /// The request reaches the server.
+    Arrive { call: u64, request: Command<KvOp> },
+    /// The answer reaches the clerk.
+    Answer { call: u64, response: Response<String> },
+    /// The call fails (dead end, dropped request or reply).
+    Fail { call: u64 },
+}
+
 /// The world of the harness's simulated cluster.
-type SimWorld = World<Labrpc, Appliers, Persister>;
+type SimWorld = World<Labrpc, Hosted, Persister, KvEvent>;
 
 /// The world with the harness's names for what it does to it (config.go's).
 pub(crate) struct Cluster {
     world: SimWorld,
     n: usize,
+    /// Clerks' calls in flight, by id (the token their task waits for).
+    calls: BTreeMap<u64, KvCall>,
+    next_call: u64,
+    /// Calls answered since the tasks last asked.
+    signalled: Vec<u64>,
 }
 
 impl Clocked for Cluster {
@@ -123,16 +207,200 @@ impl Clocked for Cluster {
         self.world.now_us()
     }
 
+    /// Runs the world; after each event, sends the servers' answers and delivers the clerks'
+    /// call events; stops at the event that answered a waiting clerk.
     fn run_until(&mut self, until_us: u64) {
-        self.world.run_until(until_us);
+        if until_us > HUNG_AFTER_US {
+            let detail = format!(
+                "the test is hung: it has run {} s of virtual time (config.go fails a test at 120 s)",
+                HUNG_AFTER_US / 1_000_000
+            );
+            self.world.set_fault(Breach::new(HARNESS, detail));
+            return;
+        }
+        let Cluster {
+            world,
+            calls,
+            signalled,
+            ..
+        } = self;
+        world.run_until_with(until_us, |world, event| {
+            if let Err(breach) = after_event(world, calls, signalled, event) {
+                world.set_fault(breach);
+                return Flow::Stop;
+            }
+            if signalled.is_empty() {
+                Flow::Continue
+            } else {
+                Flow::Stop
+            }
+        });
     }
 
     fn failure(&self) -> Option<String> {
         self.world.fault().map(ToString::to_string)
     }
+
+    fn take_signalled(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.signalled)
+    }
+}
+
+/// After one event of the world: a clerk's call event is carried out, and every answer the
+/// servers queued is sent.
+fn after_event(
+    world: &mut SimWorld,
+    calls: &mut BTreeMap<u64, KvCall>,
+    signalled: &mut Vec<u64>,
+    event: Option<KvEvent>,
+) -> Result<(), Breach> {
+    match event {
+        None => {}
+        Some(KvEvent::Arrive { call, request }) => arrive(world, calls, call, request)?,
+        Some(KvEvent::Answer { call, response }) => {
+            // labrpc counts a reply's bytes when it reaches the caller.
+            let bytes = postcard::experimental::serialized_size(&response).map_or(0, |b| b as u64);
+            world.net_mut().reply_arrived(bytes);
+            if let Some(c) = calls.get_mut(&call) {
+                c.result = Some(Ok(response));
+                signalled.push(call);
+            }
+        }
+        Some(KvEvent::Fail { call }) => {
+            if let Some(c) = calls.get_mut(&call) {
+                c.result = Some(Err(CallFailed));
+                signalled.push(call);
+            }
+        }
+    }
+    send_answers(world, calls)
+}
+
+/// A clerk's request reaches its server: handled by the running instance it was sent to (a
+/// gone instance never answers; the clerk's poll fails the call).
+fn arrive(
+    world: &mut SimWorld,
+    calls: &mut BTreeMap<u64, KvCall>,
+    call: u64,
+    request: Command<KvOp>,
+) -> Result<(), Breach> {
+    let Some(c) = calls.get(&call) else {
+        return Ok(());
+    };
+    let server = c.server;
+    if !world.running(server) || world.incarnation(server) != c.incarnation {
+        return Ok(());
+    }
+    world.net_mut().handle_call(server, c.net);
+    world.note(format!(
+        "clerk {} -> n{server} {:?} seq={}",
+        request.client_id.0, request.op, request.seq.0
+    ));
+    // Raft's Start, done here because the server's state lives inside the world: the same
+    // bytes the server would propose (a refusal that leaves the entry proposed is answered
+    // "wrong leader", and the clerk's retry is deduplicated).
+    let placed = match Rsm::<KvStore>::propose(request.client_id, request.seq, request.op.clone()) {
+        Ok(bytes) => world.propose(server, bytes)?,
+        Err(_) => None,
+    };
+    let Hosted::Kv(host) = world.service_mut() else {
+        return Ok(());
+    };
+    let Some(state) = host.server_mut(server) else {
+        return Ok(());
+    };
+    let replies = state.on_request(RequestId(call), request, |_| placed);
+    host.outbox.extend(replies.into_iter().map(|r| (server, r)));
+    Ok(())
+}
+
+/// Sends every answer the servers queued back through the network.
+fn send_answers(world: &mut SimWorld, calls: &mut BTreeMap<u64, KvCall>) -> Result<(), Breach> {
+    let outbox = match world.service_mut() {
+        Hosted::Kv(host) if !host.outbox.is_empty() => std::mem::take(&mut host.outbox),
+        _ => return Ok(()),
+    };
+    for (server, reply) in outbox {
+        let call = reply.request_id.0;
+        let Some(c) = calls.get(&call) else {
+            continue;
+        };
+        let response = match reply.outcome {
+            Ok(value) => Response::Ok(value),
+            Err(WrongLeader) => Response::WrongLeader,
+        };
+        let now = world.now_us();
+        match world.net_mut().finish_call(server, c.caller, c.net) {
+            CallFate::Arrives { after_us } => {
+                world.schedule(
+                    now + after_us + KV_CALL_HOP_US,
+                    KvEvent::Answer { call, response },
+                )?;
+            }
+            CallFate::FailsAfter { after_us } => world.schedule(now + after_us, KvEvent::Fail { call })?,
+        }
+    }
+    Ok(())
 }
 
 impl Cluster {
+    /// A new clerk's caller id in the network (its ends, disabled).
+    pub(crate) fn add_caller(&mut self) -> usize {
+        self.world.net_mut().add_caller()
+    }
+
+    /// Sends a clerk's request: labrpc decides its fate now; returns the call's id.
+    fn send_call(&mut self, caller: usize, server: usize, request: &Command<KvOp>) -> Result<u64, Breach> {
+        self.next_call += 1;
+        let call = self.next_call;
+        let bytes = postcard::experimental::serialized_size(request).map_or(0, |b| b as u64);
+        let running = self.world.running(server);
+        let (fate, net) = self.world.net_mut().start_call(caller, server, running, bytes);
+        let incarnation = self.world.incarnation(server);
+        self.calls.insert(
+            call,
+            KvCall {
+                caller,
+                server,
+                incarnation,
+                net,
+                result: None,
+            },
+        );
+        let now = self.world.now_us();
+        match fate {
+            CallFate::Arrives { after_us } => {
+                let request = request.clone();
+                self.world
+                    .schedule(now + after_us + KV_CALL_HOP_US, KvEvent::Arrive { call, request })?;
+            }
+            CallFate::FailsAfter { after_us } => {
+                self.world.schedule(now + after_us, KvEvent::Fail { call })?
+            }
+        }
+        Ok(call)
+    }
+
+    /// The outcome of call `call` if it is known: its answer or failure, or a failure
+    /// because labrpc's poll finds its server gone or its end disabled (`poll`). The call is
+    /// forgotten once it has an outcome.
+    fn outcome(&mut self, call: u64, poll: bool) -> Option<Result<Response<String>, CallFailed>> {
+        let c = self.calls.get(&call)?;
+        let outcome = match &c.result {
+            Some(result) => Some(result.clone()),
+            None if poll => {
+                let gone = !self.world.running(c.server) || self.world.incarnation(c.server) != c.incarnation;
+                let alive = self.world.net().call_alive(c.caller, c.server, c.net);
+                (gone || !alive).then_some(Err(CallFailed))
+            }
+            None => None,
+        };
+        if outcome.is_some() {
+            self.calls.remove(&call);
+        }
+        outcome
+    }
+
     /// `Start(command)` on peer `i`: the index and term if it leads. A failure carrying out
     /// its Ready fails the scenario at its next wait.
     pub(crate) fn start(&mut self, i: usize, command: &[u8]) -> Option<(u64, Term)> {
@@ -191,13 +459,55 @@ pub(crate) struct SimCluster {
 }
 
 impl SimCluster {
-    /// A cluster of `n` absent peers at virtual time zero; the calling thread is task 0.
+    /// A cluster of `n` absent peers at virtual time zero under Lab 2's appliers; the calling
+    /// thread is task 0.
     pub(crate) fn new(n: usize, seed: u64, applier: Arc<Applier>) -> SimCluster {
+        SimCluster::hosting(n, seed, Hosted::Appliers(Appliers(applier)))
+    }
+
+    /// A cluster of `n` absent key/value servers (Lab 3) at virtual time zero.
+    pub(crate) fn new_kv(n: usize, seed: u64, maxraftstate: Option<usize>) -> SimCluster {
+        SimCluster::hosting(n, seed, Hosted::Kv(KvHost::new(n, maxraftstate)))
+    }
+
+    fn hosting(n: usize, seed: u64, service: Hosted) -> SimCluster {
         let config = WorldConfig::new(n, seed, NodeOptions::default().tick.as_micros() as u64);
         let stores = (0..n).map(|_| Persister(MemoryPersister::new())).collect();
-        let world = World::new(config, Labrpc::new(n, seed), Appliers(applier), stores);
+        let world = World::new(config, Labrpc::new(n, seed), service, stores);
+        let cluster = Cluster {
+            world,
+            n,
+            calls: BTreeMap::new(),
+            next_call: 0,
+            signalled: Vec::new(),
+        };
         SimCluster {
-            tasks: Tasks::new(Cluster { world, n }, seed),
+            tasks: Tasks::new(cluster, seed),
+        }
+    }
+
+    /// A clerk's call to `server` through the ends of `caller`: the calling task waits on
+    /// virtual time for the answer, polling every 100 ms as labrpc does whether the server
+    /// died or the end was disabled meanwhile (then the call fails).
+    pub(crate) fn kv_call(
+        &self,
+        caller: usize,
+        server: usize,
+        request: &Command<KvOp>,
+    ) -> Result<Response<String>, CallFailed> {
+        let call = match self.with(|c| c.send_call(caller, server, request)) {
+            Ok(call) => call,
+            Err(breach) => {
+                self.with(|c| c.world.set_fault(breach));
+                self.sleep(Duration::ZERO);
+                return Err(CallFailed);
+            }
+        };
+        loop {
+            let answered = self.tasks.wait_for(call, Duration::from_micros(CALL_POLL_US));
+            if let Some(outcome) = self.with(|c| c.outcome(call, !answered)) {
+                return outcome;
+            }
         }
     }
 
@@ -227,6 +537,9 @@ impl SimCluster {
                 ..NodeOptions::default()
             };
             let config = options.config(i, c.n);
+            if let Hosted::Kv(host) = c.world.service_mut() {
+                host.set_persister(i, persister.clone());
+            }
             c.world.set_store(i, Persister(persister));
             if let Err(breach) = c.world.start(i, config) {
                 c.world.set_fault(breach);

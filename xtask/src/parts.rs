@@ -1,4 +1,4 @@
-//! The four parts of MIT 6.824 Lab 2, each a test target of the `raft-tests` package.
+//! The parts of MIT 6.824 Labs 2 and 3, each a test target of the `raft-tests` package.
 //!
 //! A part suite runs one test at a time, as `go test` runs them: these are timing tests, and a
 //! test that shares two cores with another is not the test 6.824 wrote.
@@ -42,6 +42,16 @@ pub const PARTS: &[Part] = &[
         test: "lab2d",
         name: "part 2D (snapshots)",
     },
+    Part {
+        id: "3a",
+        test: "lab3a",
+        name: "part 3A (key/value service)",
+    },
+    Part {
+        id: "3b",
+        test: "lab3b",
+        name: "part 3B (key/value service with snapshots)",
+    },
 ];
 
 /// Finds a part by its id (`2a`) or test name (`lab2a`).
@@ -55,8 +65,7 @@ pub fn exists(part: &Part) -> bool {
     has_test_target(part.test)
 }
 
-/// The harness package's test targets (`tests/tests/<name>.rs`) that are not a Lab 2 part
-/// suite: what `cargo test` runs beside the parts when nextest is missing.
+/// The harness package's test targets (`tests/tests/<name>.rs`) that are not a part suite: what `cargo test` runs beside the parts when nextest is missing.
 pub fn non_part_test_targets() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/tests");
     let mut targets: Vec<String> = std::fs::read_dir(dir)
@@ -85,7 +94,7 @@ pub fn has_test_target(name: &str) -> bool {
 }
 
 /// `cargo xtask test-2a [FILTER]`: runs one part, one test at a time, in release mode, on the
-/// real cluster; `test-all` runs the four. With `--sim`, runs the part on virtual time
+/// real cluster; `test-all` runs them all. With `--sim`, runs the part on virtual time
 /// instead (see [`run_simulated`]).
 pub fn run_part(id: &str, args: &[String]) -> bool {
     if args.iter().any(|a| a == "--sim") {
@@ -99,7 +108,7 @@ pub fn run_part(id: &str, args: &[String]) -> bool {
         return ok;
     }
     let Some(part) = find(id) else {
-        eprintln!("xtask: unknown part `{id}` (expected one of 2a, 2b, 2c, 2d, all)");
+        eprintln!("xtask: unknown part `{id}` (expected one of 2a, 2b, 2c, 2d, 3a, 3b, all)");
         return false;
     };
     if !exists(part) {

@@ -84,7 +84,7 @@ pub fn mutants_target_dir() -> std::path::PathBuf {
 /// How many seeds each mutant gets to be caught in (heavy faults).
 const MUTANT_SEEDS_MAX: &str = "60000";
 
-/// How many seeds of the whole 6.824 suite on virtual time each mutant gets (seeds 1 to this;
+/// How many seeds of the Lab 2 suite on virtual time each mutant gets (seeds 1 to this;
 /// the run stops at the first failure). The old-term commit is the rarest: seeds 45, 216 and
 /// 287 of 1-300 catch it, all in TestFigure8Unreliable2C.
 const MUTANT_SUITE_SEEDS: &str = "300";
@@ -109,7 +109,7 @@ pub fn mutants() -> bool {
             let caught = run(
                 crate::cargo_run(crate::parts::PACKAGE, "--bin", "raft-suite", Some(mutant)).args([
                     "--part",
-                    "all",
+                    "lab2",
                     "--seeds",
                     MUTANT_SUITE_SEEDS,
                     "--expect-failure",

@@ -1,12 +1,16 @@
-//! The 28 scenarios of 6.824 Lab 2 (the 2022 test_test.go with its two 2023 additions), each
-//! written once against [`crate::Config`] and run on either cluster: the real-time test
-//! binaries (`tests/lab2a.rs` ...) and the simulator runner (`raft-suite`) both call them from
-//! [`SUITE`].
+//! The 28 scenarios of 6.824 Lab 2 (the 2022 test_test.go with its two 2023 additions) and the
+//! 23 of Lab 3 (kvraft's 2022/2023 test_test.go), each written once against the harness
+//! ([`crate::Config`], [`crate::kv::KvConfig`]) and run on either cluster: the real-time test
+//! binaries (`tests/lab2a.rs` ... `tests/lab3b.rs`) and the simulator runner (`raft-suite`)
+//! both call them from [`SUITE`].
 
 pub mod lab2a;
 pub mod lab2b;
 pub mod lab2c;
 pub mod lab2d;
+pub mod lab3;
+pub mod lab3a;
+pub mod lab3b;
 
 use crate::Tester;
 
@@ -15,7 +19,7 @@ use crate::Tester;
 pub struct Scenario {
     /// The name in test_test.go, e.g. `TestInitialElection2A`.
     pub name: &'static str,
-    /// `2A`, `2B`, `2C` or `2D`.
+    /// `2A`, `2B`, `2C`, `2D`, `3A` or `3B`.
     pub part: &'static str,
     /// Runs the scenario; it panics on failure, as a Go test calls `t.Fatalf`.
     pub run: fn(&Tester),
@@ -63,14 +67,44 @@ suite! {
     "TestSnapshotInstallUnCrash2D" "2D" lab2d::snapshot_install_uncrash_2d;
     "TestSnapshotAllCrash2D" "2D" lab2d::snapshot_all_crash_2d;
     "TestSnapshotInit2D" "2D" lab2d::snapshot_init_2d;
+    "TestBasic3A" "3A" lab3a::basic_3a;
+    "TestSpeed3A" "3A" lab3a::speed_3a;
+    "TestConcurrent3A" "3A" lab3a::concurrent_3a;
+    "TestUnreliable3A" "3A" lab3a::unreliable_3a;
+    "TestUnreliableOneKey3A" "3A" lab3a::unreliable_one_key_3a;
+    "TestOnePartition3A" "3A" lab3a::one_partition_3a;
+    "TestManyPartitionsOneClient3A" "3A" lab3a::many_partitions_one_client_3a;
+    "TestManyPartitionsManyClients3A" "3A" lab3a::many_partitions_many_clients_3a;
+    "TestPersistOneClient3A" "3A" lab3a::persist_one_client_3a;
+    "TestPersistConcurrent3A" "3A" lab3a::persist_concurrent_3a;
+    "TestPersistConcurrentUnreliable3A" "3A" lab3a::persist_concurrent_unreliable_3a;
+    "TestPersistPartition3A" "3A" lab3a::persist_partition_3a;
+    "TestPersistPartitionUnreliable3A" "3A" lab3a::persist_partition_unreliable_3a;
+    "TestPersistPartitionUnreliableLinearizable3A" "3A" lab3a::persist_partition_unreliable_linearizable_3a;
+    "TestSnapshotRPC3B" "3B" lab3b::snapshot_rpc_3b;
+    "TestSnapshotSize3B" "3B" lab3b::snapshot_size_3b;
+    "TestSpeed3B" "3B" lab3b::speed_3b;
+    "TestSnapshotRecover3B" "3B" lab3b::snapshot_recover_3b;
+    "TestSnapshotRecoverManyClients3B" "3B" lab3b::snapshot_recover_many_clients_3b;
+    "TestSnapshotUnreliable3B" "3B" lab3b::snapshot_unreliable_3b;
+    "TestSnapshotUnreliableRecover3B" "3B" lab3b::snapshot_unreliable_recover_3b;
+    "TestSnapshotUnreliableRecoverConcurrentPartition3B" "3B" lab3b::snapshot_unreliable_recover_concurrent_partition_3b;
+    "TestSnapshotUnreliableRecoverConcurrentPartitionLinearizable3B" "3B" lab3b::snapshot_unreliable_recover_concurrent_partition_linearizable_3b;
 }
 
-/// The scenarios of one part (`2a`..`2d`, any case), or all of them for `all`.
+/// The scenarios of one part (`2a`..`2d`, `3a`, `3b`, any case), of one lab (`lab2`,
+/// `lab3`), or all of them for `all`.
 #[must_use]
 pub fn part(part: &str) -> Vec<Scenario> {
+    let part = part.to_ascii_uppercase();
     SUITE
         .iter()
-        .filter(|s| part.eq_ignore_ascii_case("all") || s.part.eq_ignore_ascii_case(part))
+        .filter(|s| match part.as_str() {
+            "ALL" => true,
+            "LAB2" => s.part.starts_with('2'),
+            "LAB3" => s.part.starts_with('3'),
+            p => s.part == p,
+        })
         .copied()
         .collect()
 }

@@ -1,0 +1,120 @@
+//! test_test.go's recording wrappers and its linearizability check.
+//!
+//! Every clerk call a scenario records goes through [`get`], [`put`] or [`append`]: they take
+//! the time before and after the call (nanoseconds since the cluster was made: wall time, or
+//! virtual time on the simulated cluster), count the operation for the pass line and, given
+//! an [`OpLog`], add it to the history. At the end of a test [`OpLog::check`] asks the
+//! linearizability checker about the whole history with the Lab 3 key/value model.
+
+use std::sync::Mutex;
+
+use linearizability::models::kv::{KvModel, KvOperation};
+use linearizability::{CheckOptions, CheckResult, check_operations, describe_failure, write_html};
+
+use super::config::{Clerk, KvConfig, LINEARIZABILITY_CHECK_TIMEOUT};
+
+/// The history of a test: every recorded operation, complete (clerks never give up).
+#[derive(Default)]
+pub struct OpLog {
+    operations: Mutex<Vec<KvOperation>>,
+}
+
+impl OpLog {
+    /// An empty history.
+    #[must_use]
+    pub fn new() -> OpLog {
+        OpLog::default()
+    }
+
+    fn push(&self, operation: KvOperation) {
+        self.operations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(operation);
+    }
+
+    /// A copy of the history so far.
+    #[must_use]
+    pub fn read(&self) -> Vec<KvOperation> {
+        self.operations.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// porcupine's `CheckOperationsVerbose(models.KvModel, opLog.Read(), 1 s)`, as GenericTest
+    /// runs it after its three rounds. A history that is not linearizable fails the test and
+    /// is drawn as an HTML page, whose path the failure names. Stricter than Go: a check that
+    /// runs out of time also fails (Go assumes such a history is fine).
+    pub fn check(&self, cfg: &KvConfig) {
+        let history = self.read();
+        let options = CheckOptions::with_time_limit(LINEARIZABILITY_CHECK_TIMEOUT);
+        let report = match check_operations(&KvModel, &history, &options) {
+            Ok(report) => report,
+            Err(err) => panic!("the recorded history is malformed: {err}"),
+        };
+        cfg.record_check(history.len(), report.elapsed);
+        match report.result {
+            CheckResult::Ok => {}
+            CheckResult::Illegal => {
+                let path = std::env::temp_dir().join(format!(
+                    "raft-kv-history-{}-{}.html",
+                    cfg.tester().seed(),
+                    std::process::id()
+                ));
+                let written = match write_html(&path, &KvModel, &history, &report) {
+                    Ok(path) => format!("wrote history visualization to {}", path.display()),
+                    Err(err) => format!(
+                        "failed to write history visualization to {}: {err}",
+                        path.display()
+                    ),
+                };
+                let why = describe_failure(&KvModel, &history, &report);
+                panic!("history is not linearizable ({written}): {why}");
+            }
+            CheckResult::Unknown => panic!(
+                "linearizability check of {} operations did not finish within {:?} (the Go tester \
+                 would assume the history is fine; this port fails it)",
+                history.len(),
+                LINEARIZABILITY_CHECK_TIMEOUT
+            ),
+        }
+    }
+}
+
+/// test_test.go `Get`: a recorded `Get` by client `cli` (its number in the history).
+pub fn get(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, log: Option<&OpLog>, cli: usize) -> String {
+    let start = cfg.now_ns();
+    let value = ck.get(key);
+    let end = cfg.now_ns();
+    cfg.op();
+    if let Some(log) = log {
+        log.push(KvModel::get(cli, key, &value, start, end));
+    }
+    value
+}
+
+/// test_test.go `Put`: a recorded `Put` by client `cli`.
+pub fn put(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, value: &str, log: Option<&OpLog>, cli: usize) {
+    let start = cfg.now_ns();
+    ck.put(key, value);
+    let end = cfg.now_ns();
+    cfg.op();
+    if let Some(log) = log {
+        log.push(KvModel::put(cli, key, value, start, end));
+    }
+}
+
+/// test_test.go `Append`: a recorded `Append` by client `cli`.
+pub fn append(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, value: &str, log: Option<&OpLog>, cli: usize) {
+    let start = cfg.now_ns();
+    ck.append(key, value);
+    let end = cfg.now_ns();
+    cfg.op();
+    if let Some(log) = log {
+        log.push(KvModel::append(cli, key, value, start, end));
+    }
+}
+
+/// test_test.go `check`: an unrecorded `Get` (still counted) that must read `value`.
+pub fn check(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, value: &str) {
+    let v = get(cfg, ck, key, None, 0);
+    assert!(v == value, "Get({key}): expected:\n{value}\nreceived:\n{v}");
+}
