@@ -129,9 +129,13 @@ const FUZZ_QUICK_SEEDS: &str = "3";
 /// Steps of each quick fuzzer seed.
 const FUZZ_QUICK_STEPS: &str = "100000";
 
-/// How many seeds of the whole 6.824 suite on virtual time `cargo xtask test` runs (fixed:
-/// seeds 1 to this), a few seconds on two cores.
+/// How many seeds of Lab 2 on virtual time `cargo xtask test` runs (fixed: seeds 1 to this),
+/// a few seconds on two cores.
 const SUITE_QUICK_SEEDS: &str = "40";
+
+/// How many seeds of Lab 3 on virtual time `cargo xtask test` runs (fixed: seeds 1 to this);
+/// the long run is `cargo xtask stress --sim --part lab3`.
+const LAB3_QUICK_SEEDS: &str = "4";
 
 /// The bare-metal target raft-core must build for: proof that it stays `no_std`.
 const NO_STD_TARGET: &str = "thumbv7em-none-eabihf";
@@ -161,8 +165,12 @@ fn test_all() -> bool {
         .collect();
     step("simulator (quick seeds)", sim::main(&quick_seeds));
     step(
-        "the 6.824 suite on virtual time (quick seeds)",
-        parts::run_simulated("all", &["--seeds".into(), SUITE_QUICK_SEEDS.into()]),
+        "6.824 Lab 2 on virtual time (quick seeds)",
+        parts::run_simulated("lab2", &["--seeds".into(), SUITE_QUICK_SEEDS.into()]),
+    );
+    step(
+        "6.824 Lab 3 on virtual time (quick seeds)",
+        parts::run_simulated("lab3", &["--seeds".into(), LAB3_QUICK_SEEDS.into()]),
     );
     let quick_fuzz: Vec<String> = ["--seeds", FUZZ_QUICK_SEEDS, "--steps", FUZZ_QUICK_STEPS]
         .iter()
