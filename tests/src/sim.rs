@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raft_core::{Entry, HardState, LogIndex, Raft, Restored, Snapshot, Term};
-use raft_kv::{CallFailed, Command, KvOp, KvStore, RequestId, Response, Rsm, WrongLeader};
+use raft_kv::server::REQUEST_WAIT_MAX;
+use raft_kv::{CallFailed, Command, KvOp, KvStore, Reply, RequestId, Response, Rsm, WrongLeader};
 use raft_node::{ApplyMsg, NodeOptions};
 use raft_sim::Breach;
 use raft_sim::durable::Store;
@@ -177,6 +178,8 @@ struct KvCall {
     /// labrpc's next poll.
     incarnation: u64,
     net: <Labrpc as Network>::Call,
+    /// The server answered (a late answer from the same request is not sent again).
+    answered: bool,
     /// The answer, once it arrived (or the failure).
     result: Option<Result<Response<String>, CallFailed>>,
 }
@@ -190,6 +193,9 @@ pub(crate) enum KvEvent {
     Answer { call: u64, response: Response<String> },
     /// The call fails (dead end, dropped request or reply).
     Fail { call: u64 },
+    /// The server has waited [`REQUEST_WAIT_MAX`] for the request's entry: it answers wrong
+    /// leader, as the real server's loop does, unless it answered already.
+    Expire { server: usize, call: u64 },
 }
 
 /// The world of the harness's simulated cluster.
@@ -276,6 +282,22 @@ fn after_event(
                 signalled.push(call);
             }
         }
+        Some(KvEvent::Expire { server, call }) => {
+            // Only the instance that took the request answers it.
+            let current = calls
+                .get(&call)
+                .is_some_and(|c| world.running(server) && world.incarnation(server) == c.incarnation);
+            if let (true, Hosted::Kv(host)) = (current, world.service_mut()) {
+                let request_id = RequestId(call);
+                host.outbox.push((
+                    server,
+                    Reply {
+                        request_id,
+                        outcome: Err(WrongLeader),
+                    },
+                ));
+            }
+        }
     }
     send_answers(world, calls)
 }
@@ -315,7 +337,8 @@ fn arrive(
     };
     let replies = state.on_request(RequestId(call), request, |_| placed);
     host.outbox.extend(replies.into_iter().map(|r| (server, r)));
-    Ok(())
+    let at = world.now_us() + REQUEST_WAIT_MAX.as_micros() as u64;
+    world.schedule(at, KvEvent::Expire { server, call })
 }
 
 /// Sends every answer the servers queued back through the network.
@@ -326,9 +349,14 @@ fn send_answers(world: &mut SimWorld, calls: &mut BTreeMap<u64, KvCall>) -> Resu
     };
     for (server, reply) in outbox {
         let call = reply.request_id.0;
-        let Some(c) = calls.get(&call) else {
+        let Some(c) = calls.get_mut(&call) else {
             continue;
         };
+        if c.answered {
+            continue;
+        }
+        c.answered = true;
+        let c = &*c;
         let response = match reply.outcome {
             Ok(value) => Response::Ok(value),
             Err(WrongLeader) => Response::WrongLeader,
@@ -368,6 +396,7 @@ impl Cluster {
                 server,
                 incarnation,
                 net,
+                answered: false,
                 result: None,
             },
         );
