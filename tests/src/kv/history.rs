@@ -51,6 +51,14 @@ impl OpLog {
             Err(err) => panic!("the recorded history is malformed: {err}"),
         };
         cfg.record_check(history.len(), report.elapsed);
+        if !cfg.tester().is_quiet() {
+            println!(
+                "  info: linearizability check of {} operations: {:?} in {:.1} ms",
+                history.len(),
+                report.result,
+                report.elapsed.as_secs_f64() * 1e3
+            );
+        }
         match report.result {
             CheckResult::Ok => {}
             CheckResult::Illegal => {
