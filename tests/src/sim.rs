@@ -27,6 +27,7 @@ use raft_sim::tasks::{Clocked, TaskId, Tasks};
 use raft_sim::world::{Flow, World, WorldConfig};
 use raft_storage::{MemoryPersister, Storage, StorageError};
 
+use crate::Tester;
 use crate::applier::Applier;
 use crate::kv::KvHost;
 
@@ -580,17 +581,25 @@ impl SimCluster {
         });
     }
 
-    /// The trace's hash, its readable tail, and how many events ran.
-    pub(crate) fn trace(&self) -> (u64, Vec<String>, u64) {
-        self.with(|c| {
+    /// The end of a test: leaves the trace (its hash, its readable tail, how many events ran)
+    /// and the first failure of a client task in `t`'s report, and stops every node.
+    pub(crate) fn finish(&self, t: &Tester) {
+        let (hash, tail, events) = self.with(|c| {
             let trace = c.world.trace();
             (trace.hash(), trace.tail(), trace.events())
-        })
-    }
-
-    /// The first failure of a client task, if one failed.
-    pub(crate) fn failure(&self) -> Option<String> {
-        self.tasks.failure()
+        });
+        let failure = self.tasks.failure();
+        t.update(|r| {
+            r.trace_hash = hash;
+            r.trace_tail = tail;
+            r.events = events;
+            r.task_failure = failure;
+        });
+        self.with(|c| {
+            for i in 0..c.n {
+                c.world.stop(i);
+            }
+        });
     }
 
     /// Lets `duration` of virtual time pass for the calling task (see [`Tasks::sleep`]).

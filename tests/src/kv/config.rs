@@ -441,19 +441,7 @@ impl KvConfig {
         self.finished.store(true, Ordering::Release);
         match &self.backend {
             Backend::Real(c) => c.cleanup(),
-            Backend::Sim(c) => {
-                let (hash, tail, events) = c.trace();
-                let failure = c.failure();
-                self.t.update(|r| {
-                    r.trace_hash = hash;
-                    r.trace_tail = tail;
-                    r.events = events;
-                    r.task_failure = failure;
-                });
-                for i in 0..self.n {
-                    c.with(|w| w.kill(i));
-                }
-            }
+            Backend::Sim(c) => c.finish(&self.t),
         }
     }
 }
