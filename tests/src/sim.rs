@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use raft_core::{Entry, HardState, LogIndex, Raft, Restored, Snapshot, Term};
 use raft_kv::server::REQUEST_WAIT_MAX;
-use raft_kv::{CallFailed, Command, KvOp, KvStore, Reply, RequestId, Response, Rsm, WrongLeader};
+use raft_kv::{CallFailed, Command, KvOp, Reply, RequestId, Response, WrongLeader};
 use raft_node::{ApplyMsg, NodeOptions};
 use raft_sim::Breach;
 use raft_sim::durable::Store;
@@ -323,21 +323,30 @@ fn arrive(
         "clerk {} -> n{server} {:?} seq={}",
         request.client_id.0, request.op, request.seq.0
     ));
-    // Raft's Start, done here because the server's state lives inside the world: the same
-    // bytes the server would propose (a refusal that leaves the entry proposed is answered
-    // "wrong leader", and the clerk's retry is deduplicated).
-    let placed = match Rsm::<KvStore>::propose(request.client_id, request.seq, request.op.clone()) {
-        Ok(bytes) => world.propose(server, bytes)?,
-        Err(_) => None,
+    let request_id = RequestId(call);
+    let admitted = match world.service_mut() {
+        Hosted::Kv(host) => host
+            .server_mut(server)
+            .map(|state| state.admit(request_id, request)),
+        Hosted::Appliers(_) => None,
     };
-    let Hosted::Kv(host) = world.service_mut() else {
-        return Ok(());
+    // Raft's `start` between the server's two decisions: its state lives inside the world.
+    let replies = match admitted {
+        None => return Ok(()),
+        Some(Err(refused)) => vec![refused],
+        Some(Ok(command)) => {
+            let placed = world.propose(server, command)?;
+            match world.service_mut() {
+                Hosted::Kv(host) => host
+                    .server_mut(server)
+                    .map_or_else(Vec::new, |state| state.started(request_id, placed)),
+                Hosted::Appliers(_) => Vec::new(),
+            }
+        }
     };
-    let Some(state) = host.server_mut(server) else {
-        return Ok(());
-    };
-    let replies = state.on_request(RequestId(call), request, |_| placed);
-    host.outbox.extend(replies.into_iter().map(|r| (server, r)));
+    if let Hosted::Kv(host) = world.service_mut() {
+        host.outbox.extend(replies.into_iter().map(|r| (server, r)));
+    }
     let at = world.now_us() + REQUEST_WAIT_MAX.as_micros() as u64;
     world.schedule(at, KvEvent::Expire { server, call })
 }

@@ -62,19 +62,44 @@ impl<S: StateMachine> ServerState<S> {
         request: Command<S::Op>,
         start: impl FnOnce(Vec<u8>) -> Option<(LogIndex, Term)>,
     ) -> Vec<Reply<S::Output>> {
-        if self.rsm.pending_requests() >= PENDING_REQUESTS_MAX {
-            return vec![wrong_leader(request_id)];
+        match self.admit(request_id, request) {
+            Ok(command) => self.started(request_id, start(command)),
+            Err(refused) => vec![refused],
         }
-        let Ok(command) = Rsm::<S>::propose(request.client_id, request.seq, request.op) else {
-            return vec![wrong_leader(request_id)];
-        };
-        let Some((index, term)) = start(command) else {
+    }
+
+    /// The first half of [`ServerState::on_request`], for a runtime that cannot call Raft's
+    /// `start` from inside a closure (the simulator, where Raft and this state live in one
+    /// world): the command to pass to `start`, or the refusal to send at once.
+    ///
+    /// # Errors
+    /// [`WrongLeader`] for `request_id` when too many requests wait or the command does not
+    /// encode: then `start` must not be called.
+    pub fn admit(
+        &mut self,
+        request_id: RequestId,
+        request: Command<S::Op>,
+    ) -> Result<Vec<u8>, Reply<S::Output>> {
+        if self.rsm.pending_requests() >= PENDING_REQUESTS_MAX {
+            return Err(wrong_leader(request_id));
+        }
+        Rsm::<S>::propose(request.client_id, request.seq, request.op).map_err(|_| wrong_leader(request_id))
+    }
+
+    /// The second half of [`ServerState::on_request`]: what Raft's `start` answered for the
+    /// command [`ServerState::admit`] made for `request_id`.
+    pub fn started(
+        &mut self,
+        request_id: RequestId,
+        placed: Option<(LogIndex, Term)>,
+    ) -> Vec<Reply<S::Output>> {
+        let Some((index, term)) = placed else {
             return vec![wrong_leader(request_id)];
         };
         let mut replies = self.on_raft_state(term, true);
         match self.rsm.register(index, term, request_id) {
             Ok(displaced) => replies.extend(displaced),
-            // Not reached after the check above; answered rather than assumed.
+            // Not reached after the check in `admit`; answered rather than assumed.
             Err(_) => replies.push(wrong_leader(request_id)),
         }
         replies
