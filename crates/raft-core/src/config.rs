@@ -29,9 +29,11 @@ pub struct Config {
     pub heartbeat_interval_ticks: u32,
     /// The most entries one AppendEntries carries.
     pub entries_per_append_max: usize,
-    /// The most entries a leader holds past its commit index: beyond it, [`crate::Raft::propose`]
-    /// refuses ([`crate::ProposeError::UncommittedFull`]). It bounds the memory of a leader cut
-    /// off from its majority, which would otherwise accept proposals forever.
+    /// The most entries of its own proposals a leader holds past its commit index: beyond it,
+    /// [`crate::Raft::propose`] refuses ([`crate::ProposeError::UncommittedFull`]). It bounds
+    /// the memory of a leader cut off from its majority, which would otherwise accept
+    /// proposals forever. The uncommitted entries it inherited at its election do not count:
+    /// they commit only through an entry of its own term.
     pub uncommitted_entries_max: usize,
     /// The most AppendEntries (or InstallSnapshot) a leader has unanswered per follower before
     /// a proposal waits for a reply or the next heartbeat. The window restarts at each

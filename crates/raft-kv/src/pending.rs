@@ -100,6 +100,17 @@ impl Pending {
             .collect()
     }
 
+    /// Stops waiting for `request_id` and answers it [`WrongLeader`], if it still waits.
+    pub(crate) fn give_up<O>(&mut self, request_id: RequestId) -> Option<Reply<O>> {
+        let index = self
+            .by_index
+            .iter()
+            .find(|(_, w)| w.request_id == request_id)
+            .map(|(index, _)| *index)?;
+        self.by_index.remove(&index);
+        Some(wrong_leader(request_id))
+    }
+
     /// Fails every waiting request.
     pub(crate) fn fail_all<O>(&mut self) -> Vec<Reply<O>> {
         std::mem::take(&mut self.by_index)

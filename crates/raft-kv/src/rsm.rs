@@ -243,6 +243,13 @@ impl<S: StateMachine> Rsm<S> {
         self.pending.register(index, term, request_id)
     }
 
+    /// Stops waiting for `request_id` (it waited too long) and answers it
+    /// [`crate::WrongLeader`], if it still waits; its entry may still commit later, and then
+    /// applies as any other.
+    pub fn give_up(&mut self, request_id: RequestId) -> Option<Reply<S::Output>> {
+        self.pending.give_up(request_id)
+    }
+
     /// Fails every waiting request with [`crate::WrongLeader`]: the runtime calls it when it sees the
     /// term change or leadership lost, so that clients retry elsewhere instead of waiting.
     pub fn fail_all(&mut self) -> Vec<Reply<S::Output>> {

@@ -105,6 +105,13 @@ impl<S: StateMachine> ServerState<S> {
         replies
     }
 
+    /// The runtime waited long enough for `request_id` (a leader cut off from its majority
+    /// keeps its term and its lead as far as it knows): the request stops waiting, and is
+    /// answered [`WrongLeader`] if it still waited, so that its client tries elsewhere.
+    pub fn expire(&mut self, request_id: RequestId) -> Option<Reply<S::Output>> {
+        self.rsm.give_up(request_id)
+    }
+
     /// One committed entry, in index order. Returns the reply for the request waiting at that
     /// index, if any: its output if the entry is the one its `start` placed there (same
     /// term), else [`WrongLeader`].

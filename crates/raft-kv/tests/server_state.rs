@@ -223,3 +223,24 @@ fn snapshots_that_are_not_newer_or_empty_are_ignored_and_garbage_is_an_error() {
     ));
     assert_eq!(server.rsm().last_applied(), LogIndex(2));
 }
+
+#[test]
+fn an_expired_request_stops_waiting_and_its_entry_still_applies_once_unanswered() {
+    let mut server = ServerState::new(KvStore::new(), None);
+    let request = append(1, 1, "x", "a");
+    let command = encoded(&request);
+    assert_eq!(started(&mut server, 7, request, (1, 2)), vec![]);
+    assert_eq!(server.rsm().pending_requests(), 1);
+    assert_eq!(server.expire(RequestId(7)), Some(wrong(7)));
+    assert_eq!(
+        server.rsm().pending_requests(),
+        0,
+        "no longer counts toward the bound"
+    );
+    assert_eq!(server.expire(RequestId(7)), None, "answered once");
+    let reply = server
+        .on_apply(LogIndex(1), Term(2), &command)
+        .expect("the next index");
+    assert_eq!(reply, None, "nobody waits for it any more");
+    assert_eq!(server.rsm().state().value("x"), Some("a"), "it still took effect");
+}

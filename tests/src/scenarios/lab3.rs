@@ -153,6 +153,10 @@ fn partitioner(cfg: &KvConfig, done: &AtomicBool) {
 /// the faults asked for; at the end of each round every client's appends are read back, and
 /// the Raft state (3B) or the snapshot (3A: none at all) is measured; at the end the whole
 /// history must be linearizable.
+///
+/// One difference in order: Go reads client `i`'s count and Gets its key while later clients
+/// may still be finishing their last operation; here every client of the round has finished
+/// before the first of those Gets (a scope joins its clients).
 pub fn generic_test(t: &Tester, g: Generic) {
     let cfg = KvConfig::new(t, g.nservers, g.unreliable, g.maxraftstate);
     cfg.begin(&g.title());

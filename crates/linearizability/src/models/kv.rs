@@ -128,9 +128,10 @@ fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
 /// is `hash(a) * BASE^len(b) + hash(b)`). The checker never copies a value: an append costs
 /// the same whatever the value's length, where comparing and copying text costs its length
 /// (quadratic over a history of appends to one key). Two different strings of one length
-/// collide with probability at most len / 2^61 (the hash is a polynomial of degree len in a
-/// fixed base, compared over a field): far below one in a billion for any history a test
-/// makes.
+/// have the same hash for at most len of the 2^61 - 1 possible bases (the difference is a
+/// nonzero polynomial of degree below len, over a field). The base is a fixed constant, not
+/// drawn per check, so this is a heuristic bound: sound for values that are not chosen to
+/// collide with this base, as the values of a test's history are not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
     len: u64,

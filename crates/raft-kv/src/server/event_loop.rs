@@ -126,10 +126,18 @@ where
             .filter(|(_, w)| w.deadline <= now)
             .map(|(id, _)| *id)
             .collect();
-        self.answer(expired.into_iter().map(|request_id| Reply {
-            request_id,
-            outcome: Err(WrongLeader),
-        }));
+        let replies: Vec<_> = expired
+            .into_iter()
+            .map(|request_id| {
+                // Also forgotten by the state (it would count toward its bound until the term
+                // changed); answered here if the state had not registered it.
+                self.state.expire(request_id).unwrap_or(Reply {
+                    request_id,
+                    outcome: Err(WrongLeader),
+                })
+            })
+            .collect();
+        self.answer(replies);
     }
 
     /// Sends each reply to its waiting request, if it still waits (one answered on expiry is
