@@ -2,8 +2,9 @@
 //!
 //! Criterion benchmarks (group `virtual_suite`), each a run from seed 1, quiet:
 //!
-//! - `part/{2A,2B,2C,2D}`: every scenario of one part, in order;
-//! - `all`: the whole 28-scenario suite, the unit `cargo xtask stress --sim` repeats per seed;
+//! - `part/{2A,2B,2C,2D,3A,3B}`: every scenario of one part, in order;
+//! - `lab2`: the 28 scenarios of Lab 2, the unit `cargo xtask stress --sim --part lab2`
+//!   repeats per seed;
 //! - `scenario/TestReliableChurn2C`, `scenario/TestUnreliableAgree2C`: the two runs with the
 //!   most concurrent clients, where the baton passes between threads most often.
 //!
@@ -24,12 +25,12 @@ fn run_all(chosen: &[Scenario]) {
 fn virtual_suite(c: &mut Criterion) {
     let mut group = c.benchmark_group("virtual_suite");
     group.sample_size(10);
-    for part in ["2A", "2B", "2C", "2D"] {
+    for part in ["2A", "2B", "2C", "2D", "3A", "3B"] {
         let chosen = scenarios::part(part);
         group.bench_function(format!("part/{part}"), |b| b.iter(|| run_all(&chosen)));
     }
-    let all = scenarios::part("all");
-    group.bench_function("all", |b| b.iter(|| run_all(&all)));
+    let lab2 = scenarios::part("lab2");
+    group.bench_function("lab2", |b| b.iter(|| run_all(&lab2)));
     for name in ["TestReliableChurn2C", "TestUnreliableAgree2C"] {
         let chosen = scenarios::find(name).map(|s| vec![s]).unwrap_or_default();
         group.bench_function(format!("scenario/{name}"), |b| b.iter(|| run_all(&chosen)));
