@@ -65,6 +65,18 @@ impl<S: StateMachine> ServerState<S> {
         if self.rsm.pending_requests() >= PENDING_REQUESTS_MAX {
             return vec![wrong_leader(request_id)];
         }
+        // Mutant `read-local` breaks "a leader must check whether it has been deposed before
+        // processing a read-only request" (Raft paper, section 8): a peer that last saw itself
+        // leading answers a read from its own state at once, without the log.
+        #[cfg(kv_mutant = "read-local")]
+        if S::is_read_only(&request.op) && self.raft_state.1 {
+            if let Some(output) = self.rsm.read_local(&request.op) {
+                return vec![Reply {
+                    request_id,
+                    outcome: Ok(output),
+                }];
+            }
+        }
         let Ok(command) = Rsm::<S>::propose(request.client_id, request.seq, request.op) else {
             return vec![wrong_leader(request_id)];
         };
