@@ -174,6 +174,17 @@ fn caught(failures: &[Outcome], containing: Option<&str>) -> bool {
         first.report.trace_hash,
         first.replay_command()
     );
+    for (k, r) in replays.iter().enumerate() {
+        if r.failure != first.failure || r.report.trace_hash != first.report.trace_hash {
+            println!(
+                "  replay {}: trace hash {:016x} after {} events: {}",
+                k + 1,
+                r.report.trace_hash,
+                r.report.events,
+                r.failure.as_deref().unwrap_or("passed")
+            );
+        }
+    }
     let message = first.failure.as_deref().unwrap_or_default();
     let says = containing.is_none_or(|text| message.contains(text));
     if let Some(text) = containing.filter(|_| !says) {
