@@ -119,11 +119,24 @@ pub fn run(cmd: &mut Command) -> bool {
     }
 }
 
+/// The command as a shell would take it: the variables it sets (a mutant's, say) first, an
+/// argument with a space quoted.
 fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let mut s = String::new();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            s.push_str(&format!("{}={} ", key.to_string_lossy(), value.to_string_lossy()));
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
     for arg in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&arg.to_string_lossy());
+        let arg = arg.to_string_lossy();
+        if arg.contains(' ') {
+            s.push_str(&format!(" \"{arg}\""));
+        } else {
+            s.push(' ');
+            s.push_str(&arg);
+        }
     }
     s
 }

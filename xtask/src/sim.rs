@@ -103,19 +103,19 @@ pub const KV_MUTANTS: [KvMutant; 3] = [
         name: "no-dedup",
         what: "executes every committed request, duplicates too",
         scenario: "TestPersistPartitionUnreliableLinearizable3A",
-        seeds: "20",
+        seeds: "3",
     },
     KvMutant {
         name: "read-local",
         what: "a leader answers a Get from its own state, not through the log",
         scenario: "TestPersistPartitionUnreliableLinearizable3A",
-        seeds: "20",
+        seeds: "3",
     },
     KvMutant {
         name: "snapshot-forgets-sessions",
         what: "installs a snapshot's state without its duplicate table",
         scenario: "TestSnapshotUnreliableRecoverConcurrentPartitionLinearizable3B",
-        seeds: "20",
+        seeds: "3",
     },
 ];
 
