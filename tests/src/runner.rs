@@ -88,9 +88,10 @@ pub fn run_real(scenario: fn(&Tester)) {
     scenario(&Tester::real());
 }
 
-/// The deliberately broken raft-core rule this build runs against, if any (for
-/// `cargo xtask mutants`; see [`raft_core::MUTANT`]).
+/// The deliberately broken rule this build runs against, if any: raft-core's or raft-kv's
+/// (for `cargo xtask mutants`, which builds one at a time; see [`raft_core::MUTANT`] and
+/// [`raft_kv::MUTANT`]).
 #[must_use]
 pub fn mutant() -> Option<&'static str> {
-    raft_core::MUTANT
+    raft_core::MUTANT.or(raft_kv::MUTANT)
 }

@@ -22,9 +22,10 @@ usage: cargo xtask <command>
   test-2a .. test-2d, test-all
                        one part (or all four) of MIT 6.824 Lab 2, one test at a time, on
                        the real cluster, with pass lines
-  test-2a .. test-all --sim [--seed S] [--test NAME]
+  test-2a .. test-all --sim [--seed S] [--test NAME] [--seeds N] [--mutant NAME]
                        the same scenarios on the simulated cluster, on virtual time (pass
-                       lines in virtual seconds; a seed fixes the run)
+                       lines in virtual seconds; a seed fixes the run), optionally against
+                       a mutant of raft-core or raft-kv
   stress --part P [--iterations N] [--jobs J] [--filter F]
                        run a suite N times, J at a time; keeps the log of every failure
                        (P: 2a 2b 2c 2d, labrpc storage core node, or a test target
@@ -43,8 +44,9 @@ usage: cargo xtask <command>
   stress --fuzz [--steps N] [--seeds K] [--first S] [--debug]
                        the fuzzer on K seeds (default 4) of N steps (default 1,000,000)
   mutants              the simulator and the suite on virtual time against each
-                       deliberately broken raft-core: every mutant must be caught within
-                       a bounded number of seeds
+                       deliberately broken raft-core, and a Lab 3 scenario against each
+                       deliberately broken raft-kv (its linearizability check must fail):
+                       every mutant must be caught within a bounded number of seeds
   figure16 [--trials N] the Raft paper's Figure 16 on the simulator (docs/figure16.md)
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
   demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
@@ -86,13 +88,19 @@ pub fn cargo() -> Command {
 
 /// `cargo run --release --quiet -p PACKAGE KIND NAME --`: one of the project's binaries
 /// (`--bin`) or examples (`--example`), built for speed; append its arguments. With a
-/// `mutant`, raft-core is built with that deliberately broken rule (see [`sim::MUTANTS`]), in
-/// a target directory of its own so that no ordinary build ever links it.
+/// `mutant`, the crate that has it (raft-core, see [`sim::MUTANTS`], or raft-kv, see
+/// [`sim::KV_MUTANTS`]) is built with that deliberately broken rule, and no other mutant, in
+/// a target directory of its own so that no ordinary build ever links it. A name no crate
+/// knows goes to raft-core, whose build script then fails listing its mutants (the entry
+/// points check names first, see [`sim::mutant_env`]).
 pub fn cargo_run(package: &str, kind: &str, name: &str, mutant: Option<&str>) -> Command {
     let mut cmd = cargo();
     cmd.args(["run", "--release", "--quiet", "-p", package]);
     if let Some(mutant) = mutant {
-        cmd.env(sim::MUTANT_ENV, mutant);
+        for var in sim::MUTANT_ENVS {
+            cmd.env_remove(var);
+        }
+        cmd.env(sim::mutant_env(mutant).unwrap_or(sim::CORE_MUTANT_ENV), mutant);
         cmd.env("CARGO_TARGET_DIR", sim::mutants_target_dir());
     }
     cmd.args([kind, name, "--"]);
@@ -111,11 +119,24 @@ pub fn run(cmd: &mut Command) -> bool {
     }
 }
 
+/// The command as a shell would take it: the variables it sets (a mutant's, say) first, an
+/// argument with a space quoted.
 fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let mut s = String::new();
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            s.push_str(&format!("{}={} ", key.to_string_lossy(), value.to_string_lossy()));
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
     for arg in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&arg.to_string_lossy());
+        let arg = arg.to_string_lossy();
+        if arg.contains(' ') {
+            s.push_str(&format!(" \"{arg}\""));
+        } else {
+            s.push(' ');
+            s.push_str(&arg);
+        }
     }
     s
 }

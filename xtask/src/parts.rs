@@ -146,6 +146,15 @@ pub fn run_simulated(id: &str, args: &[String]) -> bool {
             _ => rest.push(arg.clone()),
         }
     }
+    if let Some(mutant) = mutant.as_deref()
+        && crate::sim::mutant_env(mutant).is_none()
+    {
+        eprintln!(
+            "xtask: no crate has a mutant named {mutant} (known: {})",
+            crate::sim::mutant_names()
+        );
+        return false;
+    }
     run(cargo_run(PACKAGE, "--bin", "raft-suite", mutant.as_deref())
         .args(["--part", id])
         .args(rest))

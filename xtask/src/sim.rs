@@ -18,6 +18,15 @@ pub fn main(args: &[String]) -> bool {
         return false;
     }
     let (mutant, rest) = take_mutant(args);
+    if let Some(mutant) = mutant.as_deref()
+        && mutant_env(mutant) != Some(CORE_MUTANT_ENV)
+    {
+        eprintln!(
+            "xtask sim: {mutant} is no mutant of raft-core, the only crate the simulator runs (known: {})",
+            MUTANTS.map(|(m, _)| m).join(", ")
+        );
+        return false;
+    }
     run(cargo_run("raft-sim", "--bin", "raft-sim", mutant.as_deref()).args(rest))
 }
 
@@ -55,7 +64,7 @@ pub fn fuzz(args: &[String]) -> bool {
 
 /// The mutants of raft-core, each a deliberately wrong rule, selected by
 /// `--cfg raft_mutant="NAME"` (crates/raft-core/build.rs passes it to rustc for raft-core alone
-/// when [`MUTANT_ENV`] names one). Not a Cargo feature: any crate of a build can switch a
+/// when [`CORE_MUTANT_ENV`] names one). Not a Cargo feature: any crate of a build can switch a
 /// feature on, and a mutant must never reach a user.
 pub const MUTANTS: [(&str, &str); 4] = [
     ("vote-ignores-log", "grants a vote without the up-to-date check"),
@@ -71,7 +80,74 @@ pub const MUTANTS: [(&str, &str); 4] = [
 ];
 
 /// The environment variable raft-core's build script reads to select a mutant.
-pub const MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
+pub const CORE_MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
+
+/// A mutant of raft-kv (a deliberately wrong rule of the Lab 3 service, selected by
+/// `--cfg kv_mutant="NAME"`, which crates/raft-kv/build.rs passes to rustc for raft-kv alone
+/// when [`KV_MUTANT_ENV`] names one), and the Lab 3 scenario that must catch it.
+pub struct KvMutant {
+    /// Its name, as raft-kv's build script knows it.
+    pub name: &'static str,
+    /// The rule it breaks, in a few words.
+    pub what: &'static str,
+    /// The scenario run against it: one with random keys, where the linearizability checker
+    /// is the only judge, so that a failure shows the history's HTML page.
+    pub scenario: &'static str,
+    /// Seeds 1 to this are run; the run stops at the first failure.
+    pub seeds: &'static str,
+}
+
+/// The mutants of raft-kv.
+pub const KV_MUTANTS: [KvMutant; 3] = [
+    KvMutant {
+        name: "no-dedup",
+        what: "executes every committed request, duplicates too",
+        scenario: "TestPersistPartitionUnreliableLinearizable3A",
+        seeds: "3",
+    },
+    KvMutant {
+        name: "read-local",
+        what: "a leader answers a Get from its own state, not through the log",
+        scenario: "TestPersistPartitionUnreliableLinearizable3A",
+        seeds: "3",
+    },
+    KvMutant {
+        name: "snapshot-forgets-sessions",
+        what: "installs a snapshot's state without its duplicate table",
+        scenario: "TestSnapshotUnreliableRecoverConcurrentPartitionLinearizable3B",
+        seeds: "3",
+    },
+];
+
+/// The environment variable raft-kv's build script reads to select a mutant.
+pub const KV_MUTANT_ENV: &str = "RAFT_KV_MUTANT";
+
+/// Every crate's mutant variable: a mutant build sets its own and clears the others, so
+/// that one build never has two mutants.
+pub const MUTANT_ENVS: [&str; 2] = [CORE_MUTANT_ENV, KV_MUTANT_ENV];
+
+/// The variable that selects mutant `name` in its crate's build script; `None` for a name
+/// no crate knows.
+pub fn mutant_env(name: &str) -> Option<&'static str> {
+    if MUTANTS.iter().any(|&(m, _)| m == name) {
+        Some(CORE_MUTANT_ENV)
+    } else if KV_MUTANTS.iter().any(|m| m.name == name) {
+        Some(KV_MUTANT_ENV)
+    } else {
+        None
+    }
+}
+
+/// Every mutant's name, for error messages.
+pub fn mutant_names() -> String {
+    let core = MUTANTS.iter().map(|&(m, _)| m);
+    let kv = KV_MUTANTS.iter().map(|m| m.name);
+    core.chain(kv).collect::<Vec<_>>().join(", ")
+}
+
+/// How a failure of the Lab 3 linearizability check begins (tests/src/kv/history.rs,
+/// `NOT_LINEARIZABLE`; xtask keeps no dependencies, so the text is repeated here).
+const NOT_LINEARIZABLE: &str = "history is not linearizable";
 
 /// Where mutant builds go: apart from every ordinary build, and shared by the mutants, so that
 /// switching from one to the next rebuilds raft-core and what depends on it, not the world.
@@ -97,8 +173,10 @@ const NOT_CAUGHT_BY_THE_SUITE: &str = "forget-vote";
 
 /// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
 /// seeds until an invariant breaks, then runs the 6.824 suite on virtual time against it,
-/// which must fail some seed and replay that failure bit for bit; true only if every mutant
-/// is caught by both (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
+/// which must fail some seed and replay that failure bit for bit; then runs each mutant of
+/// raft-kv against its Lab 3 scenario, whose linearizability check must fail some seed,
+/// write the history's HTML page and replay bit for bit. True only if every mutant is caught
+/// (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
 pub fn mutants() -> bool {
     let mut missed = Vec::new();
     for (mutant, what) in MUTANTS {
@@ -136,8 +214,30 @@ pub fn mutants() -> bool {
             missed.push(mutant);
         }
     }
+    for m in KV_MUTANTS {
+        eprintln!(
+            "xtask mutants: {} on virtual time against {} ({}): the linearizability check must fail",
+            m.scenario, m.name, m.what
+        );
+        let caught = run(
+            crate::cargo_run(crate::parts::PACKAGE, "--bin", "raft-suite", Some(m.name)).args([
+                "--test",
+                m.scenario,
+                "--seeds",
+                m.seeds,
+                "--expect-failure-containing",
+                NOT_LINEARIZABLE,
+            ]),
+        );
+        if !caught {
+            missed.push(m.name);
+        }
+    }
     if missed.is_empty() {
-        eprintln!("xtask mutants: all {} mutants caught", MUTANTS.len());
+        eprintln!(
+            "xtask mutants: all {} mutants caught",
+            MUTANTS.len() + KV_MUTANTS.len()
+        );
         true
     } else {
         eprintln!("xtask mutants: NOT caught: {}", missed.join(", "));
@@ -149,4 +249,42 @@ pub fn mutants() -> bool {
 /// the simulator; writes docs/figure16.md and docs/figure16.svg. True if it ran.
 pub fn figure16(args: &[String]) -> bool {
     run(cargo_run("raft-sim", "--bin", "figure16", None).args(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `MUTANTS` list of a crate's build script, as written there.
+    fn build_script_mutants(krate: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../crates")
+            .join(krate)
+            .join("build.rs");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let start = text
+            .find("const MUTANTS")
+            .expect("the build script lists its mutants");
+        let list = &text[start..];
+        let list = &list[list.find("= [").expect("its value") + 3..list.find("];").expect("its end")];
+        list.split(',')
+            .map(|m| m.trim().trim_matches('"').to_owned())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn each_mutant_name_selects_the_variable_of_the_crate_that_has_it() {
+        let core: Vec<&str> = MUTANTS.iter().map(|&(m, _)| m).collect();
+        let kv: Vec<&str> = KV_MUTANTS.iter().map(|m| m.name).collect();
+        assert_eq!(build_script_mutants("raft-core"), core);
+        assert_eq!(build_script_mutants("raft-kv"), kv);
+        for m in &core {
+            assert_eq!(mutant_env(m), Some(CORE_MUTANT_ENV), "{m}");
+        }
+        for m in &kv {
+            assert_eq!(mutant_env(m), Some(KV_MUTANT_ENV), "{m}");
+        }
+        assert_eq!(mutant_env("no-such-mutant"), None);
+    }
 }

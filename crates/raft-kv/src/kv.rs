@@ -87,6 +87,11 @@ impl StateMachine for KvStore {
         }
     }
 
+    /// A `Get` only reads.
+    fn is_read_only(op: &KvOp) -> bool {
+        matches!(op, KvOp::Get { .. })
+    }
+
     fn encode(&self) -> Vec<u8> {
         // A map of strings always serializes; an error here would be a bug in postcard.
         postcard::to_allocvec(self).expect("a map of strings always encodes")
@@ -130,6 +135,19 @@ mod tests {
         assert_eq!(kv.apply(&put("x", "c")), "");
         assert_eq!(kv.apply(&get("x")), "c");
         assert_eq!(kv.len(), 1);
+    }
+
+    #[test]
+    fn only_get_is_read_only() {
+        assert!(KvStore::is_read_only(&get("x")));
+        assert!(!KvStore::is_read_only(&put("x", "1")));
+        assert!(!KvStore::is_read_only(&append("x", "1")));
+        // And a Get indeed changes nothing.
+        let mut kv = KvStore::new();
+        kv.apply(&put("x", "1"));
+        let before = kv.clone();
+        assert_eq!(kv.apply(&get("x")), "1");
+        assert_eq!(kv, before);
     }
 
     #[test]

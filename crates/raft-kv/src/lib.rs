@@ -123,3 +123,21 @@ pub use rsm::{
 pub use server::LabrpcClerkTransport;
 pub use server_state::ServerState;
 pub use state_machine::{DecodeError, StateMachine};
+
+/// The deliberately broken service rule this build of raft-kv has, if any: set only by
+/// `cargo xtask mutants` (through `--cfg kv_mutant`, see build.rs), so that the Lab 3 suite's
+/// linearizability check can prove it catches it. `None` in every other build.
+/// - `no-dedup`: the duplicate table is ignored, every committed request is executed;
+/// - `read-local`: a leader answers a read-only op from its own state at once, not through
+///   the log;
+/// - `snapshot-forgets-sessions`: installing a snapshot keeps its state but not its
+///   duplicate table.
+pub const MUTANT: Option<&str> = if cfg!(kv_mutant = "no-dedup") {
+    Some("no-dedup")
+} else if cfg!(kv_mutant = "read-local") {
+    Some("read-local")
+} else if cfg!(kv_mutant = "snapshot-forgets-sessions") {
+    Some("snapshot-forgets-sessions")
+} else {
+    None
+};

@@ -212,6 +212,9 @@ impl<S: StateMachine> Rsm<S> {
     /// The exactly-once rule: a request is applied only if its sequence number is above its
     /// client's last; the last one again gets the recorded output.
     fn decide(&mut self, command: Command<S::Op>) -> Decision<S::Output> {
+        // Mutant `no-dedup` breaks "each Put/Append must take effect exactly once" (handout):
+        // it never looks at the table, so a retry committed twice is executed twice.
+        #[cfg(not(kv_mutant = "no-dedup"))]
         if let Some(session) = self.sessions.get(&command.client_id) {
             if command.seq == session.last_seq {
                 return Decision::Duplicate(session.last_output.clone());
@@ -295,9 +298,30 @@ impl<S: StateMachine> Rsm<S> {
         }
         let state = S::restore(&data.state).map_err(RestoreError::Decode)?;
         self.state = state;
-        self.sessions = data.sessions;
+        #[cfg(not(kv_mutant = "snapshot-forgets-sessions"))]
+        {
+            self.sessions = data.sessions;
+        }
+        // Mutant `snapshot-forgets-sessions` breaks "any state you are using to detect
+        // [duplicates] must be included in the snapshots" (handout): the state is installed
+        // but the table is emptied, so a retry of a request the snapshot covers runs again.
+        #[cfg(kv_mutant = "snapshot-forgets-sessions")]
+        {
+            self.sessions = BTreeMap::new();
+        }
         self.last_applied = data.last_applied;
         Ok(self.pending.fail_through(data.last_applied))
+    }
+
+    /// Mutant `read-local`: the output of a read-only `op` on the state as applied here, the
+    /// state untouched (applied to a copy rebuilt from its encoding). Breaks linearizability:
+    /// a leader that has been deposed without knowing it, or that has not applied every
+    /// committed entry, answers from a stale state (Raft paper, section 8: "a leader must
+    /// check whether it has been deposed before processing a read-only request").
+    #[cfg(kv_mutant = "read-local")]
+    pub(crate) fn read_local(&self, op: &S::Op) -> Option<S::Output> {
+        let mut copy = S::restore(&self.state.encode()).ok()?;
+        Some(copy.apply(op))
     }
 
     /// The user's state machine (for inspection; clients read through the log).

@@ -73,13 +73,26 @@ impl<S: StateMachine> ServerState<S> {
     /// world): the command to pass to `start`, or the refusal to send at once.
     ///
     /// # Errors
-    /// [`WrongLeader`] for `request_id` when too many requests wait or the command does not
-    /// encode: then `start` must not be called.
+    /// The reply to send at once, and then `start` must not be called: [`WrongLeader`] for
+    /// `request_id` when too many requests wait or the command does not encode.
     pub fn admit(
         &mut self,
         request_id: RequestId,
         request: Command<S::Op>,
     ) -> Result<Vec<u8>, Reply<S::Output>> {
+        // Mutant `read-local` breaks "a leader must check whether it has been deposed before
+        // processing a read-only request" (Raft paper, section 8): a peer that last saw itself
+        // leading answers a read from its own state at once, without the log.
+        #[cfg(kv_mutant = "read-local")]
+        if S::is_read_only(&request.op)
+            && self.raft_state.1
+            && let Some(output) = self.rsm.read_local(&request.op)
+        {
+            return Err(Reply {
+                request_id,
+                outcome: Ok(output),
+            });
+        }
         if self.rsm.pending_requests() >= PENDING_REQUESTS_MAX {
             return Err(wrong_leader(request_id));
         }

@@ -9,18 +9,26 @@
 //!     N seeds (S, S+1, ...) of the part on J threads (default: every core), with a progress
 //!     line; each failure is printed as above. Exits 1 if any run failed.
 //! raft-suite ... --seeds N --expect-failure
-//!     for a deliberately broken raft-core (`--features mutant-*`): stops at the first
-//!     failure, and exits 0 only if some run failed and replaying the first failure gives the
-//!     same failure and trace hash twice.
+//!     for a deliberately broken raft-core or raft-kv (a mutant, built by
+//!     `cargo xtask mutants`): stops at the first failure, and exits 0 only if some run failed
+//!     and replaying the first failure gives the same failure and trace hash twice.
+//! raft-suite ... --seeds N --expect-failure-containing TEXT
+//!     the same, and the first failure's message must contain TEXT (say, the
+//!     linearizability checker's "history is not linearizable").
 //! ```
+//!
+//! Whenever the first failure names the HTML page of a non-linearizable history, the page
+//! must exist for an expected failure to count.
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use raft_tests::kv::history_page;
 use raft_tests::runner::{Outcome, run_simulated};
 use raft_tests::scenarios::{self, Scenario};
 
@@ -40,6 +48,8 @@ struct Args {
     seeds: Option<u64>,
     jobs: usize,
     expect_failure: bool,
+    /// With `--expect-failure-containing`: what the first failure must say.
+    expect_containing: Option<String>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -50,6 +60,7 @@ fn parse() -> Result<Args, String> {
         seeds: None,
         jobs: std::thread::available_parallelism().map_or(2, usize::from),
         expect_failure: false,
+        expect_containing: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +72,10 @@ fn parse() -> Result<Args, String> {
             "--seeds" => args.seeds = Some(number(&value()?)?),
             "--jobs" => args.jobs = number(&value()?)?.max(1) as usize,
             "--expect-failure" => args.expect_failure = true,
+            "--expect-failure-containing" => {
+                args.expect_failure = true;
+                args.expect_containing = Some(value()?);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -80,7 +95,8 @@ fn main() -> ExitCode {
                 eprintln!("raft-suite: {err}");
             }
             eprintln!(
-                "usage: raft-suite [--part 2a|2b|2c|2d|all] [--test NAME] [--seed S] [--seeds N [--jobs J]]"
+                "usage: raft-suite [--part 2a|2b|2c|2d|3a|3b|lab2|lab3|all] [--test NAME] [--seed S] \
+                 [--seeds N [--first S] [--jobs J] [--expect-failure | --expect-failure-containing TEXT]]"
             );
             return ExitCode::from(2);
         }
@@ -100,23 +116,24 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(mutant) = raft_tests::runner::mutant() {
-        println!("raft-core is built with {mutant}: a deliberately broken rule");
+        println!("built with the mutant {mutant}: a deliberately broken rule");
     }
     let failures = match args.seeds {
         None => one_seed(&chosen, args.seed),
         Some(n) => many_seeds(&chosen, args.seed, n, args.jobs, args.expect_failure),
     };
     let ok = if args.expect_failure {
-        caught(&failures)
+        caught(&failures, args.expect_containing.as_deref())
     } else {
         failures.is_empty()
     };
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// With a broken raft-core: which scenarios caught it, and whether the first failure replays
-/// bit for bit (same failure, same trace hash, twice).
-fn caught(failures: &[Outcome]) -> bool {
+/// With a mutant: which scenarios caught it, and whether the first failure replays bit for
+/// bit (same failure, same trace hash, twice), says `containing` if given, and, if it names
+/// the HTML page of a non-linearizable history, left that page on disk.
+fn caught(failures: &[Outcome], containing: Option<&str>) -> bool {
     let Some(first) = failures.iter().min_by_key(|f| (f.seed, f.name)) else {
         println!("NOT CAUGHT: every run passed");
         return false;
@@ -157,7 +174,32 @@ fn caught(failures: &[Outcome]) -> bool {
         first.report.trace_hash,
         first.replay_command()
     );
-    same
+    for (k, r) in replays.iter().enumerate() {
+        if r.failure != first.failure || r.report.trace_hash != first.report.trace_hash {
+            println!(
+                "  replay {}: trace hash {:016x} after {} events: {}",
+                k + 1,
+                r.report.trace_hash,
+                r.report.events,
+                r.failure.as_deref().unwrap_or("passed")
+            );
+        }
+    }
+    let message = first.failure.as_deref().unwrap_or_default();
+    let says = containing.is_none_or(|text| message.contains(text));
+    if let Some(text) = containing.filter(|_| !says) {
+        println!("WRONG FAILURE: the first failure does not say \"{text}\"");
+    }
+    let page = history_page(message);
+    let page_kept = page.is_none_or(Path::exists);
+    if let Some(page) = page {
+        println!(
+            "history page: {} ({})",
+            page.display(),
+            if page_kept { "exists" } else { "MISSING" }
+        );
+    }
+    same && says && page_kept
 }
 
 /// Every chosen scenario from `seed`, with pass lines; returns the failures.

@@ -6,6 +6,7 @@
 //! an [`OpLog`], add it to the history. At the end of a test [`OpLog::check`] asks the
 //! linearizability checker about the whole history with the Lab 3 key/value model.
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use linearizability::models::kv::{KvModel, KvOperation};
@@ -13,6 +14,23 @@ use linearizability::{CheckOptions, CheckResult, check_operations, describe_fail
 
 use super::config::{Clerk, KvConfig, LINEARIZABILITY_CHECK_TIMEOUT};
 use crate::Clock;
+
+/// How a failure of the linearizability check begins: what `cargo xtask mutants` expects of
+/// the raft-kv mutants, which only the checker judges.
+pub const NOT_LINEARIZABLE: &str = "history is not linearizable";
+
+/// What precedes the HTML page's path in the failure of [`OpLog::check`].
+const PAGE_WRITTEN: &str = "wrote history visualization to ";
+
+/// The HTML page a failure of [`OpLog::check`] says it wrote, if it says so: `None` for any
+/// other failure, or when the page could not be written.
+#[must_use]
+pub fn history_page(failure: &str) -> Option<&Path> {
+    let rest = failure.strip_prefix(NOT_LINEARIZABLE)?.strip_prefix(" (")?;
+    let path = rest.strip_prefix(PAGE_WRITTEN)?;
+    let end = path.find("): ")?;
+    Some(Path::new(&path[..end]))
+}
 
 /// The history of a test: every recorded operation, complete (clerks never give up).
 #[derive(Default)]
@@ -42,7 +60,7 @@ impl OpLog {
 
     /// porcupine's `CheckOperationsVerbose(models.KvModel, opLog.Read(), 1 s)`, as GenericTest
     /// runs it after its three rounds. A history that is not linearizable fails the test and
-    /// is drawn as an HTML page, whose path the failure names. Stricter than Go: a check that
+    /// is drawn as an HTML page, whose path the failure names, with every key that breaks. Stricter than Go: a check that
     /// runs out of time also fails (Go assumes such a history is fine).
     ///
     /// On virtual time the check has no time limit (a wall-clock limit would make a seed's
@@ -50,9 +68,17 @@ impl OpLog {
     /// checker's cache bound, which is deterministic, so a failed seed fails again on replay.
     pub fn check(&self, cfg: &KvConfig) {
         let history = self.read();
+        // Every partition (key) decided, not only the first found illegal: which one a
+        // parallel search finds first is a race, and a failure must read the same each time
+        // the same history is checked (a seed's replay on virtual time compares it). Costs
+        // nothing more on a linearizable history, whose every partition is decided anyway.
         let options = match cfg.tester().clock() {
-            Clock::Real => CheckOptions::with_time_limit(LINEARIZABILITY_CHECK_TIMEOUT),
+            Clock::Real => CheckOptions {
+                stop_at_first_illegal: false,
+                ..CheckOptions::with_time_limit(LINEARIZABILITY_CHECK_TIMEOUT)
+            },
             Clock::Virtual => CheckOptions {
+                stop_at_first_illegal: false,
                 threads: 1,
                 ..CheckOptions::default()
             },
@@ -79,14 +105,14 @@ impl OpLog {
                     std::process::id()
                 ));
                 let written = match write_html(&path, &KvModel, &history, &report) {
-                    Ok(path) => format!("wrote history visualization to {}", path.display()),
+                    Ok(path) => format!("{PAGE_WRITTEN}{}", path.display()),
                     Err(err) => format!(
                         "failed to write history visualization to {}: {err}",
                         path.display()
                     ),
                 };
                 let why = describe_failure(&KvModel, &history, &report);
-                panic!("history is not linearizable ({written}): {why}");
+                panic!("{NOT_LINEARIZABLE} ({written}): {why}");
             }
             CheckResult::Unknown => panic!(
                 "linearizability check of {} operations undecided after {:.1} s (the Go tester \
@@ -136,4 +162,19 @@ pub fn append(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, value: &str, log: O
 pub fn check(cfg: &KvConfig, ck: &mut Clerk<'_>, key: &str, value: &str) {
     let v = get(cfg, ck, key, None, 0);
     assert!(v == value, "Get({key}): expected:\n{value}\nreceived:\n{v}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_read_back_from_the_checkers_failure_only() {
+        let failure = format!("{NOT_LINEARIZABLE} ({PAGE_WRITTEN}/tmp/h-7-42.html): get(\"0\") read x");
+        assert_eq!(history_page(&failure), Some(Path::new("/tmp/h-7-42.html")));
+        let unwritten =
+            format!("{NOT_LINEARIZABLE} (failed to write history visualization to /tmp/h.html: denied): x");
+        assert_eq!(history_page(&unwritten), None);
+        assert_eq!(history_page("get wrong value, key 0"), None);
+    }
 }

@@ -28,4 +28,4 @@ pub(crate) use host::KvHost;
 
 pub use checks::{check_clnt_appends, check_concurrent_appends};
 pub use config::{Clerk, ClerkId, KvConfig, LINEARIZABILITY_CHECK_TIMEOUT};
-pub use history::{OpLog, append, check, get, put};
+pub use history::{NOT_LINEARIZABLE, OpLog, append, check, get, history_page, put};
