@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's runner, a small plain binary (no dependencies).
 //!
-//! Subcommands: `test` (everything CI checks), `test-2a` .. `test-2d` (one 6.824 part),
+//! Subcommands: `test` (everything CI checks), `test-2a` .. `test-3b` (one 6.824 part),
 //! `stress` (a suite many times, logs of failures kept), `bench` (criterion), `demo`.
 //! Each step prints what it runs, and the process exits non-zero on the first failure
 //! (`test` runs every step and reports all failures at the end).
@@ -18,20 +18,21 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   test                 everything CI checks: fmt, clippy, build, no_std build, unit and
-                       integration tests, doc tests, and every Lab 2 part that exists
-  test-2a .. test-2d, test-all
-                       one part (or all four) of MIT 6.824 Lab 2, one test at a time, on
-                       the real cluster, with pass lines
+                       integration tests, doc tests, quick seeds on virtual time, the
+                       mutants, and every part of Labs 2 and 3 on the real cluster
+  test-2a .. test-2d, test-3a, test-3b, test-all
+                       one part (or all six) of MIT 6.824 Labs 2 and 3, one test at a time,
+                       on the real cluster, with pass lines
   test-2a .. test-all --sim [--seed S] [--test NAME] [--seeds N] [--mutant NAME]
                        the same scenarios on the simulated cluster, on virtual time (pass
                        lines in virtual seconds; a seed fixes the run), optionally against
                        a mutant of raft-core or raft-kv
   stress --part P [--iterations N] [--jobs J] [--filter F]
                        run a suite N times, J at a time; keeps the log of every failure
-                       (P: 2a 2b 2c 2d, labrpc storage core node, or a test target
+                       (P: 2a .. 3b, labrpc storage core node, or a test target
                        of tests/ such as file_storage)
   stress --sim --part P --seeds N [--first S] [--jobs J]
-                       N seeds of a part (or all) on virtual time on every core; a failure
+                       N seeds of a part (lab2, lab3 or all) on virtual time on every core; a failure
                        prints its seed, test, last events and the command that replays it
   sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]
                        the deterministic simulator over N seeds on all cores

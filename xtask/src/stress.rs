@@ -44,7 +44,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if options.part.is_empty() {
         return Err(
-            "--part is required (2a, 2b, 2c, 2d, labrpc, storage, core, node, or a test target of tests/)"
+            "--part is required (2a .. 2d, 3a, 3b, labrpc, storage, core, node, or a test target of tests/)"
                 .into(),
         );
     }
