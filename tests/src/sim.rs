@@ -5,8 +5,8 @@
 //! The world runs raft-core peers as raft-node would (its options, its order of effects) on
 //! labrpc's network model ([`Labrpc`], draw for draw); each peer's store is the harness's
 //! [`MemoryPersister`]. The service above the peers is the Lab 2 harness's appliers, or the
-//! Lab 3 key/value servers ([`KvHost`]). A clerk's call travels the same labrpc model through
-//! ends of its own ([`SimCluster::kv_call`]): its request and its answer are events of the
+//! Lab 3 key/value servers (`KvHost`). A clerk's call travels the same labrpc model through
+//! ends of its own (`SimCluster::kv_call`): its request and its answer are events of the
 //! world, and the calling task waits on virtual time until the answer comes or labrpc's poll
 //! finds the server gone. The scenario and its clients are raft-sim tasks: a seed fixes the
 //! interleaving of clients and peers, and a failed run replays bit for bit.

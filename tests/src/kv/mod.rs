@@ -1,6 +1,6 @@
 //! # The MIT 6.824 Lab 3 harness (kvraft's config.go), on two clusters
 //!
-//! [`KvConfig`] is kvraft's config.go: servers that are a raft-kv [`raft_kv::Server`] each
+//! [`KvConfig`] is kvraft's config.go: servers that are a raft-kv [`raft_kv::server::Server`] each
 //! (the key/value store over a Raft peer), started, shut down and restarted from copies of
 //! their persisters; clerks with their own shuffled ends, connected to all servers or to a
 //! few; `partition`, which cuts only server-to-server ends (clerks keep theirs); the Raft
