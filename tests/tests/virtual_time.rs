@@ -1,5 +1,5 @@
-//! The scenarios on the simulated cluster: they pass, a seed fixes the run, and a failing
-//! client fails its scenario with its own message and stops the rest.
+//! The scenarios on the simulated cluster (Lab 2's and Lab 3's): they pass, a seed fixes the
+//! run, and a failing client fails its scenario with its own message and stops the rest.
 
 use std::time::Duration;
 
@@ -13,21 +13,31 @@ fn scenario(name: &str) -> Scenario {
 
 #[test]
 fn the_whole_suite_passes_on_virtual_time() {
-    assert_eq!(SUITE.len(), 28, "the 2022 suite and its two 2023 additions");
-    for seed in [1, 2] {
-        for s in SUITE {
-            let outcome = run_simulated(*s, seed, true);
-            assert!(outcome.failure.is_none(), "{}", outcome.failure_report());
-            let figures = outcome
-                .report
-                .figures
-                .expect("a passing scenario prints its pass line");
-            assert!(
-                figures.seconds > 0.0 && figures.rpcs > 0,
-                "{}: {figures:?}",
-                s.name
-            );
-        }
+    let lab2 = scenarios::part("lab2");
+    let lab3 = scenarios::part("lab3");
+    assert_eq!(lab2.len(), 28, "Lab 2: the 2022 suite and its two 2023 additions");
+    assert_eq!(
+        lab3.len(),
+        23,
+        "Lab 3: the 2022/2023 suite, 14 tests in 3A and 9 in 3B"
+    );
+    assert_eq!(SUITE.len(), lab2.len() + lab3.len());
+    let runs = [1, 2]
+        .into_iter()
+        .flat_map(|seed| lab2.iter().map(move |s| (seed, s)))
+        .chain(lab3.iter().map(|s| (1, s)));
+    for (seed, s) in runs {
+        let outcome = run_simulated(*s, seed, true);
+        assert!(outcome.failure.is_none(), "{}", outcome.failure_report());
+        let figures = outcome
+            .report
+            .figures
+            .expect("a passing scenario prints its pass line");
+        assert!(
+            figures.seconds > 0.0 && figures.rpcs > 0,
+            "{}: {figures:?}",
+            s.name
+        );
     }
 }
 
