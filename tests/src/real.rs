@@ -101,12 +101,7 @@ impl RealCluster {
                 .map(|j| format!("end-{i}-{}", first + j))
                 .collect()
         };
-        let mut ends: Vec<ClientEnd> = Vec::with_capacity(self.n);
-        for (j, name) in names.iter().enumerate() {
-            let end = self.net.make_end(name.clone()).expect("end names are fresh");
-            self.net.connect(name, &j.to_string());
-            ends.push(end);
-        }
+        let ends = connected_ends(&self.net, &names);
         let (apply_tx, apply_rx) = flume::bounded(0);
         let options = NodeOptions {
             seed: Some(seed),
@@ -176,6 +171,20 @@ impl RealCluster {
         }
         self.net.cleanup();
     }
+}
+
+/// Fresh ends of `net` with the given names, end `j` connected to server `j` (named `"j"`);
+/// disabled until the harness enables them. Both harnesses' servers and clerks get theirs here.
+pub(crate) fn connected_ends(net: &Network, names: &[String]) -> Vec<ClientEnd> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let end = net.make_end(name.clone()).expect("end names are fresh");
+            net.connect(name, &j.to_string());
+            end
+        })
+        .collect()
 }
 
 /// How long past config.go's 120 s limit a real-time test may still run before the watchdog

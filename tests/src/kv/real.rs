@@ -12,7 +12,7 @@ use raft_labrpc::{ClientEnd, Network, Server};
 use raft_node::NodeOptions;
 use raft_storage::MemoryPersister;
 
-use crate::real::Watchdog;
+use crate::real::{Watchdog, connected_ends};
 
 /// The servers and their outgoing end names, under one lock as in config.go.
 struct Servers {
@@ -62,19 +62,6 @@ impl RealKvCluster {
         server.map(|s| s.get_state())
     }
 
-    /// Fresh ends named `prefix-<j>`, each connected to server `j`, disabled.
-    fn make_ends(&self, names: &[String]) -> Vec<ClientEnd> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = self.net.make_end(name.clone()).expect("end names are fresh");
-                self.net.connect(name, &j.to_string());
-                end
-            })
-            .collect()
-    }
-
     /// config.go `StartServer(i)`: fresh outgoing ends, the server over `persister`, and one
     /// labrpc server carrying both its services (the key/value service and Raft's).
     pub(crate) fn start_server(&self, i: usize, seed: u64, persister: MemoryPersister) {
@@ -86,7 +73,7 @@ impl RealKvCluster {
                 .map(|j| format!("end-{i}-{}", first + j))
                 .collect()
         };
-        let ends = self.make_ends(&names);
+        let ends = connected_ends(&self.net, &names);
         let options = NodeOptions {
             seed: Some(seed),
             ..NodeOptions::default()
@@ -118,7 +105,7 @@ impl RealKvCluster {
     /// A clerk's ends: one to each server, disabled; returns their names (by server) and ends.
     pub(crate) fn make_clerk_ends(&self, clerk: u64) -> (Vec<String>, Vec<ClientEnd>) {
         let names: Vec<String> = (0..self.n).map(|j| format!("clerk-{clerk}-{j}")).collect();
-        let ends = self.make_ends(&names);
+        let ends = connected_ends(&self.net, &names);
         (names, ends)
     }
 
