@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use raft_kv::server::{KvServer, SUBMIT};
 use raft_kv::{Clerk, ClientId, Command, KvOp, KvStore, LabrpcClerkTransport, Response, Seq};
@@ -132,6 +133,14 @@ impl Cluster {
         for (i, end) in probes.iter().enumerate() {
             self.kill(i);
             assert_eq!(submit(end), Err(CallError::Failed), "server {i} was killed");
+        }
+        // `kill` joined every server thread, but a joined thread can still be listed in
+        // /proc/self/task for a moment: the kernel wakes the joiner before it reaps the
+        // thread. So the count gets a bounded while to settle; a thread left running never
+        // leaves the list and still fails.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while threads() != self.threads_before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(
             threads(),
