@@ -522,8 +522,12 @@ pub fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let stop = Arc::new(AtomicBool::new(false));
+    // The first SIGTERM or SIGINT asks for a clean stop; a second one, while the stop is
+    // under way, exits at once (code 1) in case the clean stop hangs.
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+        let registered = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        if let Err(error) = registered {
             eprintln!("raftkv: error: cannot handle signal {signal}: {error}");
             return ExitCode::from(EXIT_ERROR);
         }
