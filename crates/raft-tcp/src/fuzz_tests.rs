@@ -4,10 +4,10 @@
 //! than the bytes that arrived (one chunk, or twice what arrived) nor more than
 //! [`FRAME_MAX`].
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use raft_core::message::{AppendEntriesArgs, Reply, Request, RequestVoteArgs, RequestVoteReply};
 use raft_core::{Entry, LogIndex, PeerId, Term};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use crate::frame::{self, ClientFrame, FrameError, FrameReader, ReplyFrame, RequestFrame};
 use crate::handshake::{self, Challenge, Hello, Lane, MAGIC, Response, Role, Verdict};
@@ -65,8 +65,16 @@ fn valid_frames() -> Vec<Vec<u8>> {
         .unwrap(),
         frame::encode(&Response::Proof { proof: [3; 32] }).unwrap(),
         frame::encode(&Verdict::Accepted).unwrap(),
-        frame::encode(&RequestFrame { id: 9, request: &vote }).unwrap(),
-        frame::encode(&RequestFrame { id: 10, request: &append }).unwrap(),
+        frame::encode(&RequestFrame {
+            id: 9,
+            request: &vote,
+        })
+        .unwrap(),
+        frame::encode(&RequestFrame {
+            id: 10,
+            request: &append,
+        })
+        .unwrap(),
         frame::encode(&ReplyFrame { id: 9, reply: &reply }).unwrap(),
         frame::encode(&ClientFrame {
             id: 4,
@@ -154,7 +162,11 @@ fn random_and_mutated_bytes_never_panic_nor_overallocate() {
             }
             let held = reader.buffered_capacity();
             assert!(held <= FRAME_MAX);
-            assert!(held <= CHUNK.max(2 * bytes.len()), "{held} bytes held for {} read", bytes.len());
+            assert!(
+                held <= CHUNK.max(2 * bytes.len()),
+                "{held} bytes held for {} read",
+                bytes.len()
+            );
         }
         assert!(reader.buffered_capacity() <= CHUNK.max(2 * bytes.len()));
         // The raw bytes as a body, too: a decoder sees every prefix shape.
@@ -188,5 +200,8 @@ fn mutated_hellos_are_refused_or_read_as_they_were_sent() {
             Err(_) => refused += 1,
         }
     }
-    assert!(refused > 0 && accepted > 0, "accepted {accepted}, refused {refused}");
+    assert!(
+        refused > 0 && accepted > 0,
+        "accepted {accepted}, refused {refused}"
+    );
 }
