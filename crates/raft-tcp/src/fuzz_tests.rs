@@ -13,7 +13,7 @@ use crate::frame::{self, ClientFrame, FrameError, FrameReader, ReplyFrame, Reque
 use crate::handshake::{self, Challenge, Hello, Lane, MAGIC, Response, Role, Verdict};
 use crate::{FRAME_MAX, PROTOCOL_VERSION};
 
-const SEED: u64 = 0x5eed_7c9_2024;
+const SEED: u64 = 0x5eed_2024;
 const ROUNDS: usize = 20_000;
 const CHUNK: usize = 64 << 10;
 
