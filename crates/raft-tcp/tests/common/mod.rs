@@ -289,3 +289,35 @@ impl Raw {
 pub fn addr_of(listener: &TcpListener) -> SocketAddr {
     listener.local_addr().expect("local addr")
 }
+
+impl Raw {
+    /// Runs the acceptor's side of the handshake with the test secret on an accepted socket;
+    /// the Hello the dialer sent.
+    pub fn accept(stream: TcpStream) -> (Raw, Hello) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut raw = Raw { stream };
+        let transcript = raw.recv_body().expect("a hello");
+        let hello: Hello = postcard::from_bytes(&transcript).expect("a hello");
+        let nonce = [0x33; 32];
+        let proof_a = proof(SECRET, ACCEPTOR_LABEL, &transcript, &nonce);
+        raw.send(&Challenge::Proceed {
+            nonce,
+            proof: proof_a,
+        })
+        .expect("sent");
+        match raw.recv::<Response>().expect("a response") {
+            Response::Proof { proof: theirs } => {
+                assert_eq!(
+                    theirs,
+                    proof(SECRET, DIALER_LABEL, &transcript, &nonce),
+                    "dialer's proof"
+                );
+            }
+            Response::ProofRejected => panic!("the dialer rejected the test's proof"),
+        }
+        raw.send(&Verdict::Accepted).expect("sent");
+        (raw, hello)
+    }
+}
