@@ -73,10 +73,13 @@ fn replies_answered_out_of_order_are_matched_by_id() {
     assert_eq!(conn.call(b"again", WAIT_MAX).expect("a reply"), b"again");
 }
 
+/// A request waiting for its answer, with the replier that answers it.
+type Waiting = (Vec<u8>, ClientReplier);
+
 #[test]
 fn replies_from_another_thread_in_any_order_reach_their_calls() {
     // Two connections; the handler answers from a thread of its own, newest request first.
-    let queue: Arc<Mutex<Vec<(Vec<u8>, ClientReplier)>>> = Arc::default();
+    let queue: Arc<Mutex<Vec<Waiting>>> = Arc::default();
     let handler_queue = Arc::clone(&queue);
     let (_server, addr, _stats) = serve(move |payload, replier| {
         handler_queue

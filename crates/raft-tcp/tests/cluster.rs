@@ -6,9 +6,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{WAIT_MAX, bind, identity, tcp_node, wait_until};
+use common::{WAIT_MAX, bind, identity, tcp_node, tcp_node_on, wait_until};
 use raft_core::LogIndex;
 use raft_node::{ApplyMsg, NodeOptions};
+use raft_storage::MemoryPersister;
 
 #[test]
 fn three_peers_over_tcp_elect_a_leader_and_commit() {
@@ -91,4 +92,103 @@ fn three_peers_over_tcp_elect_a_leader_and_commit() {
         "stopping took {:?}",
         stopped.elapsed()
     );
+}
+
+/// Waits until `apply_rx` has delivered `command`; the commands it delivered up to it.
+fn applied_through(apply_rx: &flume::Receiver<ApplyMsg>, command: &[u8]) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + WAIT_MAX;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match apply_rx.recv_timeout(left) {
+            Ok(ApplyMsg::Command { command: got, .. }) => {
+                let done = got == command;
+                seen.push(got);
+                if done {
+                    return seen;
+                }
+            }
+            Ok(ApplyMsg::Snapshot { .. }) => panic!("no snapshot was taken"),
+            Err(e) => panic!(
+                "{:?} not applied (saw {seen:?}): {e}",
+                String::from_utf8_lossy(command)
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_restarted_peer_is_dialed_again_and_catches_up() {
+    let listeners: Vec<_> = (0..3).map(|_| bind()).collect();
+    let addrs: Vec<String> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr").to_string())
+        .collect();
+    let disks: Vec<MemoryPersister> = (0..3).map(|_| MemoryPersister::new()).collect();
+    let options = NodeOptions {
+        seed: Some(5),
+        ..NodeOptions::default()
+    };
+    let mut peers: Vec<_> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            Some(tcp_node_on(
+                i,
+                addrs.clone(),
+                l,
+                identity(),
+                options.clone(),
+                disks[i].clone(),
+            ))
+        })
+        .collect();
+    let leader_of = |peers: &[Option<_>]| {
+        peers.iter().position(|p: &Option<(raft_node::RaftNode, _, _)>| {
+            p.as_ref().is_some_and(|(node, _, _)| node.get_state().1)
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || leader_of(&peers).is_some()),
+        "no leader"
+    );
+    let leader = leader_of(&peers).expect("a leader");
+    let follower = (leader + 1) % 3;
+    let start = |peers: &[Option<(raft_node::RaftNode, _, _)>], command: &[u8]| {
+        let (node, _, _) = peers[leader].as_ref().expect("running");
+        node.start(command.to_vec()).expect("the leader takes it");
+    };
+    start(&peers, b"one");
+    let (_, apply_rx, _) = peers[follower].as_ref().expect("running");
+    applied_through(apply_rx, b"one");
+
+    // The follower stops (its transport closes its connections and its listener); the
+    // other two still commit.
+    peers[follower] = None;
+    start(&peers, b"two");
+    let (_, leader_rx, leader_stats) = peers[leader].as_ref().expect("running");
+    applied_through(leader_rx, b"two");
+    assert!(
+        wait_until(WAIT_MAX, || leader_stats.snapshot().connect_failures > 0),
+        "the leader never noticed the follower was gone"
+    );
+
+    // It comes back on the same address and its own disk; the peers dial it again and it
+    // applies what it missed, in order. (It may start an election before a leader reaches
+    // it; whoever leads then has both commands.)
+    let listener = std::net::TcpListener::bind(&addrs[follower]).expect("the same port again");
+    peers[follower] = Some(tcp_node_on(
+        follower,
+        addrs.clone(),
+        listener,
+        identity(),
+        options,
+        disks[follower].copy(),
+    ));
+    let (_, apply_rx, stats) = peers[follower].as_ref().expect("running");
+    let seen = applied_through(apply_rx, b"two");
+    assert_eq!(seen, vec![b"one".to_vec(), b"two".to_vec()]);
+    let tcp = stats.snapshot();
+    assert!(tcp.accepted >= 2 && tcp.connects >= 2, "{tcp:?}");
+    assert_eq!(tcp.refused_total(), 0, "{tcp:?}");
 }

@@ -50,8 +50,19 @@ pub fn start_node<T: Transport>(
     options: NodeOptions,
     make: impl FnOnce(Inbox) -> io::Result<T>,
 ) -> (RaftNode, flume::Receiver<ApplyMsg>) {
+    start_node_on(me, n, MemoryPersister::new(), options, make)
+}
+
+/// Starts a raft-node peer over `make`'s transport, on `storage`.
+pub fn start_node_on<T: Transport>(
+    me: usize,
+    n: usize,
+    storage: MemoryPersister,
+    options: NodeOptions,
+    make: impl FnOnce(Inbox) -> io::Result<T>,
+) -> (RaftNode, flume::Receiver<ApplyMsg>) {
     let (apply_tx, apply_rx) = flume::bounded(1024);
-    let node = RaftNode::with_transport(me, n, MemoryPersister::new(), apply_tx, options, |inbox| {
+    let node = RaftNode::with_transport(me, n, storage, apply_tx, options, |inbox| {
         make(inbox).expect("the transport starts")
     })
     .expect("the peer starts");
@@ -76,6 +87,18 @@ pub fn tcp_node(
     identity: Identity,
     options: NodeOptions,
 ) -> (RaftNode, flume::Receiver<ApplyMsg>, Arc<TcpStats>) {
+    tcp_node_on(me, peers, listener, identity, options, MemoryPersister::new())
+}
+
+/// Peer `me` over TCP, on `storage`.
+pub fn tcp_node_on(
+    me: usize,
+    peers: Vec<String>,
+    listener: TcpListener,
+    identity: Identity,
+    options: NodeOptions,
+    storage: MemoryPersister,
+) -> (RaftNode, flume::Receiver<ApplyMsg>, Arc<TcpStats>) {
     let stats = Arc::new(TcpStats::new());
     let n = peers.len();
     let config = PeerConfig {
@@ -84,7 +107,7 @@ pub fn tcp_node(
         identity,
     };
     let tcp_stats = Arc::clone(&stats);
-    let (node, apply_rx) = start_node(me, n, options, move |inbox| {
+    let (node, apply_rx) = start_node_on(me, n, storage, options, move |inbox| {
         TcpTransport::start(config, listener, inbox, tcp_stats)
     });
     (node, apply_rx, stats)
