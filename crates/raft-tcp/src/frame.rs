@@ -11,7 +11,7 @@
 //! place in the stream.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
@@ -211,21 +211,6 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     let mut frame = frame;
     frame[..HEADER_LEN].copy_from_slice(&header.to_le_bytes());
     Ok(frame)
-}
-
-/// Writes `message` as one frame, in one write.
-///
-/// # Errors
-/// As [`encode`], and [`FrameError::Io`] (or [`FrameError::TimedOut`]) if the write fails.
-pub fn write_frame<W: Write, T: Serialize>(writer: &mut W, message: &T) -> Result<(), FrameError> {
-    let frame = encode(message)?;
-    writer.write_all(&frame).map_err(|e| {
-        if is_timeout(&e) {
-            FrameError::TimedOut
-        } else {
-            FrameError::Io(e)
-        }
-    })
 }
 
 /// Decodes a frame's body as a `T`, all of it.

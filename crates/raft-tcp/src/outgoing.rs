@@ -58,7 +58,7 @@ pub(crate) struct LaneCtx {
 /// The requests of one connection awaiting replies, and how long it has been silent.
 struct Calls {
     outstanding: BTreeMap<u64, &'static str>,
-    /// When the oldest request sent since the last frame heard went out.
+    /// When the oldest request written since the last frame heard was written.
     waiting_since: Option<Instant>,
 }
 
@@ -223,11 +223,16 @@ fn write_requests(ctx: &LaneCtx, mut stream: &TcpStream, conn: &Conn) {
                 calls.outstanding.pop_first();
             }
             calls.outstanding.insert(id, reply_name(&request));
-            calls.waiting_since.get_or_insert_with(Instant::now);
         }
         if let Err(e) = stream.write_all(&frame) {
             tracing::debug!(to = %ctx.to, lane = ctx.lane.name(), %e, "writing to the peer failed: reconnecting");
             return;
+        }
+        // The silence clock starts once the request is out (a large one may take a while on
+        // a slow link), unless its reply already came back.
+        let mut calls = conn.calls();
+        if calls.outstanding.contains_key(&id) {
+            calls.waiting_since.get_or_insert_with(Instant::now);
         }
     }
 }
