@@ -60,7 +60,7 @@ impl TcpTransport {
         if config.me.as_usize() >= peer_count {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("peer {} is not in a list of {peer_count} peers", config.me),
+                format!("peer {} is not in a list of {peer_count} peers", config.me.0),
             ));
         }
         if u32::try_from(peer_count).is_err() {

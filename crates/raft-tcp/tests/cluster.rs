@@ -192,3 +192,32 @@ fn a_restarted_peer_is_dialed_again_and_catches_up() {
     assert!(tcp.accepted >= 2 && tcp.connects >= 2, "{tcp:?}");
     assert_eq!(tcp.refused_total(), 0, "{tcp:?}");
 }
+
+#[test]
+fn a_transport_that_cannot_start_fails_the_peer_with_its_error() {
+    // Peer 5 of a list of 3: the transport refuses, and the peer is not made.
+    let listener = bind();
+    let peers = vec![common::dead_addr(), common::dead_addr(), common::dead_addr()];
+    let config = raft_tcp::PeerConfig {
+        me: raft_core::PeerId(5),
+        peers,
+        identity: identity(),
+    };
+    let (apply_tx, _apply_rx) = flume::bounded(16);
+    let made = raft_node::RaftNode::with_transport(
+        0,
+        3,
+        MemoryPersister::new(),
+        apply_tx,
+        NodeOptions::default(),
+        |inbox| raft_tcp::TcpTransport::start(config, listener, inbox, std::sync::Arc::default()),
+    );
+    match made {
+        Err(raft_node::NodeError::Transport(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("peer 5"), "{e}");
+        }
+        Err(other) => panic!("another error: {other}"),
+        Ok(_) => panic!("the peer started"),
+    }
+}

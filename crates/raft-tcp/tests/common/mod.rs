@@ -62,10 +62,7 @@ pub fn start_node_on<T: Transport>(
     make: impl FnOnce(Inbox) -> io::Result<T>,
 ) -> (RaftNode, flume::Receiver<ApplyMsg>) {
     let (apply_tx, apply_rx) = flume::bounded(1024);
-    let node = RaftNode::with_transport(me, n, storage, apply_tx, options, |inbox| {
-        make(inbox).expect("the transport starts")
-    })
-    .expect("the peer starts");
+    let node = RaftNode::with_transport(me, n, storage, apply_tx, options, make).expect("the peer starts");
     (node, apply_rx)
 }
 
