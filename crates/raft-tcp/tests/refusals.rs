@@ -247,3 +247,44 @@ fn two_transports_with_different_secrets_refuse_each_other() {
         assert_eq!(node.stats().refused.total(), 0);
     }
 }
+
+#[test]
+fn a_recorded_handshake_does_not_replay() {
+    let (node, stats, addr) = lone_peer();
+    let hello = Hello::new(CLUSTER, peer_role(1));
+    let hello_frame = common::frame_of(&hello);
+    // A genuine dialer's handshake, recorded.
+    let mut genuine = Raw::connect(&addr);
+    genuine.send_bytes(&hello_frame).expect("sent");
+    let common::Challenge::Proceed { nonce, .. } = genuine.recv().expect("challenge") else {
+        panic!("refused");
+    };
+    let recorded = common::proof(SECRET, common::DIALER_LABEL, &hello_frame[4..], &nonce);
+    genuine
+        .send(&common::Response::Proof { proof: recorded })
+        .expect("sent");
+    assert!(matches!(
+        genuine.recv().expect("verdict"),
+        common::Verdict::Accepted
+    ));
+    drop(genuine);
+    // Someone without the secret replays it, byte for byte: the acceptor's fresh nonce
+    // makes the recorded proof worthless.
+    let mut replay = Raw::connect(&addr);
+    replay.send_bytes(&hello_frame).expect("sent");
+    let common::Challenge::Proceed { nonce: fresh, .. } = replay.recv().expect("challenge") else {
+        panic!("refused");
+    };
+    assert_ne!(fresh, nonce, "nonces are fresh");
+    replay
+        .send(&common::Response::Proof { proof: recorded })
+        .expect("sent");
+    assert!(matches!(
+        replay.recv().expect("verdict"),
+        common::Verdict::Refused { .. }
+    ));
+    assert!(replay.closed_within(CLOSE_MAX));
+    assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_auth == 1));
+    assert_eq!(stats.snapshot().accepted, 1, "only the genuine dialer");
+    assert_eq!(node.stats().refused.total(), 0);
+}
