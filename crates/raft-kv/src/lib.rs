@@ -22,8 +22,10 @@
 //! - [`Command`] and [`Response`] ([`rpc`]): what a clerk and a server say to each other.
 //!
 //! The runtime, threads: the [`server`] module. A [`server::Server`] is 6.824's
-//! `StartKVServer` over a raft-node peer and raft-labrpc: one loop thread owns the
-//! `ServerState`; [`server::LabrpcClerkTransport`] is the clerk's labrpc side.
+//! `StartKVServer` over a raft-node peer, over raft-labrpc or any raft-node transport: one
+//! loop thread owns the `ServerState`; clients reach it through [`server::Server::submit`]
+//! (the labrpc service is `submit` with a labrpc responder), and
+//! [`server::LabrpcClerkTransport`] is the clerk's labrpc side.
 //!
 //! ```
 //! use raft_core::{LogIndex, Term};
@@ -120,7 +122,7 @@ pub use rsm::{
     Applied, ApplyGap, ClientId, Command, DUPLICATE_ENTRIES_PER_CLIENT, Decision, EncodeError, RestoreError,
     Rsm, Seq,
 };
-pub use server::LabrpcClerkTransport;
+pub use server::{LabrpcClerkTransport, ServerStatus};
 pub use server_state::ServerState;
 pub use state_machine::{DecodeError, StateMachine};
 

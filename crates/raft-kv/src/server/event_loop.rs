@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use raft_core::LogIndex;
-use raft_labrpc::Responder;
 use raft_node::{ApplyMsg, RaftNode};
-use raft_storage::Storage;
 
-use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, Submitted};
+use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, ReplyFn, Shared, Submitted};
 use crate::pending::{Reply, RequestId, WrongLeader};
 use crate::rpc::Response;
 use crate::server_state::ServerState;
@@ -20,16 +18,16 @@ use crate::state_machine::StateMachine;
 
 /// A request waiting for its entry: how to answer it, and until when it may wait.
 struct Waiting<O> {
-    responder: Responder<Response<O>>,
+    reply: ReplyFn<O>,
     deadline: Instant,
 }
 
 /// What the loop owns.
-pub(super) struct Context<S: StateMachine, St> {
+pub(super) struct Context<S: StateMachine> {
     state: ServerState<S>,
     raft: Arc<RaftNode>,
-    /// A handle on the peer's storage, for the size of Raft's state.
-    storage: St,
+    /// What the loop publishes for `Server::status`.
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     waiting: HashMap<RequestId, Waiting<S::Output>>,
     next_request_id: u64,
@@ -43,21 +41,17 @@ enum Input<T> {
     Request(Result<T, flume::RecvError>),
 }
 
-impl<S, St> Context<S, St>
-where
-    S: StateMachine,
-    St: Storage,
-{
+impl<S: StateMachine> Context<S> {
     pub(super) fn new(
         state: ServerState<S>,
         raft: Arc<RaftNode>,
-        storage: St,
+        shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Context {
             state,
             raft,
-            storage,
+            shared,
             stop,
             waiting: HashMap::new(),
             next_request_id: 0,
@@ -67,11 +61,11 @@ where
 
     /// A forwarded request: Raft's `start` if this peer leads (a follower answers at once,
     /// without a trip through Raft's loop), then wait for its entry.
-    fn request(&mut self, command: crate::rsm::Command<S::Op>, responder: Responder<Response<S::Output>>) {
+    fn request(&mut self, command: crate::rsm::Command<S::Op>, reply: ReplyFn<S::Output>) {
         let id = RequestId(self.next_request_id);
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let deadline = Instant::now() + REQUEST_WAIT_MAX;
-        self.waiting.insert(id, Waiting { responder, deadline });
+        self.waiting.insert(id, Waiting { reply, deadline });
         let raft = &self.raft;
         let replies = self.state.on_request(id, command, |bytes| {
             if raft.get_state().1 {
@@ -104,7 +98,8 @@ where
             return;
         }
         let failures = self.state.snapshot_encode_failures();
-        if let Some((index, data)) = self.state.snapshot_due(self.storage.raft_state_size()) {
+        let raft_state_size = self.raft.status().raft_state_size;
+        if let Some((index, data)) = self.state.snapshot_due(raft_state_size) {
             self.raft.snapshot(index, data);
             self.snapshot_offered = index;
         } else if self.state.snapshot_encode_failures() > failures {
@@ -145,22 +140,25 @@ where
     fn answer(&mut self, replies: impl IntoIterator<Item = Reply<S::Output>>) {
         for reply in replies {
             if let Some(waiting) = self.waiting.remove(&reply.request_id) {
-                waiting.responder.respond(Response::from(reply.outcome));
+                (waiting.reply)(Response::from(reply.outcome));
             }
         }
+    }
+
+    /// Publishes how far the replica has applied, for `Server::status`.
+    fn publish(&self) {
+        let last_applied = self.state.rsm().last_applied();
+        self.shared.last_applied.store(last_applied.0, Ordering::Release);
     }
 }
 
 /// The loop: runs until killed (the stop flag, or a channel disconnected by kill). Every
-/// waiting responder is dropped on the way out, which fails its call.
-pub(super) fn run<S, St>(
-    mut cx: Context<S, St>,
+/// waiting reply is dropped uncalled on the way out, which fails its call.
+pub(super) fn run<S: StateMachine>(
+    mut cx: Context<S>,
     applies: &flume::Receiver<ApplyMsg>,
     requests: &flume::Receiver<Submitted<S>>,
-) where
-    S: StateMachine,
-    St: Storage,
-{
+) {
     let mut next_poll = Instant::now();
     while !cx.stop.load(Ordering::Acquire) {
         let now = Instant::now();
@@ -183,6 +181,7 @@ pub(super) fn run<S, St>(
         while let Ok(msg) = applies.try_recv() {
             cx.apply(msg);
         }
+        cx.publish();
         cx.offer_snapshot();
     }
     drop(cx);
