@@ -93,7 +93,9 @@
 //!
 //! Everything from the disk or the network is a `Result`: command bytes that do not decode are
 //! skipped and counted ([`Rsm::undecodable_commands`]), snapshot bytes that do not decode are a
-//! [`RestoreError`]. Nothing here panics on input.
+//! [`RestoreError`]. Nothing here panics on input. A [`server::Server`] stops rather than
+//! serve wedged when its snapshot does not decode or its Raft peer stops on its own (its
+//! storage failed), and says why ([`server::Server::failure`]).
 //!
 //! ## Left out
 //!

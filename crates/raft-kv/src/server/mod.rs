@@ -73,11 +73,26 @@ type Submitted<S> = (
     ReplyFn<<S as StateMachine>::Output>,
 );
 
-/// What the server loop publishes for [`Server::status`], readable without asking it.
+/// What the server loop publishes for [`Server::status`], [`Server::failure`] and
+/// [`Server::stopped`], readable without asking it.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// The index of the last entry applied (or covered by the last snapshot installed).
     pub(crate) last_applied: AtomicU64,
+    /// Why the loop stopped on its own, if it did (the first reason).
+    pub(crate) failure: Mutex<Option<String>>,
+    /// Set as the loop ends, however it ends.
+    pub(crate) stopped: AtomicBool,
+}
+
+impl Shared {
+    /// Records why the server stops, unless a reason was recorded already.
+    pub(crate) fn fail(&self, why: String) {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+    }
 }
 
 /// What a server knows of itself: its Raft peer's status and how far it has applied.
@@ -258,6 +273,27 @@ impl<S: StateMachine> Server<S> {
         }
     }
 
+    /// Why the server stopped on its own, if it did: a snapshot that did not decode (from
+    /// disk at restart, or from the leader), entries Raft skipped, the Raft peer stopping by
+    /// itself (its storage failed), or a panic of the server loop. The server then serves
+    /// nothing more, its Raft peer is killed, and [`Server::stopped`] is true; restart it
+    /// once the cause is fixed. `None` while it runs, and after a plain [`Server::kill`].
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// True once the server's loop has ended: killed, or stopped by a failure
+    /// ([`Server::failure`] says which). A stopped server answers no request.
+    #[must_use]
+    pub fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Acquire)
+    }
+
     /// Stops the server loop and the Raft peer, and returns once both have ended. Waiting
     /// calls and calls that arrive later fail (their responders are dropped). Calling it
     /// again does nothing.
@@ -287,7 +323,11 @@ impl<S: StateMachine> Drop for Server<S> {
 
 impl<S: StateMachine> std::fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("raft", &self.raft).finish()
+        f.debug_struct("Server")
+            .field("raft", &self.raft)
+            .field("stopped", &self.stopped())
+            .field("failure", &self.failure())
+            .finish()
     }
 }
 
