@@ -116,7 +116,7 @@ mod server_state;
 mod state_machine;
 
 pub use clerk::{Attempt, ClerkReply, ClerkState, Next, NoServers};
-pub use clerk_driver::{CLERK_ROUND_PAUSE, CallFailed, Clerk, ClerkTransport};
+pub use clerk_driver::{CLERK_ROUND_PAUSE, CallFailed, Clerk, ClerkTransport, GaveUp};
 pub use kv::{KvOp, KvOutput, KvStore};
 pub use pending::{PENDING_REQUESTS_MAX, PendingFull, Reply, RequestId, WrongLeader};
 pub use rpc::Response;
