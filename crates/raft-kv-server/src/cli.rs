@@ -15,12 +15,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use raft_kv::Clerk;
+use raft_kv::{Clerk, GaveUp};
 
 use crate::client::{self, TcpClerkTransport};
-use crate::compat::raft_tcp::Identity;
 use crate::config::{self, SECRET_ENV};
 use crate::node::{self, ServeConfig};
+use raft_tcp::Identity;
 
 /// Exit code: done.
 pub const EXIT_OK: u8 = 0;
@@ -253,10 +253,10 @@ impl ConfigValues {
 
     /// Fills a comma-separated list flag.
     fn fill_list(&self, flag: &mut Option<Vec<String>>, key: &str) {
-        if flag.is_none() {
-            if let Some(text) = self.values.get(key) {
-                *flag = Some(text.split(',').map(|item| item.trim().to_string()).collect());
-            }
+        if flag.is_none()
+            && let Some(text) = self.values.get(key)
+        {
+            *flag = Some(text.split(',').map(|item| item.trim().to_string()).collect());
         }
     }
 }
@@ -289,15 +289,15 @@ pub fn run(cli: Cli, stop: Arc<AtomicBool>) -> Result<(), Failure> {
         Command::Init(args) => run_init(args, &config),
         Command::Serve(args) => run_serve(args, &config, stop),
         Command::Get { key, client } => {
-            let value = run_op(&client, &config, |clerk| clerk_get(clerk, &key))?;
+            let value = run_op(&client, &config, |clerk| clerk.try_get(&key))?;
             println!("{value}");
             Ok(())
         }
         Command::Put { key, value, client } => {
-            run_op(&client, &config, |clerk| clerk_put(clerk, &key, &value)).map(drop)
+            run_op(&client, &config, |clerk| clerk.try_put(&key, &value)).map(drop)
         }
         Command::Append { key, value, client } => {
-            run_op(&client, &config, |clerk| clerk_append(clerk, &key, &value)).map(drop)
+            run_op(&client, &config, |clerk| clerk.try_append(&key, &value)).map(drop)
         }
         Command::Status { client } => run_status(&client, &config),
     }
@@ -387,17 +387,17 @@ fn client_settings(args: &ClientArgs, config: &ConfigValues) -> Result<ClientSet
 }
 
 /// Runs one clerk operation with the give-up deadline; maps its end to an exit code.
-fn run_op(
+fn run_op<O>(
     args: &ClientArgs,
     config: &ConfigValues,
-    op: impl FnOnce(&mut Clerk<TcpClerkTransport>) -> Option<String>,
-) -> Result<String, Failure> {
+    op: impl FnOnce(&mut Clerk<TcpClerkTransport>) -> Result<O, GaveUp>,
+) -> Result<O, Failure> {
     let settings = client_settings(args, config)?;
     let transport = TcpClerkTransport::new(settings.servers.clone(), settings.identity)
         .with_deadline(Some(settings.timeout));
     let mut clerk = Clerk::new(client::random_client_id(), settings.servers.len(), transport)
         .map_err(|error| Failure::usage(error.to_string()))?;
-    if let Some(output) = op(&mut clerk) {
+    if let Ok(output) = op(&mut clerk) {
         return Ok(output);
     }
     let transport = clerk.transport();
@@ -421,30 +421,6 @@ fn run_op(
             settings.timeout
         ),
     })
-}
-
-fn clerk_get(clerk: &mut Clerk<TcpClerkTransport>, key: &str) -> Option<String> {
-    crate::compat::try_call(clerk, raft_kv::KvOp::Get { key: key.into() })
-}
-
-fn clerk_put(clerk: &mut Clerk<TcpClerkTransport>, key: &str, value: &str) -> Option<String> {
-    crate::compat::try_call(
-        clerk,
-        raft_kv::KvOp::Put {
-            key: key.into(),
-            value: value.into(),
-        },
-    )
-}
-
-fn clerk_append(clerk: &mut Clerk<TcpClerkTransport>, key: &str, value: &str) -> Option<String> {
-    crate::compat::try_call(
-        clerk,
-        raft_kv::KvOp::Append {
-            key: key.into(),
-            value: value.into(),
-        },
-    )
 }
 
 /// `raftkv status`: asks every server at once; exit 0 if at least one answered.

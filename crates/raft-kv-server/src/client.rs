@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use raft_kv::{CallFailed, Clerk, ClerkTransport, ClientId, Command, KvOp, Response};
 
-use crate::compat::raft_tcp::{CallError, ClientConn, ConnectError, Identity};
 use crate::protocol::{self, ClientReply, ClientRequest, StatusReport};
+use raft_tcp::{CallError, ClientConn, ConnectError, Identity};
 
 /// The longest one call waits for its answer before it counts as failed. A leader answers
 /// once the command is applied (a few heartbeats) or, cut off from its majority, says wrong
@@ -78,12 +78,6 @@ impl TcpClerkTransport {
         self
     }
 
-    /// How many servers this transport reaches.
-    #[must_use]
-    pub fn servers_len(&self) -> usize {
-        self.servers.len()
-    }
-
     /// Whether the call last given up may have taken effect: it reached at least one server.
     /// `false` means no server ever received it (all unreachable or refusing), so it did not.
     #[must_use]
@@ -106,22 +100,6 @@ impl TcpClerkTransport {
             .zip(&self.last_errors)
             .filter_map(|(addr, error)| error.as_ref().map(|error| format!("{addr}: {error}")))
             .collect()
-    }
-
-    /// Whether the clerk should stop retrying the call in progress. Called by the clerk after
-    /// each failed attempt; when it says yes, the next call starts a new deadline.
-    pub fn give_up(&mut self) -> bool {
-        let timed_out = match (self.give_up_after, self.call_started) {
-            (Some(limit), Some(started)) => started.elapsed() >= limit,
-            _ => false,
-        };
-        let give_up = timed_out || self.refused_by_all();
-        if give_up {
-            self.abandoned_reached = self.call_reached;
-            self.call_started = None;
-            self.call_reached = false;
-        }
-        give_up
     }
 
     /// Makes sure there is a connection to `server`, connecting if there is none.
@@ -153,7 +131,10 @@ impl TcpClerkTransport {
 /// Whether a connection failure is the server refusing this client (which waiting will not
 /// change), rather than the network or the server being down.
 fn is_refusal(error: &ConnectError) -> bool {
-    matches!(error, ConnectError::Refused(_))
+    matches!(
+        error,
+        ConnectError::Refused { .. } | ConnectError::Auth { .. } | ConnectError::Identity(_)
+    )
 }
 
 impl ClerkTransport<KvOp, String> for TcpClerkTransport {
@@ -197,6 +178,22 @@ impl ClerkTransport<KvOp, String> for TcpClerkTransport {
             _ => pause,
         };
         std::thread::sleep(pause);
+    }
+
+    /// Whether the clerk should stop retrying the call in progress. Called by the clerk after
+    /// each failed attempt; when it says yes, the next call starts a new deadline.
+    fn give_up(&mut self) -> bool {
+        let timed_out = match (self.give_up_after, self.call_started) {
+            (Some(limit), Some(started)) => started.elapsed() >= limit,
+            _ => false,
+        };
+        let give_up = timed_out || self.refused_by_all();
+        if give_up {
+            self.abandoned_reached = self.call_reached;
+            self.call_started = None;
+            self.call_reached = false;
+        }
+        give_up
     }
 }
 

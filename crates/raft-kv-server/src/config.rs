@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::compat::raft_tcp::{Identity, Secret};
+use raft_tcp::{Identity, Secret};
 
 /// The environment variable that holds the shared secret when no `--secret-file` is given.
 pub const SECRET_ENV: &str = "RAFTKV_SECRET";

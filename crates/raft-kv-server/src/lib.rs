@@ -16,7 +16,6 @@
 
 pub mod cli;
 pub mod client;
-mod compat;
 pub mod config;
 pub mod node;
 pub mod protocol;

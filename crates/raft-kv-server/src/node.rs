@@ -42,10 +42,9 @@ use raft_node::{NodeError, NodeOptions};
 use raft_storage::{FilePersister, StorageError};
 use tracing::{error, info, warn};
 
-use crate::compat::kv::{self as kv_compat, ServerExt as _};
-use crate::compat::raft_tcp::{ClientReplier, ClientServer, Identity, PeerConfig, TcpStats, TcpTransport};
 use crate::config::{check_cluster_id, parse_key_values};
 use crate::protocol::{self, ClientReply, ClientRequest, StatusReport};
+use raft_tcp::{ClientReplier, ClientServer, Identity, PeerConfig, TcpStats, TcpTransport};
 
 /// The file in a data directory that names its cluster and node.
 pub const IDENTITY_FILE: &str = "node.id";
@@ -314,7 +313,7 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
     let peer_count = peers.len();
     let transport_stats = Arc::clone(&stats);
     let transport_identity = identity.clone();
-    let server = kv_compat::with_transport(
+    let server = KvServer::with_transport(
         id,
         peer_count,
         persister,
@@ -427,7 +426,7 @@ impl Handler {
 
     fn status(&self) -> StatusReport {
         let status = self.server.status();
-        let role = if self.server.failure().is_some() {
+        let role = if self.server.stopped() {
             "stopped"
         } else {
             match status.node.role {

@@ -8,7 +8,7 @@
 use raft_kv::{Command, KvOp, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::compat::raft_tcp::TcpStatsSnapshot;
+use raft_tcp::TcpStatsSnapshot;
 
 /// A client's request to one server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
