@@ -469,7 +469,7 @@ pub fn format_status(report: &crate::protocol::StatusReport) -> String {
     format!(
         "id={} role={} term={} leader={leader} commit={} applied={} accepted={} \
          refused_version={} refused_cluster={} refused_peer={} refused_auth={} refused_frame={} \
-         decode_failures={} undecodable_requests={}",
+         refused_handshake={} refused_busy={} decode_failures={} undecodable_requests={}",
         report.id,
         report.role,
         report.term,
@@ -481,6 +481,8 @@ pub fn format_status(report: &crate::protocol::StatusReport) -> String {
         tcp.refused_peer,
         tcp.refused_auth,
         tcp.refused_frame,
+        tcp.refused_handshake,
+        tcp.refused_busy,
         tcp.decode_failures,
         report.undecodable_requests,
     )
@@ -496,6 +498,7 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let stop = Arc::new(AtomicBool::new(false));
     // The first SIGTERM or SIGINT asks for a clean stop; a second one, while the stop is

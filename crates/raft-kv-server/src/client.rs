@@ -92,14 +92,10 @@ impl TcpClerkTransport {
         !self.refused.is_empty() && self.refused.iter().all(|refused| *refused)
     }
 
-    /// The last failure seen per server, one `address: reason` per server that failed.
+    /// The last failure seen per server that failed, each naming the server's address.
     #[must_use]
     pub fn failures(&self) -> Vec<String> {
-        self.servers
-            .iter()
-            .zip(&self.last_errors)
-            .filter_map(|(addr, error)| error.as_ref().map(|error| format!("{addr}: {error}")))
-            .collect()
+        self.last_errors.iter().flatten().cloned().collect()
     }
 
     /// Makes sure there is a connection to `server`, connecting if there is none.
@@ -123,7 +119,7 @@ impl TcpClerkTransport {
     /// Records a failed call on `server`'s connection and drops the connection.
     fn failed(&mut self, server: usize, reason: String) -> CallFailed {
         self.conns[server] = None;
-        self.last_errors[server] = Some(reason);
+        self.last_errors[server] = Some(format!("{}: {reason}", self.servers[server]));
         CallFailed
     }
 }

@@ -213,3 +213,77 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_the_data() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "kept!\n");
 }
+
+#[test]
+fn a_client_whose_call_reached_a_server_but_got_no_answer_exits_three() {
+    let root = tempfile::tempdir().unwrap();
+    let secret = secret_file(root.path(), "secret", SECRET);
+    let specs = cluster_specs(root.path(), 3);
+    init(&specs[0], "c");
+    // One node of three: it answers, but can never commit (no majority).
+    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
+    node.wait_serving();
+    let output = client(&["put", "k", "v"], &client_args(&specs, "c", &secret, 2));
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("may or may not"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(node.try_status().is_none(), "the node died:\n{}", node.stderr());
+}
+
+#[test]
+fn an_address_in_use_is_refused_and_the_directory_released() {
+    let root = tempfile::tempdir().unwrap();
+    let secret = secret_file(root.path(), "secret", SECRET);
+    let specs = cluster_specs(root.path(), 1);
+    init(&specs[0], "c");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut busy = specs[0].clone();
+    busy.client = taken.local_addr().unwrap().to_string();
+    let output = common::run(
+        &serve_args(&busy, std::slice::from_ref(&busy), "c", &secret)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot listen for client connections on"),
+        "{stderr}"
+    );
+    // The refused process released the directory: a node on free ports serves it.
+    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
+    node.wait_serving();
+}
+
+#[test]
+fn an_undecodable_request_is_answered_and_counted() {
+    use raft_kv_server::protocol::{ClientReply, decode};
+    let root = tempfile::tempdir().unwrap();
+    let secret = secret_file(root.path(), "secret", SECRET);
+    let specs = cluster_specs(root.path(), 1);
+    init(&specs[0], "c");
+    let _nodes = start_all(&specs, "c", &secret);
+    let identity = raft_tcp::Identity::new("c", raft_tcp::Secret::new(SECRET.into()).unwrap()).unwrap();
+    let timeout = Duration::from_secs(5);
+    let mut conn = raft_tcp::ClientConn::connect(&specs[0].client, &identity, timeout).unwrap();
+    for garbage in [&b""[..], &[0xff; 9][..], &[7, 1, 2, 3][..]] {
+        let reply = conn.call(garbage, timeout).unwrap();
+        assert!(
+            matches!(decode::<ClientReply>(&reply), Ok(ClientReply::Undecodable(_))),
+            "{garbage:?}"
+        );
+    }
+    let report = raft_kv_server::client::status(&specs[0].client, &identity, timeout).unwrap();
+    assert_eq!(report.undecodable_requests, 3);
+    assert_eq!(report.id, 0);
+    // The server still serves good requests after the bad ones.
+    let transport = raft_kv_server::client::TcpClerkTransport::new(vec![specs[0].client.clone()], identity)
+        .with_deadline(Some(Duration::from_secs(10)));
+    let mut clerk = raft_kv::Clerk::new(raft_kv_server::client::random_client_id(), 1, transport).unwrap();
+    clerk.try_put("k", "v").unwrap();
+    assert_eq!(clerk.try_get("k").unwrap(), "v");
+}
