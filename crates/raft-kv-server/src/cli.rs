@@ -501,9 +501,15 @@ pub fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let stop = Arc::new(AtomicBool::new(false));
-    // The first SIGTERM or SIGINT asks for a clean stop; a second one, while the stop is
-    // under way, exits at once (code 1) in case the clean stop hangs.
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    // For `serve`, the first SIGTERM or SIGINT asks for a clean stop; a second one, while the
+    // stop is under way, exits at once (code 1) in case the clean stop hangs. The other
+    // subcommands keep the default: a signal ends them at once.
+    let signals = if matches!(cli.command, Command::Serve(_)) {
+        &[signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT][..]
+    } else {
+        &[]
+    };
+    for &signal in signals {
         let registered = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
         if let Err(error) = registered {
