@@ -24,6 +24,10 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest a connection and its handshake may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The shortest connect or call timeout the transport uses, even when its deadline is
+/// nearer: below it a loopback handshake could not finish.
+pub const WAIT_MIN: Duration = Duration::from_millis(100);
+
 /// A [`ClerkTransport`] over raft-tcp client connections, one per server, made on first use.
 pub struct TcpClerkTransport {
     servers: Vec<String>,
@@ -101,7 +105,8 @@ impl TcpClerkTransport {
     /// Makes sure there is a connection to `server`, connecting if there is none.
     fn conn(&mut self, server: usize) -> Result<(), CallFailed> {
         if self.conns[server].is_none() {
-            match ClientConn::connect(&self.servers[server], &self.identity, CONNECT_TIMEOUT) {
+            let timeout = self.bounded(CONNECT_TIMEOUT);
+            match ClientConn::connect(&self.servers[server], &self.identity, timeout) {
                 Ok(conn) => {
                     self.refused[server] = false;
                     self.conns[server] = Some(conn);
@@ -114,6 +119,15 @@ impl TcpClerkTransport {
             }
         }
         Ok(())
+    }
+
+    /// `wait`, cut to what is left before the call's deadline (but at least
+    /// [`WAIT_MIN`]), so that a client gives up close to its `--timeout`.
+    fn bounded(&self, wait: Duration) -> Duration {
+        match (self.give_up_after, self.call_started) {
+            (Some(limit), Some(started)) => wait.min(limit.saturating_sub(started.elapsed()).max(WAIT_MIN)),
+            _ => wait,
+        }
     }
 
     /// Records a failed call on `server`'s connection and drops the connection.
@@ -146,8 +160,9 @@ impl ClerkTransport<KvOp, String> for TcpClerkTransport {
             .map_err(|error| self.failed(server, format!("cannot encode the request: {error}")))?;
         self.conn(server)?;
         self.call_reached = true;
+        let timeout = self.bounded(CALL_TIMEOUT);
         let answer = match self.conns[server].as_mut() {
-            Some(conn) => conn.call(&payload, CALL_TIMEOUT),
+            Some(conn) => conn.call(&payload, timeout),
             None => return Err(CallFailed),
         };
         let bytes = answer.map_err(|error: CallError| self.failed(server, error.to_string()))?;

@@ -223,8 +223,15 @@ fn a_client_whose_call_reached_a_server_but_got_no_answer_exits_three() {
     // One node of three: it answers, but can never commit (no majority).
     let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
     node.wait_serving();
+    let started = Instant::now();
     let output = client(&["put", "k", "v"], &client_args(&specs, "c", &secret, 2));
+    let took = started.elapsed();
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    // It waited out its --timeout, and not much more.
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "took {took:?}"
+    );
     assert!(
         text(&output.stderr).contains("may or may not"),
         "{}",
