@@ -205,7 +205,7 @@ impl ClientConn {
         let id = self.next_id;
         self.next_id += 1;
         let frame = frame::encode(&ClientFrame { id, payload }).map_err(|e| match e {
-            FrameError::TooLarge { len } => CallError::TooLarge { len },
+            FrameError::TooLarge { len, .. } => CallError::TooLarge { len },
             other => CallError::Protocol(other.to_string()),
         })?;
         let written = self

@@ -32,10 +32,13 @@ pub enum FrameError {
     Closed,
     /// The stream ended in the middle of a frame.
     Truncated,
-    /// A frame's length is over [`FRAME_MAX`]: refused before anything was allocated for it.
+    /// A frame's length is over the limit (at most [`FRAME_MAX`]): refused before anything
+    /// was allocated for it.
     TooLarge {
         /// The length the frame announced (or, when sending, the length it would have had).
         len: usize,
+        /// The limit it is over.
+        limit: usize,
     },
     /// The socket's read timeout passed; what was read so far is kept for the next call.
     TimedOut,
@@ -55,8 +58,8 @@ impl fmt::Display for FrameError {
         match self {
             FrameError::Closed => write!(f, "the connection was closed"),
             FrameError::Truncated => write!(f, "the connection was closed in the middle of a frame"),
-            FrameError::TooLarge { len } => {
-                write!(f, "a frame of {len} bytes is over the limit of {FRAME_MAX} bytes")
+            FrameError::TooLarge { len, limit } => {
+                write!(f, "a frame of {len} bytes is over the limit of {limit} bytes")
             }
             FrameError::TimedOut => write!(f, "timed out waiting for a frame"),
             FrameError::Codec(e) => write!(f, "a frame did not encode or decode: {e}"),
@@ -143,7 +146,10 @@ impl<R: Read> FrameReader<R> {
         }
         let len = usize::try_from(u32::from_le_bytes(self.header)).unwrap_or(usize::MAX);
         if len > self.limit {
-            return Err(FrameError::TooLarge { len });
+            return Err(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            });
         }
         while self.body.len() < len {
             self.check_deadline()?;
@@ -207,7 +213,10 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     let header = u32::try_from(len)
         .ok()
         .filter(|_| len <= FRAME_MAX)
-        .ok_or(FrameError::TooLarge { len })?;
+        .ok_or(FrameError::TooLarge {
+            len,
+            limit: FRAME_MAX,
+        })?;
     let mut frame = frame;
     frame[..HEADER_LEN].copy_from_slice(&header.to_le_bytes());
     Ok(frame)
@@ -318,7 +327,7 @@ mod tests {
         });
         assert!(matches!(
             reader.read_frame(),
-            Err(FrameError::TooLarge { len }) if len == FRAME_MAX + 1
+            Err(FrameError::TooLarge { len, .. }) if len == FRAME_MAX + 1
         ));
         assert_eq!(reader.buffered_capacity(), 0);
         assert_eq!(reader.inner.at, HEADER_LEN, "no body byte was read");

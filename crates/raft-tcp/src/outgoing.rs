@@ -39,6 +39,11 @@ pub const SILENCE_MAX: Duration = Duration::from_secs(3);
 /// forgotten (its reply, if it ever comes, counts as unknown).
 pub const OUTSTANDING_MAX: usize = 4096;
 
+/// The largest reply frame a lane reads. Replies are a few dozen bytes (a term, a flag, an
+/// index or two), so a peer has no reason to announce more, and a lane that accepted up to
+/// [`crate::FRAME_MAX`] would let a broken peer make it buffer megabytes per reply.
+pub const REPLY_FRAME_MAX: usize = 1024;
+
 /// How often a waiting thread looks at the stop flag and the connection's health.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
 
@@ -175,6 +180,7 @@ fn serve(ctx: &LaneCtx, stream: &TcpStream, mut reader: FrameReader<TcpStream>, 
         }),
         dead: AtomicBool::new(false),
     };
+    reader.set_limit(REPLY_FRAME_MAX);
     if let Err(e) = stream
         .set_write_timeout(Some(WRITE_STALL_MAX))
         .and_then(|()| reader.get_ref().set_read_timeout(Some(POLL)))

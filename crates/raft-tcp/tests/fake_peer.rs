@@ -261,3 +261,26 @@ fn a_lane_without_replies_is_dialed_again() {
     );
     assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().connects >= 3));
 }
+
+#[test]
+fn a_reply_frame_over_the_reply_limit_closes_the_lane() {
+    let pair = Pair::new();
+    let (mut control, _bulk) = accept_lanes(&pair.fake);
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(1));
+    let _request: RequestFrame = control.recv().expect("the vote request");
+    // Replies are tiny: one that announces 64 KiB is refused at its length, and the lane
+    // closed at once (not after a silence).
+    let sent = Instant::now();
+    let mut bytes = (64u32 << 10).to_le_bytes().to_vec();
+    bytes.extend([0u8; 100]);
+    control.send_bytes(&bytes).expect("sent");
+    assert!(
+        control.closed_within(WAIT_MAX),
+        "the lane stayed open after an oversized reply"
+    );
+    let waited = sent.elapsed();
+    assert!(waited < SILENCE_MAX, "closed only after {waited:?}");
+    assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().refused_frame == 1));
+    assert_eq!(pair.node.stats().decode_failures, 0);
+}
