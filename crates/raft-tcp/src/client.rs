@@ -222,16 +222,7 @@ impl ClientConn {
             });
         }
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(CallError::TimedOut);
-            }
-            if let Err(e) = self.reader.get_ref().set_read_timeout(Some(left)) {
-                self.broken = true;
-                return Err(CallError::Io(e));
-            }
-            self.reader.set_deadline(Some(deadline));
-            let body = match self.reader.read_frame() {
+            let body = match self.reader.read_frame_before(deadline) {
                 Ok(body) => body,
                 Err(FrameError::TimedOut) => return Err(CallError::TimedOut),
                 Err(e) => {

@@ -215,3 +215,49 @@ fn a_stopped_server_closes_its_connections() {
         Err(CallError::Closed | CallError::Io(_))
     ));
 }
+
+/// A client port played by the test: it accepts one client (with the test secret) and hands
+/// the connection to `play`, on a thread of its own. Returns the address and the thread.
+fn fake_server(play: impl FnOnce(Raw) + Send + 'static) -> (String, std::thread::JoinHandle<()>) {
+    let listener = bind();
+    let addr = listener.local_addr().expect("addr").to_string();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let thread = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT_MAX;
+        let stream = loop {
+            assert!(Instant::now() < deadline, "no client came");
+            if let Ok((stream, _)) = listener.accept() {
+                break stream;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        stream.set_nonblocking(false).expect("blocking");
+        let (raw, _hello) = Raw::accept(stream);
+        play(raw);
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_reply_trickling_in_does_not_stretch_the_call_timeout() {
+    let timeout = Duration::from_secs(1);
+    let (done_tx, done_rx) = flume::bounded::<()>(1);
+    let (addr, server) = fake_server(move |mut raw| {
+        let _request = raw.recv_body().expect("the request");
+        // One byte of a reply just before the caller's deadline, then nothing.
+        std::thread::sleep(timeout - Duration::from_millis(100));
+        raw.send_bytes(&[9]).expect("sent");
+        let _ = done_rx.recv_timeout(WAIT_MAX);
+    });
+    let mut conn = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    let started = Instant::now();
+    let result = conn.call(b"anyone there?", timeout);
+    let took = started.elapsed();
+    let _ = done_tx.send(());
+    server.join().expect("the fake server did not panic");
+    assert!(matches!(result, Err(CallError::TimedOut)), "{result:?}");
+    assert!(
+        took < timeout + Duration::from_millis(300),
+        "the call took {took:?} with a timeout of {timeout:?}"
+    );
+}

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
     CLUSTER, Hello, Lane, Raw, ReplyFrame, RequestFrame, Role, SECRET, WAIT_MAX, lone_peer, wait_until,
@@ -14,7 +14,7 @@ use common::{
 use raft_core::message::{Reply, Request, RequestVoteArgs};
 use raft_core::{LogIndex, PeerId, Refusal, Term};
 use raft_node::RaftNode;
-use raft_tcp::{FRAME_MAX, TcpStats, TcpStatsSnapshot};
+use raft_tcp::{FRAME_MAX, HANDSHAKE_TIMEOUT, TcpStats, TcpStatsSnapshot};
 
 const CLOSE_MAX: Duration = Duration::from_secs(6);
 
@@ -286,5 +286,37 @@ fn a_recorded_handshake_does_not_replay() {
     assert!(replay.closed_within(CLOSE_MAX));
     assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_auth == 1));
     assert_eq!(stats.snapshot().accepted, 1, "only the genuine dialer");
+    assert_eq!(node.stats().refused.total(), 0);
+}
+
+#[test]
+fn a_dialer_trickling_its_proof_is_cut_off_at_the_handshake_deadline() {
+    let (node, stats, addr) = lone_peer();
+    let started = Instant::now();
+    let mut raw = Raw::connect(&addr);
+    raw.send(&Hello::new(CLUSTER, peer_role(1))).expect("sent");
+    let common::Challenge::Proceed { .. } = raw.recv().expect("challenge") else {
+        panic!("refused");
+    };
+    // One byte of the response just before the deadline, then nothing: a read timeout set
+    // once per frame would wait a whole timeout more after that byte.
+    std::thread::sleep(
+        (started + HANDSHAKE_TIMEOUT - Duration::from_millis(300)).saturating_duration_since(Instant::now()),
+    );
+    raw.send_bytes(&[40]).expect("sent");
+    raw.stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT + Duration::from_secs(3)))
+        .expect("timeout");
+    assert!(
+        raw.closed_within(HANDSHAKE_TIMEOUT + Duration::from_secs(3)),
+        "the trickling dialer was not cut off"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < HANDSHAKE_TIMEOUT + Duration::from_millis(500),
+        "cut off after {waited:?}, past the deadline of {HANDSHAKE_TIMEOUT:?}"
+    );
+    assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_handshake == 1));
+    assert_eq!(stats.snapshot().accepted, 0);
     assert_eq!(node.stats().refused.total(), 0);
 }
