@@ -261,3 +261,46 @@ fn a_reply_trickling_in_does_not_stretch_the_call_timeout() {
         "the call took {took:?} with a timeout of {timeout:?}"
     );
 }
+
+#[test]
+fn a_timed_out_call_leaves_the_connection_usable_and_a_stalled_one_closes_it() {
+    // A server that authenticates the client and then reads nothing: a large request fills
+    // the socket buffers and its write stalls part way.
+    let (done_tx, done_rx) = flume::bounded::<()>(1);
+    let (addr, server) = fake_server(move |raw| {
+        let _ = done_rx.recv_timeout(WAIT_MAX);
+        drop(raw);
+    });
+    let mut conn = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    let big = vec![5u8; 12 << 20];
+    let timeout = Duration::from_millis(300);
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = conn.call(&big, timeout);
+        let took = started.elapsed();
+        assert!(took < timeout + Duration::from_millis(300), "took {took:?}");
+        let after = conn.call(b"", Duration::from_millis(1));
+        // The contract: a call that timed out leaves the connection usable (the next call
+        // is not refused as closed), and any other failure closes it.
+        match &result {
+            Err(CallError::TimedOut) => assert!(
+                !matches!(after, Err(CallError::Closed)),
+                "TimedOut, yet the connection is closed"
+            ),
+            Err(_) => assert!(matches!(after, Err(CallError::Closed)), "{after:?}"),
+            Ok(_) => panic!("a reply from a server that reads nothing"),
+        }
+        let closed = matches!(after, Err(CallError::Closed));
+        outcomes.push(result);
+        if closed {
+            break;
+        }
+    }
+    let _ = done_tx.send(());
+    server.join().expect("the fake server did not panic");
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Err(CallError::Stalled))),
+        "no write stalled part way: {outcomes:?}"
+    );
+}
