@@ -32,8 +32,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long closes the connection (a peer that stopped
 /// reading, or a link that went dark).
 pub const WRITE_STALL_MAX: Duration = Duration::from_secs(5);
-/// A connection on which requests went out but nothing came back for this long is taken for
-/// dead and dialed again.
+/// A connection on which two requests, one after the other, have each waited this long with
+/// no reply at all coming back is taken for dead and dialed again.
+///
+/// Why two: a request may go unanswered on a healthy connection (the receiver's gate refuses
+/// it without a reply, or the receiver dropped the reply from a full queue), so one
+/// unanswered request proves nothing. But a healthy peer answers *something*, and Raft keeps
+/// sending (every heartbeat interval, while there is a leader). So the connection is taken
+/// for dead only when a request, and a later one too, have each waited this long with not
+/// one reply frame heard since the first went out. Only a frame that decodes as a reply
+/// counts as heard: garbage is no sign of a live peer.
 pub const SILENCE_MAX: Duration = Duration::from_secs(3);
 /// The most requests of one connection awaiting their replies; past it the oldest is
 /// forgotten (its reply, if it ever comes, counts as unknown).
@@ -60,11 +68,31 @@ pub(crate) struct LaneCtx {
     pub(crate) queue: Arc<DropOldest<Request>>,
 }
 
-/// The requests of one connection awaiting replies, and how long it has been silent.
+/// The requests of one connection awaiting replies, and how long it has been silent (the
+/// silence rule is [`SILENCE_MAX`]'s).
 struct Calls {
     outstanding: BTreeMap<u64, &'static str>,
-    /// When the oldest request written since the last frame heard was written.
-    waiting_since: Option<Instant>,
+    /// When the first and the second request written since the last reply heard went out.
+    unanswered: [Option<Instant>; 2],
+}
+
+impl Calls {
+    /// A request was written (and its reply has not come yet).
+    fn written(&mut self, at: Instant) {
+        if let Some(slot) = self.unanswered.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(at);
+        }
+    }
+
+    /// A reply was heard: the connection is alive.
+    fn heard(&mut self) {
+        self.unanswered = [None, None];
+    }
+
+    /// Whether the silence rule ([`SILENCE_MAX`]) takes the connection for dead.
+    fn silent_too_long(&self) -> bool {
+        self.unanswered[1].is_some_and(|second| second.elapsed() > SILENCE_MAX)
+    }
 }
 
 /// One live connection's shared state.
@@ -176,7 +204,7 @@ fn serve(ctx: &LaneCtx, stream: &TcpStream, mut reader: FrameReader<TcpStream>, 
     let conn = Conn {
         calls: Mutex::new(Calls {
             outstanding: BTreeMap::new(),
-            waiting_since: None,
+            unanswered: [None, None],
         }),
         dead: AtomicBool::new(false),
     };
@@ -238,7 +266,7 @@ fn write_requests(ctx: &LaneCtx, mut stream: &TcpStream, conn: &Conn) {
         // a slow link), unless its reply already came back.
         let mut calls = conn.calls();
         if calls.outstanding.contains_key(&id) {
-            calls.waiting_since.get_or_insert_with(Instant::now);
+            calls.written(Instant::now());
         }
     }
 }
@@ -249,8 +277,7 @@ fn read_replies(ctx: &LaneCtx, reader: &mut FrameReader<TcpStream>, conn: &Conn)
         match reader.read_frame() {
             Ok(body) => deliver(ctx, conn, &body),
             Err(FrameError::TimedOut) => {
-                let since = conn.calls().waiting_since;
-                if since.is_some_and(|t| t.elapsed() > SILENCE_MAX) {
+                if conn.calls().silent_too_long() {
                     tracing::warn!(to = %ctx.to, lane = ctx.lane.name(), "no reply from the peer for too long: reconnecting");
                     break;
                 }
@@ -276,9 +303,11 @@ fn deliver(ctx: &LaneCtx, conn: &Conn, body: &[u8]) {
     let decoded = frame::decode::<ReplyFrame<Reply>>(body);
     let expected = {
         let mut calls = conn.calls();
-        calls.waiting_since = None;
         match &decoded {
-            Ok(frame) => calls.outstanding.remove(&frame.id),
+            Ok(frame) => {
+                calls.heard();
+                calls.outstanding.remove(&frame.id)
+            }
             Err(_) => None,
         }
     };

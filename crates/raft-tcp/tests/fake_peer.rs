@@ -7,7 +7,8 @@
 //!   received. On one connection, which delivers in order, that could not happen.
 //! - Replies are paired with requests by id: a reply to no request, or of the wrong kind, or
 //!   that does not decode, is counted and never reaches Raft.
-//! - A lane that gets no reply for too long is dialed again.
+//! - A lane whose requests go unanswered for too long is dialed again; one unanswered
+//!   request alone does not close it.
 
 mod common;
 
@@ -227,20 +228,31 @@ fn replies_are_paired_with_requests_by_id() {
 }
 
 #[test]
-fn a_lane_without_replies_is_dialed_again() {
+fn a_lane_answering_only_garbage_is_dialed_again() {
     let pair = Pair::new();
     let (mut control, _bulk) = accept_lanes(&pair.fake);
     control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
     pair.send(vote_request(1));
-    let _unanswered: RequestFrame = control.recv().expect("the vote request");
+    let _unanswered: RequestFrame = control.recv().expect("the first vote request");
+    std::thread::sleep(Duration::from_millis(300));
+    pair.send(vote_request(2));
+    let _also_unanswered: RequestFrame = control.recv().expect("the second vote request");
     let sent = Instant::now();
-    // Peer 1 never answers: after SILENCE_MAX peer 0 closes the lane and dials it again.
-    assert!(
-        control.closed_within(SILENCE_MAX + Duration::from_secs(3)),
-        "the silent lane stayed open"
-    );
+    // Peer 1 answers neither, and sends frames that are no reply: they are not taken for
+    // signs of life. SILENCE_MAX after the second request, peer 0 closes the lane and dials
+    // it again.
+    let poll = Duration::from_millis(300);
+    control.stream.set_read_timeout(Some(poll)).expect("timeout");
+    let limit = SILENCE_MAX + Duration::from_secs(3);
+    let mut closed = false;
+    while !closed && sent.elapsed() < limit {
+        let _ = control.send_bytes(&[3, 0, 0, 0, 0xff, 0xff, 0xff]);
+        closed = control.closed_within(poll);
+    }
+    assert!(closed, "the silent lane stayed open");
     let waited = sent.elapsed();
     assert!(waited >= SILENCE_MAX, "closed after {waited:?}");
+    assert!(pair.stats.snapshot().decode_failures > 0, "the garbage arrived");
     pair.fake.set_nonblocking(true).expect("nonblocking");
     let deadline = Instant::now() + WAIT_MAX;
     let again = loop {
@@ -260,6 +272,26 @@ fn a_lane_without_replies_is_dialed_again() {
         }
     );
     assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().connects >= 3));
+}
+
+#[test]
+fn one_unanswered_request_does_not_close_a_lane() {
+    let pair = Pair::new();
+    let (mut control, _bulk) = accept_lanes(&pair.fake);
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(1));
+    let first: RequestFrame = control.recv().expect("the vote request");
+    // Peer 1 leaves it unanswered (as its gate would a request it refuses), and peer 0
+    // sends nothing more for longer than SILENCE_MAX: the lane stays.
+    let quiet = SILENCE_MAX + Duration::from_secs(1);
+    control.stream.set_read_timeout(Some(quiet)).expect("timeout");
+    assert!(!control.closed_within(quiet), "the lane was closed");
+    assert_eq!(pair.stats.snapshot().connects, 2, "no lane was dialed again");
+    // The next request comes on the same connection.
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(2));
+    let second: RequestFrame = control.recv().expect("the next request");
+    assert!(second.id > first.id);
 }
 
 #[test]
