@@ -16,14 +16,14 @@ use raft_core::PeerId;
 use raft_core::message::{Reply, Request};
 use raft_node::Inbox;
 
-use crate::PEER_QUEUE_MAX;
 use crate::frame::{self, FrameError, FrameReader, ReplyFrame, RequestFrame};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, Lane, Role};
 use crate::identity::Identity;
 use crate::outgoing::{POLL, WRITE_STALL_MAX};
-use crate::queue::{DropOldest, Pushed};
+use crate::queue::{DropOldest, Queued};
 use crate::runtime::{self, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
+use crate::{PEER_LANE_BYTES_MAX, PEER_QUEUE_MAX};
 
 /// The acceptor's side of a transport, shared by its connection threads.
 pub(crate) struct Incoming {
@@ -122,7 +122,10 @@ impl Incoming {
         tracked: &Tracked,
         from: PeerId,
     ) {
-        let replies = Arc::new(DropOldest::<(u64, Reply)>::new(PEER_QUEUE_MAX));
+        let replies = Arc::new(DropOldest::<(u64, Reply)>::new(
+            PEER_QUEUE_MAX,
+            PEER_LANE_BYTES_MAX,
+        ));
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let writer = std::thread::Builder::new()
@@ -162,8 +165,9 @@ impl Incoming {
                     let replies = Arc::clone(replies);
                     let stats = Arc::clone(&self.stats);
                     self.inbox.request(from, request, move |reply| {
-                        if replies.push((id, reply)) == Pushed::DroppedOldest {
-                            stats.count(Counter::DroppedQueueFull);
+                        let pushed = replies.push((id, reply));
+                        if pushed.overflowed > 0 {
+                            stats.add(Counter::DroppedQueueFull, pushed.overflowed as u64);
                         }
                     });
                 }
@@ -194,5 +198,12 @@ impl Incoming {
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A numbered reply waiting to be written: a few dozen bytes.
+impl Queued for (u64, Reply) {
+    fn cost(&self) -> usize {
+        crate::outgoing::REPLY_FRAME_MAX
     }
 }

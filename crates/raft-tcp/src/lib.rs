@@ -62,8 +62,11 @@
 //! ## Errors and bounds
 //!
 //! Nothing that arrives from the network panics: bad bytes are refused, counted and traced.
-//! Every queue is bounded ([`PEER_QUEUE_MAX`], [`server::CLIENT_REPLY_QUEUE_MAX`]), as are
-//! the connections open at once and each wait (connect, handshake, a stalled write). Dropping
+//! Every queue is bounded by a count and by bytes ([`PEER_QUEUE_MAX`],
+//! [`PEER_LANE_BYTES_MAX`], [`server::CLIENT_REPLY_QUEUE_MAX`],
+//! [`server::CLIENT_REPLY_BYTES_MAX`]); a newer InstallSnapshot replaces a queued one, and an
+//! AppendEntries replaces a queued one whose entries it all carries. The connections open at
+//! once are bounded too, as is each wait (connect, handshake, a stalled write). Dropping
 //! a [`TcpTransport`] or a [`ClientServer`] closes its connections and joins its threads.
 #![forbid(unsafe_code)]
 
@@ -98,3 +101,8 @@ pub const FRAME_MAX: usize = 16 << 20;
 
 /// The most requests queued per peer and lane; a full queue drops its oldest.
 pub const PEER_QUEUE_MAX: usize = 1024;
+
+/// The most bytes of requests queued per peer and lane (64 MiB); past it the oldest are
+/// dropped. raft-core sends a follower that needs a snapshot the whole snapshot (up to
+/// [`FRAME_MAX`]) every heartbeat: a count alone would let a slow lane hold gigabytes.
+pub const PEER_LANE_BYTES_MAX: usize = 64 << 20;

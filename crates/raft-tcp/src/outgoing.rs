@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use raft_core::PeerId;
-use raft_core::message::{Reply, Request};
+use raft_core::message::{AppendEntriesArgs, Reply, Request};
+use raft_core::{Entry, PeerId};
 use raft_node::Inbox;
 
 use crate::frame::{self, FrameError, FrameReader, ReplyFrame, RequestFrame};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, HandshakeError, Lane, Role};
 use crate::identity::Identity;
-use crate::queue::DropOldest;
+use crate::queue::{DropOldest, Queued};
 use crate::runtime::{self, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
 
@@ -332,6 +332,70 @@ fn deliver(ctx: &LaneCtx, conn: &Conn, body: &[u8]) {
     }
 }
 
+/// What [`encoded_size_max`] counts for a request besides its entries or its snapshot: the
+/// frame's length, the request's number, its kind, its terms, indexes and ids, and the
+/// lengths, each at its longest.
+const REQUEST_FIXED_MAX: usize = 96;
+
+/// What [`encoded_size_max`] counts for an entry besides its command: its index, its term
+/// and its command's length, each at its longest.
+const ENTRY_FIXED_MAX: usize = 30;
+
+/// An upper bound of the bytes of a request's frame, counted without encoding it: what it
+/// costs in a queue.
+pub(crate) fn encoded_size_max(request: &Request) -> usize {
+    REQUEST_FIXED_MAX.saturating_add(match request {
+        Request::RequestVote(_) => 0,
+        Request::AppendEntries(args) => entries_size_max(&args.entries),
+        Request::InstallSnapshot(args) => args.data.len(),
+    })
+}
+
+/// An upper bound of the bytes that `entries` take in a frame.
+fn entries_size_max(entries: &[Entry]) -> usize {
+    entries.iter().fold(0, |sum: usize, entry| {
+        sum.saturating_add(ENTRY_FIXED_MAX)
+            .saturating_add(entry.command.len())
+    })
+}
+
+/// The last log index an AppendEntries covers: its `prev_log_index` if it has no entries.
+fn last_index(args: &AppendEntriesArgs) -> u64 {
+    let count = u64::try_from(args.entries.len()).unwrap_or(u64::MAX);
+    args.prev_log_index.0.saturating_add(count)
+}
+
+impl Queued for Request {
+    fn cost(&self) -> usize {
+        encoded_size_max(self)
+    }
+
+    /// A queued request has not been written, so it has no number yet and no reply is
+    /// awaited for it: dropping it leaves the pairing of replies intact. Raft retries what is
+    /// lost; here only what the newer request carries anyway is dropped:
+    ///
+    /// - an older InstallSnapshot, for a newer one (the leader's latest snapshot is at least
+    ///   as far along);
+    /// - an older AppendEntries of the same term, for one that starts no later and ends no
+    ///   earlier. In one term the leader's log only grows, so the newer one holds the older
+    ///   one's entries (and a commit index at least as high). Pipelined requests that each
+    ///   carry different entries are kept.
+    fn supersedes(&self, older: &Request) -> bool {
+        match (self, older) {
+            (Request::InstallSnapshot(new), Request::InstallSnapshot(old)) => {
+                new.term >= old.term && new.leader_id == old.leader_id
+            }
+            (Request::AppendEntries(new), Request::AppendEntries(old)) => {
+                new.term == old.term
+                    && new.leader_id == old.leader_id
+                    && new.prev_log_index <= old.prev_log_index
+                    && last_index(new) >= last_index(old)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The name of the reply a request expects ([`Reply::name`]).
 fn reply_name(request: &Request) -> &'static str {
     match request {
@@ -348,5 +412,82 @@ pub(crate) fn lane_of(request: &Request) -> Lane {
         Request::RequestVote(_) => Lane::Control,
         Request::AppendEntries(args) if args.entries.is_empty() => Lane::Control,
         Request::AppendEntries(_) | Request::InstallSnapshot(_) => Lane::Bulk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft_core::message::InstallSnapshotArgs;
+    use raft_core::{LogIndex, Term};
+
+    use super::*;
+
+    fn append(term: u64, prev: u64, count: u64, len: usize) -> Request {
+        Request::AppendEntries(AppendEntriesArgs {
+            term: Term(term),
+            leader_id: PeerId(1),
+            prev_log_index: LogIndex(prev),
+            prev_log_term: Term(term),
+            entries: (1..=count)
+                .map(|i| Entry {
+                    index: LogIndex(prev + i),
+                    term: Term(term),
+                    command: vec![0; len],
+                })
+                .collect(),
+            leader_commit: LogIndex(prev),
+        })
+    }
+
+    fn snapshot(term: u64, index: u64) -> Request {
+        Request::InstallSnapshot(InstallSnapshotArgs {
+            term: Term(term),
+            leader_id: PeerId(1),
+            last_included_index: LogIndex(index),
+            last_included_term: Term(term),
+            data: vec![1; 100],
+        })
+    }
+
+    #[test]
+    fn a_request_supersedes_only_what_it_carries_all_of() {
+        // The same start, more entries (raft-core's pipelined appends from one next_index).
+        assert!(append(3, 10, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(append(3, 8, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        // A heartbeat is covered by an append from the same place or earlier.
+        assert!(append(3, 10, 1, 1).supersedes(&append(3, 10, 0, 0)));
+        assert!(append(3, 10, 0, 0).supersedes(&append(3, 10, 0, 0)));
+        // Not: fewer entries, later entries, another term, another kind.
+        assert!(!append(3, 10, 1, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(3, 11, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(4, 10, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(3, 10, 0, 0).supersedes(&append(3, 10, 1, 1)));
+        assert!(!append(3, 10, 5, 1).supersedes(&snapshot(3, 10)));
+        // A newer snapshot replaces an older one, never the reverse across terms.
+        assert!(snapshot(3, 20).supersedes(&snapshot(3, 10)));
+        assert!(snapshot(4, 20).supersedes(&snapshot(3, 30)));
+        assert!(!snapshot(3, 20).supersedes(&snapshot(4, 10)));
+        assert!(!snapshot(3, 20).supersedes(&append(3, 10, 1, 1)));
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_frame() {
+        for request in [
+            append(u64::MAX >> 1, u64::MAX >> 2, 3, 1000),
+            append(1, 0, 0, 0),
+            snapshot(u64::MAX >> 1, u64::MAX >> 1),
+        ] {
+            let frame = frame::encode(&RequestFrame {
+                id: u64::MAX,
+                request: &request,
+            })
+            .expect("encodes");
+            assert!(
+                frame.len() <= encoded_size_max(&request),
+                "{} > {}",
+                frame.len(),
+                encoded_size_max(&request)
+            );
+        }
     }
 }

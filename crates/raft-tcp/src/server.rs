@@ -11,7 +11,7 @@ use crate::frame::{self, ClientFrame, FrameError, FrameReader};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, Role};
 use crate::identity::Identity;
 use crate::outgoing::{POLL, WRITE_STALL_MAX};
-use crate::queue::{DropOldest, Pushed};
+use crate::queue::{DropOldest, Queued};
 use crate::runtime::{self, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
 
@@ -21,6 +21,10 @@ pub const CLIENT_CONNS_MAX: usize = 256;
 
 /// The most replies waiting to be written to one client; past it the oldest is dropped.
 pub const CLIENT_REPLY_QUEUE_MAX: usize = 1024;
+
+/// The most bytes of replies waiting to be written to one client (64 MiB); past it the
+/// oldest are dropped.
+pub const CLIENT_REPLY_BYTES_MAX: usize = 64 << 20;
 
 type Handler = dyn Fn(Vec<u8>, ClientReplier) + Send + Sync;
 type Replies = DropOldest<(u64, Vec<u8>)>;
@@ -42,9 +46,14 @@ pub struct ClientReplier {
 impl ClientReplier {
     /// Sends `payload` as the reply. Never blocks; if the client has gone, it is dropped.
     pub fn reply(self, payload: Vec<u8>) {
-        if self.replies.push((self.id, payload)) == Pushed::DroppedOldest {
-            self.stats.count(Counter::DroppedQueueFull);
-            tracing::warn!("a client's reply queue is full: its oldest reply is dropped");
+        let pushed = self.replies.push((self.id, payload));
+        if pushed.overflowed > 0 {
+            self.stats
+                .add(Counter::DroppedQueueFull, pushed.overflowed as u64);
+            tracing::warn!(
+                dropped = pushed.overflowed,
+                "a client's reply queue is full: its oldest replies are dropped"
+            );
         }
     }
 }
@@ -153,7 +162,7 @@ impl Port {
         tracked: &Tracked,
         addr: SocketAddr,
     ) {
-        let replies = Arc::new(Replies::new(CLIENT_REPLY_QUEUE_MAX));
+        let replies = Arc::new(Replies::new(CLIENT_REPLY_QUEUE_MAX, CLIENT_REPLY_BYTES_MAX));
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let writer = std::thread::Builder::new()
@@ -219,5 +228,12 @@ impl Port {
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A numbered reply to a client: its payload, and a little for its frame.
+impl Queued for (u64, Vec<u8>) {
+    fn cost(&self) -> usize {
+        self.1.len().saturating_add(32)
     }
 }

@@ -19,6 +19,7 @@ pub struct TcpStats {
     decode_failures: AtomicU64,
     unknown_replies: AtomicU64,
     dropped_queue_full: AtomicU64,
+    dropped_superseded: AtomicU64,
     dropped_unreachable: AtomicU64,
     dropped_too_large: AtomicU64,
     connects: AtomicU64,
@@ -50,8 +51,12 @@ pub struct TcpStatsSnapshot {
     pub decode_failures: u64,
     /// Replies to no outstanding request (dropped, not stepped).
     pub unknown_replies: u64,
-    /// Requests or replies dropped because their queue was full (the oldest goes first).
+    /// Requests or replies dropped because their queue was full, by count or by bytes (the
+    /// oldest goes first).
     pub dropped_queue_full: u64,
+    /// Queued requests dropped because a newer one made them useless: a newer
+    /// InstallSnapshot, or an AppendEntries carrying everything an older one did.
+    pub dropped_superseded: u64,
     /// Requests dropped because their peer could not be reached.
     pub dropped_unreachable: u64,
     /// Requests or replies dropped because they would make a frame over the limit.
@@ -78,6 +83,7 @@ pub(crate) enum Counter {
     DecodeFailures,
     UnknownReplies,
     DroppedQueueFull,
+    DroppedSuperseded,
     DroppedUnreachable,
     DroppedTooLarge,
     Connects,
@@ -108,6 +114,7 @@ impl TcpStats {
             decode_failures: get(&self.decode_failures),
             unknown_replies: get(&self.unknown_replies),
             dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_superseded: get(&self.dropped_superseded),
             dropped_unreachable: get(&self.dropped_unreachable),
             dropped_too_large: get(&self.dropped_too_large),
             connects: get(&self.connects),
@@ -130,6 +137,7 @@ impl TcpStats {
             Counter::DecodeFailures => &self.decode_failures,
             Counter::UnknownReplies => &self.unknown_replies,
             Counter::DroppedQueueFull => &self.dropped_queue_full,
+            Counter::DroppedSuperseded => &self.dropped_superseded,
             Counter::DroppedUnreachable => &self.dropped_unreachable,
             Counter::DroppedTooLarge => &self.dropped_too_large,
             Counter::Connects => &self.connects,

@@ -9,14 +9,14 @@ use raft_core::PeerId;
 use raft_core::message::Request;
 use raft_node::{Inbox, Transport};
 
-use crate::PEER_QUEUE_MAX;
 use crate::handshake::Lane;
 use crate::identity::Identity;
 use crate::incoming::Incoming;
 use crate::outgoing::{self, LaneCtx};
-use crate::queue::{DropOldest, Pushed};
+use crate::queue::DropOldest;
 use crate::runtime::{self, Runtime};
 use crate::stats::{Counter, TcpStats};
+use crate::{PEER_LANE_BYTES_MAX, PEER_QUEUE_MAX};
 
 /// Where the peers of a cluster are and who this one is.
 #[derive(Clone, Debug)]
@@ -109,8 +109,8 @@ impl TcpTransport {
             }
             let to = PeerId(u32::try_from(i).unwrap_or(u32::MAX));
             let lanes: Lanes = [
-                Arc::new(DropOldest::new(PEER_QUEUE_MAX)),
-                Arc::new(DropOldest::new(PEER_QUEUE_MAX)),
+                Arc::new(DropOldest::new(PEER_QUEUE_MAX, PEER_LANE_BYTES_MAX)),
+                Arc::new(DropOldest::new(PEER_QUEUE_MAX, PEER_LANE_BYTES_MAX)),
             ];
             for (lane, queue) in Lane::ALL.into_iter().zip(&lanes) {
                 let ctx = LaneCtx {
@@ -147,9 +147,16 @@ impl Transport for TcpTransport {
         };
         let lane = outgoing::lane_of(&request);
         let queue = &lanes[usize::from(lane == Lane::Bulk)];
-        if queue.push(request) == Pushed::DroppedOldest {
-            self.stats.count(Counter::DroppedQueueFull);
-            tracing::debug!(me = %self.me, %to, lane = lane.name(), "the queue to the peer is full: the oldest request is dropped");
+        // What the push drops is freed in it, after the queue's lock is released.
+        let pushed = queue.push(request);
+        if pushed.superseded > 0 {
+            self.stats
+                .add(Counter::DroppedSuperseded, pushed.superseded as u64);
+        }
+        if pushed.overflowed > 0 {
+            self.stats
+                .add(Counter::DroppedQueueFull, pushed.overflowed as u64);
+            tracing::debug!(me = %self.me, %to, lane = lane.name(), dropped = pushed.overflowed, "the queue to the peer is full: the oldest requests are dropped");
         }
     }
 }

@@ -25,7 +25,7 @@ use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, Reply, Request,
     RequestVoteArgs, RequestVoteReply,
 };
-use raft_core::{LogIndex, PeerId, Term};
+use raft_core::{Entry, LogIndex, PeerId, Term};
 use raft_node::{RaftNode, Transport};
 use raft_tcp::outgoing::SILENCE_MAX;
 use raft_tcp::{PeerConfig, TcpStats, TcpTransport};
@@ -102,6 +102,34 @@ impl Pair {
     fn send(&self, request: Request) {
         self.tcp.lock().expect("not poisoned").send(PeerId(1), request);
     }
+}
+
+/// An AppendEntries in `term` after `prev`, with entries `indexes` of `len` bytes each.
+fn append(term: u64, prev: u64, indexes: std::ops::RangeInclusive<u64>, len: usize) -> Request {
+    Request::AppendEntries(AppendEntriesArgs {
+        term: Term(term),
+        leader_id: PeerId(0),
+        prev_log_index: LogIndex(prev),
+        prev_log_term: Term(term),
+        entries: indexes
+            .map(|index| Entry {
+                index: LogIndex(index),
+                term: Term(term),
+                command: vec![(index % 251) as u8; len],
+            })
+            .collect(),
+        leader_commit: LogIndex(prev),
+    })
+}
+
+fn snapshot_request(index: u64, len: usize) -> Request {
+    Request::InstallSnapshot(InstallSnapshotArgs {
+        term: Term(7),
+        leader_id: PeerId(0),
+        last_included_index: LogIndex(index),
+        last_included_term: Term(7),
+        data: vec![(index % 251) as u8; len],
+    })
 }
 
 fn vote_request(term: u64) -> Request {
@@ -315,4 +343,72 @@ fn a_reply_frame_over_the_reply_limit_closes_the_lane() {
     assert!(waited < SILENCE_MAX, "closed only after {waited:?}");
     assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().refused_frame == 1));
     assert_eq!(pair.node.stats().decode_failures, 0);
+}
+
+/// Reads requests from `lane` until `last` says one is the last expected (at most `max`
+/// frames); how many arrived, the last one included.
+fn read_until(lane: &mut Raw, max: usize, last: impl Fn(&Request) -> bool) -> usize {
+    lane.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    for count in 1..=max {
+        let frame: RequestFrame = lane.recv().expect("a request");
+        if last(&frame.request) {
+            return count;
+        }
+    }
+    panic!("the last request did not arrive among {max}");
+}
+
+#[test]
+fn a_queued_snapshot_is_replaced_by_a_newer_one() {
+    // raft-core sends a follower that needs a snapshot the whole of it every heartbeat. Peer 1
+    // reads nothing for a while: the snapshots queued meanwhile replace each other, so
+    // peer 1 then gets those already on their way, and the newest, not a backlog.
+    let pair = Pair::new();
+    let (_control, mut bulk) = accept_lanes(&pair.fake);
+    let count = 100;
+    for index in 1..=count {
+        pair.send(snapshot_request(index, 1 << 20));
+    }
+    let received = read_until(
+        &mut bulk,
+        100,
+        |request| matches!(request, Request::InstallSnapshot(args) if args.last_included_index == LogIndex(count)),
+    );
+    assert!(received <= 20, "{received} snapshots of {count} were sent");
+    let superseded = pair.stats.snapshot().dropped_superseded;
+    assert_eq!(superseded + received as u64, count, "each one sent or superseded");
+    assert_eq!(pair.stats.snapshot().dropped_queue_full, 0);
+}
+
+#[test]
+fn a_slow_bulk_lane_queues_a_bounded_number_of_bytes() {
+    // Appends that each carry other entries (none replaces another), 100 MiB in all, to a
+    // peer that reads nothing for a while: the queue keeps within its byte budget by dropping
+    // the oldest, and the newest is delivered.
+    let pair = Pair::new();
+    let (_control, mut bulk) = accept_lanes(&pair.fake);
+    let count = 400;
+    for index in 1..=count {
+        pair.send(append(7, index - 1, index..=index, 256 << 10));
+    }
+    let dropped = pair.stats.snapshot().dropped_queue_full;
+    assert!(
+        dropped >= 100,
+        "only {dropped} requests dropped: {:?}",
+        pair.stats.snapshot()
+    );
+    let received = read_until(
+        &mut bulk,
+        400,
+        |request| matches!(request, Request::AppendEntries(args) if args.prev_log_index == LogIndex(count - 1)),
+    );
+    assert!(
+        received as u64 + dropped <= count,
+        "{received} received and {dropped} dropped of {count}"
+    );
+    assert_eq!(
+        pair.stats.snapshot().dropped_superseded,
+        0,
+        "each carried other entries"
+    );
 }
