@@ -341,6 +341,11 @@ const REQUEST_FIXED_MAX: usize = 96;
 /// and its command's length, each at its longest.
 const ENTRY_FIXED_MAX: usize = 30;
 
+/// An AppendEntries whose entries take at most this many bytes (as [`encoded_size_max`]
+/// counts them) travels on the Control lane, so that the common small append to a follower a
+/// little behind is not queued behind a snapshot (4 KiB).
+pub const CONTROL_ENTRIES_MAX: usize = 4 << 10;
+
 /// An upper bound of the bytes of a request's frame, counted without encoding it: what it
 /// costs in a queue.
 pub(crate) fn encoded_size_max(request: &Request) -> usize {
@@ -406,18 +411,27 @@ fn reply_name(request: &Request) -> &'static str {
 }
 
 /// The lane a request travels on: what is small and urgent on Control, what may be large on
-/// Bulk, so that a heartbeat never waits behind a snapshot.
+/// Bulk, so that a heartbeat never waits behind a snapshot. An AppendEntries goes on Control
+/// while its entries take at most [`CONTROL_ENTRIES_MAX`] bytes.
+///
+/// So two AppendEntries to one follower may arrive in another order than they were sent (a
+/// large one on Bulk, then a small one on Control). Raft allows it: the follower checks each
+/// against its log on its own (`prev_log_index` and `prev_log_term`), an older one never
+/// truncates entries a newer one appended unless they conflict, and the leader never lowers
+/// its `match_index` for a late reply.
 pub(crate) fn lane_of(request: &Request) -> Lane {
     match request {
         Request::RequestVote(_) => Lane::Control,
-        Request::AppendEntries(args) if args.entries.is_empty() => Lane::Control,
+        Request::AppendEntries(args) if entries_size_max(&args.entries) <= CONTROL_ENTRIES_MAX => {
+            Lane::Control
+        }
         Request::AppendEntries(_) | Request::InstallSnapshot(_) => Lane::Bulk,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use raft_core::message::InstallSnapshotArgs;
+    use raft_core::message::{InstallSnapshotArgs, RequestVoteArgs};
     use raft_core::{LogIndex, Term};
 
     use super::*;
@@ -468,6 +482,22 @@ mod tests {
         assert!(snapshot(4, 20).supersedes(&snapshot(3, 30)));
         assert!(!snapshot(3, 20).supersedes(&snapshot(4, 10)));
         assert!(!snapshot(3, 20).supersedes(&append(3, 10, 1, 1)));
+    }
+
+    #[test]
+    fn small_appends_go_on_control_and_large_ones_on_bulk() {
+        let vote = Request::RequestVote(RequestVoteArgs {
+            term: Term(1),
+            candidate_id: PeerId(1),
+            last_log_index: LogIndex(0),
+            last_log_term: Term(0),
+        });
+        assert_eq!(lane_of(&vote), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 0, 0)), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 3, 100)), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 1, CONTROL_ENTRIES_MAX)), Lane::Bulk);
+        assert_eq!(lane_of(&append(3, 10, 200, 30)), Lane::Bulk);
+        assert_eq!(lane_of(&snapshot(3, 10)), Lane::Bulk);
     }
 
     #[test]

@@ -142,7 +142,7 @@ fn vote_request(term: u64) -> Request {
 }
 
 #[test]
-fn a_heartbeat_passes_a_snapshot_in_flight() {
+fn a_heartbeat_and_a_small_append_pass_a_snapshot_in_flight() {
     let pair = Pair::new();
     let send = |request| pair.send(request);
     let (mut control, mut bulk) = accept_lanes(&pair.fake);
@@ -187,6 +187,20 @@ fn a_heartbeat_passes_a_snapshot_in_flight() {
         other => panic!("a {} instead of the heartbeat", other.name()),
     }
     assert!(waited < Duration::from_secs(1), "the heartbeat took {waited:?}");
+
+    // So does an append of a few small entries (to a follower a little behind).
+    let sent = Instant::now();
+    send(append(7, 100, 101..=103, 200));
+    let small: RequestFrame = control.recv().expect("the small append arrives");
+    let waited = sent.elapsed();
+    match &small.request {
+        Request::AppendEntries(args) => assert_eq!(args.entries.len(), 3),
+        other => panic!("a {} instead of the small append", other.name()),
+    }
+    assert!(
+        waited < Duration::from_secs(1),
+        "the small append took {waited:?}"
+    );
 
     // The snapshot was in flight all along, and arrives whole once peer 1 reads on.
     let mut rest = vec![0u8; frame_len - first.len()];
