@@ -41,6 +41,11 @@ pub(crate) const MAGIC: [u8; 8] = *b"raft-tcp";
 /// The longest a handshake may take, end to end, on either side.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest an acceptor waits for the dialer's Hello, from the moment it accepted the
+/// connection. A dialer sends its Hello at once, so this is short: a stranger that connects
+/// and says nothing (or trickles) holds a handshake place for no longer.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The largest frame the handshake reads: its messages are small, so a dialer cannot make
 /// an acceptor hold a large buffer before it has proved anything.
 pub(crate) const HANDSHAKE_FRAME_MAX: usize = 1024;
@@ -234,7 +239,8 @@ pub(crate) fn dial(
 
 /// Runs the acceptor's side on `stream`: `check` decides whether the role the dialer claims is
 /// welcome (its `Err` is the reason given). Returns the role, now proved. A refusal is sent
-/// to the dialer with its reason, except for bytes that are no handshake at all.
+/// to the dialer with its reason, except for bytes that are no handshake at all. The Hello
+/// must arrive within [`HELLO_TIMEOUT`], the whole handshake within `timeout`.
 pub(crate) fn accept(
     stream: &TcpStream,
     reader: &mut FrameReader<TcpStream>,
@@ -242,8 +248,9 @@ pub(crate) fn accept(
     check: impl FnOnce(&Role) -> Result<(), String>,
     timeout: Duration,
 ) -> Result<Role, HandshakeError> {
-    let deadline = Instant::now() + timeout;
-    let transcript = read(reader, deadline)?;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let transcript = read(reader, deadline.min(started + HELLO_TIMEOUT))?;
     let hello = match parse_hello(&transcript, &identity.cluster_id).and_then(|hello| {
         check(&hello.role).map_err(|reason| HandshakeError::Role { reason })?;
         Ok(hello)

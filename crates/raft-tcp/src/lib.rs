@@ -65,8 +65,19 @@
 //! Every queue is bounded by a count and by bytes ([`PEER_QUEUE_MAX`],
 //! [`PEER_LANE_BYTES_MAX`], [`server::CLIENT_REPLY_QUEUE_MAX`],
 //! [`server::CLIENT_REPLY_BYTES_MAX`]); a newer InstallSnapshot replaces a queued one, and an
-//! AppendEntries replaces a queued one whose entries it all carries. The connections open at
-//! once are bounded too, as is each wait (connect, handshake, a stalled write). Dropping
+//! AppendEntries replaces a queued one whose entries it all carries. Each wait is bounded
+//! (connect, handshake, a stalled write), a deadline as a whole however the other end trickles
+//! its bytes.
+//!
+//! The connections a listener serves at once are bounded too, in two budgets: those still in
+//! their handshake (strangers among them: the Hello must come within [`HELLO_TIMEOUT`], and
+//! when every place is taken the oldest handshake is closed to make room, counted in
+//! [`TcpStatsSnapshot::evicted_handshakes`]) and those authenticated (on the peer port, two
+//! lanes of each other peer and as many again for redials; on the client port
+//! [`server::CLIENT_CONNS_MAX`]). So strangers never take an authenticated connection's place,
+//! and to keep a peer out they would have to open [`PEER_HANDSHAKES_EXTRA`] and more
+//! connections within each of its handshakes. Warning lines about refusals are limited to one
+//! per reason per second, each counting the lines left out. Dropping
 //! a [`TcpTransport`] or a [`ClientServer`] closes its connections and joins its threads.
 #![forbid(unsafe_code)]
 
@@ -86,11 +97,11 @@ mod transport;
 mod fuzz_tests;
 
 pub use client::{CallError, ClientConn, ConnectError};
-pub use handshake::{HANDSHAKE_TIMEOUT, Lane};
+pub use handshake::{HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, Lane};
 pub use identity::{CLUSTER_ID_MAX, Identity, IdentityError, SECRET_MIN, Secret, SecretError};
 pub use server::{ClientReplier, ClientServer};
 pub use stats::{TcpStats, TcpStatsSnapshot};
-pub use transport::{PeerConfig, TcpTransport};
+pub use transport::{PEER_HANDSHAKES_EXTRA, PeerConfig, TcpTransport};
 
 /// The protocol version this build speaks; a dialer of another version is refused.
 pub const PROTOCOL_VERSION: u16 = 1;

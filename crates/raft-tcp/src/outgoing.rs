@@ -341,9 +341,10 @@ const REQUEST_FIXED_MAX: usize = 96;
 /// and its command's length, each at its longest.
 const ENTRY_FIXED_MAX: usize = 30;
 
-/// An AppendEntries whose entries take at most this many bytes (as [`encoded_size_max`]
-/// counts them) travels on the Control lane, so that the common small append to a follower a
-/// little behind is not queued behind a snapshot (4 KiB).
+/// An AppendEntries whose entries take at most this many bytes in its frame (counting for
+/// each entry its command and 30 bytes for its index, term and length) travels on the
+/// Control lane, so that the common small append to a follower a little behind is not
+/// queued behind a snapshot (4 KiB).
 pub const CONTROL_ENTRIES_MAX: usize = 4 << 10;
 
 /// An upper bound of the bytes of a request's frame, counted without encoding it: what it

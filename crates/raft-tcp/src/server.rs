@@ -12,12 +12,17 @@ use crate::handshake::{self, HANDSHAKE_TIMEOUT, Role};
 use crate::identity::Identity;
 use crate::outgoing::{POLL, WRITE_STALL_MAX};
 use crate::queue::{DropOldest, Queued};
-use crate::runtime::{self, Runtime, Tracked};
+use crate::runtime::{self, Accepted, Budgets, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
 
-/// The most client connections open at once (each costs two threads); past it a new one is
-/// closed at once and counted in `refused_busy`.
+/// The most authenticated client connections open at once (each costs two threads); past
+/// it a newly authenticated one is closed and counted in `refused_busy`.
 pub const CLIENT_CONNS_MAX: usize = 256;
+
+/// The most client connections in their handshake at once, a budget apart from
+/// [`CLIENT_CONNS_MAX`] so that strangers never take authenticated clients' places. A new
+/// connection that finds them all taken closes the oldest (counted in `evicted_handshakes`).
+pub const CLIENT_HANDSHAKES_MAX: usize = 32;
 
 /// The most replies waiting to be written to one client; past it the oldest is dropped.
 pub const CLIENT_REPLY_QUEUE_MAX: usize = 1024;
@@ -94,9 +99,12 @@ impl ClientServer {
                 &accept_runtime,
                 &listener,
                 &stats,
-                CLIENT_CONNS_MAX,
+                Budgets {
+                    handshaking: CLIENT_HANDSHAKES_MAX,
+                    authenticated: CLIENT_CONNS_MAX,
+                },
                 "raft-tcp-client",
-                move |stream, addr| port.serve(stream, addr),
+                move |accepted| port.serve(accepted),
             );
         })?;
         Ok(ClientServer { runtime })
@@ -124,10 +132,13 @@ struct Port {
 }
 
 impl Port {
-    fn serve(&self, stream: TcpStream, addr: SocketAddr) {
-        let Some(tracked) = self.runtime.track(&stream) else {
-            return;
-        };
+    fn serve(&self, accepted: Accepted) {
+        let Accepted {
+            stream,
+            addr,
+            tracked,
+            mut place,
+        } = accepted;
         let reader = runtime::prepare(&stream).and_then(|()| stream.try_clone());
         let mut reader = match reader {
             Ok(clone) => FrameReader::new(clone),
@@ -141,8 +152,22 @@ impl Port {
             Role::Peer { .. } => Err("a peer on the client port (peers use the peer port)".to_string()),
         };
         if let Err(e) = handshake::accept(&stream, &mut reader, &self.identity, check, HANDSHAKE_TIMEOUT) {
-            self.stats.count(e.counter());
-            tracing::warn!(%addr, reason = %e, "refused a client connection");
+            if !place.evicted() {
+                let counter = e.counter();
+                self.stats.count(counter);
+                if let Some(left_out) = self.runtime.warnings.allow(counter.name()) {
+                    tracing::warn!(%addr, reason = %e, left_out, "refused a client connection");
+                }
+            }
+            return;
+        }
+        if !place.authenticated() {
+            if !place.evicted() {
+                self.stats.count(Counter::RefusedBusy);
+                if let Some(left_out) = self.runtime.warnings.allow(Counter::RefusedBusy.name()) {
+                    tracing::warn!(%addr, left_out, max = CLIENT_CONNS_MAX, "too many clients: an authenticated one is closed");
+                }
+            }
             return;
         }
         self.stats.count(Counter::Accepted);

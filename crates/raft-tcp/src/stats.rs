@@ -16,6 +16,7 @@ pub struct TcpStats {
     refused_frame: AtomicU64,
     refused_handshake: AtomicU64,
     refused_busy: AtomicU64,
+    evicted_handshakes: AtomicU64,
     decode_failures: AtomicU64,
     unknown_replies: AtomicU64,
     dropped_queue_full: AtomicU64,
@@ -47,6 +48,9 @@ pub struct TcpStatsSnapshot {
     pub refused_handshake: u64,
     /// Connections closed at once because too many were open or being authenticated.
     pub refused_busy: u64,
+    /// Connections closed in their handshake to make room for a newer one: every handshake
+    /// place was taken (a flood of connections, or many slow dialers).
+    pub evicted_handshakes: u64,
     /// Frames of an authenticated connection that did not decode (dropped, not stepped).
     pub decode_failures: u64,
     /// Replies to no outstanding request (dropped, not stepped).
@@ -80,6 +84,7 @@ pub(crate) enum Counter {
     RefusedFrame,
     RefusedHandshake,
     RefusedBusy,
+    EvictedHandshakes,
     DecodeFailures,
     UnknownReplies,
     DroppedQueueFull,
@@ -89,6 +94,32 @@ pub(crate) enum Counter {
     Connects,
     ConnectFailures,
     Replaced,
+}
+
+impl Counter {
+    /// The counter's name (its field in [`TcpStatsSnapshot`]), for traces.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Counter::Accepted => "accepted",
+            Counter::RefusedVersion => "refused_version",
+            Counter::RefusedCluster => "refused_cluster",
+            Counter::RefusedPeer => "refused_peer",
+            Counter::RefusedAuth => "refused_auth",
+            Counter::RefusedFrame => "refused_frame",
+            Counter::RefusedHandshake => "refused_handshake",
+            Counter::RefusedBusy => "refused_busy",
+            Counter::EvictedHandshakes => "evicted_handshakes",
+            Counter::DecodeFailures => "decode_failures",
+            Counter::UnknownReplies => "unknown_replies",
+            Counter::DroppedQueueFull => "dropped_queue_full",
+            Counter::DroppedSuperseded => "dropped_superseded",
+            Counter::DroppedUnreachable => "dropped_unreachable",
+            Counter::DroppedTooLarge => "dropped_too_large",
+            Counter::Connects => "connects",
+            Counter::ConnectFailures => "connect_failures",
+            Counter::Replaced => "replaced",
+        }
+    }
 }
 
 impl TcpStats {
@@ -111,6 +142,7 @@ impl TcpStats {
             refused_frame: get(&self.refused_frame),
             refused_handshake: get(&self.refused_handshake),
             refused_busy: get(&self.refused_busy),
+            evicted_handshakes: get(&self.evicted_handshakes),
             decode_failures: get(&self.decode_failures),
             unknown_replies: get(&self.unknown_replies),
             dropped_queue_full: get(&self.dropped_queue_full),
@@ -134,6 +166,7 @@ impl TcpStats {
             Counter::RefusedFrame => &self.refused_frame,
             Counter::RefusedHandshake => &self.refused_handshake,
             Counter::RefusedBusy => &self.refused_busy,
+            Counter::EvictedHandshakes => &self.evicted_handshakes,
             Counter::DecodeFailures => &self.decode_failures,
             Counter::UnknownReplies => &self.unknown_replies,
             Counter::DroppedQueueFull => &self.dropped_queue_full,
@@ -156,7 +189,8 @@ impl TcpStats {
 }
 
 impl TcpStatsSnapshot {
-    /// Handshakes refused for any reason (not counting `refused_busy`).
+    /// Handshakes refused for any reason (not counting `refused_busy` nor
+    /// `evicted_handshakes`).
     #[must_use]
     pub fn refused_total(&self) -> u64 {
         [

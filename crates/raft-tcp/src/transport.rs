@@ -14,7 +14,7 @@ use crate::identity::Identity;
 use crate::incoming::Incoming;
 use crate::outgoing::{self, LaneCtx};
 use crate::queue::DropOldest;
-use crate::runtime::{self, Runtime};
+use crate::runtime::{self, Budgets, Runtime};
 use crate::stats::{Counter, TcpStats};
 use crate::{PEER_LANE_BYTES_MAX, PEER_QUEUE_MAX};
 
@@ -28,6 +28,11 @@ pub struct PeerConfig {
     /// The cluster's id and secret.
     pub identity: Identity,
 }
+
+/// Handshake places of a peer's listener beyond one per lane of every other peer (see
+/// [`crate::TcpTransport`]'s budgets): room for strangers and for redials, which a stranger
+/// cannot keep for long (the oldest handshake is closed to make room for a new one).
+pub const PEER_HANDSHAKES_EXTRA: usize = 8;
 
 /// The queues of the two lanes to one peer.
 type Lanes = [Arc<DropOldest<Request>>; 2];
@@ -83,23 +88,22 @@ impl TcpTransport {
             runtime: Arc::clone(&runtime),
             live: Mutex::new(HashMap::new()),
         });
-        // Two lanes per other peer, plus room for as many reconnects and strangers.
-        let open_max = 4 * peer_count + 16;
+        // Authenticated: each other peer's two lanes, and as many again for a lane that
+        // connects anew while its old connection winds down. Handshaking: every lane at once
+        // (a restarted cluster), and a few more; strangers wait there, never in the first.
+        let others = peer_count.saturating_sub(1);
+        let budgets = Budgets {
+            handshaking: 2 * others + PEER_HANDSHAKES_EXTRA,
+            authenticated: 4 * others,
+        };
         {
             let runtime = Arc::clone(&runtime);
             let stats = Arc::clone(&stats);
             let name = format!("raft-tcp-{}", config.me);
             transport.runtime.spawn(format!("{name}-accept"), move || {
-                runtime::accept_loop(
-                    &runtime,
-                    &listener,
-                    &stats,
-                    open_max,
-                    &name,
-                    move |stream, addr| {
-                        incoming.serve(stream, addr);
-                    },
-                );
+                runtime::accept_loop(&runtime, &listener, &stats, budgets, &name, move |accepted| {
+                    incoming.serve(accepted)
+                });
             })?;
         }
         for (i, addr) in config.peers.iter().enumerate() {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{CLUSTER, Hello, Lane, Raw, Role, SECRET, WAIT_MAX, bind, identity, identity_of, wait_until};
+use raft_tcp::server::CLIENT_HANDSHAKES_MAX;
 use raft_tcp::{CallError, ClientConn, ClientReplier, ClientServer, ConnectError, TcpStats};
 
 /// A client port on loopback whose handler is `handler`; its address and counters.
@@ -303,4 +304,31 @@ fn a_timed_out_call_leaves_the_connection_usable_and_a_stalled_one_closes_it() {
         outcomes.iter().any(|o| matches!(o, Err(CallError::Stalled))),
         "no write stalled part way: {outcomes:?}"
     );
+}
+
+#[test]
+fn strangers_holding_every_handshake_place_do_not_keep_a_client_out() {
+    let (_server, addr, stats) = serve(|payload, replier| replier.reply(payload));
+    let mut before = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    // More silent strangers than there were places of any kind before the budgets were split.
+    let flood = 300;
+    let strangers: Vec<Raw> = (0..flood).map(|_| Raw::connect(&addr)).collect();
+    let started = Instant::now();
+    assert!(
+        wait_until(WAIT_MAX, || {
+            let tcp = stats.snapshot();
+            tcp.evicted_handshakes + tcp.refused_busy >= flood - CLIENT_HANDSHAKES_MAX as u64
+        }),
+        "the flood was not taken in: {:?}",
+        stats.snapshot()
+    );
+    let mut after = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("a client gets in");
+    assert!(
+        started.elapsed() < raft_tcp::HELLO_TIMEOUT,
+        "too slow to prove anything"
+    );
+    assert_eq!(after.call(b"new", WAIT_MAX).expect("a reply"), b"new");
+    assert_eq!(before.call(b"old", WAIT_MAX).expect("a reply"), b"old");
+    assert_eq!(stats.snapshot().accepted, 2);
+    drop(strangers);
 }
