@@ -1,4 +1,4 @@
-//! The handshake: before any Raft byte, both ends prove they hold the cluster's secret.
+//! The handshake: before any Raft byte, both ends prove they hold the port's secret.
 //!
 //! ```text
 //! dialer                                           acceptor

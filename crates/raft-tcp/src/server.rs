@@ -72,7 +72,8 @@ impl std::fmt::Debug for ClientReplier {
 }
 
 impl ClientServer {
-    /// Accepts clients of `identity`'s cluster on `listener`; `handler` gets each request
+    /// Accepts clients of `identity`'s cluster (holding its secret, which should not be the
+    /// peers': see [`crate::Secret`]) on `listener`; `handler` gets each request
     /// with the replier that answers it. The handler runs on the connection's reader thread:
     /// it should hand the work on rather than wait for it.
     ///

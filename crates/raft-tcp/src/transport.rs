@@ -25,7 +25,7 @@ pub struct PeerConfig {
     pub me: PeerId,
     /// The address this peer dials to reach peer `i` (`host:port`); `peers[me]` is unused.
     pub peers: Vec<String>,
-    /// The cluster's id and secret.
+    /// The cluster's id and the peers' secret (not the clients': see [`crate::Secret`]).
     pub identity: Identity,
 }
 
