@@ -1,0 +1,9 @@
+//! # A real cluster of `raftkv` processes, under a test's control
+//!
+//! Three `raftkv serve` processes on loopback, each link between two of them through a
+//! [`LinkProxy`] the test can cut or slow, each process under a guard that can kill, pause
+//! and stop it, and clients whose every operation is recorded for the linearizability check.
+
+pub mod proxy;
+
+pub use proxy::{LinkProxy, LinkState, ProxyStats};
