@@ -4,6 +4,8 @@
 //! [`LinkProxy`] the test can cut or slow, each process under a guard that can kill, pause
 //! and stop it, and clients whose every operation is recorded for the linearizability check.
 
+pub mod process;
 pub mod proxy;
 
+pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
