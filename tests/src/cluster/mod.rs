@@ -6,6 +6,8 @@
 
 pub mod process;
 pub mod proxy;
+pub mod verify;
 
 pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
+pub use verify::{ReadBack, verify_read_back, write_value};
