@@ -20,7 +20,7 @@ use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, Refused, Snapshot, Term};
 use raft_storage::{Storage, StorageError};
 
-use crate::node::{ApplyMsg, Shared, StartError};
+use crate::node::{ApplyMsg, NodeStatus, Shared, StartError};
 use crate::transport::{Responder, Transport};
 
 /// The most events waiting for one peer's loop. Past it, incoming RPCs and replies are dropped
@@ -165,8 +165,7 @@ impl<S: Storage, T: Transport> Context<S, T> {
             pending: &mut self.pending,
             applier_tx: &self.applier_tx,
             shared: &self.shared,
-            term: self.raft.term(),
-            is_leader: self.raft.is_leader(),
+            status: NodeStatus::of(&self.raft, 0),
         };
         let done = ready.carry_out(&mut effects);
         // A request the state machine did not answer (the gate refused it) gets no reply: its
@@ -193,10 +192,9 @@ struct PeerEffects<'a, S, T> {
     pending: &'a mut HashMap<RequestId, Responder>,
     applier_tx: &'a flume::Sender<ApplyMsg>,
     shared: &'a Shared,
-    /// The term after the input, published once the Ready is persisted.
-    term: Term,
-    /// Whether the peer leads after the input, published with `term`.
-    is_leader: bool,
+    /// The peer's status after the input, published once the Ready is persisted (with the
+    /// storage's size then).
+    status: NodeStatus,
 }
 
 impl<S: Storage, T: Transport> Effects for PeerEffects<'_, S, T> {
@@ -219,7 +217,8 @@ impl<S: Storage, T: Transport> Effects for PeerEffects<'_, S, T> {
     }
 
     fn persisted(&mut self) -> Result<(), StorageError> {
-        self.shared.publish(self.term, self.is_leader);
+        self.status.raft_state_size = self.storage.raft_state_size();
+        self.shared.publish(self.status);
         Ok(())
     }
 

@@ -19,7 +19,8 @@
 //!
 //! The API is the one MIT 6.824's tests drive: `make(peers, me, persister, apply_tx)`,
 //! [`RaftNode::get_state`], [`RaftNode::start`], [`RaftNode::snapshot`], [`RaftNode::kill`];
-//! plus [`RaftNode::stats`], the counts of what the peer dropped.
+//! plus [`RaftNode::stats`], the counts of what the peer dropped, and [`RaftNode::status`], what
+//! it knows of itself (term, role, leader, commit index, state size), published by its loop.
 //!
 //! ```
 //! use raft_labrpc::{Network, Server};
@@ -74,6 +75,6 @@ mod transport;
 
 pub use event_loop::{APPLY_QUEUE_MAX, EVENT_QUEUE_MAX};
 pub use labrpc::{LabrpcTransport, SERVICE, service};
-pub use node::{ApplyMsg, NodeError, NodeStats, RaftNode, StartError, make};
+pub use node::{ApplyMsg, NodeError, NodeStats, NodeStatus, RaftNode, StartError, make};
 pub use options::NodeOptions;
 pub use transport::{Inbox, Responder, Transport};

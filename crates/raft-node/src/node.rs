@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use raft_core::{LogIndex, NewError, PeerId, ProposeError, Raft, Refused, Restored, Term};
+use raft_core::{LogIndex, NewError, PeerId, ProposeError, Raft, Refused, Restored, RoleKind, Term};
 use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
 
@@ -127,6 +127,9 @@ pub enum NodeError {
     Raft(NewError),
     /// The event loop thread could not be started.
     Spawn(std::io::Error),
+    /// The transport could not be started (the `connect` of [`RaftNode::with_transport`]
+    /// failed: a listener, a thread).
+    Transport(std::io::Error),
 }
 
 impl std::fmt::Display for NodeError {
@@ -135,11 +138,65 @@ impl std::fmt::Display for NodeError {
             NodeError::Storage(e) => write!(f, "cannot load persisted state: {e}"),
             NodeError::Raft(e) => write!(f, "cannot build the state machine: {e}"),
             NodeError::Spawn(e) => write!(f, "cannot start the peer's threads: {e}"),
+            NodeError::Transport(e) => write!(f, "cannot start the peer's transport: {e}"),
         }
     }
 }
 
-impl std::error::Error for NodeError {}
+impl std::error::Error for NodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NodeError::Storage(e) => Some(e),
+            NodeError::Raft(_) => None,
+            NodeError::Spawn(e) | NodeError::Transport(e) => Some(e),
+        }
+    }
+}
+
+/// What a peer knows of itself and its cluster, as its event loop last published it (after
+/// every input, once what the input changed is persisted). Read with [`RaftNode::status`],
+/// which never waits on the loop: for a status page, a client's redirect, or a service that
+/// decides when to snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// The current term.
+    pub term: Term,
+    /// The peer's role. A stopped peer reports [`RoleKind::Follower`] (it leads nothing).
+    pub role: RoleKind,
+    /// The leader of the current term, if this peer knows it (itself, when it leads). `None`
+    /// once the peer has stopped.
+    pub leader: Option<PeerId>,
+    /// The highest log index known to be committed.
+    pub commit_index: LogIndex,
+    /// Bytes of persisted Raft state ([`Storage::raft_state_size`]): what a service compares
+    /// with its `maxraftstate` to decide when to snapshot.
+    pub raft_state_size: u64,
+}
+
+impl NodeStatus {
+    /// The status of `raft` over storage holding `raft_state_size` bytes of Raft state.
+    pub(crate) fn of(raft: &Raft, raft_state_size: u64) -> NodeStatus {
+        NodeStatus {
+            term: raft.term(),
+            role: raft.role(),
+            leader: raft.leader_id(),
+            commit_index: raft.commit_index(),
+            raft_state_size,
+        }
+    }
+}
+
+impl Default for NodeStatus {
+    fn default() -> NodeStatus {
+        NodeStatus {
+            term: Term(0),
+            role: RoleKind::Follower,
+            leader: None,
+            commit_index: LogIndex::ZERO,
+            raft_state_size: 0,
+        }
+    }
+}
 
 /// State the event loop publishes after every input, and the counters transports add to,
 /// readable without asking the loop.
@@ -156,18 +213,29 @@ pub(crate) struct Shared {
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_snapshots: AtomicU64,
     pub(crate) refused: Mutex<Refused>,
+    /// What [`RaftNode::status`] reads; the loop replaces it after every input. Held only to
+    /// copy a few words in or out, never across anything that waits.
+    pub(crate) status: Mutex<NodeStatus>,
 }
 
 impl Shared {
-    pub(crate) fn publish(&self, term: Term, is_leader: bool) {
+    /// Publishes what `get_state` and `status` read.
+    pub(crate) fn publish(&self, status: NodeStatus) {
+        let is_leader = status.role == RoleKind::Leader;
         self.term_and_leader
-            .store(term.0 << 1 | u64::from(is_leader), Ordering::Release);
+            .store(status.term.0 << 1 | u64::from(is_leader), Ordering::Release);
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
     /// The loop has ended: no longer a leader, and stopped. `SeqCst`, so that a proposal
     /// queued after the loop's last drain sees the flag (see `RaftNode::start`).
     pub(crate) fn stop(&self) {
         self.term_and_leader.fetch_and(!1, Ordering::SeqCst);
+        {
+            let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+            status.role = RoleKind::Follower;
+            status.leader = None;
+        }
         self.stopped.store(true, Ordering::SeqCst);
     }
 }
@@ -196,7 +264,7 @@ pub fn make(
 ) -> Result<RaftNode, NodeError> {
     let peer_count = peers.len();
     RaftNode::with_transport(me, peer_count, storage, apply_tx, options, |inbox| {
-        LabrpcTransport::new(peers, inbox)
+        Ok(LabrpcTransport::new(peers, inbox))
     })
 }
 
@@ -204,10 +272,12 @@ impl RaftNode {
     /// Starts peer `me` of `peer_count` over the transport `connect` makes: it receives the
     /// peer's [`Inbox`], where the transport hands in what arrives for the peer. `storage`
     /// holds what the peer persisted before (empty for a new peer); committed commands arrive
-    /// on `apply_tx` in index order.
+    /// on `apply_tx` in index order. `connect` may fail (a transport that binds sockets or
+    /// starts threads): the peer is then not started.
     ///
     /// # Errors
-    /// [`NodeError`] if the persisted state cannot be read, the options cannot work, or the
+    /// [`NodeError`] if the persisted state cannot be read, the options cannot work, the
+    /// transport cannot be started ([`NodeError::Transport`], with `connect`'s error), or the
     /// threads cannot be started.
     pub fn with_transport<S: Storage, T: Transport>(
         me: usize,
@@ -215,7 +285,7 @@ impl RaftNode {
         storage: S,
         apply_tx: flume::Sender<ApplyMsg>,
         options: NodeOptions,
-        connect: impl FnOnce(Inbox) -> T,
+        connect: impl FnOnce(Inbox) -> std::io::Result<T>,
     ) -> Result<RaftNode, NodeError> {
         let persisted = storage.load().map_err(NodeError::Storage)?;
         let on_disk_snapshot = persisted.snapshot.clone();
@@ -226,7 +296,7 @@ impl RaftNode {
         };
         let raft = Raft::restore(options.config(me, peer_count), restored).map_err(NodeError::Raft)?;
         let shared = Arc::new(Shared::default());
-        shared.publish(raft.term(), raft.is_leader());
+        shared.publish(NodeStatus::of(&raft, storage.raft_state_size()));
         let (events_tx, events_rx) = flume::bounded(EVENT_QUEUE_MAX);
         let (applier_tx, applier_rx) = flume::bounded(APPLY_QUEUE_MAX);
         if let Some(snapshot) = on_disk_snapshot {
@@ -239,7 +309,8 @@ impl RaftNode {
             };
             let _ = applier_tx.send(msg);
         }
-        let transport = connect(Inbox::new(events_tx.clone(), Arc::clone(&shared)));
+        let transport =
+            connect(Inbox::new(events_tx.clone(), Arc::clone(&shared))).map_err(NodeError::Transport)?;
         let applier = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
@@ -281,6 +352,13 @@ impl RaftNode {
     pub fn get_state(&self) -> (Term, bool) {
         let word = self.shared.term_and_leader.load(Ordering::Acquire);
         (Term(word >> 1), word & 1 == 1)
+    }
+
+    /// What the peer knows of itself and its cluster (term, role, leader, commit index, size of
+    /// its persisted Raft state), as its event loop last published it. Never waits on the loop.
+    #[must_use]
+    pub fn status(&self) -> NodeStatus {
+        *self.shared.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Proposes a command. On the leader it returns at once with the index and term the

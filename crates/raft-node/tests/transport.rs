@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use raft_core::message::{Request, RequestVoteArgs};
-use raft_core::{LogIndex, PeerId, Refusal, Term};
+use raft_core::{LogIndex, PeerId, Refusal, RoleKind, Term};
 use raft_labrpc::{Network, Responder, Server, Service};
-use raft_node::{ApplyMsg, Inbox, NodeOptions, RaftNode, SERVICE, Transport, make};
+use raft_node::{ApplyMsg, Inbox, NodeError, NodeOptions, RaftNode, SERVICE, Transport, make};
 use raft_storage::MemoryPersister;
 
 /// The longest any wait of these tests may take before it fails.
@@ -101,11 +101,11 @@ fn switch_cluster(n: usize) -> (Arc<Switch>, Vec<RaftNode>, Vec<flume::Receiver<
         };
         let connect = |inbox: Inbox| {
             switch.connect(i, inbox.clone());
-            SwitchTransport {
+            Ok(SwitchTransport {
                 me: PeerId(i as u32),
                 inbox,
                 switch: Arc::clone(&switch),
-            }
+            })
         };
         let node = RaftNode::with_transport(i, n, MemoryPersister::new(), apply_tx, options, connect)
             .expect("a valid cluster");
@@ -258,4 +258,70 @@ fn a_labrpc_reply_that_does_not_decode_is_counted_and_not_stepped() {
     assert!(!node.get_state().1, "no vote came back, so no leader");
     node.kill();
     net.cleanup();
+}
+
+#[test]
+fn a_transport_that_cannot_start_fails_the_peer_with_its_error() {
+    let (apply_tx, _apply_rx) = flume::bounded(1);
+    let connect = |_inbox: Inbox| -> std::io::Result<SwitchTransport> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "the test's port is taken",
+        ))
+    };
+    let made = RaftNode::with_transport(
+        0,
+        3,
+        MemoryPersister::new(),
+        apply_tx,
+        NodeOptions::default(),
+        connect,
+    );
+    match made {
+        Err(NodeError::Transport(err)) => {
+            assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+            let shown = NodeError::Transport(err).to_string();
+            assert!(
+                shown.contains("transport") && shown.contains("port is taken"),
+                "{shown}"
+            );
+        }
+        Err(other) => panic!("another error than the transport's: {other}"),
+        Ok(_) => panic!("a peer started without its transport"),
+    }
+}
+
+#[test]
+fn status_names_the_leader_the_commit_index_and_the_state_size() {
+    let (_switch, nodes, applied) = switch_cluster(3);
+    let fresh = nodes[0].status();
+    assert!(
+        fresh.raft_state_size > 0,
+        "even an empty peer persists term and vote"
+    );
+    commit_everywhere(&nodes, &applied, b"x=1");
+    let at = wait_for("one leader", || leader(&nodes));
+    let status = nodes[at].status();
+    assert_eq!(status.role, RoleKind::Leader);
+    assert_eq!(status.leader, Some(PeerId(at as u32)));
+    assert_eq!((status.term, true), nodes[at].get_state());
+    assert!(status.commit_index >= LogIndex(1), "x=1 committed: {status:?}");
+    assert!(
+        status.raft_state_size > fresh.raft_state_size,
+        "the log grew: {status:?}"
+    );
+    // The followers learn the leader and the commit from its heartbeats.
+    for (i, node) in nodes.iter().enumerate().filter(|&(i, _)| i != at) {
+        let status = wait_for("a follower to know leader and commit", || {
+            let status = node.status();
+            (status.leader == Some(PeerId(at as u32)) && status.commit_index >= LogIndex(1)).then_some(status)
+        });
+        assert_eq!(status.role, RoleKind::Follower, "peer {i}");
+    }
+    // A killed peer leads nothing and names no leader.
+    nodes[at].kill();
+    let stopped = nodes[at].status();
+    assert_eq!(stopped.role, RoleKind::Follower);
+    assert_eq!(stopped.leader, None);
+    assert!(stopped.term >= status.term, "the term never goes back");
 }

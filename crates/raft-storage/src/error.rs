@@ -1,9 +1,10 @@
 //! [`StorageError`]: every way a storage operation can fail, each naming what it is about.
 //!
-//! Four kinds: the disk failed (`Io`), a file is damaged (`Corrupt`, with file and offset), a
-//! directory is not what the call needs (`NotADataDir` for open, `DirNotEmpty` for create), or
-//! the caller broke an operation's contract (`NonContiguous`, `IndexOutOfRange`,
-//! `BeforeSnapshot`, `StaleSnapshot`, which change nothing). `Encode` is a serializer failure.
+//! Five kinds: the disk failed (`Io`), a file is damaged (`Corrupt`, with file and offset), a
+//! directory is not what the call needs (`NotADataDir` for open, `DirNotEmpty` for create), a
+//! directory is in use by another persister (`Locked`), or the caller broke an operation's
+//! contract (`NonContiguous`, `IndexOutOfRange`, `BeforeSnapshot`, `StaleSnapshot`, which
+//! change nothing). `Encode` is a serializer failure.
 
 use raft_core::LogIndex;
 use std::fmt;
@@ -76,6 +77,13 @@ pub enum StorageError {
         /// The directory that was to be created.
         dir: PathBuf,
     },
+    /// Another `FilePersister` (of this process or another) holds the directory's lock: two
+    /// persisters on one directory would corrupt it. The lock is released when its holder
+    /// is dropped or its process ends.
+    Locked {
+        /// The data directory that is in use.
+        dir: PathBuf,
+    },
     /// postcard could not encode a value.
     Encode(String),
 }
@@ -142,6 +150,11 @@ impl fmt::Display for StorageError {
             StorageError::DirNotEmpty { dir } => write!(
                 f,
                 "cannot create a raft data directory at {}: it is not empty",
+                dir.display()
+            ),
+            StorageError::Locked { dir } => write!(
+                f,
+                "the raft data directory {} is in use by another process (its LOCK is held)",
                 dir.display()
             ),
             StorageError::Encode(reason) => write!(f, "cannot encode: {reason}"),

@@ -37,7 +37,9 @@
 //!
 //! A data directory is made on purpose ([`FilePersister::create`]) and reopened
 //! ([`FilePersister::open`]); opening never starts afresh, because a peer that forgot its
-//! vote could vote twice in one term. It holds three files (see [`FilePersister`] for their
+//! vote could vote twice in one term. A persister locks its directory (`LOCK`) for its whole
+//! life, so a second one, in this process or another, is refused ([`StorageError::Locked`])
+//! instead of corrupting it. It holds three data files (see [`FilePersister`] for their
 //! formats):
 //!
 //! - `hard_state` and `snapshot` are replaced atomically: write a temporary file in the same
@@ -54,7 +56,8 @@
 //!   ignored (and the log rewritten without them), so a crash between the two steps is safe.
 //!
 //! Opening checks every file before it writes anything, so a directory found damaged is left
-//! exactly as it was, for an operator or a repair tool to look at.
+//! exactly as it was, for an operator or a repair tool to look at (but for an empty `LOCK`
+//! file, made if it was missing: the lock is taken before anything is read).
 //!
 //! ## Which errors are which
 //!
@@ -62,7 +65,8 @@
 //! ([`StorageError::Io`]); a file is damaged in any way a crash cannot explain, or missing
 //! beside the others ([`StorageError::Corrupt`], naming file and byte offset; nothing is ever
 //! silently reset to empty); a directory is not a data directory or not empty
-//! ([`StorageError::NotADataDir`], [`StorageError::DirNotEmpty`]); or the caller broke an
+//! ([`StorageError::NotADataDir`], [`StorageError::DirNotEmpty`]); a directory is in use by
+//! another persister ([`StorageError::Locked`]); or the caller broke an
 //! operation's contract ([`StorageError::NonContiguous`], [`StorageError::IndexOutOfRange`],
 //! [`StorageError::BeforeSnapshot`], [`StorageError::StaleSnapshot`]), which leaves the state
 //! untouched. After an I/O error the file backend refuses further changes until it is
@@ -97,7 +101,6 @@
 //! non-decreasing, or whether the log entry at a snapshot's last included index has the
 //! snapshot's term (Figure 13, steps 6-7); [`Storage::install_snapshot`] keeps every later
 //! entry, and a runtime that finds a mismatch calls [`Storage::truncate_suffix`] first.
-//! Locking a directory against a second process is the caller's job.
 #![forbid(unsafe_code)]
 
 mod error;

@@ -139,7 +139,7 @@ impl<S: Storage> DynStorage for S {
     }
 }
 
-/// The files of a directory and their bytes, sorted by name.
+/// The files of a directory and their bytes, sorted by name, but for the LOCK file.
 type Contents = Vec<(String, Vec<u8>)>;
 
 fn contents(dir: &Path) -> Contents {
@@ -150,6 +150,8 @@ fn contents(dir: &Path) -> Contents {
             let bytes = fs::read(file.path()).expect("read file");
             (file.file_name().to_string_lossy().into_owned(), bytes)
         })
+        // The empty LOCK file holds no state: open creates it when it is missing.
+        .filter(|(name, _)| name != "LOCK")
         .collect();
     files.sort();
     files

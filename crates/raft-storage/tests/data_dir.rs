@@ -113,8 +113,16 @@ fn a_lost_hard_state_is_an_error_not_term_zero() {
         }
         other => panic!("expected Corrupt naming hard_state, got {other:?}"),
     }
-    let names: Vec<_> = fs::read_dir(dir.path()).expect("read dir").collect();
-    assert_eq!(names.len(), 1, "only the log is left, untouched");
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["LOCK", "log"],
+        "only the log (and the lock file) is left, untouched"
+    );
 }
 
 /// Removes `dir` from under an open persister; every later change must fail.

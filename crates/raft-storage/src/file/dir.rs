@@ -10,6 +10,7 @@
 
 use super::disk::{Disk, sync_dir};
 use super::format::{self, HARD_STATE_FILE, HARD_STATE_MAGIC, LOG_FILE, SNAPSHOT_FILE, SNAPSHOT_MAGIC};
+use super::lock::{self, DirLock};
 use super::log::{LogFile, LogScan, scan_log};
 use crate::{HardState, LOG_INDEX_MAX, Snapshot, StorageError};
 use raft_core::LogIndex;
@@ -43,11 +44,18 @@ impl Found {
 
 /// Makes a new data directory at `dir`: term 0, no vote, an empty log. `dir` must not exist or
 /// be empty; its parent is created if needed and must be writable (the staging directory is
-/// built there).
-pub(crate) fn create_dir(dir: &Path) -> Result<(), StorageError> {
+/// built there). Returns the directory's lock, taken in the staging directory before the
+/// rename, so that no other persister can open the new directory before the caller does.
+pub(crate) fn create_dir(dir: &Path) -> Result<DirLock, StorageError> {
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
+                // A directory in use says so, rather than merely "not empty".
+                if lock::is_locked(dir)? {
+                    return Err(StorageError::Locked {
+                        dir: dir.to_path_buf(),
+                    });
+                }
                 return Err(StorageError::DirNotEmpty {
                     dir: dir.to_path_buf(),
                 });
@@ -71,6 +79,8 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), StorageError> {
         &staging.path().join(LOG_FILE),
         &LogFile::empty_bytes(LogIndex::ZERO),
     )?;
+    // The lock is on the open file, which the rename does not change.
+    let lock = lock::lock(staging.path(), dir)?;
     sync_dir(staging.path()).map_err(|error| StorageError::io(staging.path(), error))?;
     // An empty `dir` is replaced by the rename (POSIX); a non-empty one makes it fail.
     #[cfg(not(unix))]
@@ -79,7 +89,50 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), StorageError> {
     }
     fs::rename(staging.path(), dir).map_err(|error| StorageError::io(dir, error))?;
     let _renamed = staging.keep(); // nothing is left at the staging path to remove
-    sync_dir(parent).map_err(|error| StorageError::io(parent, error))
+    sync_dir(parent).map_err(|error| StorageError::io(parent, error))?;
+    Ok(lock)
+}
+
+/// Takes the lock of the existing data directory `dir`, reading nothing else and writing
+/// nothing but its `LOCK` file (created if missing). A path that is no data directory (it does
+/// not exist, is no directory, or holds none of the persister's files) is refused before
+/// anything is created in it.
+pub(crate) fn lock_data_dir(dir: &Path) -> Result<DirLock, StorageError> {
+    check_is_dir(dir)?;
+    let mut holds_data = false;
+    for name in [HARD_STATE_FILE, LOG_FILE, SNAPSHOT_FILE] {
+        let path = dir.join(name);
+        holds_data |= path
+            .try_exists()
+            .map_err(|error| StorageError::io(&path, error))?;
+    }
+    if !holds_data {
+        return Err(not_a_data_dir(dir, NO_DATA_FILES));
+    }
+    lock::lock(dir, dir)
+}
+
+/// Why a directory without any of the persister's files is no data directory.
+const NO_DATA_FILES: &str = "it holds no hard_state, log or snapshot";
+
+/// A [`StorageError::NotADataDir`] about `dir`.
+fn not_a_data_dir(dir: &Path, reason: &str) -> StorageError {
+    StorageError::NotADataDir {
+        dir: dir.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Checks that `dir` exists and is a directory.
+fn check_is_dir(dir: &Path) -> Result<(), StorageError> {
+    match fs::metadata(dir) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(not_a_data_dir(dir, "it is not a directory")),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Err(not_a_data_dir(dir, "it does not exist"))
+        }
+        Err(error) => Err(StorageError::io(dir, error)),
+    }
 }
 
 /// Writes `bytes` to a new file at `path` and fsyncs it.
@@ -89,7 +142,8 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         .map_err(|error| StorageError::io(path, error))
 }
 
-/// Reads and checks the whole data directory of `disk`, writing nothing.
+/// Reads and checks the whole data directory of `disk`, writing nothing. Files it does not
+/// know (the `LOCK` file, temporary files) are none of its business.
 ///
 /// # Errors
 ///
@@ -98,18 +152,7 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
 /// beside the others (a missing `snapshot` is damage only if the log was compacted);
 /// [`StorageError::Io`] if a read fails.
 pub(crate) fn inspect(disk: &Disk) -> Result<Found, StorageError> {
-    let not_a_data_dir = |reason: &str| StorageError::NotADataDir {
-        dir: disk.dir().to_path_buf(),
-        reason: reason.to_string(),
-    };
-    match fs::metadata(disk.dir()) {
-        Ok(metadata) if metadata.is_dir() => {}
-        Ok(_) => return Err(not_a_data_dir("it is not a directory")),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Err(not_a_data_dir("it does not exist"));
-        }
-        Err(error) => return Err(StorageError::io(disk.dir(), error)),
-    }
+    check_is_dir(disk.dir())?;
     let hard_state: Option<HardState> = read_sealed(disk, HARD_STATE_FILE, HARD_STATE_MAGIC)?;
     let snapshot: Option<Snapshot> = read_sealed(disk, SNAPSHOT_FILE, SNAPSHOT_MAGIC)?;
     let log_path = disk.path(LOG_FILE);
@@ -118,7 +161,7 @@ pub(crate) fn inspect(disk: &Disk) -> Result<Found, StorageError> {
     let (hard_state, log_bytes) = match (hard_state, log_bytes) {
         (Some(hard_state), Some(log_bytes)) => (hard_state, log_bytes),
         (None, None) if snapshot.is_none() => {
-            return Err(not_a_data_dir("it holds no hard_state, log or snapshot"));
+            return Err(not_a_data_dir(disk.dir(), NO_DATA_FILES));
         }
         (None, _) => {
             let reason = "missing beside the log or snapshot: the term and vote it held are lost";

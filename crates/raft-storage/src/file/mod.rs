@@ -9,6 +9,7 @@
 mod dir;
 mod disk;
 mod format;
+mod lock;
 mod log;
 
 #[cfg(test)]
@@ -20,18 +21,21 @@ use crate::{
 };
 use disk::Disk;
 use format::{HARD_STATE_FILE, HARD_STATE_MAGIC, SNAPSHOT_FILE, SNAPSHOT_MAGIC};
+use lock::DirLock;
 use log::LogFile;
 use raft_core::{Entry, LogIndex};
 use std::io;
 use std::path::Path;
 
-/// Persisted state in a directory, crash-safe: `hard_state`, `snapshot` and `log` files.
+/// Persisted state in a directory, crash-safe: `hard_state`, `snapshot` and `log` files, and
+/// a `LOCK` file that keeps a second persister out.
 ///
 /// | file         | format                                              | changed by           |
 /// |--------------|-----------------------------------------------------|----------------------|
 /// | `hard_state` | `RSHS`, version, postcard [`HardState`], crc32c     | atomic replace       |
 /// | `snapshot`   | `RSSN`, version, postcard [`Snapshot`], crc32c      | atomic replace       |
 /// | `log`        | `RSLG` header, two durable-end slots, then records  | append, cut, replace |
+/// | `LOCK`       | empty; carries an exclusive lock (`flock`)          | never                |
 ///
 /// A log record is `[len: u32 LE][crc32c: u32 LE][postcard Entry]`, the checksum covering the
 /// length bytes and the payload. The log's header records the index before its first record
@@ -51,8 +55,12 @@ use std::path::Path;
 ///
 /// Every change is durable when it returns `Ok`. After an I/O error the persister refuses
 /// further changes (what reached the disk is unknown); reopen the directory to recover. A
-/// change also fails if the log file was removed from under the persister. One persister per
-/// directory: two at once would corrupt it.
+/// change also fails if the log file was removed from under the persister.
+///
+/// One persister per directory, since two at once would corrupt it: a persister holds an
+/// exclusive lock on `LOCK` from create or open until it is dropped (or its process dies), and
+/// a second create or open of the directory, by this process or another, is refused with
+/// [`StorageError::Locked`].
 #[derive(Debug)]
 pub struct FilePersister {
     disk: Disk,
@@ -65,6 +73,9 @@ pub struct FilePersister {
     snapshot_data_size: u64,
     /// Set by an I/O error: further changes are refused.
     failed: bool,
+    /// The directory's lock, held for the persister's life. Last, so that it is released
+    /// after the files are closed.
+    _lock: DirLock,
 }
 
 impl FilePersister {
@@ -76,27 +87,36 @@ impl FilePersister {
     ///
     /// # Errors
     ///
-    /// [`StorageError::DirNotEmpty`] if `dir` holds anything; [`StorageError::Io`] if the
+    /// [`StorageError::Locked`] if `dir` is a data directory another persister holds;
+    /// [`StorageError::DirNotEmpty`] if `dir` holds anything else; [`StorageError::Io`] if the
     /// parent cannot be written.
     pub fn create(dir: impl AsRef<Path>) -> Result<FilePersister, StorageError> {
-        dir::create_dir(dir.as_ref())?;
-        Self::open(dir)
+        // Locked from before the directory appears under its name until the persister drops.
+        let lock = dir::create_dir(dir.as_ref())?;
+        Self::open_locked(dir.as_ref(), lock)
     }
 
     /// Opens the data directory `dir` that [`FilePersister::create`] made, recovering from a
     /// crash: the unfinished tail of the log's last change is cut (and logged), a log a newer
     /// snapshot was installed over is rewritten without the entries it covers, temporary files
     /// are removed. Every check runs before the first write, so a directory found damaged is
-    /// not modified.
+    /// not modified (but for its empty `LOCK` file, made if missing: the lock comes first).
     ///
     /// # Errors
     ///
     /// [`StorageError::NotADataDir`] if `dir` does not exist or holds none of the files;
+    /// [`StorageError::Locked`] if another persister holds it (nothing is read then);
     /// [`StorageError::Corrupt`] naming the file (and offset) if a file is damaged in any other
     /// way than an unfinished last change, or missing beside the others;
     /// [`StorageError::Io`] if the directory cannot be read or written.
     pub fn open(dir: impl AsRef<Path>) -> Result<FilePersister, StorageError> {
-        let mut disk = Disk::new(dir.as_ref().to_path_buf());
+        let lock = dir::lock_data_dir(dir.as_ref())?;
+        Self::open_locked(dir.as_ref(), lock)
+    }
+
+    /// Opens the data directory `dir`, whose lock the caller holds.
+    fn open_locked(dir: &Path, lock: DirLock) -> Result<FilePersister, StorageError> {
+        let mut disk = Disk::new(dir.to_path_buf());
         let found = dir::inspect(&disk)?;
         disk.remove_leftover_temps()?;
         let last_included_index = found.last_included_index();
@@ -109,6 +129,7 @@ impl FilePersister {
             snapshot_meta: found.snapshot.as_ref().map(|snapshot| snapshot.meta),
             snapshot_data_size: found.snapshot.map_or(0, |snapshot| snapshot.data.len() as u64),
             failed: false,
+            _lock: lock,
         })
     }
 
