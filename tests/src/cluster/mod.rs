@@ -7,7 +7,9 @@
 pub mod process;
 pub mod proxy;
 pub mod verify;
+pub mod workload;
 
 pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
 pub use verify::{ReadBack, verify_read_back, write_value};
+pub use workload::{Clients, KvClient, OpCounts, Outcome, Recorder, WorkloadConfig, key_name};
