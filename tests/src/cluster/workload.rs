@@ -326,7 +326,7 @@ pub(crate) mod tests {
                 }
                 KvOp::Append { key, value } => {
                     let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
-                    if self.drop_every.is_none_or(|every| n % every != 0) {
+                    if self.drop_every.is_none_or(|every| !n.is_multiple_of(every)) {
                         data.entry(key.clone()).or_default().push_str(value);
                     }
                     Outcome::Done(String::new())
