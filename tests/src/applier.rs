@@ -116,10 +116,10 @@ impl Applier {
     pub(crate) fn restart(&self, i: usize, snapshot: Option<&[u8]>) {
         let mut a = self.lock();
         a.last_applied[i] = 0;
-        if let Some(data) = snapshot.filter(|d| !d.is_empty()) {
-            if let Err(err) = ingest_snap(&mut a, i, data, None) {
-                panic!("{err}");
-            }
+        if let Some(data) = snapshot.filter(|d| !d.is_empty())
+            && let Err(err) = ingest_snap(&mut a, i, data, None)
+        {
+            panic!("{err}");
         }
     }
 }
@@ -143,7 +143,7 @@ fn apply_command(
         err = check_logs(a, i, index, command);
     }
     a.last_applied[i] = index;
-    let snap = ((index + 1) % SNAPSHOT_INTERVAL == 0).then(|| {
+    let snap = (index + 1).is_multiple_of(SNAPSHOT_INTERVAL).then(|| {
         let xlog: Vec<Option<Vec<u8>>> = (0..=index).map(|j| a.logs[i].get(&j).cloned()).collect();
         let data = postcard::to_stdvec(&(index, xlog)).expect("a snapshot encodes");
         (index, data)
@@ -172,14 +172,14 @@ fn ingest_snap(a: &mut Applied, i: usize, data: &[u8], index: Option<u64>) -> Re
 /// applied something else there, or if `index` arrived before `index - 1`.
 fn check_logs(a: &mut Applied, i: usize, index: u64, command: Vec<u8>) -> Option<String> {
     for (j, log) in a.logs.iter().enumerate() {
-        if let Some(old) = log.get(&index) {
-            if *old != command {
-                return Some(format!(
-                    "commit index={index} server={i} {} != server={j} {}",
-                    show(&command),
-                    show(old)
-                ));
-            }
+        if let Some(old) = log.get(&index)
+            && *old != command
+        {
+            return Some(format!(
+                "commit index={index} server={i} {} != server={j} {}",
+                show(&command),
+                show(old)
+            ));
         }
     }
     let prev_ok = index <= 1 || a.logs[i].contains_key(&(index - 1));

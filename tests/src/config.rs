@@ -615,11 +615,11 @@ impl Config {
             let mut index = None;
             for _ in 0..self.n {
                 starts = (starts + 1) % self.n;
-                if self.connected(starts) {
-                    if let Some((i, _)) = self.start(starts, command) {
-                        index = Some(i);
-                        break;
-                    }
+                if self.connected(starts)
+                    && let Some((i, _)) = self.start(starts, command)
+                {
+                    index = Some(i);
+                    break;
                 }
             }
             if let Some(index) = index {

@@ -95,11 +95,11 @@ pub fn main(args: &[String]) -> bool {
             return false;
         }
     };
-    if let Some(p) = parts::find(&options.part) {
-        if !parts::exists(p) {
-            eprintln!("xtask stress: {} is not built yet", p.name);
-            return false;
-        }
+    if let Some(p) = parts::find(&options.part)
+        && !parts::exists(p)
+    {
+        eprintln!("xtask stress: {} is not built yet", p.name);
+        return false;
     }
     run_args.extend(options.filter.iter().cloned());
     let Some(binaries) = build(&package, test.as_deref()) else {

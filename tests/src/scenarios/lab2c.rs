@@ -228,11 +228,11 @@ pub fn figure8_unreliable_2c(t: &Tester) {
         figure8_sleep(&cfg);
 
         let half_timeout_ms = RAFT_ELECTION_TIMEOUT.as_millis() as u64 / 2;
-        if let Some(leader) = leader {
-            if cfg.rand_int() % 1000 < half_timeout_ms {
-                cfg.disconnect(leader);
-                nup -= 1;
-            }
+        if let Some(leader) = leader
+            && cfg.rand_int() % 1000 < half_timeout_ms
+        {
+            cfg.disconnect(leader);
+            nup -= 1;
         }
 
         if nup < 3 {
