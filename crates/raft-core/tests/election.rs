@@ -264,10 +264,10 @@ fn the_same_seed_gives_the_same_run() {
         let mut c = Cluster::new(5, seed);
         let mut trace = Vec::new();
         for t in 0..400 {
-            if t == 200 {
-                if let Some(l) = c.leaders().first() {
-                    c.isolate(*l, true);
-                }
+            if t == 200
+                && let Some(l) = c.leaders().first()
+            {
+                c.isolate(*l, true);
             }
             c.tick_all();
             c.deliver_all();

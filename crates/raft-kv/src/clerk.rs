@@ -19,7 +19,8 @@ pub struct Attempt {
     /// The call's number (the same on every attempt of one call).
     pub seq: Seq,
     /// How many times every server has been tried for this call: the runtime may back off
-    /// between rounds (a partitioned cluster answers no one), the clerk never gives up.
+    /// between rounds (a partitioned cluster answers no one). The clerk itself never gives
+    /// up; its caller may ([`ClerkState::abandon`]).
     pub round: u64,
 }
 
@@ -122,6 +123,18 @@ impl ClerkState {
         let attempt = self.attempt();
         self.outstanding = Some(attempt);
         attempt
+    }
+
+    /// Abandons the call in progress, if any (its caller gave up waiting): the next call
+    /// gets a new sequence number, since the abandoned one may yet be applied, and must not
+    /// be mistaken for the next call's (the servers would answer that with the abandoned
+    /// call's output). Should the abandoned request commit later than the next call, the
+    /// servers find it older than the client's last and do not apply it. Replies to its
+    /// attempts become [`Next::Stale`].
+    pub fn abandon(&mut self) {
+        if self.outstanding.take().is_some() {
+            self.next_seq = Seq(self.next_seq.0 + 1);
+        }
     }
 
     /// Decides what a reply to `attempt` means: done, or the same call at the next server.

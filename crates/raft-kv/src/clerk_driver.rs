@@ -4,6 +4,11 @@
 //! [`ClerkTransport`] and feeds the outcome back, until the call is done. It never sleeps or
 //! reads a clock itself: between rounds it asks the transport to pause, so the same clerk runs
 //! on threads (real sleeps) and in the simulator (virtual time).
+//!
+//! [`Clerk::call`] retries forever, as 6.824's clerk does. [`Clerk::try_call`] lets the
+//! transport end the call after a failed attempt ([`ClerkTransport::give_up`], a deadline
+//! say), for a command-line client that must answer in bounded time: the result is then
+//! [`GaveUp`], which means the operation may or may not have taken effect.
 
 use std::time::Duration;
 
@@ -32,6 +37,23 @@ impl std::fmt::Display for CallFailed {
 
 impl std::error::Error for CallFailed {}
 
+/// [`Clerk::try_call`] stopped retrying without an answer: the operation **may or may not
+/// have taken effect** (a server may have applied it, or may still apply it, and its answer
+/// was lost). A read can simply be retried; a write retried as a new call may apply twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GaveUp;
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "gave up without an answer: the operation may or may not have taken effect"
+        )
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
 /// How a [`Clerk`] reaches its servers and waits.
 pub trait ClerkTransport<Op, O> {
     /// Sends `request` to server `server` (a position in the clerk's own list) and waits for
@@ -43,6 +65,13 @@ pub trait ClerkTransport<Op, O> {
 
     /// Waits `pause` before the next round (every server was tried without success).
     fn sleep(&mut self, pause: Duration);
+
+    /// Asked by [`Clerk::try_call`] after each attempt that failed (no answer, or wrong
+    /// leader): `true` ends the call with [`GaveUp`] (a deadline passed, say). Never asked by
+    /// [`Clerk::call`]. The default never gives up.
+    fn give_up(&mut self) -> bool {
+        false
+    }
 }
 
 /// A clerk: its decisions ([`ClerkState`]) and the transport that carries them out.
@@ -98,6 +127,32 @@ impl<T> Clerk<T> {
     where
         T: ClerkTransport<Op, O>,
     {
+        match self.run(op, |_| None::<std::convert::Infallible>) {
+            Ok(output) => output,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Makes one call of `op` as [`Clerk::call`] does, but asks the transport after each
+    /// failed attempt whether to go on ([`ClerkTransport::give_up`]).
+    ///
+    /// # Errors
+    /// [`GaveUp`] when the transport gave up: the operation may or may not have taken
+    /// effect. The clerk's next call carries a new sequence number
+    /// ([`ClerkState::abandon`]).
+    pub fn try_call<Op, O>(&mut self, op: Op) -> Result<O, GaveUp>
+    where
+        T: ClerkTransport<Op, O>,
+    {
+        self.run(op, |transport| transport.give_up().then_some(GaveUp))
+    }
+
+    /// The call loop: attempts until an answer, or until `stop` (asked after each failed
+    /// attempt) says why not.
+    fn run<Op, O, E>(&mut self, op: Op, mut stop: impl FnMut(&mut T) -> Option<E>) -> Result<O, E>
+    where
+        T: ClerkTransport<Op, O>,
+    {
         let mut attempt = self.state.begin();
         let mut request = Command {
             client_id: attempt.client_id,
@@ -111,11 +166,15 @@ impl<T> Clerk<T> {
                 Err(CallFailed) => ClerkReply::CallFailed,
             };
             let next = match self.state.on_reply(attempt, reply) {
-                Next::Done(output) => return output,
+                Next::Done(output) => return Ok(output),
                 Next::Retry(next) => next,
                 // Not reached: `attempt` is always the outstanding one. Continue the call.
                 Next::Stale => self.state.begin(),
             };
+            if let Some(why) = stop(&mut self.transport) {
+                self.state.abandon();
+                return Err(why);
+            }
             if next.round > attempt.round {
                 self.transport.sleep(CLERK_ROUND_PAUSE);
             }
@@ -145,5 +204,39 @@ impl<T: ClerkTransport<KvOp, String>> Clerk<T> {
             key: key.into(),
             value: value.into(),
         });
+    }
+}
+
+impl<T: ClerkTransport<KvOp, String>> Clerk<T> {
+    /// The value of `key` ("" if missing), unless the transport gives up.
+    ///
+    /// # Errors
+    /// [`GaveUp`]: no answer in time (see [`Clerk::try_call`]).
+    pub fn try_get(&mut self, key: &str) -> Result<String, GaveUp> {
+        self.try_call(KvOp::Get { key: key.into() })
+    }
+
+    /// Sets `key` to `value`, unless the transport gives up.
+    ///
+    /// # Errors
+    /// [`GaveUp`]: no answer in time; the write may or may not have taken effect.
+    pub fn try_put(&mut self, key: &str, value: &str) -> Result<(), GaveUp> {
+        self.try_call::<_, String>(KvOp::Put {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(drop)
+    }
+
+    /// Appends `value` to the value of `key`, unless the transport gives up.
+    ///
+    /// # Errors
+    /// [`GaveUp`]: no answer in time; the append may or may not have taken effect.
+    pub fn try_append(&mut self, key: &str, value: &str) -> Result<(), GaveUp> {
+        self.try_call::<_, String>(KvOp::Append {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(drop)
     }
 }

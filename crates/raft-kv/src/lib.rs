@@ -22,8 +22,10 @@
 //! - [`Command`] and [`Response`] ([`rpc`]): what a clerk and a server say to each other.
 //!
 //! The runtime, threads: the [`server`] module. A [`server::Server`] is 6.824's
-//! `StartKVServer` over a raft-node peer and raft-labrpc: one loop thread owns the
-//! `ServerState`; [`server::LabrpcClerkTransport`] is the clerk's labrpc side.
+//! `StartKVServer` over a raft-node peer, over raft-labrpc or any raft-node transport: one
+//! loop thread owns the `ServerState`; clients reach it through [`server::Server::submit`]
+//! (the labrpc service is `submit` with a labrpc responder), and
+//! [`server::LabrpcClerkTransport`] is the clerk's labrpc side.
 //!
 //! ```
 //! use raft_core::{LogIndex, Term};
@@ -91,7 +93,9 @@
 //!
 //! Everything from the disk or the network is a `Result`: command bytes that do not decode are
 //! skipped and counted ([`Rsm::undecodable_commands`]), snapshot bytes that do not decode are a
-//! [`RestoreError`]. Nothing here panics on input.
+//! [`RestoreError`]. Nothing here panics on input. A [`server::Server`] stops rather than
+//! serve wedged when its snapshot does not decode or its Raft peer stops on its own (its
+//! storage failed), and says why ([`server::Server::failure`]).
 //!
 //! ## Left out
 //!
@@ -112,7 +116,7 @@ mod server_state;
 mod state_machine;
 
 pub use clerk::{Attempt, ClerkReply, ClerkState, Next, NoServers};
-pub use clerk_driver::{CLERK_ROUND_PAUSE, CallFailed, Clerk, ClerkTransport};
+pub use clerk_driver::{CLERK_ROUND_PAUSE, CallFailed, Clerk, ClerkTransport, GaveUp};
 pub use kv::{KvOp, KvOutput, KvStore};
 pub use pending::{PENDING_REQUESTS_MAX, PendingFull, Reply, RequestId, WrongLeader};
 pub use rpc::Response;
@@ -120,7 +124,7 @@ pub use rsm::{
     Applied, ApplyGap, ClientId, Command, DUPLICATE_ENTRIES_PER_CLIENT, Decision, EncodeError, RestoreError,
     Rsm, Seq,
 };
-pub use server::LabrpcClerkTransport;
+pub use server::{LabrpcClerkTransport, ServerStatus};
 pub use server_state::ServerState;
 pub use state_machine::{DecodeError, StateMachine};
 

@@ -71,3 +71,26 @@ fn a_reply_to_another_attempt_is_stale_and_changes_nothing() {
     // begin during a call continues it.
     assert_eq!(clerk.begin(), b);
 }
+
+#[test]
+fn abandoning_a_call_moves_to_the_next_seq_and_makes_its_replies_stale() {
+    let mut state = ClerkState::new(ClientId(9), 3).expect("servers given");
+    // Nothing outstanding: nothing to abandon, the sequence number stays.
+    state.abandon();
+    assert_eq!(state.next_seq(), Seq(1));
+    let first = state.begin();
+    let retry = match state.on_reply::<String>(first, ClerkReply::CallFailed) {
+        Next::Retry(retry) => retry,
+        other => panic!("expected a retry, got {other:?}"),
+    };
+    state.abandon();
+    assert_eq!(state.outstanding(), None);
+    assert_eq!(state.next_seq(), Seq(2));
+    assert_eq!(
+        state.on_reply(retry, ClerkReply::Ok("late".to_string())),
+        Next::Stale
+    );
+    let next = state.begin();
+    assert_eq!(next.seq, Seq(2));
+    assert_eq!(next.round, 0, "a new call starts a new count of rounds");
+}

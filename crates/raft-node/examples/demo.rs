@@ -278,49 +278,49 @@ fn main() {
             last_leader = leader;
         }
 
-        if now >= next_fault && fault.is_none() {
-            if let Some((id, term)) = leader {
-                fault_kind_crash = !fault_kind_crash;
-                if fault_kind_crash {
-                    println!("[{:6.2}s] crash the leader n{id}", at(now));
-                    c.crash(id);
-                } else {
-                    println!("[{:6.2}s] cut the leader n{id} off from the others", at(now));
-                    c.set_cut_off(id, true);
-                }
-                fault = Some(Fault {
-                    peer: id,
-                    crash: fault_kind_crash,
-                    began: now,
-                    old_term: term,
-                    recovered: false,
-                });
-                // The monitor no longer sees the old leader: a leaderless period starts now.
-                leaderless_since = Some(now);
-                last_leader = None;
+        if now >= next_fault
+            && fault.is_none()
+            && let Some((id, term)) = leader
+        {
+            fault_kind_crash = !fault_kind_crash;
+            if fault_kind_crash {
+                println!("[{:6.2}s] crash the leader n{id}", at(now));
+                c.crash(id);
+            } else {
+                println!("[{:6.2}s] cut the leader n{id} off from the others", at(now));
+                c.set_cut_off(id, true);
             }
+            fault = Some(Fault {
+                peer: id,
+                crash: fault_kind_crash,
+                began: now,
+                old_term: term,
+                recovered: false,
+            });
+            // The monitor no longer sees the old leader: a leaderless period starts now.
+            leaderless_since = Some(now);
+            last_leader = None;
         }
-        if let Some(f) = &fault {
-            if now >= f.began + FAULT_DURATION {
-                if f.crash {
-                    println!("[{:6.2}s] restart n{} from its persisted state", at(now), f.peer);
-                    c.start(f.peer);
-                } else {
-                    println!("[{:6.2}s] reconnect n{}", at(now), f.peer);
-                    c.set_cut_off(f.peer, false);
-                }
-                fault = None;
-                next_fault = now + FAULT_EVERY - FAULT_DURATION;
+        if let Some(f) = &fault
+            && now >= f.began + FAULT_DURATION
+        {
+            if f.crash {
+                println!("[{:6.2}s] restart n{} from its persisted state", at(now), f.peer);
+                c.start(f.peer);
+            } else {
+                println!("[{:6.2}s] reconnect n{}", at(now), f.peer);
+                c.set_cut_off(f.peer, false);
             }
+            fault = None;
+            next_fault = now + FAULT_EVERY - FAULT_DURATION;
         }
         if now >= next_propose {
             next_propose = now + PROPOSE_EVERY;
-            if let Some((id, _)) = leader {
-                if let Some(node) = &c.slots[id].node {
-                    if node.start(proposed.to_le_bytes().to_vec()).is_ok() {
-                        proposed += 1;
-                    }
-                }
+            if let Some((id, _)) = leader
+                && let Some(node) = &c.slots[id].node
+                && node.start(proposed.to_le_bytes().to_vec()).is_ok()
+            {
+                proposed += 1;
             }
         }
         if now >= next_status {

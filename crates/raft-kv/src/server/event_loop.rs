@@ -1,35 +1,45 @@
 //! The server's one loop: it owns the [`ServerState`] and the responders of the requests it
 //! waits to answer, and turns what arrives (requests, committed entries, snapshots, Raft's
 //! state read every [`RAFT_STATE_POLL`]) into calls of the state's decisions.
+//!
+//! Some failures leave nothing sensible to serve, and the loop stops on them instead of
+//! going on wedged: a snapshot that does not decode (the replica cannot know the state it
+//! stands for, so it could never apply the entries after it), entries skipped by Raft, and
+//! the Raft peer stopping on its own (its storage failed, or its loop panicked). The loop
+//! then records why ([`Fatal`], read by `Server::failure`), kills the Raft peer, and ends;
+//! a [`LoopGuard`] marks the server stopped however the loop ends, a panic included.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use raft_core::LogIndex;
-use raft_labrpc::Responder;
 use raft_node::{ApplyMsg, RaftNode};
-use raft_storage::Storage;
 
-use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, Submitted};
+use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, ReplyFn, Shared, Submitted};
 use crate::pending::{Reply, RequestId, WrongLeader};
 use crate::rpc::Response;
 use crate::server_state::ServerState;
 use crate::state_machine::StateMachine;
 
+/// Why the server cannot go on: the loop stops, and `Server::failure` says this.
+#[derive(Debug)]
+pub(super) struct Fatal(String);
+
 /// A request waiting for its entry: how to answer it, and until when it may wait.
 struct Waiting<O> {
-    responder: Responder<Response<O>>,
+    reply: ReplyFn<O>,
     deadline: Instant,
 }
 
 /// What the loop owns.
-pub(super) struct Context<S: StateMachine, St> {
+pub(super) struct Context<S: StateMachine> {
     state: ServerState<S>,
     raft: Arc<RaftNode>,
-    /// A handle on the peer's storage, for the size of Raft's state.
-    storage: St,
+    /// What the loop publishes for `Server::status`.
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     waiting: HashMap<RequestId, Waiting<S::Output>>,
     next_request_id: u64,
@@ -43,21 +53,17 @@ enum Input<T> {
     Request(Result<T, flume::RecvError>),
 }
 
-impl<S, St> Context<S, St>
-where
-    S: StateMachine,
-    St: Storage,
-{
+impl<S: StateMachine> Context<S> {
     pub(super) fn new(
         state: ServerState<S>,
         raft: Arc<RaftNode>,
-        storage: St,
+        shared: Arc<Shared>,
         stop: Arc<AtomicBool>,
     ) -> Self {
         Context {
             state,
             raft,
-            storage,
+            shared,
             stop,
             waiting: HashMap::new(),
             next_request_id: 0,
@@ -67,11 +73,11 @@ where
 
     /// A forwarded request: Raft's `start` if this peer leads (a follower answers at once,
     /// without a trip through Raft's loop), then wait for its entry.
-    fn request(&mut self, command: crate::rsm::Command<S::Op>, responder: Responder<Response<S::Output>>) {
+    fn request(&mut self, command: crate::rsm::Command<S::Op>, reply: ReplyFn<S::Output>) {
         let id = RequestId(self.next_request_id);
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let deadline = Instant::now() + REQUEST_WAIT_MAX;
-        self.waiting.insert(id, Waiting { responder, deadline });
+        self.waiting.insert(id, Waiting { reply, deadline });
         let raft = &self.raft;
         let replies = self.state.on_request(id, command, |bytes| {
             if raft.get_state().1 {
@@ -84,17 +90,45 @@ where
     }
 
     /// One message from Raft's applier.
-    fn apply(&mut self, msg: ApplyMsg) {
-        match msg {
+    ///
+    /// # Errors
+    /// [`Fatal`] when the replica cannot go on: a snapshot that does not decode, or entries
+    /// skipped.
+    fn apply(&mut self, msg: ApplyMsg) -> Result<(), Fatal> {
+        let replies = match msg {
             ApplyMsg::Command { index, term, command } => match self.state.on_apply(index, term, &command) {
-                Ok(reply) => self.answer(reply),
-                Err(gap) => tracing::error!(%gap, "raft-node skipped entries: not applied"),
+                Ok(reply) => reply.into_iter().collect(),
+                Err(gap) => {
+                    return Err(Fatal(format!(
+                        "Raft skipped entries ({gap}): the replica cannot apply past them"
+                    )));
+                }
             },
             ApplyMsg::Snapshot { index, data, .. } => match self.state.on_snapshot(&data) {
-                Ok(replies) => self.answer(replies),
-                Err(err) => tracing::error!(%index, %err, "a snapshot from Raft was not installed"),
+                Ok(replies) => replies,
+                Err(err) => {
+                    return Err(Fatal(format!(
+                        "the snapshot through index {index} does not decode ({err}): the state it stands for is unknown"
+                    )));
+                }
             },
-        }
+        };
+        // Published before anyone is answered: a client that has its answer sees the server's
+        // status at or past that entry.
+        self.publish();
+        self.answer(replies);
+        Ok(())
+    }
+
+    /// The Raft peer stopped though this server did not kill it: its storage failed (it will
+    /// not answer what it could not persist) or its loop panicked.
+    fn raft_stopped_on_its_own(&self) -> Option<Fatal> {
+        (self.raft.stopped() && !self.raft.killed()).then(|| {
+            Fatal(
+                "the Raft peer stopped on its own (its storage failed or its loop panicked; see the log)"
+                    .into(),
+            )
+        })
     }
 
     /// After applying what Raft delivered: offers Raft a snapshot if its state is too large
@@ -104,7 +138,8 @@ where
             return;
         }
         let failures = self.state.snapshot_encode_failures();
-        if let Some((index, data)) = self.state.snapshot_due(self.storage.raft_state_size()) {
+        let raft_state_size = self.raft.status().raft_state_size;
+        if let Some((index, data)) = self.state.snapshot_due(raft_state_size) {
             self.raft.snapshot(index, data);
             self.snapshot_offered = index;
         } else if self.state.snapshot_encode_failures() > failures {
@@ -145,26 +180,77 @@ where
     fn answer(&mut self, replies: impl IntoIterator<Item = Reply<S::Output>>) {
         for reply in replies {
             if let Some(waiting) = self.waiting.remove(&reply.request_id) {
-                waiting.responder.respond(Response::from(reply.outcome));
+                (waiting.reply)(Response::from(reply.outcome));
             }
         }
     }
+
+    /// Publishes how far the replica has applied, for `Server::status`.
+    fn publish(&self) {
+        let last_applied = self.state.rsm().last_applied();
+        self.shared.last_applied.store(last_applied.0, Ordering::Release);
+    }
 }
 
-/// The loop: runs until killed (the stop flag, or a channel disconnected by kill). Every
-/// waiting responder is dropped on the way out, which fails its call.
-pub(super) fn run<S, St>(
-    mut cx: Context<S, St>,
+/// On the loop thread, dropped however the loop ends: records a panic as the failure, kills
+/// the Raft peer after any failure (a replica that stopped applying must not go on voting and
+/// replicating as if it served), then marks the server stopped.
+struct LoopGuard {
+    raft: Arc<RaftNode>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.shared.fail("the server loop panicked (see the log)".into());
+        }
+        let failed = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if failed {
+            self.raft.kill();
+        }
+        self.shared.stopped.store(true, Ordering::Release);
+    }
+}
+
+/// The loop: runs until killed (the stop flag, or a channel disconnected by kill) or until a
+/// [`Fatal`] failure. Every waiting reply is dropped uncalled on the way out, which fails its
+/// call.
+pub(super) fn run<S: StateMachine>(
+    mut cx: Context<S>,
     applies: &flume::Receiver<ApplyMsg>,
     requests: &flume::Receiver<Submitted<S>>,
-) where
-    S: StateMachine,
-    St: Storage,
-{
+) {
+    let _guard = LoopGuard {
+        raft: Arc::clone(&cx.raft),
+        shared: Arc::clone(&cx.shared),
+    };
+    if let Err(Fatal(why)) = serve(&mut cx, applies, requests) {
+        tracing::error!(%why, "the server stops");
+        cx.shared.fail(why);
+    }
+    drop(cx);
+    requests.drain().for_each(drop);
+}
+
+/// The loop proper, until killed (`Ok`) or a failure.
+fn serve<S: StateMachine>(
+    cx: &mut Context<S>,
+    applies: &flume::Receiver<ApplyMsg>,
+    requests: &flume::Receiver<Submitted<S>>,
+) -> Result<(), Fatal> {
     let mut next_poll = Instant::now();
     while !cx.stop.load(Ordering::Acquire) {
         let now = Instant::now();
         if now >= next_poll {
+            if let Some(fatal) = cx.raft_stopped_on_its_own() {
+                return Err(fatal);
+            }
             cx.poll(now);
             next_poll = now + RAFT_STATE_POLL;
         }
@@ -173,18 +259,23 @@ pub(super) fn run<S, St>(
             .recv(requests, Input::Request)
             .wait_deadline(next_poll);
         match input {
-            Ok(Input::Apply(Ok(msg))) => cx.apply(msg),
-            Ok(Input::Request(Ok((command, responder)))) => cx.request(command, responder),
-            // The applier ended (the peer was killed) or every sender is gone (kill).
-            Ok(Input::Apply(Err(_)) | Input::Request(Err(_))) => break,
+            Ok(Input::Apply(Ok(msg))) => cx.apply(msg)?,
+            Ok(Input::Request(Ok((command, reply)))) => cx.request(command, reply),
+            // The applier ended (the peer was killed, or stopped on its own) or every sender
+            // is gone (kill).
+            Ok(Input::Apply(Err(_)) | Input::Request(Err(_))) => {
+                return match cx.raft_stopped_on_its_own() {
+                    Some(fatal) if !cx.stop.load(Ordering::Acquire) => Err(fatal),
+                    _ => Ok(()),
+                };
+            }
             Err(flume::select::SelectError::Timeout) => {}
         }
         // Raft's deliveries first: keep its applier moving, whatever the requests.
         while let Ok(msg) = applies.try_recv() {
-            cx.apply(msg);
+            cx.apply(msg)?;
         }
         cx.offer_snapshot();
     }
-    drop(cx);
-    requests.drain().for_each(drop);
+    Ok(())
 }

@@ -154,7 +154,7 @@ impl Fuzzer {
             return self.report();
         }
         while self.step < self.config.steps && !self.stopped {
-            if self.step % EPOCH_STEPS == 0 {
+            if self.step.is_multiple_of(EPOCH_STEPS) {
                 self.start_epoch();
             }
             self.one_step();
