@@ -1,0 +1,311 @@
+//! Shared helpers for the process tests: free loopback ports, `raftkv` children that are
+//! killed by their own pid when dropped, bounded waits, and stderr captured line by line.
+#![allow(dead_code, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const RAFTKV: &str = env!("CARGO_BIN_EXE_raftkv");
+
+/// A secret long enough for raft-tcp.
+pub const SECRET: &str = "correct horse battery staple";
+
+/// How long a node may take to log "serving".
+pub const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a client command may run before the test calls it hung.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A loopback address with a port the OS just handed out (bound to port 0, then released).
+pub fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").to_string()
+}
+
+/// A secret file in `dir` holding `secret`.
+pub fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, secret).expect("write secret file");
+    path
+}
+
+/// A `raftkv` command with RUST_LOG and RAFTKV_SECRET cleared, so the test decides.
+pub fn raftkv() -> Command {
+    let mut command = Command::new(RAFTKV);
+    command.env_remove("RUST_LOG").env_remove("RAFTKV_SECRET");
+    command
+}
+
+/// Runs a short `raftkv` command to its end (killed if it outlives `CLIENT_TIMEOUT`).
+pub fn run(args: &[&str]) -> Output {
+    run_command(raftkv().args(args))
+}
+
+/// Runs `command` to its end, bounded by `CLIENT_TIMEOUT`.
+pub fn run_command(command: &mut Command) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn raftkv");
+    let mut guard = Guard::new(child);
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        match guard.child().try_wait().expect("try_wait") {
+            Some(_) => break,
+            None if Instant::now() >= deadline => panic!("raftkv {command:?} ran over {CLIENT_TIMEOUT:?}"),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    let child = guard.take();
+    child.wait_with_output().expect("collect output")
+}
+
+/// A child process, SIGKILLed by its own pid and reaped when dropped.
+pub struct Guard {
+    child: Option<Child>,
+}
+
+impl Guard {
+    pub fn new(child: Child) -> Guard {
+        Guard { child: Some(child) }
+    }
+
+    /// The child, while the guard holds it.
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the guard holds its child")
+    }
+
+    /// Hands the child back: the caller takes over its end.
+    fn take(mut self) -> Child {
+        self.child.take().expect("the guard holds its child")
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Kills by this child's own pid (std sends SIGKILL); harmless if it exited.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A running `raftkv serve` with its stderr collected.
+pub struct Node {
+    guard: Guard,
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+    pub args: Vec<String>,
+}
+
+impl Node {
+    /// Starts `raftkv` with `args` (and optional env), stderr captured.
+    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Node {
+        let mut command = raftkv();
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn raftkv serve");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Node {
+            guard: Guard::new(child),
+            lines,
+            reader: Some(reader),
+            args: args.to_vec(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Everything the node logged so far.
+    pub fn stderr(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a logged line contains `needle`; false if the node exited first or
+    /// `timeout` passed.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(needle))
+            {
+                return true;
+            }
+            if Instant::now() >= deadline || self.try_status().is_some() {
+                // One last look: the line may have arrived with the exit.
+                std::thread::sleep(Duration::from_millis(50));
+                return self
+                    .lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|line| line.contains(needle));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the node logs "serving", panicking with its stderr otherwise.
+    pub fn wait_serving(&mut self) {
+        assert!(
+            self.wait_for_line("serving", START_TIMEOUT),
+            "node did not start serving; stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// The exit status if it exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.guard.child().try_wait().expect("try_wait")
+    }
+
+    /// Waits at most `timeout` for the node to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_status() {
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM to this node's own pid.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+}
+
+/// One node's settings in a test cluster.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub id: usize,
+    pub listen: String,
+    pub client: String,
+    pub dir: PathBuf,
+}
+
+/// Addresses and directories for an `n`-node cluster under `root`.
+pub fn cluster_specs(root: &Path, n: usize) -> Vec<NodeSpec> {
+    (0..n)
+        .map(|id| NodeSpec {
+            id,
+            listen: free_addr(),
+            client: free_addr(),
+            dir: root.join(format!("node{id}")),
+        })
+        .collect()
+}
+
+/// `raftkv init` for `spec`, asserting it succeeds.
+pub fn init(spec: &NodeSpec, cluster: &str) {
+    let output = run(&[
+        "init",
+        "--dir",
+        spec.dir.to_str().unwrap(),
+        "--cluster-id",
+        cluster,
+        "--id",
+        &spec.id.to_string(),
+    ]);
+    assert!(
+        output.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The arguments of `raftkv serve` for `spec` in a cluster of `specs`.
+pub fn serve_args(spec: &NodeSpec, specs: &[NodeSpec], cluster: &str, secret: &Path) -> Vec<String> {
+    let peers: Vec<&str> = specs.iter().map(|spec| spec.listen.as_str()).collect();
+    vec![
+        "serve".into(),
+        "--id".into(),
+        spec.id.to_string(),
+        "--listen".into(),
+        spec.listen.clone(),
+        "--peers".into(),
+        peers.join(","),
+        "--client-listen".into(),
+        spec.client.clone(),
+        "--dir".into(),
+        spec.dir.to_str().unwrap().into(),
+        "--cluster-id".into(),
+        cluster.into(),
+        "--secret-file".into(),
+        secret.to_str().unwrap().into(),
+    ]
+}
+
+/// The client flags for a cluster of `specs`.
+pub fn client_args(specs: &[NodeSpec], cluster: &str, secret: &Path, timeout_secs: u32) -> Vec<String> {
+    let servers: Vec<&str> = specs.iter().map(|spec| spec.client.as_str()).collect();
+    vec![
+        "--servers".into(),
+        servers.join(","),
+        "--cluster-id".into(),
+        cluster.into(),
+        "--secret-file".into(),
+        secret.to_str().unwrap().into(),
+        "--timeout".into(),
+        timeout_secs.to_string(),
+    ]
+}
+
+/// Runs a client subcommand (`words` first, then `client` flags).
+pub fn client(words: &[&str], client: &[String]) -> Output {
+    let mut args: Vec<&str> = words.to_vec();
+    args.extend(client.iter().map(String::as_str));
+    run(&args)
+}
+
+/// The value of `key=<number>` in a status line.
+pub fn field(line: &str, key: &str) -> Option<String> {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+/// Utf-8 text of a byte stream.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
