@@ -14,9 +14,9 @@ const SERVER_PACKAGE: &str = "raft-kv-server";
 /// The server binary.
 const SERVER_BIN: &str = "raftkv";
 
-/// How many jepsen rounds `cargo xtask test` runs (one or two of each kind fit in a minute
-/// or so of wall time).
-pub const JEPSEN_QUICK_ROUNDS: &str = "3";
+/// How many jepsen rounds `cargo xtask test` runs: one of each of the seven kinds of fault
+/// (about 20 s of wall time).
+pub const JEPSEN_QUICK_ROUNDS: &str = "7";
 
 const DEMO_USAGE: &str = "\
 usage: cargo xtask demo [OPTIONS]

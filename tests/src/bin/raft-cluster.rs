@@ -17,6 +17,8 @@
 //!     --seed S        the clients' and the nemesis's choices (default: from the clock)
 //!     --clients N     client threads (default 4)
 //!     --keys N        keys (default 3)
+//!     --op-deadline S a client gives a call up after S seconds without an answer (default
+//!                     10); a write given up may or may not take effect, and is checked so
 //!     --dir DIR       where the run's directory is made (default: <target>/cluster)
 //!     --keep          keep the run's data and logs even when it passes
 //!     --quiet         print only the summary
@@ -54,6 +56,8 @@ options:
   --seed S        seeds the clients' and the nemesis's choices (default: from the clock)
   --clients N     client threads (default 4)
   --keys N        keys (default 3)
+  --op-deadline S a client gives a call up after S seconds without an answer (default
+                  10); a write given up may or may not take effect, and is checked so
   --dir DIR       where the run's directory is made (default: <target>/cluster)
   --keep          keep the run's data and logs even when it passes
   --quiet         print only the summary
@@ -67,6 +71,7 @@ struct Args {
     seed: Option<u64>,
     clients: usize,
     keys: usize,
+    op_deadline: Option<Duration>,
     dir: Option<PathBuf>,
     keep: bool,
     quiet: bool,
@@ -87,6 +92,7 @@ fn parse(args: &[String]) -> Result<Args, Option<String>> {
         seed: None,
         clients: 4,
         keys: 3,
+        op_deadline: None,
         dir: None,
         keep: false,
         quiet: false,
@@ -107,6 +113,7 @@ fn parse(args: &[String]) -> Result<Args, Option<String>> {
             "--seed" => out.seed = Some(number(flag, &value()?)?),
             "--clients" => out.clients = positive(flag, &value()?)?,
             "--keys" => out.keys = positive(flag, &value()?)?,
+            "--op-deadline" => out.op_deadline = Some(Duration::from_secs(positive(flag, &value()?)? as u64)),
             "--dir" => out.dir = Some(PathBuf::from(value()?)),
             "--keep" => out.keep = true,
             "--quiet" => out.quiet = true,
@@ -204,6 +211,9 @@ fn main() -> ExitCode {
     let mut config = RunConfig::new(raftkv, run_dir.clone(), seed);
     config.clients = args.clients;
     config.keys = args.keys;
+    if let Some(deadline) = args.op_deadline {
+        config.op_deadline = deadline;
+    }
     config.verbose = !args.quiet;
     let summary = match run(&config, &args.plan) {
         Ok(summary) => summary,

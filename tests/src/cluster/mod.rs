@@ -65,6 +65,8 @@ pub struct ClusterOptions {
     pub nodes: usize,
     /// `--maxraftstate` of every node (snapshots), or none.
     pub maxraftstate: Option<usize>,
+    /// Variables set for every `raftkv` process (beside RUST_LOG).
+    pub env: Vec<(String, String)>,
 }
 
 /// One node: where it lives and listens, and its process while it runs.
@@ -87,6 +89,7 @@ pub struct ProcessCluster {
     secret_file: PathBuf,
     identity: Identity,
     maxraftstate: Option<usize>,
+    env: Vec<(String, String)>,
 }
 
 impl ProcessCluster {
@@ -97,6 +100,9 @@ impl ProcessCluster {
     /// If the directory exists or cannot be made, `init` fails, or a node does not become
     /// ready within [`NODE_READY_TIMEOUT`] (the error quotes the end of its log).
     pub fn start(options: &ClusterOptions) -> io::Result<ProcessCluster> {
+        if options.nodes == 0 {
+            return Err(io::Error::other("a cluster needs at least one node"));
+        }
         std::fs::create_dir_all(options.run_dir.parent().unwrap_or(Path::new(".")))?;
         std::fs::create_dir(&options.run_dir).map_err(|err| {
             io::Error::new(
@@ -147,6 +153,7 @@ impl ProcessCluster {
             secret_file,
             identity,
             maxraftstate: options.maxraftstate,
+            env: options.env.clone(),
         };
         for id in 0..options.nodes {
             cluster.init(id)?;
@@ -160,9 +167,17 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
+    /// A `raftkv` command with the cluster's variables.
+    fn raftkv(&self) -> Command {
+        let mut command = Command::new(&self.raftkv);
+        command.env_remove(config::SECRET_ENV);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
     /// `raftkv init` of node `id`, run to its end.
     fn init(&self, id: usize) -> io::Result<()> {
-        let mut command = Command::new(&self.raftkv);
+        let mut command = self.raftkv();
         command.arg("init").arg("--dir").arg(&self.nodes[id].dir).args([
             "--cluster-id",
             &self.cluster_id,
@@ -191,7 +206,7 @@ impl ProcessCluster {
             })
             .collect();
         let node = &self.nodes[id];
-        let mut command = Command::new(&self.raftkv);
+        let mut command = self.raftkv();
         command
             .arg("serve")
             .args(["--id", &id.to_string()])
@@ -210,7 +225,6 @@ impl ProcessCluster {
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
-        command.env_remove(config::SECRET_ENV);
         command
     }
 
@@ -442,6 +456,12 @@ impl ProcessCluster {
         for proxy in self.links.iter().flatten().flatten() {
             proxy.set(LinkState::Pass);
         }
+    }
+
+    /// What the proxy of the link `from -> to` has done (none for `from == to`).
+    #[must_use]
+    pub fn link_stats(&self, from: usize, to: usize) -> Option<ProxyStats> {
+        self.links[from][to].as_ref().map(LinkProxy::stats)
     }
 
     /// The links not passing now, as `i->j: state`.

@@ -297,6 +297,7 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         run_dir: config.run_dir.clone(),
         nodes: NODES,
         maxraftstate: config.maxraftstate,
+        env: Vec::new(),
     })?;
     if config.verbose {
         eprintln!(
