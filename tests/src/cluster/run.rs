@@ -402,15 +402,22 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
     match plan {
         Plan::Demo => {
             thread::sleep(Duration::from_secs(2));
+            nemesis.event("kill the leader with SIGKILL, restart it once a new leader took a write");
             nemesis.round(FaultKind::KillLeader);
             nemesis.settle();
             if let Some(leader) = nemesis.cluster().leader() {
                 let follower = (leader + 1) % NODES;
+                nemesis.event(format_args!(
+                    "pause a follower, n{follower} (the leader is n{leader})"
+                ));
                 nemesis.pause(follower, fault_for);
                 nemesis.settle();
             }
             if let Some(leader) = nemesis.cluster().leader() {
                 let follower = (leader + 2) % NODES;
+                nemesis.event(format_args!(
+                    "cut the link between the leader n{leader} and n{follower}"
+                ));
                 nemesis.cut_link(leader, follower, fault_for);
                 nemesis.settle();
             }
