@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use raft_kv::{Clerk, GaveUp};
 
 use crate::client::{self, TcpClerkTransport};
-use crate::config::{self, SECRET_ENV};
+use crate::config::{self, PEER_SECRET_ENV, SECRET_ENV};
 use crate::node::{self, ServeConfig};
 use raft_tcp::Identity;
 
@@ -55,7 +55,8 @@ pub struct Cli {
 pub enum Command {
     /// Make a node's data directory (once, before its first `serve`).
     Init(InitArgs),
-    /// Run a node until SIGTERM or SIGINT.
+    /// Run a node until SIGTERM or SIGINT (peers prove the peer secret, clients the client
+    /// secret).
     Serve(ServeArgs),
     /// Print the value of KEY ("" if missing).
     Get {
@@ -128,9 +129,15 @@ pub struct ServeArgs {
     /// The cluster id peers and clients must present.
     #[arg(long, value_name = "C")]
     pub cluster_id: Option<String>,
-    /// A file holding the shared secret (else the RAFTKV_SECRET variable); 16 bytes or more.
+    /// A file holding the client secret (else the RAFTKV_SECRET variable), 16 bytes or
+    /// more: clients must prove it on --client-listen, so every client holds it too.
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
+    /// A file holding the peer secret (else the RAFTKV_PEER_SECRET variable), 16 bytes or
+    /// more: the nodes prove it to each other on --listen. Give it to the nodes alone; it must
+    /// differ from the client secret, or any client could pose as a peer.
+    #[arg(long, value_name = "FILE")]
+    pub peer_secret_file: Option<PathBuf>,
     /// Snapshot when Raft's persisted state reaches this many bytes (default: never).
     #[arg(long, value_name = "BYTES")]
     pub maxraftstate: Option<usize>,
@@ -145,7 +152,8 @@ pub struct ClientArgs {
     /// The cluster id the servers expect.
     #[arg(long, value_name = "C")]
     pub cluster_id: Option<String>,
-    /// A file holding the shared secret (else the RAFTKV_SECRET variable).
+    /// A file holding the client secret (else the RAFTKV_SECRET variable): the servers'
+    /// --secret-file, not their --peer-secret-file.
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
     /// Give up after this many seconds without an answer (exit 3) [default: 10].
@@ -162,6 +170,7 @@ const CONFIG_KEYS: &[&str] = &[
     "peers",
     "client-listen",
     "secret-file",
+    "peer-secret-file",
     "maxraftstate",
     "servers",
     "timeout",
@@ -328,23 +337,36 @@ fn run_serve(mut args: ServeArgs, config: &ConfigValues, stop: Arc<AtomicBool>) 
     config.fill(&mut args.dir, "dir")?;
     config.fill(&mut args.cluster_id, "cluster-id")?;
     config.fill(&mut args.secret_file, "secret-file")?;
+    config.fill(&mut args.peer_secret_file, "peer-secret-file")?;
     config.fill(&mut args.maxraftstate, "maxraftstate")?;
+    let id = required(args.id, "id")?;
+    let listen = required(args.listen, "listen")?;
+    let peers = required(args.peers, "peers")?;
+    let client_listen = required(args.client_listen, "client-listen")?;
+    let dir = required(args.dir, "dir")?;
+    let cluster_id = required(args.cluster_id, "cluster-id")?;
+    config::check_cluster_id(&cluster_id).map_err(Failure::usage)?;
+    let secrets = config::load_node_secrets(
+        args.peer_secret_file.as_deref(),
+        std::env::var_os(PEER_SECRET_ENV),
+        args.secret_file.as_deref(),
+        std::env::var_os(SECRET_ENV),
+    )
+    .map_err(Failure::error)?;
     let serve = ServeConfig {
-        id: required(args.id, "id")?,
-        listen: required(args.listen, "listen")?,
-        peers: required(args.peers, "peers")?,
-        client_listen: required(args.client_listen, "client-listen")?,
-        dir: required(args.dir, "dir")?,
-        identity: load_identity(
-            required(args.cluster_id, "cluster-id")?,
-            args.secret_file.as_deref(),
-        )?,
+        id,
+        listen,
+        peers,
+        client_listen,
+        dir,
+        cluster_id,
+        secrets,
         maxraftstate: args.maxraftstate,
     };
     node::serve(serve, stop).map_err(Failure::error)
 }
 
-/// The identity from a cluster id and the secret's source.
+/// A client's identity from a cluster id and the client secret's source.
 fn load_identity(cluster_id: String, secret_file: Option<&Path>) -> Result<Identity, Failure> {
     config::check_cluster_id(&cluster_id).map_err(Failure::usage)?;
     let secret = config::load_secret(secret_file, std::env::var_os(SECRET_ENV)).map_err(Failure::error)?;

@@ -12,14 +12,25 @@
 //! - [`cli`]: the command line and its exit codes (0 done, 1 runtime error, 2 usage error,
 //!   3 a client gave up without an answer: the operation may or may not have happened).
 //!
+//! ## Two secrets
+//!
+//! Each port has its own secret, 16 bytes or more. The **peer secret** (`--peer-secret-file`,
+//! else `RAFTKV_PEER_SECRET`) is held by the nodes alone and proven between them on
+//! `--listen`. The **client secret** (`--secret-file`, else `RAFTKV_SECRET`) is proven by
+//! clients on `--client-listen`, and so held by every client. With one secret for both, any
+//! client could dial a peer port as peer k, be taken for it, and forge Raft messages (votes,
+//! AppendEntries); so `serve` refuses a peer secret equal to its client secret.
+//!
 //! A 3-node cluster by hand (each node's `--peers` lists every node's peer address in id
 //! order; `--listen` is its own):
 //!
 //! ```text
-//! printf 'a secret of 16 bytes or more' > secret
+//! printf 'a secret for the nodes alone' > peer-secret
+//! printf 'a secret the clients share' > secret
 //! raftkv init --dir d0 --cluster-id demo --id 0          # likewise d1/1, d2/2
 //! raftkv serve --id 0 --listen 127.0.0.1:7100 --peers 127.0.0.1:7100,127.0.0.1:7101,127.0.0.1:7102 \
-//!     --client-listen 127.0.0.1:7200 --dir d0 --cluster-id demo --secret-file secret &
+//!     --client-listen 127.0.0.1:7200 --dir d0 --cluster-id demo \
+//!     --peer-secret-file peer-secret --secret-file secret &
 //! # ... nodes 1 and 2 likewise ...
 //! S="--servers 127.0.0.1:7200,127.0.0.1:7201,127.0.0.1:7202 --cluster-id demo --secret-file secret"
 //! raftkv put k hello $S; raftkv append k ' world' $S; raftkv get k $S; raftkv status $S

@@ -22,7 +22,8 @@
 //! ## Serving
 //!
 //! [`serve`] binds the peer listener and the client listener, starts the key/value server
-//! over a raft-tcp transport and a raft-tcp client server whose handler decodes each
+//! over a raft-tcp transport (its peers authenticated with the peer secret) and a raft-tcp
+//! client server (its clients authenticated with the client secret) whose handler decodes each
 //! [`ClientRequest`] and hands it to the server without blocking, logs one line containing
 //! "serving", and then waits until `stop` is set (the binary sets it on SIGTERM or SIGINT) or
 //! the server fails on its own (a storage error, a snapshot that does not decode).
@@ -42,9 +43,9 @@ use raft_node::{NodeError, NodeOptions};
 use raft_storage::{FilePersister, StorageError};
 use tracing::{error, info, warn};
 
-use crate::config::{check_cluster_id, parse_key_values};
+use crate::config::{NodeSecrets, check_cluster_id, identity, parse_key_values};
 use crate::protocol::{self, ClientReply, ClientRequest, StatusReport};
-use raft_tcp::{ClientReplier, ClientServer, Identity, PeerConfig, TcpStats, TcpTransport};
+use raft_tcp::{ClientReplier, ClientServer, PeerConfig, TcpStats, TcpTransport};
 
 /// The file in a data directory that names its cluster and node.
 pub const IDENTITY_FILE: &str = "node.id";
@@ -265,8 +266,12 @@ pub struct ServeConfig {
     pub client_listen: String,
     /// The data directory `init` made.
     pub dir: PathBuf,
-    /// The cluster id and shared secret peers and clients must prove.
-    pub identity: Identity,
+    /// The cluster id peers and clients must present.
+    pub cluster_id: String,
+    /// The peer secret (proven on `listen`) and the client secret (proven on
+    /// `client_listen`). They differ, so that a client, which must hold the client secret,
+    /// cannot authenticate on the peer port as a peer and forge Raft messages.
+    pub secrets: NodeSecrets,
     /// Snapshot when Raft's persisted state reaches this many bytes (`None`: never).
     pub maxraftstate: Option<usize>,
 }
@@ -285,10 +290,11 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
         peers,
         client_listen,
         dir,
-        identity,
+        cluster_id,
+        secrets,
         maxraftstate,
     } = config;
-    check_cluster_id(&identity.cluster_id).map_err(ServeError::Config)?;
+    check_cluster_id(&cluster_id).map_err(ServeError::Config)?;
     if id >= peers.len() {
         return Err(ServeError::Config(format!(
             "--id {id} is not a position in --peers, which names {} nodes",
@@ -296,15 +302,18 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
         )));
     }
     let (found_cluster, found_id) = read_identity(&dir)?;
-    if found_cluster != identity.cluster_id || found_id != id {
+    if found_cluster != cluster_id || found_id != id {
         return Err(ServeError::WrongNode {
             dir,
             found_cluster,
             found_id,
-            cluster: identity.cluster_id.clone(),
+            cluster: cluster_id,
             id,
         });
     }
+    let peer_identity = identity(&cluster_id, secrets.peer().clone());
+    let client_identity = identity(&cluster_id, secrets.client().clone());
+    drop(secrets);
     // Locks the directory for as long as the node runs.
     let persister = FilePersister::open(&dir).map_err(ServeError::Storage)?;
     let peer_listener = bind("peer", &listen)?;
@@ -312,7 +321,6 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
     let stats = Arc::new(TcpStats::default());
     let peer_count = peers.len();
     let transport_stats = Arc::clone(&stats);
-    let transport_identity = identity.clone();
     let server = KvServer::with_transport(
         id,
         peer_count,
@@ -324,7 +332,7 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
             let config = PeerConfig {
                 me: peer_id(id),
                 peers,
-                identity: transport_identity,
+                identity: peer_identity,
             };
             TcpTransport::start(config, peer_listener, inbox, transport_stats)
         },
@@ -339,7 +347,7 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
     };
     let clients = ClientServer::start(
         client_listener,
-        identity.clone(),
+        client_identity,
         Arc::clone(&stats),
         move |bytes, replier| {
             handler.handle(&bytes, replier);
@@ -354,7 +362,7 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
     };
     info!(
         id,
-        cluster = %identity.cluster_id,
+        cluster = %cluster_id,
         peers = %listen,
         clients = %client_listen,
         dir = %dir.display(),

@@ -1,23 +1,24 @@
 //! `raftkv serve` processes on loopback: what they refuse (a second process on a data
-//! directory, a client without the secret, a peer of another cluster), a 3-node cluster
+//! directory, a client without the client secret, a client posing as a peer with it, a peer
+//! of another cluster), a 3-node cluster
 //! serving the client commands, and a clean stop on SIGTERM that keeps the data.
 
 mod common;
 
 use common::{
-    Node, NodeSpec, SECRET, client, client_args, cluster_specs, field, init, secret_file, serve_args, text,
+    Node, NodeSpec, SECRET, Secrets, client, client_args, cluster_specs, field, init, secret_file, secrets,
+    serve_args, text,
 };
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long a node may take to stop after SIGTERM.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts every node of `specs` (already initialised) and waits until each is serving.
-fn start_all(specs: &[NodeSpec], cluster: &str, secret: &Path) -> Vec<Node> {
+fn start_all(specs: &[NodeSpec], cluster: &str, secrets: &Secrets) -> Vec<Node> {
     let mut nodes: Vec<Node> = specs
         .iter()
-        .map(|spec| Node::spawn(&serve_args(spec, specs, cluster, secret), &[]))
+        .map(|spec| Node::spawn(&serve_args(spec, specs, cluster, secrets), &[]))
         .collect();
     for node in &mut nodes {
         node.wait_serving();
@@ -47,17 +48,17 @@ fn poll_status(client_flags: &[String], timeout: Duration, done: impl Fn(&[Strin
 #[test]
 fn a_second_process_on_a_data_directory_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 1);
     init(&specs[0], "c");
-    let mut first = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
+    let mut first = Node::spawn(&serve_args(&specs[0], &specs, "c", &secrets), &[]);
     first.wait_serving();
     // The same directory, other ports: the lock refuses it before any socket is bound.
     let mut second_spec = specs[0].clone();
     second_spec.listen = common::free_addr();
     second_spec.client = common::free_addr();
     let mut second = Node::spawn(
-        &serve_args(&second_spec, std::slice::from_ref(&second_spec), "c", &secret),
+        &serve_args(&second_spec, std::slice::from_ref(&second_spec), "c", &secrets),
         &[],
     );
     let status = second
@@ -71,7 +72,7 @@ fn a_second_process_on_a_data_directory_is_refused() {
         first.stderr()
     );
     // The first still serves.
-    let flags = client_args(&specs, "c", &secret, 10);
+    let flags = client_args(&specs, "c", &secrets.client, 10);
     let output = client(&["put", "k", "v"], &flags);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
@@ -79,11 +80,11 @@ fn a_second_process_on_a_data_directory_is_refused() {
 #[test]
 fn a_client_without_the_secret_is_refused_and_counted() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let wrong = secret_file(root.path(), "wrong", "not the secret, but long enough");
     let specs = cluster_specs(root.path(), 1);
     init(&specs[0], "c");
-    let _node = start_all(&specs, "c", &secret);
+    let _node = start_all(&specs, "c", &secrets);
     let started = Instant::now();
     let output = client(&["put", "k", "stolen"], &client_args(&specs, "c", &wrong, 10));
     assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
@@ -99,12 +100,18 @@ fn a_client_without_the_secret_is_refused_and_counted() {
     let (code, lines, _) = status_lines(&client_args(&specs, "c", &wrong, 5));
     assert_eq!(code, Some(1));
     assert!(lines[0].contains("unreachable"), "{lines:?}");
+    // The peer secret does not open the client port either: each port takes only its own.
+    let output = client(
+        &["put", "k", "stolen"],
+        &client_args(&specs, "c", &secrets.peer, 10),
+    );
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", text(&output.stderr));
     // The node counted the refusals, and nothing was written.
-    let flags = client_args(&specs, "c", &secret, 10);
+    let flags = client_args(&specs, "c", &secrets.client, 10);
     let (code, lines, stderr) = status_lines(&flags);
     assert_eq!(code, Some(0), "{stderr}");
     let refused: u64 = field(&lines[0], "refused_auth").unwrap().parse().unwrap();
-    assert!(refused >= 2, "{lines:?}");
+    assert!(refused >= 3, "{lines:?}");
     let output = client(&["get", "k"], &flags);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "\n");
@@ -113,16 +120,16 @@ fn a_client_without_the_secret_is_refused_and_counted() {
 #[test]
 fn a_peer_of_another_cluster_is_refused_and_counted() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 2);
     init(&specs[0], "blue");
     init(&specs[1], "green");
-    let mut blue = Node::spawn(&serve_args(&specs[0], &specs, "blue", &secret), &[]);
-    let mut green = Node::spawn(&serve_args(&specs[1], &specs, "green", &secret), &[]);
+    let mut blue = Node::spawn(&serve_args(&specs[0], &specs, "blue", &secrets), &[]);
+    let mut green = Node::spawn(&serve_args(&specs[1], &specs, "green", &secrets), &[]);
     blue.wait_serving();
     green.wait_serving();
     // Green dials blue (and blue dials green): each refuses the other's cluster id.
-    let flags = client_args(&specs[..1], "blue", &secret, 5);
+    let flags = client_args(&specs[..1], "blue", &secrets.client, 5);
     let lines = poll_status(&flags, Duration::from_secs(10), |lines| {
         lines
             .first()
@@ -142,16 +149,111 @@ fn a_peer_of_another_cluster_is_refused_and_counted() {
     assert!(blue.try_status().is_none() && green.try_status().is_none());
 }
 
+/// The number in `key=` of a status line, if it has one.
+fn count(line: &str, key: &str) -> Option<u64> {
+    field(line, key).and_then(|value| value.parse().ok())
+}
+
 #[test]
-fn a_three_node_cluster_serves_the_client_commands_with_one_leader() {
+fn a_client_posing_as_a_peer_is_refused_and_the_others_serve() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 3);
     for spec in &specs {
         init(spec, "trio");
     }
-    let _nodes = start_all(&specs, "trio", &secret);
-    let flags = client_args(&specs, "trio", &secret, 20);
+    // Node 2 holds only what any client holds: the client secret, which it presents as its
+    // peer secret when it dials the others' peer ports as peer 2. Its own client port gets a
+    // third secret (serve refuses a peer secret equal to the client secret).
+    let impostor_secrets = Secrets {
+        client: secret_file(root.path(), "impostor-client", "the impostor's own client secret"),
+        peer: secrets.client.clone(),
+    };
+    let mut honest: Vec<Node> = specs[..2]
+        .iter()
+        .map(|spec| Node::spawn(&serve_args(spec, &specs, "trio", &secrets), &[]))
+        .collect();
+    let mut impostor = Node::spawn(&serve_args(&specs[2], &specs, "trio", &impostor_secrets), &[]);
+    for node in &mut honest {
+        node.wait_serving();
+    }
+    impostor.wait_serving();
+    // The two honest nodes refuse it (counted as refused_auth) and still make a majority of
+    // three: one of them leads, and both know which.
+    let flags = client_args(&specs[..2], "trio", &secrets.client, 10);
+    let settled = |lines: &[String]| {
+        lines.len() == 2
+            && lines
+                .iter()
+                .all(|line| count(line, "refused_auth").is_some_and(|refused| refused >= 1))
+            && lines
+                .iter()
+                .filter(|line| field(line, "role").as_deref() == Some("leader"))
+                .count()
+                == 1
+            && lines.iter().all(|line| {
+                matches!(field(line, "leader").as_deref(), Some("0" | "1"))
+                    && field(line, "leader") == field(&lines[0], "leader")
+            })
+    };
+    let lines = poll_status(&flags, Duration::from_secs(15), settled);
+    assert!(
+        settled(&lines),
+        "{lines:?}\nnode 0:\n{}\nnode 1:\n{}",
+        honest[0].stderr(),
+        honest[1].stderr()
+    );
+    // They serve: writes commit and read back.
+    for words in [["put", "k", "a"], ["append", "k", "b"]] {
+        let output = client(&words, &flags);
+        assert!(output.status.success(), "{words:?}: {}", text(&output.stderr));
+    }
+    let output = client(&["get", "k"], &flags);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ab\n");
+    // Each honest node logged the refusal, and never accepted a connection from peer 2.
+    for (id, node) in honest.iter().enumerate() {
+        let log = node.stderr();
+        assert!(
+            log.lines()
+                .any(|line| line.contains("refused a peer connection")
+                    && line.contains("authentication failed")),
+            "node {id}:\n{log}"
+        );
+        assert!(
+            !log.lines()
+                .any(|line| line.contains("accepted a peer connection") && line.contains("from=2")),
+            "node {id} took the impostor for peer 2:\n{log}"
+        );
+    }
+    // The impostor, cut off, never leads and never learns of a leader; it refused the honest
+    // nodes' dials in turn (they prove the peer secret, which it does not hold).
+    let impostor_flags = client_args(&specs[2..], "trio", &impostor_secrets.client, 5);
+    let (code, lines, stderr) = status_lines(&impostor_flags);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        field(&lines[0], "role").is_some_and(|role| role != "leader"),
+        "{lines:?}"
+    );
+    assert_eq!(field(&lines[0], "leader").as_deref(), Some("none"), "{lines:?}");
+    assert_eq!(count(&lines[0], "applied"), Some(0), "{lines:?}");
+    assert!(
+        count(&lines[0], "refused_auth").is_some_and(|refused| refused >= 1),
+        "{lines:?}"
+    );
+    assert!(impostor.try_status().is_none() && honest.iter_mut().all(|node| node.try_status().is_none()));
+}
+
+#[test]
+fn a_three_node_cluster_serves_the_client_commands_with_one_leader() {
+    let root = tempfile::tempdir().unwrap();
+    let secrets = secrets(root.path());
+    let specs = cluster_specs(root.path(), 3);
+    for spec in &specs {
+        init(spec, "trio");
+    }
+    let _nodes = start_all(&specs, "trio", &secrets);
+    let flags = client_args(&specs, "trio", &secrets.client, 20);
     for words in [["put", "k", "a"], ["append", "k", "b"], ["append", "k", "c"]] {
         let output = client(&words, &flags);
         assert!(output.status.success(), "{words:?}: {}", text(&output.stderr));
@@ -187,11 +289,11 @@ fn a_three_node_cluster_serves_the_client_commands_with_one_leader() {
 #[test]
 fn sigterm_stops_cleanly_and_a_restart_keeps_the_data() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 1);
     init(&specs[0], "solo");
-    let flags = client_args(&specs, "solo", &secret, 10);
-    let args = serve_args(&specs[0], &specs, "solo", &secret);
+    let flags = client_args(&specs, "solo", &secrets.client, 10);
+    let args = serve_args(&specs[0], &specs, "solo", &secrets);
     let mut node = Node::spawn(&args, &[]);
     node.wait_serving();
     for words in [["put", "k", "kept"], ["append", "k", "!"]] {
@@ -204,7 +306,10 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_the_data() {
     drop(node);
     // With the node down, a client gives up after its timeout: exit 1 (nothing reached a
     // server, so the put did not happen).
-    let output = client(&["put", "k", "lost"], &client_args(&specs, "solo", &secret, 1));
+    let output = client(
+        &["put", "k", "lost"],
+        &client_args(&specs, "solo", &secrets.client, 1),
+    );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     // The restarted node (same directory: its lock was released) has the data.
     let mut node = Node::spawn(&args, &[]);
@@ -217,14 +322,14 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_the_data() {
 #[test]
 fn a_client_whose_call_reached_a_server_but_got_no_answer_exits_three() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 3);
     init(&specs[0], "c");
     // One node of three: it answers, but can never commit (no majority).
-    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
+    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secrets), &[]);
     node.wait_serving();
     let started = Instant::now();
-    let output = client(&["put", "k", "v"], &client_args(&specs, "c", &secret, 2));
+    let output = client(&["put", "k", "v"], &client_args(&specs, "c", &secrets.client, 2));
     let took = started.elapsed();
     assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
     // It waited out its --timeout, and not much more.
@@ -243,14 +348,14 @@ fn a_client_whose_call_reached_a_server_but_got_no_answer_exits_three() {
 #[test]
 fn an_address_in_use_is_refused_and_the_directory_released() {
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 1);
     init(&specs[0], "c");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut busy = specs[0].clone();
     busy.client = taken.local_addr().unwrap().to_string();
     let output = common::run(
-        &serve_args(&busy, std::slice::from_ref(&busy), "c", &secret)
+        &serve_args(&busy, std::slice::from_ref(&busy), "c", &secrets)
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
@@ -262,7 +367,7 @@ fn an_address_in_use_is_refused_and_the_directory_released() {
         "{stderr}"
     );
     // The refused process released the directory: a node on free ports serves it.
-    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secret), &[]);
+    let mut node = Node::spawn(&serve_args(&specs[0], &specs, "c", &secrets), &[]);
     node.wait_serving();
 }
 
@@ -270,10 +375,10 @@ fn an_address_in_use_is_refused_and_the_directory_released() {
 fn an_undecodable_request_is_answered_and_counted() {
     use raft_kv_server::protocol::{ClientReply, decode};
     let root = tempfile::tempdir().unwrap();
-    let secret = secret_file(root.path(), "secret", SECRET);
+    let secrets = secrets(root.path());
     let specs = cluster_specs(root.path(), 1);
     init(&specs[0], "c");
-    let _nodes = start_all(&specs, "c", &secret);
+    let _nodes = start_all(&specs, "c", &secrets);
     let identity = raft_tcp::Identity::new("c", raft_tcp::Secret::new(SECRET.into()).unwrap()).unwrap();
     let timeout = Duration::from_secs(5);
     let mut conn = raft_tcp::ClientConn::connect(&specs[0].client, &identity, timeout).unwrap();

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const RAFTKV: &str = env!("CARGO_BIN_EXE_raftkv");
 
-/// A secret long enough for raft-tcp.
+/// The client secret: long enough for raft-tcp.
 pub const SECRET: &str = "correct horse battery staple";
+
+/// The peer secret, which differs from the client secret as serve requires.
+pub const PEER_SECRET: &str = "a secret for the nodes alone";
 
 /// How long a node may take to log "serving".
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,10 +38,31 @@ pub fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
     path
 }
 
-/// A `raftkv` command with RUST_LOG and RAFTKV_SECRET cleared, so the test decides.
+/// A node's two secret files.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    /// The client secret's file (`--secret-file`), which clients use too.
+    pub client: PathBuf,
+    /// The peer secret's file (`--peer-secret-file`).
+    pub peer: PathBuf,
+}
+
+/// Writes [`SECRET`] and [`PEER_SECRET`] into files in `dir`.
+pub fn secrets(dir: &Path) -> Secrets {
+    Secrets {
+        client: secret_file(dir, "secret", SECRET),
+        peer: secret_file(dir, "peer-secret", PEER_SECRET),
+    }
+}
+
+/// A `raftkv` command with RUST_LOG, RAFTKV_SECRET and RAFTKV_PEER_SECRET cleared, so the
+/// test decides.
 pub fn raftkv() -> Command {
     let mut command = Command::new(RAFTKV);
-    command.env_remove("RUST_LOG").env_remove("RAFTKV_SECRET");
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("RAFTKV_SECRET")
+        .env_remove("RAFTKV_PEER_SECRET");
     command
 }
 
@@ -255,8 +279,9 @@ pub fn init(spec: &NodeSpec, cluster: &str) {
     );
 }
 
-/// The arguments of `raftkv serve` for `spec` in a cluster of `specs`.
-pub fn serve_args(spec: &NodeSpec, specs: &[NodeSpec], cluster: &str, secret: &Path) -> Vec<String> {
+/// The arguments of `raftkv serve` for `spec` in a cluster of `specs`; the two secret flags
+/// come last.
+pub fn serve_args(spec: &NodeSpec, specs: &[NodeSpec], cluster: &str, secrets: &Secrets) -> Vec<String> {
     let peers: Vec<&str> = specs.iter().map(|spec| spec.listen.as_str()).collect();
     vec![
         "serve".into(),
@@ -272,9 +297,33 @@ pub fn serve_args(spec: &NodeSpec, specs: &[NodeSpec], cluster: &str, secret: &P
         spec.dir.to_str().unwrap().into(),
         "--cluster-id".into(),
         cluster.into(),
+        "--peer-secret-file".into(),
+        secrets.peer.to_str().unwrap().into(),
         "--secret-file".into(),
-        secret.to_str().unwrap().into(),
+        secrets.client.to_str().unwrap().into(),
     ]
+}
+
+/// `args` without `flag` and the value after it.
+pub fn without_flag(args: &[String], flag: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|arg| arg == flag)
+        .unwrap_or_else(|| panic!("{flag} not in {args:?}"));
+    let mut args = args.to_vec();
+    args.drain(at..at + 2);
+    args
+}
+
+/// `args` with the value after `flag` replaced by `value`.
+pub fn with_flag(args: &[String], flag: &str, value: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|arg| arg == flag)
+        .unwrap_or_else(|| panic!("{flag} not in {args:?}"));
+    let mut args = args.to_vec();
+    args[at + 1] = value.to_string();
+    args
 }
 
 /// The client flags for a cluster of `specs`.
