@@ -1,8 +1,8 @@
 //! # A real cluster of `raftkv` processes, under a test's control
 //!
 //! [`ProcessCluster`] runs three `raftkv serve` processes on loopback, each made by `raftkv
-//! init` in a directory of its own under `<base>/cluster/<run>/nN`, all sharing a secret file
-//! and a cluster id. Node `i` reaches node `j` through a [`LinkProxy`] of its own (its
+//! init` in a directory of its own under `<base>/cluster/<run>/nN`, all sharing a cluster id,
+//! a client secret file (clients hold it too) and a peer secret file (the nodes' alone). Node `i` reaches node `j` through a [`LinkProxy`] of its own (its
 //! `--peers` entry `j` is the proxy's address, which forwards to `j`'s `--listen`), so the
 //! test can cut any directed link, isolate a node or partition the cluster partially while
 //! the processes run; clients talk to the `--client-listen` addresses directly (a partition
@@ -86,14 +86,17 @@ pub struct ProcessCluster {
     raftkv: PathBuf,
     run_dir: PathBuf,
     cluster_id: String,
+    /// The client secret (clients and nodes hold it).
     secret_file: PathBuf,
+    /// The peer secret (the nodes alone hold it).
+    peer_secret_file: PathBuf,
     identity: Identity,
     maxraftstate: Option<usize>,
     env: Vec<(String, String)>,
 }
 
 impl ProcessCluster {
-    /// Makes the run directory, a secret and a cluster id, runs `raftkv init` for every node,
+    /// Makes the run directory, the secrets and a cluster id, runs `raftkv init` for every node,
     /// starts the proxies and every node, and waits until each answers a status request.
     ///
     /// # Errors
@@ -121,6 +124,9 @@ impl ProcessCluster {
             .collect();
         let secret_file = options.run_dir.join("secret");
         write_secret(&secret_file)?;
+        // The nodes' own secret for the peer port, which clients never hold.
+        let peer_secret_file = options.run_dir.join("peer-secret");
+        write_secret(&peer_secret_file)?;
         let secret = config::load_secret(Some(&secret_file), None).map_err(io::Error::other)?;
         let identity = config::identity(&cluster_id, secret);
         let mut nodes = Vec::with_capacity(options.nodes);
@@ -151,6 +157,7 @@ impl ProcessCluster {
             run_dir: options.run_dir.clone(),
             cluster_id,
             secret_file,
+            peer_secret_file,
             identity,
             maxraftstate: options.maxraftstate,
             env: options.env.clone(),
@@ -171,6 +178,7 @@ impl ProcessCluster {
     fn raftkv(&self) -> Command {
         let mut command = Command::new(&self.raftkv);
         command.env_remove(config::SECRET_ENV);
+        command.env_remove(config::PEER_SECRET_ENV);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -217,7 +225,9 @@ impl ProcessCluster {
             .arg(&node.dir)
             .args(["--cluster-id", &self.cluster_id])
             .arg("--secret-file")
-            .arg(&self.secret_file);
+            .arg(&self.secret_file)
+            .arg("--peer-secret-file")
+            .arg(&self.peer_secret_file);
         if let Some(bytes) = self.maxraftstate {
             command.args(["--maxraftstate", &bytes.to_string()]);
         }
