@@ -101,6 +101,7 @@ fn controls() {
         nodes: 3,
         maxraftstate: None,
         env: vec![(AS_RAFTKV.to_owned(), "1".to_owned())],
+        peer_proxies: true,
     })
     .expect("three nodes start");
     for id in 0..3 {

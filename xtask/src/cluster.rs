@@ -1,6 +1,8 @@
 //! `cargo xtask demo`, `cluster` and `jepsen`: the `raftkv` binary built, then the harness's
 //! `raft-cluster` binary run against it (three real processes on loopback, faults by signals
-//! and TCP proxies, the read-back and the linearizability check at the end).
+//! and TCP proxies, the read-back and the linearizability check at the end). `cargo xtask
+//! bench-cluster`: the same binaries in release, `raft-cluster bench` (latency, throughput and
+//! the floors under them; see docs/BENCHMARKS.md).
 //!
 //! `cargo xtask demo --labrpc` is the older demo: a live 5-peer cluster of threads over the
 //! lossy labrpc network (raft-node's `demo` example).
@@ -48,18 +50,30 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// Builds `raftkv` (dev profile); its path, or `None` if the build failed.
-fn build_raftkv() -> Option<PathBuf> {
-    if !run(cargo().args(["build", "-p", SERVER_PACKAGE, "--bin", SERVER_BIN])) {
+/// Builds `raftkv` (dev profile, or release if `release`); its path, or `None` if the build
+/// failed.
+fn build_raftkv(release: bool) -> Option<PathBuf> {
+    let mut build = cargo();
+    build.args(["build", "-p", SERVER_PACKAGE, "--bin", SERVER_BIN]);
+    if release {
+        build.arg("--release");
+    }
+    if !run(&mut build) {
         eprintln!("xtask: could not build {SERVER_BIN}");
         return None;
     }
-    Some(target_dir().join("debug").join(SERVER_BIN))
+    let profile = if release { "release" } else { "debug" };
+    Some(target_dir().join(profile).join(SERVER_BIN))
 }
 
-/// `raft-cluster COMMAND --raftkv PATH ARGS..` after building raftkv.
+/// `raft-cluster COMMAND --raftkv PATH ARGS..` after building raftkv (dev profile: the
+/// runs check behaviour, and debug assertions help them).
 pub fn raft_cluster(command: &str, args: &[String]) -> bool {
-    let Some(raftkv) = build_raftkv() else {
+    raft_cluster_with(command, args, false)
+}
+
+fn raft_cluster_with(command: &str, args: &[String], release: bool) -> bool {
+    let Some(raftkv) = build_raftkv(release) else {
         return false;
     };
     run(cargo_run(crate::parts::PACKAGE, "--bin", "raft-cluster", None)
@@ -67,6 +81,12 @@ pub fn raft_cluster(command: &str, args: &[String]) -> bool {
         .arg("--raftkv")
         .arg(raftkv)
         .args(args))
+}
+
+/// `cargo xtask bench-cluster ARGS..`: `raft-cluster bench`, both it and raftkv built with
+/// `--release` (a benchmark of a debug build measures the debug build).
+pub fn bench_cluster(args: &[String]) -> bool {
+    raft_cluster_with("bench", args, true)
 }
 
 /// `cargo xtask demo [--labrpc] ARGS..`.

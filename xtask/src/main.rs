@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `test` (everything CI checks), `test-2a` .. `test-3b` (one 6.824 part),
 //! `stress` (a suite many times, logs of failures kept), `bench` (criterion), `demo`,
-//! `cluster` and `jepsen` (real `raftkv` processes under faults).
+//! `cluster` and `jepsen` (real `raftkv` processes under faults), `bench-cluster` (their
+//! latency and throughput).
 //! Each step prints what it runs, and the process exits non-zero on the first failure
 //! (`test` runs every step and reports all failures at the end).
 
@@ -70,6 +71,12 @@ usage: cargo xtask <command>
                        lost write or a history that is not (or not surely) linearizable
                        (options of cluster/jepsen: --seed S --clients N --keys N --keep
                        --quiet)
+  bench-cluster [--seconds N] [--through-proxies] [--keep] [--quiet]
+                       a benchmark of 3 raftkv processes on loopback, fsync on (release
+                       builds): one client's Put latency, throughput at 1, 8 and 64
+                       clients (N measured seconds each, default 3), and the floors beside
+                       them (append + fdatasync, loopback TCP and raft-tcp round trips);
+                       prints a markdown table (docs/BENCHMARKS.md)
 ";
 
 fn main() -> ExitCode {
@@ -90,6 +97,7 @@ fn main() -> ExitCode {
         "demo" => cluster::demo(rest),
         "cluster" => cluster::raft_cluster("cluster", rest),
         "jepsen" => cluster::raft_cluster("jepsen", rest),
+        "bench-cluster" => cluster::bench_cluster(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");

@@ -11,6 +11,10 @@
 //! raft-cluster jepsen --rounds N [OPTIONS]
 //!     N fault rounds, every kind in turn: SIGKILL of the leader or of any node, pause,
 //!     the leader isolated, a partial partition, a link cut, SIGTERM and restart.
+//! raft-cluster bench [--seconds N] [--through-proxies] [--raftkv PATH] [--dir DIR] [--keep] [--quiet]
+//!     no faults, no checks: the latency of one client's Puts, the throughput at 1, 8 and
+//!     64 clients (N measured seconds each, default 3), and the floors under them (fsync,
+//!     loopback TCP, raft-tcp), as a markdown table.
 //!
 //! OPTIONS:
 //!     --raftkv PATH   the raftkv binary (else the RAFTKV_BIN variable)
@@ -24,17 +28,19 @@
 //!     --quiet         print only the summary
 //! ```
 //!
-//! Exit status: 0 if the run passed, 1 if it failed or could not start, 2 on a usage error.
+//! Exit status: 0 if the run passed (bench: if it ran), 1 if it failed or could not start, 2
+//! on a usage error.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use raft_tests::cluster::bench::{BenchConfig, run_bench};
 use raft_tests::cluster::run::{Plan, RunConfig, run};
 
 const USAGE: &str = "\
-usage: raft-cluster <demo|cluster|jepsen> [OPTIONS]
+usage: raft-cluster <demo|cluster|jepsen|bench> [OPTIONS]
 
   demo                       a short scripted run: SIGKILL of the leader and its restart,
                              a follower paused and resumed, a link cut and healed, clients
@@ -45,6 +51,15 @@ usage: raft-cluster <demo|cluster|jepsen> [OPTIONS]
   jepsen --rounds N          N fault rounds, every kind in turn (SIGKILL of the leader or of
                              any node, pause, leader isolated, partial partition, link cut,
                              SIGTERM and restart)
+  bench [--seconds N] [--through-proxies]
+                             a benchmark, no faults and no checks: one client's sequential
+                             Puts (latency), then 1, 8 and 64 clients for N measured
+                             seconds each (default 3; throughput), and the floors measured
+                             beside them (append + fdatasync in the data's filesystem,
+                             loopback TCP and raft-tcp round trips); a markdown table. The
+                             nodes dial each other directly unless --through-proxies.
+                             Build raftkv with --release for figures that mean anything.
+                             Takes --raftkv, --dir, --keep and --quiet only.
 
 Every run starts 3 `raftkv serve` processes on loopback, each peer link through a proxy the
 run can cut, and ends by healing everything, stopping every node with SIGTERM, starting them
@@ -62,8 +77,53 @@ options:
   --keep          keep the run's data and logs even when it passes
   --quiet         print only the summary
 
-exit status: 0 passed, 1 failed (or could not start), 2 usage error
+exit status: 0 passed (bench: ran), 1 failed (or could not start), 2 usage error
 ";
+
+/// The default measured window of each `bench` level, in seconds.
+const BENCH_SECONDS: u64 = 3;
+
+/// The arguments of `bench`.
+#[derive(Debug, PartialEq, Eq)]
+struct BenchArgs {
+    seconds: u64,
+    through_proxies: bool,
+    raftkv: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    keep: bool,
+    quiet: bool,
+}
+
+/// Parses `bench`'s arguments (those after the command), as [`parse`] does the others'.
+fn parse_bench(args: &[String]) -> Result<BenchArgs, Option<String>> {
+    let mut out = BenchArgs {
+        seconds: BENCH_SECONDS,
+        through_proxies: false,
+        raftkv: None,
+        dir: None,
+        keep: false,
+        quiet: false,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Some(format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Err(None),
+            "--seconds" => out.seconds = positive(flag, &value()?)? as u64,
+            "--through-proxies" => out.through_proxies = true,
+            "--raftkv" => out.raftkv = Some(PathBuf::from(value()?)),
+            "--dir" => out.dir = Some(PathBuf::from(value()?)),
+            "--keep" => out.keep = true,
+            "--quiet" => out.quiet = true,
+            other => return Err(Some(format!("unknown argument {other} for bench"))),
+        }
+    }
+    Ok(out)
+}
 
 struct Args {
     plan: Plan,
@@ -162,8 +222,82 @@ fn default_base() -> PathBuf {
         .join("cluster")
 }
 
+/// Logs to stderr if RUST_LOG asks for them.
+fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// The raftkv binary: `given`, else RAFTKV_BIN; the exit code if there is none.
+fn find_raftkv(given: Option<&PathBuf>) -> Result<PathBuf, ExitCode> {
+    let Some(raftkv) = given
+        .cloned()
+        .or_else(|| std::env::var_os("RAFTKV_BIN").map(PathBuf::from))
+    else {
+        eprintln!("raft-cluster: give the raftkv binary with --raftkv PATH or RAFTKV_BIN\n\n{USAGE}");
+        return Err(ExitCode::from(2));
+    };
+    if !raftkv.is_file() {
+        eprintln!("raft-cluster: no raftkv binary at {}", raftkv.display());
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(raftkv)
+}
+
+/// `raft-cluster bench ARGS`.
+fn bench_main(argv: &[String]) -> ExitCode {
+    let args = match parse_bench(argv) {
+        Ok(args) => args,
+        Err(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(Some(message)) => {
+            eprintln!("raft-cluster: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    let raftkv = match find_raftkv(args.raftkv.as_ref()) {
+        Ok(raftkv) => raftkv,
+        Err(code) => return code,
+    };
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let base = args.dir.clone().unwrap_or_else(default_base);
+    let run_dir = base.join(format!("bench-{}-{}", since_epoch.as_secs(), std::process::id()));
+    let mut config = BenchConfig::new(raftkv, run_dir.clone(), Duration::from_secs(args.seconds));
+    config.peer_proxies = args.through_proxies;
+    config.verbose = !args.quiet;
+    let report = match run_bench(&config) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!(
+                "raft-cluster: the benchmark could not run: {err} (data and logs in {})",
+                run_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{report}");
+    if args.keep {
+        println!("data and logs in {}", run_dir.display());
+    } else if let Err(err) = std::fs::remove_dir_all(&run_dir) {
+        eprintln!("raft-cluster: could not remove {}: {err}", run_dir.display());
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|c| c == "bench") {
+        return bench_main(&argv[1..]);
+    }
     let args = match parse(&argv) {
         Ok(args) => args,
         Err(None) => {
@@ -175,24 +309,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-    let Some(raftkv) = args
-        .raftkv
-        .clone()
-        .or_else(|| std::env::var_os("RAFTKV_BIN").map(PathBuf::from))
-    else {
-        eprintln!("raft-cluster: give the raftkv binary with --raftkv PATH or RAFTKV_BIN\n\n{USAGE}");
-        return ExitCode::from(2);
+    init_tracing();
+    let raftkv = match find_raftkv(args.raftkv.as_ref()) {
+        Ok(raftkv) => raftkv,
+        Err(code) => return code,
     };
-    if !raftkv.is_file() {
-        eprintln!("raft-cluster: no raftkv binary at {}", raftkv.display());
-        return ExitCode::FAILURE;
-    }
     let since_epoch = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -266,6 +387,44 @@ mod tests {
         let jepsen = args("jepsen --rounds 3 --seed 1 --quiet").expect("jepsen");
         assert_eq!(jepsen.plan, Plan::Jepsen { rounds: 3 });
         assert!(jepsen.quiet);
+    }
+
+    #[test]
+    fn bench_parses_its_own_options_and_refuses_the_runs() {
+        let bench = |line: &str| {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            parse_bench(&argv)
+        };
+        let defaults = bench("").expect("no options");
+        assert_eq!(
+            (defaults.seconds, defaults.through_proxies),
+            (BENCH_SECONDS, false)
+        );
+        let given =
+            bench("--seconds 5 --through-proxies --raftkv /x/raftkv --keep --quiet").expect("options");
+        assert_eq!(
+            given,
+            BenchArgs {
+                seconds: 5,
+                through_proxies: true,
+                raftkv: Some(PathBuf::from("/x/raftkv")),
+                dir: None,
+                keep: true,
+                quiet: true,
+            }
+        );
+        assert!(matches!(bench("--help"), Err(None)));
+        for bad in [
+            "--seconds 0",
+            "--seconds",
+            "--faults",
+            "--rounds 3",
+            "--clients 2",
+        ] {
+            assert!(matches!(bench(bad), Err(Some(_))), "{bad:?} parsed");
+        }
+        // `bench` is not one of the runs' commands.
+        assert!(matches!(args("bench"), Err(Some(_))));
     }
 
     #[test]

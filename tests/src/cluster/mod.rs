@@ -5,15 +5,19 @@
 //! a client secret file (clients hold it too) and a peer secret file (the nodes' alone). Node `i` reaches node `j` through a [`LinkProxy`] of its own (its
 //! `--peers` entry `j` is the proxy's address, which forwards to `j`'s `--listen`), so the
 //! test can cut any directed link, isolate a node or partition the cluster partially while
-//! the processes run; clients talk to the `--client-listen` addresses directly (a partition
+//! the processes run (unless [`ClusterOptions::peer_proxies`] is off: then the nodes dial each
+//! other directly, as the benchmark wants, and no link can be cut); clients talk to the
+//! `--client-listen` addresses directly (a partition
 //! between servers leaves clients connected, as in Lab 3). Each process runs under a
 //! [`ChildGuard`]: SIGKILL, SIGSTOP/SIGCONT, SIGTERM, restart on the same directory; dropping
 //! the cluster kills every process and closes every proxy.
 //!
 //! On top of it: [`workload`] (clients whose every call is recorded in the Lab 3 history),
 //! [`nemesis`] (fault rounds), [`verify`] (the read-back of every acknowledged write) and
-//! [`run`] (a whole run, ending with the linearizability check and a [`run::Summary`]).
+//! [`run`] (a whole run, ending with the linearizability check and a [`run::Summary`]);
+//! beside them, [`bench`] (what a write costs on the cluster, with the floors under it).
 
+pub mod bench;
 pub mod nemesis;
 pub mod process;
 pub mod proxy;
@@ -67,6 +71,10 @@ pub struct ClusterOptions {
     pub maxraftstate: Option<usize>,
     /// Variables set for every `raftkv` process (beside RUST_LOG).
     pub env: Vec<(String, String)>,
+    /// Whether node `i` dials node `j` through a [`LinkProxy`] (what every fault between
+    /// nodes needs), or straight to `j`'s `--listen` (the benchmark's cluster: no extra hop;
+    /// [`ProcessCluster::set_link`] and the like then do nothing).
+    pub peer_proxies: bool,
 }
 
 /// One node: where it lives and listens, and its process while it runs.
@@ -81,7 +89,8 @@ struct Node {
 pub struct ProcessCluster {
     // Dropped first: every process is killed and reaped before the proxies close.
     nodes: Vec<Node>,
-    /// `links[i][j]`: the proxy node `i` dials node `j` through (none for `i == j`).
+    /// `links[i][j]`: the proxy node `i` dials node `j` through (none for `i == j`, and none
+    /// at all without [`ClusterOptions::peer_proxies`]).
     links: Vec<Vec<Option<LinkProxy>>>,
     raftkv: PathBuf,
     run_dir: PathBuf,
@@ -142,7 +151,7 @@ impl ProcessCluster {
         for i in 0..options.nodes {
             let mut row = Vec::with_capacity(options.nodes);
             for (j, node) in nodes.iter().enumerate() {
-                row.push(if i == j {
+                row.push(if i == j || !options.peer_proxies {
                     None
                 } else {
                     Some(LinkProxy::start(node.listen)?)
@@ -210,7 +219,7 @@ impl ProcessCluster {
         let peers: Vec<String> = (0..self.nodes.len())
             .map(|j| match &self.links[id][j] {
                 Some(proxy) => proxy.addr().to_string(),
-                None => self.nodes[id].listen.to_string(),
+                None => self.nodes[j].listen.to_string(),
             })
             .collect();
         let node = &self.nodes[id];

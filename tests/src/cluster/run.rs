@@ -187,6 +187,23 @@ pub fn median_max(durations: &[Duration]) -> Option<(Duration, Duration)> {
     Some((median, max))
 }
 
+/// The `percent`-th percentile of some durations by nearest rank: the smallest of them that
+/// at least `percent` % of them do not exceed (`percentile(d, 100.0)` is the maximum).
+/// `None` if there are none.
+#[must_use]
+pub fn percentile(durations: &[Duration], percent: f64) -> Option<Duration> {
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    let n = sorted.len();
+    if n == 0 {
+        return None;
+    }
+    // ceil(percent / 100 * n), between 1 and n; computed in f64, exact for any count a run
+    // can hold.
+    let rank = ((percent.clamp(0.0, 100.0) / 100.0) * n as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, n) - 1])
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.counts;
@@ -298,6 +315,7 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         nodes: NODES,
         maxraftstate: config.maxraftstate,
         env: Vec::new(),
+        peer_proxies: true,
     })?;
     if config.verbose {
         eprintln!(
@@ -458,6 +476,24 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let us = Duration::from_micros;
+        assert_eq!(percentile(&[], 50.0), None);
+        // 1..=100 µs, shuffled: the p-th percentile of 100 values is the p-th smallest.
+        let values: Vec<Duration> = (1..=100).map(|i| us((i * 37) % 100 + 1)).collect();
+        assert_eq!(percentile(&values, 50.0), Some(us(50)));
+        assert_eq!(percentile(&values, 99.0), Some(us(99)));
+        assert_eq!(percentile(&values, 100.0), Some(us(100)));
+        assert_eq!(percentile(&values, 0.0), Some(us(1)));
+        // Few values: p99 of ten is the largest, p50 of three the middle one.
+        let ten: Vec<Duration> = (1..=10).map(us).collect();
+        assert_eq!(percentile(&ten, 99.0), Some(us(10)));
+        assert_eq!(percentile(&ten, 50.0), Some(us(5)));
+        assert_eq!(percentile(&[us(3), us(1), us(2)], 50.0), Some(us(2)));
+        assert_eq!(percentile(&[us(7)], 99.0), Some(us(7)));
+    }
 
     #[test]
     fn median_and_max_of_odd_and_even_counts() {
