@@ -25,6 +25,10 @@ const WAIT: Duration = Duration::from_secs(20);
 /// How long a clerk call may take before it is given up (fails the test).
 const CALL: Duration = Duration::from_secs(20);
 
+/// How long a status request to a node that runs may take: far more than the harness's own
+/// [`raft_tests::cluster::STATUS_TIMEOUT`], as the CI machine may be loaded.
+const STATUS: Duration = Duration::from_secs(10);
+
 fn main() -> ExitCode {
     if std::env::var_os(AS_RAFTKV).is_some() {
         return raft_kv_server::cli::main();
@@ -105,10 +109,15 @@ fn controls() {
     .expect("three nodes start");
     for id in 0..3 {
         assert!(cluster.is_up(id));
-        assert_eq!(cluster.status(id).expect("status").id, id);
+        assert_eq!(cluster.status_within(id, STATUS).expect("status").id, id);
     }
-    let first = cluster.wait_leader(WAIT).expect("a leader");
-    let first_term = cluster.status(first).expect("status").term;
+    // The leader and its term from one answer (asking again could find another leader).
+    let mut found = None;
+    wait_until("a leader", || {
+        found = cluster.leader_and_term();
+        found.is_some()
+    });
+    let (first, first_term) = found.expect("a leader was found");
 
     let mut clerk = cluster.clerk(CALL);
     clerk.try_put("k", "a").expect("put");
@@ -117,11 +126,15 @@ fn controls() {
     // The leader cut off from both others: they elect another in a later term, which takes
     // writes; the old one's peers could no longer reach it through its proxies.
     cluster.isolate(first);
+    // The new leader as the wait found it: the isolated old one may still claim its own
+    // (older) term, and a status request may time out under load, so nothing is asked again.
+    let mut found = None;
     wait_until("a new leader while the old one is isolated", || {
-        cluster.leader().is_some_and(|l| l != first)
+        found = cluster.leader_and_term().filter(|&(l, _)| l != first);
+        found.is_some()
     });
-    let second = cluster.leader().expect("a leader");
-    assert!(cluster.status(second).expect("status").term > first_term);
+    let (second, second_term) = found.expect("a new leader was found");
+    assert!(second_term > first_term, "{second_term} <= {first_term}");
     clerk
         .try_append("k", "b")
         .expect("append while the old leader is isolated");
@@ -146,7 +159,10 @@ fn controls() {
     assert_eq!(clerk.try_get("k").expect("get"), "abc");
     cluster.restart(second).expect("restart on the same directory");
     let leader = cluster.wait_leader(WAIT).expect("a leader");
-    let commit = cluster.status(leader).expect("status").commit_index;
+    let commit = cluster
+        .status_within(leader, STATUS)
+        .expect("status")
+        .commit_index;
     wait_until("the restarted node applies what was committed", || {
         cluster.status(second).is_ok_and(|s| s.last_applied >= commit)
     });

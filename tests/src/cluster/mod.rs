@@ -326,8 +326,16 @@ impl ProcessCluster {
     /// # Errors
     /// A description of why it did not answer (down, paused, refused...).
     pub fn status(&self, id: usize) -> Result<StatusReport, String> {
-        client::status(&self.nodes[id].client.to_string(), &self.identity, STATUS_TIMEOUT)
-            .map_err(|e| e.to_string())
+        self.status_within(id, STATUS_TIMEOUT)
+    }
+
+    /// Node `id`'s status report, waited for up to `timeout` (a test on a loaded machine
+    /// gives a node that runs more time than [`STATUS_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// A description of why it did not answer (down, paused, refused...).
+    pub fn status_within(&self, id: usize, timeout: Duration) -> Result<StatusReport, String> {
+        client::status(&self.nodes[id].client.to_string(), &self.identity, timeout).map_err(|e| e.to_string())
     }
 
     /// True if node `id`'s process runs and is not paused.
@@ -341,6 +349,12 @@ impl ProcessCluster {
     /// The node that says it leads, among those up (the highest term's if several do: an
     /// old leader cut off from the others may not know yet); `None` if none does.
     pub fn leader(&mut self) -> Option<usize> {
+        self.leader_and_term().map(|(id, _)| id)
+    }
+
+    /// Like [`ProcessCluster::leader`], with the term its status report gave: the two come
+    /// from one answer, where asking again could find the leader gone or slow to answer.
+    pub fn leader_and_term(&mut self) -> Option<(usize, u64)> {
         let mut best: Option<(u64, usize)> = None;
         for id in 0..self.n() {
             if !self.is_up(id) {
@@ -353,7 +367,7 @@ impl ProcessCluster {
                 best = Some((report.term, id));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(term, id)| (id, term))
     }
 
     /// Waits up to `timeout` for a node to lead.
