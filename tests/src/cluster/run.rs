@@ -6,7 +6,8 @@
 //! A run passes only if the history is linearizable (an undecided check fails it too), no
 //! acknowledged write is lost, the read-back finds nothing wrong, and the nemesis met no
 //! problem (a leader missing for [`super::nemesis::LEADER_WAIT`], a node that would not
-//! restart, a node that did not exit 0 on SIGTERM).
+//! restart, a node that did not exit 0 on SIGTERM), and the run checked something: at least
+//! one write acknowledged, no client thread panicked.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -329,12 +330,13 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     nemesis.event(format_args!("{} clients started", config.clients));
     run_plan(&mut nemesis, plan, config.seed);
     nemesis.event("stopping the clients");
-    clients.stop();
+    let panicked = clients.stop();
     nemesis.settle();
     nemesis.event("SIGTERM and restart of every node");
     nemesis.restart_all();
     nemesis.settle();
     let mut log = nemesis.finish();
+    log.problems.extend(panicked);
 
     let mut reader = cluster.kv_client(READ_BACK_DEADLINE);
     let mut finals = BTreeMap::new();
@@ -375,13 +377,15 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     };
     drop(reader);
     drop(cluster);
+    let counts = recorder.counts();
+    log.problems.extend(coverage_problem(&counts));
     Ok(Summary {
         plan: plan.clone(),
         seed: config.seed,
         clients: config.clients,
         keys: config.keys,
         elapsed: started.elapsed(),
-        counts: recorder.counts(),
+        counts,
         faults: log.counts,
         failovers: failover_times,
         failovers_unmeasured,
@@ -394,6 +398,21 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         check_failure,
         problems: log.problems,
         run_dir: config.run_dir.clone(),
+    })
+}
+
+/// A problem if the run checked nothing: no write acknowledged, so the read-back had nothing
+/// to find and the history nothing to order (every call given up, say, or no client ran).
+fn coverage_problem(counts: &OpCounts) -> Option<String> {
+    (counts.writes_acknowledged == 0).then(|| {
+        format!(
+            "no write was acknowledged ({} calls: {} answered, {} given up after reaching a \
+             server, {} never sent): the run checked nothing",
+            counts.total(),
+            counts.answered,
+            counts.uncertain,
+            counts.not_sent
+        )
     })
 }
 
@@ -458,6 +477,24 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_without_an_acknowledged_write_is_a_problem() {
+        let nothing = OpCounts {
+            gets: 3,
+            answered: 3,
+            ..OpCounts::default()
+        };
+        let problem = coverage_problem(&nothing).expect("a problem");
+        assert!(problem.contains("checked nothing"), "{problem}");
+        let one = OpCounts {
+            appends: 1,
+            answered: 1,
+            writes_acknowledged: 1,
+            ..OpCounts::default()
+        };
+        assert_eq!(coverage_problem(&one), None);
+    }
 
     #[test]
     fn median_and_max_of_odd_and_even_counts() {

@@ -275,24 +275,36 @@ impl Clients {
         Ok(clients)
     }
 
-    /// Stops the clients after their current call, and waits for them.
-    pub fn stop(mut self) {
-        self.stop_and_join();
+    /// Stops the clients after their current call, and waits for them. Returns one line per
+    /// client thread that panicked (a run with such a client checked less than it claims, so
+    /// the caller reports each as a problem).
+    pub fn stop(mut self) -> Vec<String> {
+        self.stop_and_join()
     }
 
-    fn stop_and_join(&mut self) {
+    fn stop_and_join(&mut self) -> Vec<String> {
         self.stop.store(true, Ordering::SeqCst);
+        let mut panicked = Vec::new();
         for thread in self.threads.drain(..) {
-            if thread.join().is_err() {
-                tracing::error!("a client thread panicked");
+            let name = thread.thread().name().unwrap_or("a client").to_owned();
+            if let Err(payload) = thread.join() {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_owned());
+                tracing::error!("client thread {name} panicked: {message}");
+                panicked.push(format!("client thread {name} panicked: {message}"));
             }
         }
+        panicked
     }
 }
 
 impl Drop for Clients {
     fn drop(&mut self) {
-        self.stop_and_join();
+        // A panic is logged by stop_and_join; a drop has no one to report it to.
+        let _ = self.stop_and_join();
     }
 }
 
@@ -410,6 +422,32 @@ pub(crate) mod tests {
         let checked = check_kv_history(&history, &CheckOptions::default(), &page).expect("well formed");
         assert_eq!(checked.report.result, CheckResult::Illegal);
         let _ = std::fs::remove_file(page);
+    }
+
+    #[test]
+    fn a_client_thread_that_panics_is_reported_by_stop() {
+        struct Panics;
+        impl KvClient for Panics {
+            fn call(&mut self, _: &KvOp) -> Outcome {
+                panic!("the client broke");
+            }
+        }
+        let recorder = Recorder::new();
+        let config = WorkloadConfig {
+            clients: 2,
+            keys: 1,
+            seed: 1,
+            pause_max: Duration::ZERO,
+            ops_max: 5,
+        };
+        let clients = Clients::start(&config, &recorder, |_| Box::new(Panics)).expect("clients");
+        let panicked = clients.stop();
+        assert_eq!(panicked.len(), 2, "{panicked:?}");
+        assert!(
+            panicked.iter().all(|p| p.contains("the client broke")),
+            "{panicked:?}"
+        );
+        assert!(panicked[0].contains("client-0"), "{panicked:?}");
     }
 
     #[test]
