@@ -216,8 +216,9 @@ impl<'a> Nemesis<'a> {
         self.log.problems.push(what);
     }
 
-    /// The leader, waited for up to [`LEADER_WAIT`]; a problem if there is none.
-    fn leader(&mut self) -> Option<usize> {
+    /// The leader, waited for up to [`LEADER_WAIT`]; a problem if there is none (so a step
+    /// that needs a leader is never skipped silently).
+    pub fn leader(&mut self) -> Option<usize> {
         let leader = self.cluster.wait_leader(LEADER_WAIT);
         if leader.is_none() {
             self.problem(format!("no leader within {LEADER_WAIT:?}"));

@@ -424,7 +424,9 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
             nemesis.event("kill the leader with SIGKILL, restart it once a new leader took a write");
             nemesis.round(FaultKind::KillLeader);
             nemesis.settle();
-            if let Some(leader) = nemesis.cluster().leader() {
+            // The waiting leader(): a leader missing for its whole wait is a problem, so a
+            // step is never skipped silently.
+            if let Some(leader) = nemesis.leader() {
                 let follower = (leader + 1) % NODES;
                 nemesis.event(format_args!(
                     "pause a follower, n{follower} (the leader is n{leader})"
@@ -432,7 +434,7 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                 nemesis.pause(follower, fault_for);
                 nemesis.settle();
             }
-            if let Some(leader) = nemesis.cluster().leader() {
+            if let Some(leader) = nemesis.leader() {
                 let follower = (leader + 2) % NODES;
                 nemesis.event(format_args!(
                     "cut the link between the leader n{leader} and n{follower}"
