@@ -252,6 +252,7 @@ impl fmt::Display for Summary {
             .lost
             .iter()
             .chain(&self.read_back.anomalies)
+            .chain(&self.read_back.not_read_back)
             .take(20)
         {
             writeln!(f, "                 {line}")?;
