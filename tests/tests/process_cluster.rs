@@ -1,6 +1,7 @@
 //! The process cluster's own controls against real `raftkv` processes: leader, writes and
 //! reads through clerks, isolating the leader, SIGKILL and restart on the same directory,
-//! SIGSTOP and SIGCONT, SIGTERM (exit 0).
+//! SIGSTOP and SIGCONT, SIGTERM (exit 0), and a node that exits on its own reported and
+//! restarted by the nemesis.
 //!
 //! The `raftkv` processes are this very test binary: run with [`AS_RAFTKV`] set, it is
 //! `raftkv` (`raft_kv_server::cli::main`). So the test needs no binary built beforehand and
@@ -11,7 +12,10 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use raft_tests::cluster::{ClusterOptions, LinkState, ProcessCluster};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use raft_tests::cluster::nemesis::Nemesis;
+use raft_tests::cluster::{ClusterOptions, LinkState, ProcessCluster, Recorder};
 
 /// Set in the environment of the processes the test starts: they act as `raftkv`.
 const AS_RAFTKV: &str = "RAFT_TESTS_AS_RAFTKV";
@@ -195,4 +199,24 @@ fn controls() {
     }
     cluster.wait_leader(WAIT).expect("a leader after the restarts");
     assert_eq!(cluster.clerk(CALL).try_get("k").expect("get"), "abcde");
+
+    // A node that exits without the harness asking (here a SIGTERM from outside it, to the
+    // node's own pid): the nemesis's settle reports it, with its status, and restarts it.
+    let pid = cluster.pid(1).expect("n1 runs");
+    kill(Pid::from_raw(i32::try_from(pid).expect("a pid")), Signal::SIGTERM).expect("kill");
+    wait_until("n1 exits", || cluster.exited(1).is_some());
+    assert!(cluster.has_process(1) && !cluster.is_up(1));
+    let mut nemesis = Nemesis::new(&mut cluster, Recorder::new(), 1, Duration::ZERO, false);
+    nemesis.settle();
+    let log = nemesis.finish();
+    assert!(
+        log.problems
+            .iter()
+            .any(|p| p.starts_with("n1 exited on its own (exit 0; log:")),
+        "{:?}",
+        log.problems
+    );
+    assert!(cluster.is_up(1), "n1 was not restarted: {:?}", log.events);
+    assert_ne!(cluster.pid(1), Some(pid));
+    assert_eq!(cluster.exited(1), None);
 }

@@ -238,10 +238,16 @@ impl ProcessCluster {
         command
     }
 
-    /// Starts node `id`'s process (it must not be running).
+    /// Starts node `id`'s process (it must not be running). A process that has exited on
+    /// its own is replaced (its end is logged here; [`ProcessCluster::exited`] is how the
+    /// harness reports it).
     fn spawn(&mut self, id: usize) -> io::Result<()> {
-        if self.nodes[id].process.is_some() {
-            return Err(io::Error::other(format!("node {id} is already running")));
+        if let Some(process) = self.nodes[id].process.as_mut() {
+            if process.is_running() {
+                return Err(io::Error::other(format!("node {id} is already running")));
+            }
+            tracing::warn!(node = id, status = %process.describe(), "replacing a node that exited");
+            self.nodes[id].process = None;
         }
         let child = ChildGuard::spawn(self.serve_command(id), &self.run_dir, &format!("n{id}"))?;
         self.nodes[id].process = Some(child);
@@ -446,6 +452,27 @@ impl ProcessCluster {
     #[must_use]
     pub fn has_process(&self, id: usize) -> bool {
         self.nodes[id].process.is_some()
+    }
+
+    /// If node `id`'s process has ended though the harness did not stop it (it crashed, or
+    /// exited on its own): how it ended and the end of its log. `None` while it runs (or is
+    /// paused), and once it has been stopped or replaced.
+    pub fn exited(&mut self, id: usize) -> Option<String> {
+        let process = self.nodes[id].process.as_mut()?;
+        if process.is_running() {
+            return None;
+        }
+        Some(format!(
+            "{}; log: {}",
+            process.describe(),
+            tail(&process.stderr_text())
+        ))
+    }
+
+    /// Node `id`'s process id while it has a process.
+    #[must_use]
+    pub fn pid(&self, id: usize) -> Option<u32> {
+        self.nodes[id].process.as_ref().map(ChildGuard::pid)
     }
 
     /// Sets the link `from -> to` (what `from` dials).

@@ -382,8 +382,9 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Heals every link, resumes every paused node, restarts every stopped one, and waits
-    /// for a leader.
+    /// Heals every link, resumes every paused node, restarts every stopped one (a node that
+    /// exited on its own is a problem, reported with its status and log tail, and restarted),
+    /// and waits for a leader.
     pub fn settle(&mut self) {
         let faulty = self.cluster.faulty_links();
         if !faulty.is_empty() {
@@ -391,6 +392,11 @@ impl<'a> Nemesis<'a> {
             self.cluster.heal();
         }
         for id in 0..self.cluster.n() {
+            if let Some(how) = self.cluster.exited(id) {
+                self.problem(format!("n{id} exited on its own ({how})"));
+                self.restart(id);
+                continue;
+            }
             if self.cluster.is_paused(id) {
                 self.event(format_args!("SIGCONT n{id}"));
                 if let Err(err) = self.cluster.resume(id) {
