@@ -24,7 +24,6 @@ use rand::{Rng, SeedableRng};
 
 use super::workload::Recorder;
 use super::{ProcessCluster, Stopped, describe_status};
-use crate::kv::INDEFINITE;
 
 /// How long a round waits for a leader before its fault, and [`Nemesis::settle`] after it.
 pub const LEADER_WAIT: Duration = Duration::from_secs(15);
@@ -119,7 +118,7 @@ pub fn failovers(history: &[KvOperation], kills: &[LeaderKill]) -> (Vec<Duration
         let first = history
             .iter()
             .filter(|op| matches!(op.input, KvInput::Put { .. } | KvInput::Append { .. }))
-            .filter(|op| op.return_time != INDEFINITE)
+            .filter(|op| !op.is_pending())
             .filter(|op| op.call_time >= kill.killed_ns && op.return_time <= kill.restarted_ns)
             .map(|op| op.return_time)
             .min();
@@ -455,7 +454,7 @@ mod tests {
             // A read: does not count.
             KvModel::get(1, "k", "", 110 * ms, 120 * ms),
             // Given up: does not count.
-            KvModel::append(2, "k", "[2.0]", 105 * ms, INDEFINITE),
+            KvModel::append(2, "k", "[2.0]", 105 * ms, linearizability::NEVER_RETURNED),
             KvModel::put(1, "k", "[1.1]", 130 * ms, 400 * ms),
             KvModel::append(0, "k", "[0.1]", 160 * ms, 300 * ms),
             // After the restart: does not count.

@@ -14,18 +14,18 @@
 //!   erasure);
 //! - one client's acknowledged appends in the value appear in the order the client made them.
 //!
-//! A write the client gave up on (recorded [`crate::kv::INDEFINITE`]) may be there or not, at
-//! most once. An acknowledged write that is neither there nor erased is *lost*; anything else
-//! wrong is an *anomaly*. A written key whose read got no answer is *not read back*: its
-//! writes are unchecked, not lost. All three fail the run. This needs no search: it is a direct account of
-//! acknowledged writes, independent of the linearizability check, which judges the reads too.
+//! A write the client gave up on (recorded pending: [`linearizability::Operation::pending`])
+//! may be there or not, at most once. An acknowledged write that is neither there nor erased
+//! is *lost*; anything else wrong is an *anomaly*. A written key whose read got no answer is
+//! *not read back*: its writes are unchecked, not lost. All three fail the run. This needs no
+//! search: it is a direct account of acknowledged writes, independent of the linearizability
+//! check, which judges the reads too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use linearizability::NEVER_RETURNED;
 use linearizability::models::kv::{KvInput, KvOperation};
-
-use crate::kv::INDEFINITE;
 
 /// The value the `n`th operation of client `client` writes: unique in the run, and
 /// self-delimiting, so a key's value splits back into the writes that built it.
@@ -110,7 +110,7 @@ struct Write<'a> {
 
 impl Write<'_> {
     fn acknowledged(&self) -> bool {
-        self.ret != INDEFINITE
+        self.ret != NEVER_RETURNED
     }
 
     fn describe(&self) -> String {
@@ -391,9 +391,9 @@ mod tests {
     #[test]
     fn writes_given_up_may_be_there_or_not_but_are_counted() {
         let history = vec![
-            append(0, 0, 10, INDEFINITE),
+            append(0, 0, 10, NEVER_RETURNED),
             append(0, 1, 20, 30),
-            append(1, 0, 12, INDEFINITE),
+            append(1, 0, 12, NEVER_RETURNED),
         ];
         let got = verify_read_back(&history, &finals(&[("k", "[0.0][0.1]")]));
         assert!(got.ok(), "{got:?}");
@@ -405,7 +405,7 @@ mod tests {
         let got = verify_read_back(&history, &finals(&[("k", "[0.0][0.1][0.0]")]));
         assert!(!got.ok());
         // An indefinite put may be the last and erase anything it overlaps.
-        let history = vec![append(0, 0, 10, 20), put(1, 0, 5, INDEFINITE)];
+        let history = vec![append(0, 0, 10, 20), put(1, 0, 5, NEVER_RETURNED)];
         assert!(verify_read_back(&history, &finals(&[("k", "[1.0]")])).ok());
     }
 }

@@ -5,9 +5,9 @@
 //! Every write writes a value of its own ([`write_value`]), so the read-back check can tell
 //! the writes apart. What is recorded depends on how the call ended ([`Outcome`]):
 //! - answered: the complete operation;
-//! - given up after the request reached a server: a write is recorded with an unknown end
-//!   ([`INDEFINITE`]: it may take effect at any later time), a read not at all (it changes
-//!   nothing, and nothing was read);
+//! - given up after the request reached a server: a write is recorded pending
+//!   ([`linearizability::Operation::pending`]: it may take effect at any time after its call,
+//!   or never), a read not at all (it changes nothing, and nothing was read);
 //! - given up before any server had the request: nothing (it did not happen).
 
 use std::io;
@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use linearizability::NEVER_RETURNED;
 use linearizability::models::kv::{KvModel, KvOperation};
 use raft_kv::KvOp;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::verify::write_value;
-use crate::kv::{INDEFINITE, OpLog};
+use crate::kv::OpLog;
 
 /// How one client call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +138,8 @@ impl Recorder {
             }
             Outcome::Uncertain => {
                 self.uncertain.fetch_add(1, Ordering::Relaxed);
-                INDEFINITE
+                // Pending: the write may take effect at any time after its call, or never.
+                NEVER_RETURNED
             }
             Outcome::NotSent => {
                 self.not_sent.fetch_add(1, Ordering::Relaxed);
@@ -470,7 +472,7 @@ pub(crate) mod tests {
         recorder.run(0, &mut GivesUp(Outcome::Uncertain), &append);
         let history = recorder.history();
         assert_eq!(history.len(), 1);
-        assert_eq!(history[0].return_time, INDEFINITE);
+        assert!(history[0].is_pending());
         let counts = recorder.counts();
         assert_eq!((counts.uncertain, counts.not_sent, counts.answered), (2, 1, 0));
         // A write acknowledged now counts for a failover that began before it.
