@@ -443,6 +443,12 @@ pub(crate) mod tests {
             ops_max: 5,
         };
         let clients = Clients::start(&config, &recorder, |_| Box::new(Panics)).expect("clients");
+        // Each thread panics in its first call; stop() must not come first (the threads
+        // would then end without calling).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !clients.threads.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         let panicked = clients.stop();
         assert_eq!(panicked.len(), 2, "{panicked:?}");
         assert!(
