@@ -500,6 +500,12 @@ mod tests {
         // A payload larger than one chunk and the socket buffers, in one write.
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         assert_eq!(round_trip(&mut s, &big).expect("big echo"), big);
+        // A direction counts its bytes once written, which may be just after the client read
+        // them: wait (bounded) for the count.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while proxy.stats().bytes < 2 * 300_000 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         let stats = proxy.stats();
         assert_eq!(stats.forwarded, 1);
         assert!(stats.bytes >= 2 * 300_000, "{stats:?}");
