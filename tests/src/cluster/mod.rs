@@ -33,6 +33,7 @@ use raft_kv_server::client::{self, TcpClerkTransport};
 use raft_kv_server::config;
 use raft_kv_server::protocol::StatusReport;
 use raft_tcp::Identity;
+use test_support::write_random_secret;
 
 pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
@@ -123,10 +124,10 @@ impl ProcessCluster {
             .take(64)
             .collect();
         let secret_file = options.run_dir.join("secret");
-        write_secret(&secret_file)?;
+        write_random_secret(&secret_file)?;
         // The nodes' own secret for the peer port, which clients never hold.
         let peer_secret_file = options.run_dir.join("peer-secret");
-        write_secret(&peer_secret_file)?;
+        write_random_secret(&peer_secret_file)?;
         let secret = config::load_secret(Some(&secret_file), None).map_err(io::Error::other)?;
         let identity = config::identity(&cluster_id, secret);
         let mut nodes = Vec::with_capacity(options.nodes);
@@ -547,27 +548,6 @@ impl std::fmt::Debug for ProcessCluster {
             .field("clients", &self.client_addrs())
             .finish_non_exhaustive()
     }
-}
-
-/// Writes a fresh random secret (hex, 64 characters) readable by the owner only.
-fn write_secret(path: &Path) -> io::Result<()> {
-    use std::fmt::Write as _;
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no random source: {e}")))?;
-    let mut hex = String::with_capacity(65);
-    for b in bytes {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex.push('\n');
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(hex.as_bytes())
 }
 
 /// The last lines of a log, for an error message.
