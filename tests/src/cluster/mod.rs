@@ -33,7 +33,7 @@ use raft_kv_server::client::{self, TcpClerkTransport};
 use raft_kv_server::config;
 use raft_kv_server::protocol::StatusReport;
 use raft_tcp::Identity;
-use test_support::write_random_secret;
+use test_support::{ListenPorts, write_random_secret};
 
 pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
@@ -130,12 +130,16 @@ impl ProcessCluster {
         write_random_secret(&peer_secret_file)?;
         let secret = config::load_secret(Some(&secret_file), None).map_err(io::Error::other)?;
         let identity = config::identity(&cluster_id, secret);
+        // Listening ports below the ephemeral range, so that no outgoing connection takes a
+        // node's port while it is down (its restart would fail); drawn from the run directory's
+        // name, which names the run (its seed, time and pid for raft-cluster's runs).
+        let mut ports = ListenPorts::new(port_seed(&options.run_dir));
         let mut nodes = Vec::with_capacity(options.nodes);
         for id in 0..options.nodes {
             nodes.push(Node {
                 dir: options.run_dir.join(format!("n{id}")),
-                listen: free_addr()?,
-                client: free_addr()?,
+                listen: ports.next_addr()?,
+                client: ports.next_addr()?,
                 process: None,
             });
         }
@@ -548,6 +552,15 @@ impl std::fmt::Debug for ProcessCluster {
             .field("clients", &self.client_addrs())
             .finish_non_exhaustive()
     }
+}
+
+/// The seed of a run's listening ports: a hash of its directory (fixed, unlike the default
+/// hasher of a `HashMap`, so one directory always gives the same ports' candidates).
+fn port_seed(run_dir: &Path) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    run_dir.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The last lines of a log, for an error message.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use test_support::ChildGuard;
+use test_support::{ChildGuard, ListenPorts};
 
 /// The binary under test.
 pub const RAFTKV: &str = env!("CARGO_BIN_EXE_raftkv");
@@ -27,9 +27,17 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a client command may run before the test calls it hung.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A loopback address with a port the OS just handed out (bound to port 0, then released).
+/// A loopback address for a node to listen on: below the ephemeral range (so a restart on
+/// it never finds it taken by an outgoing connection), never handed out twice in this
+/// process, free when handed out.
 pub fn free_addr() -> String {
-    test_support::free_addr().expect("bind 127.0.0.1:0").to_string()
+    static PORTS: Mutex<Option<ListenPorts>> = Mutex::new(None);
+    let mut ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    ports
+        .get_or_insert_with(ListenPorts::from_clock)
+        .next_addr()
+        .expect("a free loopback port")
+        .to_string()
 }
 
 /// A new secret file in `dir` holding `secret`, readable by its owner only.
