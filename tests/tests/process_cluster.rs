@@ -111,6 +111,14 @@ fn controls() {
         env: vec![(AS_RAFTKV.to_owned(), "1".to_owned())],
     })
     .expect("three nodes start");
+    // Every process runs the copy of the binary in the run directory.
+    let copy = cluster.raftkv_path().to_path_buf();
+    assert_eq!(copy, cluster.run_dir().join("raftkv"));
+    for id in 0..3 {
+        let pid = cluster.pid(id).expect("a process");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the process's binary");
+        assert_eq!(exe, copy, "n{id} runs another binary");
+    }
     for id in 0..3 {
         assert!(cluster.is_up(id));
         assert_eq!(cluster.status_within(id, STATUS).expect("status").id, id);

@@ -2,9 +2,10 @@
 //!
 //! [`ProcessCluster`] runs three `raftkv serve` processes on loopback, each made by `raftkv
 //! init` in a directory of its own under `<base>/cluster/<run>/nN`, all sharing a cluster id,
-//! a client secret file (clients hold it too) and a peer secret file (the nodes' alone). Node `i` reaches node `j` through a [`LinkProxy`] of its own (its
-//! `--peers` entry `j` is the proxy's address, which forwards to `j`'s `--listen`), so the
-//! test can cut any directed link, isolate a node or partition the cluster partially while
+//! a client secret file (clients hold it too) and a peer secret file (the nodes' alone), and
+//! all running one copy of the `raftkv` binary made in the run directory at the start. Node
+//! `i` reaches node `j` through a [`LinkProxy`] of its own (its `--peers` entry `j` is the
+//! proxy's address, which forwards to `j`'s `--listen`), so the test can cut any directed link, isolate a node or partition the cluster partially while
 //! the processes run; clients talk to the `--client-listen` addresses directly (a partition
 //! between servers leaves clients connected, as in Lab 3). Each process runs under a
 //! [`ChildGuard`]: SIGKILL, SIGSTOP/SIGCONT, SIGTERM, restart on the same directory; dropping
@@ -43,6 +44,9 @@ pub use workload::{Clients, KvClient, OpCounts, Outcome, Recorder, WorkloadConfi
 /// How long a node may take from its start to answering a status request.
 pub const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The name of the copy of the `raftkv` binary in the run directory, which the run runs.
+pub const RAFTKV_COPY: &str = "raftkv";
+
 /// How long `raftkv init` may take.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -58,7 +62,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// What a [`ProcessCluster`] is made of.
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
-    /// The `raftkv` binary.
+    /// The `raftkv` binary: copied into the run directory at the start, and the copy run
+    /// (every restart runs the same binary, whatever a build does to this path meanwhile).
     pub raftkv: PathBuf,
     /// The run's directory (made; must not exist yet): data, secret and logs go there.
     pub run_dir: PathBuf,
@@ -123,6 +128,19 @@ impl ProcessCluster {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .take(64)
             .collect();
+        // The binary the whole run uses: a `cargo build` during a long run replaces the
+        // original, and a restart must not pick up another server.
+        let raftkv = options.run_dir.join(RAFTKV_COPY);
+        std::fs::copy(&options.raftkv, &raftkv).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!(
+                    "cannot copy {} to {}: {err}",
+                    options.raftkv.display(),
+                    raftkv.display()
+                ),
+            )
+        })?;
         let secret_file = options.run_dir.join("secret");
         write_random_secret(&secret_file)?;
         // The nodes' own secret for the peer port, which clients never hold.
@@ -158,7 +176,7 @@ impl ProcessCluster {
         let mut cluster = ProcessCluster {
             nodes,
             links,
-            raftkv: options.raftkv.clone(),
+            raftkv,
             run_dir: options.run_dir.clone(),
             cluster_id,
             secret_file,
@@ -290,6 +308,12 @@ impl ProcessCluster {
     #[must_use]
     pub fn n(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The `raftkv` binary the cluster runs: its copy in the run directory.
+    #[must_use]
+    pub fn raftkv_path(&self) -> &Path {
+        &self.raftkv
     }
 
     /// The run's directory: data, secret, logs (`nN.stderr.log`).
