@@ -1,27 +1,36 @@
 //! The process cluster's own controls against real `raftkv` processes: leader, writes and
 //! reads through clerks, isolating the leader, SIGKILL and restart on the same directory,
 //! SIGSTOP and SIGCONT, SIGTERM (exit 0), and a node that exits on its own reported and
-//! restarted by the nemesis.
+//! restarted by the nemesis. And `raft-cluster` itself: stopped by SIGINT in the middle of a
+//! pause, or killed by SIGKILL, it leaves no node behind.
 //!
 //! The `raftkv` processes are this very test binary: run with [`AS_RAFTKV`] set, it is
 //! `raftkv` (`raft_kv_server::cli::main`). So the test needs no binary built beforehand and
 //! always runs the server of this build. It has no libtest harness (`harness = false`) for
-//! that reason, and answers the runners' `--list` itself (one test, [`TEST`]).
+//! that reason, and answers the runners' `--list` itself (the tests of [`TESTS`]).
 
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use raft_tests::cluster::interrupt::EXIT_INTERRUPTED;
 use raft_tests::cluster::nemesis::Nemesis;
-use raft_tests::cluster::{ClusterOptions, LinkState, ProcessCluster, Recorder};
+use raft_tests::cluster::{ChildGuard, ClusterOptions, LinkState, ProcessCluster, Recorder};
 
 /// Set in the environment of the processes the test starts: they act as `raftkv`.
 const AS_RAFTKV: &str = "RAFT_TESTS_AS_RAFTKV";
 
-/// The one test of this binary.
-const TEST: &str = "process_cluster_controls_on_real_raftkv_processes";
+/// The tests of this binary, by name.
+const TESTS: [(&str, fn()); 2] = [
+    ("process_cluster_controls_on_real_raftkv_processes", controls),
+    (
+        "raft_cluster_leaves_no_node_behind_when_interrupted_or_killed",
+        no_node_left_behind,
+    ),
+];
 
 /// How long a wait for a leader, or for a node to see it is no longer one, may take.
 const WAIT: Duration = Duration::from_secs(20);
@@ -40,40 +49,45 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         if !args.iter().any(|a| a == "--ignored") {
-            println!("{TEST}: test");
+            for (name, _) in TESTS {
+                println!("{name}: test");
+            }
         }
         return ExitCode::SUCCESS;
     }
-    if !selected(&args) {
-        println!(
-            "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"
-        );
-        return ExitCode::SUCCESS;
-    }
-    println!("running 1 test");
+    let chosen: Vec<(&str, fn())> = TESTS
+        .into_iter()
+        .filter(|(name, _)| selected(&args, name))
+        .collect();
+    println!("running {} tests", chosen.len());
     let started = Instant::now();
-    let result = std::panic::catch_unwind(controls);
-    let ok = result.is_ok();
-    println!("test {TEST} ... {}", if ok { "ok" } else { "FAILED" });
+    let mut failed = 0;
+    for &(name, test) in &chosen {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        failed += usize::from(!ok);
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+    }
+    let ok = failed == 0;
     println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; 0 filtered out; finished in {:.2}s",
+        "\ntest result: {}. {} passed; {failed} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s",
         if ok { "ok" } else { "FAILED" },
-        u8::from(ok),
-        u8::from(!ok),
+        chosen.len() - failed,
+        TESTS.len() - chosen.len(),
         started.elapsed().as_secs_f64()
     );
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Whether the runner's filters (libtest's: names, `--exact`, `--skip NAME`) select [`TEST`].
-fn selected(args: &[String]) -> bool {
+/// Whether the runner's filters (libtest's: names, `--exact`, `--skip NAME`) select the
+/// test `test`.
+fn selected(args: &[String], test: &str) -> bool {
     let exact = args.iter().any(|a| a == "--exact");
     let mut filters = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--skip" => {
-                if it.next().is_some_and(|skip| TEST.contains(skip.as_str())) {
+                if it.next().is_some_and(|skip| test.contains(skip.as_str())) {
                     return false;
                 }
             }
@@ -88,7 +102,7 @@ fn selected(args: &[String]) -> bool {
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| if exact { *f == TEST } else { TEST.contains(f) })
+            .any(|f| if exact { *f == test } else { test.contains(f) })
 }
 
 /// Waits up to [`WAIT`] for `done`, polling.
@@ -227,4 +241,120 @@ fn controls() {
     assert!(cluster.is_up(1), "n1 was not restarted: {:?}", log.events);
     assert_ne!(cluster.pid(1), Some(pid));
     assert_eq!(cluster.exited(1), None);
+}
+
+/// A process the test did not start itself (a node of `raft-cluster`), SIGKILLed by its pid
+/// when dropped, should the test fail while it runs; only while it still runs a binary under
+/// `dir` (so that a pid reused since is never signalled).
+struct KillNode<'a> {
+    pid: u32,
+    dir: &'a Path,
+}
+
+impl Drop for KillNode<'_> {
+    fn drop(&mut self) {
+        let ours =
+            std::fs::read_link(format!("/proc/{}/exe", self.pid)).is_ok_and(|exe| exe.starts_with(self.dir));
+        if ours && let Ok(pid) = i32::try_from(self.pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// The field after the command name in `/proc/PID/stat`: (state, parent pid).
+fn proc_state(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
+}
+
+/// True once process `pid` is gone or a zombie (exited, and maybe not reaped by whoever
+/// inherited it).
+fn has_exited(pid: u32) -> bool {
+    proc_state(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// The running children of `parent` whose binary lies under `dir`: raft-cluster's nodes.
+fn nodes_of(parent: u32, dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != 'Z'))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.starts_with(dir)))
+        .collect()
+}
+
+/// Starts `raft-cluster demo` with this binary as its raftkv, its run directory under `dir`,
+/// its output in `dir/<name>.stderr.log`.
+fn start_raft_cluster(dir: &Path, name: &str) -> ChildGuard {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raft-cluster"));
+    command
+        .arg("demo")
+        .arg("--raftkv")
+        .arg(std::env::current_exe().expect("the test binary's path"))
+        .arg("--dir")
+        .arg(dir.join(name))
+        .args(["--seed", "1", "--keep"])
+        .env(AS_RAFTKV, "1")
+        .env_remove("RUST_LOG");
+    ChildGuard::spawn(command, dir, name).expect("start raft-cluster")
+}
+
+/// Waits (bounded) until every process of `pids` has exited.
+fn wait_exited(what: &str, pids: &[u32]) {
+    wait_until(what, || pids.iter().all(|&pid| has_exited(pid)));
+}
+
+fn no_node_left_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let startup = Duration::from_secs(120);
+
+    // SIGINT while a node is SIGSTOPped: raft-cluster kills every node, the paused one too,
+    // and exits 130.
+    let mut harness = start_raft_cluster(dir, "interrupted");
+    assert!(
+        harness.wait_for_stderr("SIGSTOP n", startup),
+        "no pause: {}",
+        harness.stderr_text()
+    );
+    let nodes = nodes_of(harness.pid(), dir);
+    let _guards: Vec<KillNode<'_>> = nodes.iter().map(|&pid| KillNode { pid, dir }).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}: {}", harness.stderr_text());
+    assert!(
+        nodes
+            .iter()
+            .any(|&pid| proc_state(pid).is_some_and(|(state, _)| state == 'T')),
+        "no node is stopped"
+    );
+    let pid = Pid::from_raw(i32::try_from(harness.pid()).expect("a pid"));
+    kill(pid, Signal::SIGINT).expect("SIGINT");
+    let status = harness
+        .wait_bounded(WAIT)
+        .expect("wait")
+        .unwrap_or_else(|| panic!("raft-cluster still runs after SIGINT: {}", harness.stderr_text()));
+    assert_eq!(
+        status.code(),
+        Some(i32::from(EXIT_INTERRUPTED)),
+        "{}",
+        harness.stderr_text()
+    );
+    wait_exited("every node ends with raft-cluster", &nodes);
+
+    // SIGKILL: raft-cluster cannot stop its nodes; each stops on its own, as it sees its
+    // parent gone (RAFTKV_EXIT_WITH_PARENT, which the cluster sets).
+    let mut harness = start_raft_cluster(dir, "killed");
+    assert!(
+        harness.wait_for_stderr("nodes up", startup),
+        "no nodes: {}",
+        harness.stderr_text()
+    );
+    let nodes = nodes_of(harness.pid(), dir);
+    let _guards: Vec<KillNode<'_>> = nodes.iter().map(|&pid| KillNode { pid, dir }).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}: {}", harness.stderr_text());
+    harness.kill9().expect("SIGKILL of raft-cluster");
+    wait_exited("every node stops once raft-cluster is killed", &nodes);
 }

@@ -24,13 +24,16 @@
 //!     --quiet         print only the summary
 //! ```
 //!
-//! Exit status: 0 if the run passed, 1 if it failed or could not start, 2 on a usage error.
+//! Exit status: 0 if the run passed, 1 if it failed or could not start, 2 on a usage error,
+//! 130 if SIGINT or SIGTERM stopped it (every node is killed first; a second signal exits at
+//! once, and the nodes then stop on their own as they see the harness gone).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use raft_tests::cluster::interrupt::{self, EXIT_INTERRUPTED};
 use raft_tests::cluster::run::{Plan, RunConfig, run};
 
 const USAGE: &str = "\
@@ -62,7 +65,8 @@ options:
   --keep          keep the run's data and logs even when it passes
   --quiet         print only the summary
 
-exit status: 0 passed, 1 failed (or could not start), 2 usage error
+exit status: 0 passed, 1 failed (or could not start), 2 usage error, 130 stopped by
+SIGINT or SIGTERM (every node killed first)
 ";
 
 struct Args {
@@ -175,6 +179,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // SIGINT and SIGTERM stop the run and kill every node rather than orphan them.
+    if let Err(err) = interrupt::install() {
+        eprintln!("raft-cluster: cannot handle SIGINT and SIGTERM: {err}");
+        return ExitCode::FAILURE;
+    }
     if std::env::var_os("RUST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -217,6 +226,13 @@ fn main() -> ExitCode {
     config.verbose = !args.quiet;
     let summary = match run(&config, &args.plan) {
         Ok(summary) => summary,
+        Err(err) if err.kind() == std::io::ErrorKind::Interrupted && interrupt::interrupted() => {
+            eprintln!(
+                "raft-cluster: interrupted; every node was killed (data and logs in {})",
+                run_dir.display()
+            );
+            return ExitCode::from(EXIT_INTERRUPTED);
+        }
         Err(err) => {
             eprintln!(
                 "raft-cluster: the cluster could not run: {err} (data and logs in {})",

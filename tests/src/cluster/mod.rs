@@ -15,6 +15,7 @@
 //! [`nemesis`] (fault rounds), [`verify`] (the read-back of every acknowledged write) and
 //! [`run`] (a whole run, ending with the linearizability check and a [`run::Summary`]).
 
+pub mod interrupt;
 pub mod nemesis;
 pub mod process;
 pub mod proxy;
@@ -30,6 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use raft_kv::{Clerk, KvOp};
+use raft_kv_server::cli::EXIT_WITH_PARENT_ENV;
 use raft_kv_server::client::{self, TcpClerkTransport};
 use raft_kv_server::config;
 use raft_kv_server::protocol::StatusReport;
@@ -197,11 +199,14 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
-    /// A `raftkv` command with the cluster's variables.
+    /// A `raftkv` command with the cluster's variables. Every node stops on its own once
+    /// this process has exited (the parent watchdog of `raftkv serve`), so that no node
+    /// outlives a harness killed without the chance to stop it.
     fn raftkv(&self) -> Command {
         let mut command = Command::new(&self.raftkv);
         command.env_remove(config::SECRET_ENV);
         command.env_remove(config::PEER_SECRET_ENV);
+        command.env(EXIT_WITH_PARENT_ENV, "1");
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -277,12 +282,16 @@ impl ProcessCluster {
         Ok(())
     }
 
-    /// Waits until node `id` answers a status request.
+    /// Waits until node `id` answers a status request (an [`io::ErrorKind::Interrupted`]
+    /// error if a signal stops the run meanwhile: see [`interrupt`]).
     fn wait_ready(&mut self, id: usize) -> io::Result<()> {
         let deadline = Instant::now() + NODE_READY_TIMEOUT;
         loop {
             if self.status(id).is_ok() {
                 return Ok(());
+            }
+            if interrupt::interrupted() {
+                return Err(interrupt::error());
             }
             let Some(process) = self.nodes[id].process.as_mut() else {
                 return Err(io::Error::other(format!("node {id} is not running")));
@@ -405,14 +414,15 @@ impl ProcessCluster {
         best.map(|(term, id)| (id, term))
     }
 
-    /// Waits up to `timeout` for a node to lead.
+    /// Waits up to `timeout` for a node to lead (`None` at once if a signal stops the run:
+    /// see [`interrupt`]).
     pub fn wait_leader(&mut self, timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(leader) = self.leader() {
                 return Some(leader);
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || interrupt::interrupted() {
                 return None;
             }
             thread::sleep(POLL);

@@ -14,7 +14,6 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use linearizability::{CheckOptions, CheckResult};
@@ -22,6 +21,7 @@ use raft_kv::KvOp;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::interrupt::{self, interrupted};
 use super::nemesis::{FaultKind, Nemesis, failovers, schedule};
 use super::verify::{ReadBack, verify_read_back};
 use super::workload::{Clients, OpCounts, Outcome, Recorder, WorkloadConfig, key_name};
@@ -120,6 +120,10 @@ const READ_BACK_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A pause between rounds, so that clients make progress on the whole cluster too.
 const BETWEEN_ROUNDS: Duration = Duration::from_millis(500);
+
+/// How long a run stopped by a signal waits for its clients to see the stop (a call in
+/// flight may take the whole client deadline; the process is about to exit anyway).
+const INTERRUPTED_CLIENTS_WAIT: Duration = Duration::from_secs(1);
 
 /// What a run did and found.
 #[derive(Clone, Debug)]
@@ -291,7 +295,8 @@ impl fmt::Display for Summary {
 ///
 /// # Errors
 /// If the cluster cannot be started, or a client thread cannot be. Everything that goes
-/// wrong after that is in the [`Summary`].
+/// wrong after that is in the [`Summary`]. A signal ([`interrupt`]) ends the run early with
+/// an [`io::ErrorKind::Interrupted`] error, once every node is killed.
 pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     let started = Instant::now();
     let mut cluster = ProcessCluster::start(&ClusterOptions {
@@ -324,12 +329,24 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         config.verbose,
     );
     nemesis.settle();
+    if interrupted() {
+        return Err(interrupt::error());
+    }
     let clients = {
         let cluster = nemesis.cluster();
         Clients::start(&workload, &recorder, |_| cluster.kv_client(config.op_deadline))?
     };
     nemesis.event(format_args!("{} clients started", config.clients));
     run_plan(&mut nemesis, plan, config.seed);
+    if interrupted() {
+        // The nodes first (their guards SIGKILL them, paused ones too), then the clients,
+        // which may be in a call to a node that is gone.
+        nemesis.event("interrupted: killing every node");
+        drop(nemesis);
+        drop(cluster);
+        let _ = clients.stop_within(INTERRUPTED_CLIENTS_WAIT);
+        return Err(interrupt::error());
+    }
     nemesis.event("stopping the clients");
     let panicked = clients.stop();
     nemesis.settle();
@@ -342,6 +359,9 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     let mut reader = cluster.kv_client(READ_BACK_DEADLINE);
     let mut finals = BTreeMap::new();
     for k in 0..config.keys {
+        if interrupted() {
+            return Err(interrupt::error());
+        }
         let key = key_name(k);
         match recorder.run(config.clients, reader.as_mut(), &KvOp::Get { key: key.clone() }) {
             Outcome::Done(value) => {
@@ -352,6 +372,12 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
                 .push(format!("the read-back of {key} got no answer ({other:?})")),
         }
     }
+    if interrupted() {
+        return Err(interrupt::error());
+    }
+    // Every node stopped before the check, which needs the machine more than they do.
+    drop(reader);
+    drop(cluster);
     let history = recorder.history();
     let read_back = verify_read_back(&history, &finals);
     let (failover_times, failovers_unmeasured) = failovers(&history, &log.leader_kills);
@@ -376,8 +402,6 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
             Some(format!("the recorded history is malformed: {err}")),
         ),
     };
-    drop(reader);
-    drop(cluster);
     let counts = recorder.counts();
     log.problems.extend(coverage_problem(&counts));
     Ok(Summary {
@@ -421,7 +445,7 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
     let fault_for = nemesis.fault_for();
     match plan {
         Plan::Demo => {
-            thread::sleep(Duration::from_secs(2));
+            interrupt::sleep(Duration::from_secs(2));
             nemesis.event("kill the leader with SIGKILL, restart it once a new leader took a write");
             nemesis.round(FaultKind::KillLeader);
             nemesis.settle();
@@ -443,7 +467,7 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                 nemesis.cut_link(leader, follower, fault_for);
                 nemesis.settle();
             }
-            thread::sleep(Duration::from_secs(1));
+            interrupt::sleep(Duration::from_secs(1));
         }
         Plan::Steady { duration, faults } => {
             let deadline = Instant::now() + *duration;
@@ -455,23 +479,26 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                     &mut rng,
                 );
                 for kind in kinds {
-                    if Instant::now() >= deadline {
+                    if Instant::now() >= deadline || interrupted() {
                         break;
                     }
                     nemesis.round(kind);
                     nemesis.settle();
-                    thread::sleep(BETWEEN_ROUNDS);
+                    interrupt::sleep(BETWEEN_ROUNDS);
                 }
             }
-            thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            interrupt::sleep(deadline.saturating_duration_since(Instant::now()));
         }
         Plan::Jepsen { rounds } => {
             let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
             for (i, kind) in schedule(*rounds, &mut rng).into_iter().enumerate() {
+                if interrupted() {
+                    break;
+                }
                 nemesis.event(format_args!("round {} of {rounds}: {kind}", i + 1));
                 nemesis.round(kind);
                 nemesis.settle();
-                thread::sleep(BETWEEN_ROUNDS);
+                interrupt::sleep(BETWEEN_ROUNDS);
             }
         }
     }

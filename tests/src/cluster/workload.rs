@@ -22,6 +22,7 @@ use raft_kv::KvOp;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::interrupt;
 use super::verify::write_value;
 use crate::kv::OpLog;
 
@@ -262,7 +263,7 @@ impl Clients {
                 .spawn(move || {
                     let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_add(client as u64));
                     for n in 0..config.ops_max {
-                        if stop.load(Ordering::SeqCst) {
+                        if stop.load(Ordering::SeqCst) || interrupt::interrupted() {
                             break;
                         }
                         let op = draw_op(&mut rng, &config, client, n);
@@ -281,6 +282,23 @@ impl Clients {
     /// client thread that panicked (a run with such a client checked less than it claims, so
     /// the caller reports each as a problem).
     pub fn stop(mut self) -> Vec<String> {
+        self.stop_and_join()
+    }
+
+    /// Stops the clients after their current call, and waits up to `timeout` for them: the
+    /// threads still in a call then are left to end on their own (for a run stopped by a
+    /// signal, whose process is about to exit: a call may take a client's whole deadline).
+    /// Returns the panics of the threads it joined, as [`Clients::stop`] does.
+    pub fn stop_within(mut self, timeout: Duration) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        while !self.threads.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = self.threads.drain(..).partition(JoinHandle::is_finished);
+        // Dropping a handle detaches its thread.
+        drop(running);
+        self.threads = finished;
         self.stop_and_join()
     }
 
