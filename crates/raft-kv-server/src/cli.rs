@@ -475,26 +475,39 @@ fn run_op<O>(
         return Ok(output);
     }
     let transport = clerk.transport();
-    let failures = transport.failures().join("; ");
-    if transport.refused_by_all() {
-        return Err(Failure::error(format!(
-            "every server refused this client: {failures}"
-        )));
+    Err(gave_up(
+        transport.gave_up_after_reaching_a_server(),
+        transport.refused_by_all(),
+        &transport.failures().join("; "),
+        settings.timeout,
+    ))
+}
+
+/// The failure of a client call given up: exit 3 if any attempt reached a server (it may
+/// have taken effect), even if every server refused this client afterwards; else exit 1,
+/// saying whether the servers refused this client or could not be reached.
+fn gave_up(reached: bool, refused_by_all: bool, failures: &str, timeout: Duration) -> Failure {
+    if reached {
+        let refused = if refused_by_all {
+            "; every server then refused this client"
+        } else {
+            ""
+        };
+        return Failure {
+            code: EXIT_GAVE_UP,
+            message: format!(
+                "gave up after {timeout:?} without an answer{refused}; the operation may or may \
+                 not have taken effect (last failures: {failures})"
+            ),
+        };
     }
-    if !transport.gave_up_after_reaching_a_server() {
-        return Err(Failure::error(format!(
-            "no server could be reached within {:?}; the operation did not take effect: {failures}",
-            settings.timeout
-        )));
+    if refused_by_all {
+        return Failure::error(format!("every server refused this client: {failures}"));
     }
-    Err(Failure {
-        code: EXIT_GAVE_UP,
-        message: format!(
-            "gave up after {:?} without an answer; the operation may or may not have taken \
-             effect (last failures: {failures})",
-            settings.timeout
-        ),
-    })
+    Failure::error(format!(
+        "no server could be reached within {timeout:?}; the operation did not take effect: \
+         {failures}"
+    ))
 }
 
 /// `raftkv status`: asks every server at once; exit 0 if at least one answered.
@@ -604,6 +617,33 @@ pub fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_call_that_reached_a_server_exits_three_even_if_all_refused_later() {
+        let timeout = Duration::from_secs(1);
+        let after_refusals = gave_up(true, true, "refused", timeout);
+        assert_eq!(after_refusals.code, EXIT_GAVE_UP);
+        assert!(
+            after_refusals.message.contains("may or may not") && after_refusals.message.contains("refused"),
+            "{}",
+            after_refusals.message
+        );
+        assert_eq!(gave_up(true, false, "", timeout).code, EXIT_GAVE_UP);
+        let refused = gave_up(false, true, "bad secret", timeout);
+        assert_eq!(refused.code, EXIT_ERROR);
+        assert!(
+            refused.message.contains("every server refused"),
+            "{}",
+            refused.message
+        );
+        let unreachable = gave_up(false, false, "", timeout);
+        assert_eq!(unreachable.code, EXIT_ERROR);
+        assert!(
+            unreachable.message.contains("did not take effect"),
+            "{}",
+            unreachable.message
+        );
+    }
 
     #[test]
     fn the_parent_watchdog_is_asked_for_by_a_set_nonzero_variable() {
