@@ -42,7 +42,7 @@ impl Stopped {
     }
 }
 
-/// One child process and its log files; see the [module](self) documentation.
+/// One child process and its log files, killed and reaped by its own pid when dropped.
 #[derive(Debug)]
 pub struct ChildGuard {
     name: String,
