@@ -1,29 +1,46 @@
 //! The process cluster's own controls against real `raftkv` processes: leader, writes and
 //! reads through clerks, isolating the leader, SIGKILL and restart on the same directory,
-//! SIGSTOP and SIGCONT, SIGTERM (exit 0).
+//! SIGSTOP and SIGCONT, SIGTERM (exit 0), and a node that exits on its own reported and
+//! restarted by the nemesis. And `raft-cluster` itself: stopped by SIGINT in the middle of a
+//! pause, or killed by SIGKILL, it leaves no node behind.
 //!
 //! The `raftkv` processes are this very test binary: run with [`AS_RAFTKV`] set, it is
 //! `raftkv` (`raft_kv_server::cli::main`). So the test needs no binary built beforehand and
 //! always runs the server of this build. It has no libtest harness (`harness = false`) for
-//! that reason, and answers the runners' `--list` itself (one test, [`TEST`]).
+//! that reason, and answers the runners' `--list` itself (the tests of [`TESTS`]).
 
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use raft_tests::cluster::{ClusterOptions, LinkState, ProcessCluster};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use raft_tests::cluster::interrupt::EXIT_INTERRUPTED;
+use raft_tests::cluster::nemesis::Nemesis;
+use raft_tests::cluster::{ChildGuard, ClusterOptions, LinkState, ProcessCluster, Recorder};
 
 /// Set in the environment of the processes the test starts: they act as `raftkv`.
 const AS_RAFTKV: &str = "RAFT_TESTS_AS_RAFTKV";
 
-/// The one test of this binary.
-const TEST: &str = "process_cluster_controls_on_real_raftkv_processes";
+/// The tests of this binary, by name.
+const TESTS: [(&str, fn()); 2] = [
+    ("process_cluster_controls_on_real_raftkv_processes", controls),
+    (
+        "raft_cluster_leaves_no_node_behind_when_interrupted_or_killed",
+        no_node_left_behind,
+    ),
+];
 
 /// How long a wait for a leader, or for a node to see it is no longer one, may take.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// How long a clerk call may take before it is given up (fails the test).
 const CALL: Duration = Duration::from_secs(20);
+
+/// How long a status request to a node that runs may take: far more than the harness's own
+/// [`raft_tests::cluster::STATUS_TIMEOUT`], as the CI machine may be loaded.
+const STATUS: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     if std::env::var_os(AS_RAFTKV).is_some() {
@@ -32,40 +49,45 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         if !args.iter().any(|a| a == "--ignored") {
-            println!("{TEST}: test");
+            for (name, _) in TESTS {
+                println!("{name}: test");
+            }
         }
         return ExitCode::SUCCESS;
     }
-    if !selected(&args) {
-        println!(
-            "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out"
-        );
-        return ExitCode::SUCCESS;
-    }
-    println!("running 1 test");
+    let chosen: Vec<(&str, fn())> = TESTS
+        .into_iter()
+        .filter(|(name, _)| selected(&args, name))
+        .collect();
+    println!("running {} tests", chosen.len());
     let started = Instant::now();
-    let result = std::panic::catch_unwind(controls);
-    let ok = result.is_ok();
-    println!("test {TEST} ... {}", if ok { "ok" } else { "FAILED" });
+    let mut failed = 0;
+    for &(name, test) in &chosen {
+        let ok = std::panic::catch_unwind(test).is_ok();
+        failed += usize::from(!ok);
+        println!("test {name} ... {}", if ok { "ok" } else { "FAILED" });
+    }
+    let ok = failed == 0;
     println!(
-        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; 0 filtered out; finished in {:.2}s",
+        "\ntest result: {}. {} passed; {failed} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s",
         if ok { "ok" } else { "FAILED" },
-        u8::from(ok),
-        u8::from(!ok),
+        chosen.len() - failed,
+        TESTS.len() - chosen.len(),
         started.elapsed().as_secs_f64()
     );
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Whether the runner's filters (libtest's: names, `--exact`, `--skip NAME`) select [`TEST`].
-fn selected(args: &[String]) -> bool {
+/// Whether the runner's filters (libtest's: names, `--exact`, `--skip NAME`) select the
+/// test `test`.
+fn selected(args: &[String], test: &str) -> bool {
     let exact = args.iter().any(|a| a == "--exact");
     let mut filters = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--skip" => {
-                if it.next().is_some_and(|skip| TEST.contains(skip.as_str())) {
+                if it.next().is_some_and(|skip| test.contains(skip.as_str())) {
                     return false;
                 }
             }
@@ -80,7 +102,7 @@ fn selected(args: &[String]) -> bool {
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| if exact { *f == TEST } else { TEST.contains(f) })
+            .any(|f| if exact { *f == test } else { test.contains(f) })
 }
 
 /// Waits up to [`WAIT`] for `done`, polling.
@@ -104,12 +126,25 @@ fn controls() {
         peer_proxies: true,
     })
     .expect("three nodes start");
+    // Every process runs the copy of the binary in the run directory.
+    let copy = cluster.raftkv_path().to_path_buf();
+    assert_eq!(copy, cluster.run_dir().join("raftkv"));
+    for id in 0..3 {
+        let pid = cluster.pid(id).expect("a process");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the process's binary");
+        assert_eq!(exe, copy, "n{id} runs another binary");
+    }
     for id in 0..3 {
         assert!(cluster.is_up(id));
-        assert_eq!(cluster.status(id).expect("status").id, id);
+        assert_eq!(cluster.status_within(id, STATUS).expect("status").id, id);
     }
-    let first = cluster.wait_leader(WAIT).expect("a leader");
-    let first_term = cluster.status(first).expect("status").term;
+    // The leader and its term from one answer (asking again could find another leader).
+    let mut found = None;
+    wait_until("a leader", || {
+        found = cluster.leader_and_term();
+        found.is_some()
+    });
+    let (first, first_term) = found.expect("a leader was found");
 
     let mut clerk = cluster.clerk(CALL);
     clerk.try_put("k", "a").expect("put");
@@ -118,11 +153,15 @@ fn controls() {
     // The leader cut off from both others: they elect another in a later term, which takes
     // writes; the old one's peers could no longer reach it through its proxies.
     cluster.isolate(first);
+    // The new leader as the wait found it: the isolated old one may still claim its own
+    // (older) term, and a status request may time out under load, so nothing is asked again.
+    let mut found = None;
     wait_until("a new leader while the old one is isolated", || {
-        cluster.leader().is_some_and(|l| l != first)
+        found = cluster.leader_and_term().filter(|&(l, _)| l != first);
+        found.is_some()
     });
-    let second = cluster.leader().expect("a leader");
-    assert!(cluster.status(second).expect("status").term > first_term);
+    let (second, second_term) = found.expect("a new leader was found");
+    assert!(second_term > first_term, "{second_term} <= {first_term}");
     clerk
         .try_append("k", "b")
         .expect("append while the old leader is isolated");
@@ -147,7 +186,10 @@ fn controls() {
     assert_eq!(clerk.try_get("k").expect("get"), "abc");
     cluster.restart(second).expect("restart on the same directory");
     let leader = cluster.wait_leader(WAIT).expect("a leader");
-    let commit = cluster.status(leader).expect("status").commit_index;
+    let commit = cluster
+        .status_within(leader, STATUS)
+        .expect("status")
+        .commit_index;
     wait_until("the restarted node applies what was committed", || {
         cluster.status(second).is_ok_and(|s| s.last_applied >= commit)
     });
@@ -180,4 +222,140 @@ fn controls() {
     }
     cluster.wait_leader(WAIT).expect("a leader after the restarts");
     assert_eq!(cluster.clerk(CALL).try_get("k").expect("get"), "abcde");
+
+    // A node that exits without the harness asking (here a SIGTERM from outside it, to the
+    // node's own pid): the nemesis's settle reports it, with its status, and restarts it.
+    let pid = cluster.pid(1).expect("n1 runs");
+    kill(Pid::from_raw(i32::try_from(pid).expect("a pid")), Signal::SIGTERM).expect("kill");
+    wait_until("n1 exits", || cluster.exited(1).is_some());
+    assert!(cluster.has_process(1) && !cluster.is_up(1));
+    let mut nemesis = Nemesis::new(&mut cluster, Recorder::new(), 1, Duration::ZERO, false);
+    nemesis.settle();
+    let log = nemesis.finish();
+    assert!(
+        log.problems
+            .iter()
+            .any(|p| p.starts_with("n1 exited on its own (exit 0; log:")),
+        "{:?}",
+        log.problems
+    );
+    assert!(cluster.is_up(1), "n1 was not restarted: {:?}", log.events);
+    assert_ne!(cluster.pid(1), Some(pid));
+    assert_eq!(cluster.exited(1), None);
+}
+
+/// A process the test did not start itself (a node of `raft-cluster`), SIGKILLed by its pid
+/// when dropped, should the test fail while it runs; only while it still runs a binary under
+/// `dir` (so that a pid reused since is never signalled).
+struct KillNode<'a> {
+    pid: u32,
+    dir: &'a Path,
+}
+
+impl Drop for KillNode<'_> {
+    fn drop(&mut self) {
+        let ours =
+            std::fs::read_link(format!("/proc/{}/exe", self.pid)).is_ok_and(|exe| exe.starts_with(self.dir));
+        if ours && let Ok(pid) = i32::try_from(self.pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// The field after the command name in `/proc/PID/stat`: (state, parent pid).
+fn proc_state(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
+}
+
+/// True once process `pid` is gone or a zombie (exited, and maybe not reaped by whoever
+/// inherited it).
+fn has_exited(pid: u32) -> bool {
+    proc_state(pid).is_none_or(|(state, _)| matches!(state, 'Z' | 'X'))
+}
+
+/// The running children of `parent` whose binary lies under `dir`: raft-cluster's nodes.
+fn nodes_of(parent: u32, dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| proc_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != 'Z'))
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe.starts_with(dir)))
+        .collect()
+}
+
+/// Starts `raft-cluster demo` with this binary as its raftkv, its run directory under `dir`,
+/// its output in `dir/<name>.stderr.log`.
+fn start_raft_cluster(dir: &Path, name: &str) -> ChildGuard {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_raft-cluster"));
+    command
+        .arg("demo")
+        .arg("--raftkv")
+        .arg(std::env::current_exe().expect("the test binary's path"))
+        .arg("--dir")
+        .arg(dir.join(name))
+        .args(["--seed", "1", "--keep"])
+        .env(AS_RAFTKV, "1")
+        .env_remove("RUST_LOG");
+    ChildGuard::spawn(command, dir, name).expect("start raft-cluster")
+}
+
+/// Waits (bounded) until every process of `pids` has exited.
+fn wait_exited(what: &str, pids: &[u32]) {
+    wait_until(what, || pids.iter().all(|&pid| has_exited(pid)));
+}
+
+fn no_node_left_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    let startup = Duration::from_secs(120);
+
+    // SIGINT while a node is SIGSTOPped: raft-cluster kills every node, the paused one too,
+    // and exits 130.
+    let mut harness = start_raft_cluster(dir, "interrupted");
+    assert!(
+        harness.wait_for_stderr("SIGSTOP n", startup),
+        "no pause: {}",
+        harness.stderr_text()
+    );
+    let nodes = nodes_of(harness.pid(), dir);
+    let _guards: Vec<KillNode<'_>> = nodes.iter().map(|&pid| KillNode { pid, dir }).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}: {}", harness.stderr_text());
+    assert!(
+        nodes
+            .iter()
+            .any(|&pid| proc_state(pid).is_some_and(|(state, _)| state == 'T')),
+        "no node is stopped"
+    );
+    let pid = Pid::from_raw(i32::try_from(harness.pid()).expect("a pid"));
+    kill(pid, Signal::SIGINT).expect("SIGINT");
+    let status = harness
+        .wait_bounded(WAIT)
+        .expect("wait")
+        .unwrap_or_else(|| panic!("raft-cluster still runs after SIGINT: {}", harness.stderr_text()));
+    assert_eq!(
+        status.code(),
+        Some(i32::from(EXIT_INTERRUPTED)),
+        "{}",
+        harness.stderr_text()
+    );
+    wait_exited("every node ends with raft-cluster", &nodes);
+
+    // SIGKILL: raft-cluster cannot stop its nodes; each stops on its own, as it sees its
+    // parent gone (RAFTKV_EXIT_WITH_PARENT, which the cluster sets).
+    let mut harness = start_raft_cluster(dir, "killed");
+    assert!(
+        harness.wait_for_stderr("nodes up", startup),
+        "no nodes: {}",
+        harness.stderr_text()
+    );
+    let nodes = nodes_of(harness.pid(), dir);
+    let _guards: Vec<KillNode<'_>> = nodes.iter().map(|&pid| KillNode { pid, dir }).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}: {}", harness.stderr_text());
+    harness.kill9().expect("SIGKILL of raft-cluster");
+    wait_exited("every node stops once raft-cluster is killed", &nodes);
 }

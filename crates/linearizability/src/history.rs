@@ -1,15 +1,17 @@
 //! Histories: what the clients of the system under test did and saw.
 //!
-//! The checker takes a list of complete [`Operation`]s, each with the time it was called and
-//! the time it returned, as the 6.824 tester records them. A history of [`Event`]s (calls and
+//! The checker takes a list of [`Operation`]s, each with the time it was called and the time
+//! it returned, as the 6.824 tester records them. An operation whose caller never learnt its
+//! outcome (it gave up waiting after the request was sent) is *pending*
+//! ([`Operation::pending`]): its return time is [`NEVER_RETURNED`]. A history of [`Event`]s (calls and
 //! returns in the order they happened, without times) converts to operations with
 //! [`operations_from_events`]: an event's position becomes its time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// One complete operation: a client called it at `call_time` and it returned `output` at
-/// `return_time`.
+/// One operation: a client called it at `call_time` and it returned `output` at
+/// `return_time` ([`NEVER_RETURNED`] if it is pending: see [`Operation::pending`]).
 ///
 /// Times come from one monotonic clock, in any unit (the Lab 3 harness uses nanoseconds since
 /// the process started); the checker only compares them. Intervals are closed: an operation
@@ -27,6 +29,36 @@ pub struct Operation<I, O> {
     pub output: O,
     /// When the answer reached the client (taken after it arrived).
     pub return_time: u64,
+}
+
+/// The return time of a pending operation ([`Operation::pending`]): the end of time, so that
+/// the checker may place the operation anywhere after its call, including after every other
+/// operation, which is the same as never.
+pub const NEVER_RETURNED: u64 = u64::MAX;
+
+impl<I, O> Operation<I, O> {
+    /// A pending operation: called at `call_time`, never returned (its caller gave up
+    /// waiting, say, after the request was sent). It may take effect at any time after its
+    /// call, or never; the checker accepts a history if some such choice is legal.
+    ///
+    /// Use it only for an operation whose `output` the model accepts in every state (a write
+    /// whose answer says nothing, like the key/value model's put and append), as "never" is
+    /// modelled by placing it after every other operation; a pending read has no output to
+    /// check and is best left out of the history.
+    pub fn pending(client_id: usize, input: I, call_time: u64, output: O) -> Self {
+        Operation {
+            client_id,
+            input,
+            call_time,
+            output,
+            return_time: NEVER_RETURNED,
+        }
+    }
+
+    /// True for a pending operation (its return time is [`NEVER_RETURNED`]).
+    pub fn is_pending(&self) -> bool {
+        self.return_time == NEVER_RETURNED
+    }
 }
 
 /// What an [`Event`] records: an operation's invocation or its response.
@@ -71,7 +103,8 @@ pub enum HistoryError {
         /// The operation id.
         id: u64,
     },
-    /// An event history has a call that never returned (pending operations are not supported).
+    /// An event history has a call that never returned (an event history must be complete:
+    /// give a pending operation as [`Operation::pending`] instead).
     PendingCall {
         /// The operation id.
         id: u64,
@@ -95,7 +128,8 @@ impl fmt::Display for HistoryError {
             }
             Self::PendingCall { id } => write!(
                 f,
-                "operation id {id} never returns (only complete histories are checked)"
+                "operation id {id} never returns (an event history must be complete; give a \
+                 pending operation as Operation::pending)"
             ),
         }
     }
@@ -167,4 +201,73 @@ pub fn operations_from_events<I, O>(events: Vec<Event<I, O>>) -> Result<Vec<Oper
         })
         .collect();
     Ok(operations)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::models::kv::{KvInput, KvModel, KvOutput};
+    use crate::{CheckOptions, CheckResult, Operation, check_operations};
+
+    use super::NEVER_RETURNED;
+
+    /// A pending `put(x, value)` by client 9, called at `call`.
+    fn pending_put(value: &str, call: u64) -> Operation<KvInput, KvOutput> {
+        let input = KvInput::Put {
+            key: "x".to_owned(),
+            value: value.to_owned(),
+        };
+        Operation::pending(9, input, call, KvOutput::default())
+    }
+
+    fn check(history: &[Operation<KvInput, KvOutput>]) -> CheckResult {
+        check_operations(&KvModel, history, &CheckOptions::default())
+            .expect("well-formed")
+            .result
+    }
+
+    #[test]
+    fn a_pending_operation_returns_at_the_end_of_time() {
+        let op = pending_put("1", 5);
+        assert!(op.is_pending());
+        assert_eq!((op.call_time, op.return_time), (5, NEVER_RETURNED));
+        assert!(!KvModel::put(0, "x", "1", 5, 6).is_pending());
+    }
+
+    #[test]
+    fn a_pending_write_that_never_took_effect_is_linearizable() {
+        let history = [
+            KvModel::put(0, "x", "0", 0, 5),
+            pending_put("1", 10),
+            KvModel::get(1, "x", "0", 20, 30),
+            KvModel::get(1, "x", "0", 40, 50),
+        ];
+        assert_eq!(check(&history), CheckResult::Ok);
+    }
+
+    #[test]
+    fn a_pending_write_that_took_effect_later_is_linearizable() {
+        let history = [
+            pending_put("1", 0),
+            KvModel::get(1, "x", "", 10, 20),
+            KvModel::get(1, "x", "1", 30, 40),
+            KvModel::get(2, "x", "1", 50, 60),
+        ];
+        assert_eq!(check(&history), CheckResult::Ok);
+    }
+
+    #[test]
+    fn a_pending_write_seen_then_unseen_is_illegal() {
+        let history = [
+            pending_put("1", 0),
+            KvModel::get(1, "x", "1", 10, 20),
+            KvModel::get(1, "x", "", 30, 40),
+        ];
+        assert_eq!(check(&history), CheckResult::Illegal);
+    }
+
+    #[test]
+    fn a_pending_write_seen_before_its_call_is_illegal() {
+        let history = [KvModel::get(1, "x", "1", 0, 10), pending_put("1", 20)];
+        assert_eq!(check(&history), CheckResult::Illegal);
+    }
 }

@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::check::{CheckReport, PartitionReport, PartitionVerdict, Undecided};
-use crate::history::Operation;
+use crate::history::{NEVER_RETURNED, Operation};
 use crate::model::Model;
 
 /// Characters of a description or state shown in bars, tooltips and table cells; the rest is
@@ -159,7 +159,7 @@ pub fn describe_failure<M: Model>(
                 "  breaks at operation {op} (client {}, {}..{}): {}",
                 o.client_id,
                 o.call_time,
-                o.return_time,
+                time_text(o.return_time),
                 shorten(&model.describe_operation(&o.input, &o.output))
             );
         }
@@ -292,7 +292,7 @@ fn render_timeline<M: Model>(
              <text x=\"{}\" y=\"{}\">{}</text></g>",
             escape(&description),
             o.call_time,
-            o.return_time,
+            time_text(o.return_time),
             escape(&after),
             ROW_PX - 6,
             x + 3,
@@ -333,7 +333,7 @@ fn render_table<M: Model>(
             escape(&shorten(&model.describe_operation(&o.input, &o.output))),
             o.client_id,
             o.call_time,
-            o.return_time,
+            time_text(o.return_time),
             escape(&shorten(&model.describe_state(&states[p + 1])))
         );
     }
@@ -346,10 +346,20 @@ fn render_table<M: Model>(
             escape(&shorten(&model.describe_operation(&o.input, &o.output))),
             o.client_id,
             o.call_time,
-            o.return_time
+            time_text(o.return_time)
         );
     }
     page.push_str("</table>");
+}
+
+/// A time as the page and the text show it: the number, or "never returned" for a pending
+/// operation's return ([`NEVER_RETURNED`]).
+fn time_text(time: u64) -> String {
+    if time == NEVER_RETURNED {
+        "never returned".to_owned()
+    } else {
+        time.to_string()
+    }
 }
 
 /// A bar's label: its mark (position in the prefix, or the break) and as much of the

@@ -84,9 +84,17 @@
 //! - [`write_html`], [`describe_failure`]: a failing history as a page and as text;
 //!   `cargo run -p linearizability --example failing_history` writes one.
 //!
+//! ## Pending operations
+//!
+//! A call that never returned, because its client gave up after sending it, may take effect
+//! at any time after its call, or never: [`Operation::pending`] records it with the return
+//! time [`NEVER_RETURNED`], which lets the search place it anywhere after its call, last of
+//! all included. That is exact for an operation the model accepts whatever its output (a
+//! write); a pending read is best left out. The page shows its return as "never returned".
+//!
 //! ## Left out
 //!
-//! Pending operations (a call that never returned; every Lab 3 operation completes), models
+//! Pending reads (see above), event histories with a call that never returns, models
 //! with several possible next states (porcupine's `NondeterministicModel`), annotations on
 //! the page, and a time limit inside a single `Model::step`: the search polls its stop flag
 //! between steps, so one step must be quick.
@@ -105,6 +113,6 @@ pub use check::{
     CheckOptions, CheckReport, CheckResult, PartitionReport, PartitionVerdict, Undecided, check_events,
     check_operations,
 };
-pub use history::{Event, EventKind, HistoryError, Operation};
+pub use history::{Event, EventKind, HistoryError, NEVER_RETURNED, Operation};
 pub use html::{describe_failure, write_html};
 pub use model::{Model, OperationOf};

@@ -94,3 +94,35 @@ fn a_page_can_be_drawn_for_any_verdict_even_an_empty_history() {
     let page = linearizability::html::render_html(&RegisterModel, &[], &report);
     assert!(page.contains("History: linearizable") && page.contains("0 operations"));
 }
+
+#[test]
+fn a_pending_operation_shows_as_never_returned() {
+    use linearizability::Operation;
+    use linearizability::models::kv::{KvInput, KvOutput};
+    // The pending put is seen by one read, then not by a later one: illegal, with the put in
+    // the prefix and in the text of the break.
+    let put = KvInput::Put {
+        key: "x".into(),
+        value: "1".into(),
+    };
+    let history = [
+        Operation::pending(0, put, 0, KvOutput::default()),
+        KvModel::get(1, "x", "1", 10, 20),
+        KvModel::get(1, "x", "", 30, 40),
+    ];
+    let report = check_operations(&KvModel, &history, &CheckOptions::default()).expect("well-formed");
+    assert_eq!(report.result, CheckResult::Illegal);
+    let page = linearizability::html::render_html(&KvModel, &history, &report);
+    assert!(
+        !page.contains(&u64::MAX.to_string()),
+        "the raw end of time is shown"
+    );
+    assert!(
+        page.contains("[0, never returned]"),
+        "the bar's tooltip says it never returned"
+    );
+    assert!(
+        page.contains("<td>0</td><td>never returned</td>"),
+        "the prefix table says it never returned"
+    );
+}

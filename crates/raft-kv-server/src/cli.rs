@@ -7,11 +7,12 @@
 //! have taken effect.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,20 @@ pub const DEFAULT_TIMEOUT_SECS: f64 = 10.0;
 /// The longest `status` waits for one server (it asks them all at once).
 pub const STATUS_TIMEOUT_MAX: Duration = Duration::from_secs(2);
 
+/// The variable that ties `serve` to its parent process: set (to anything but "" or "0"),
+/// `serve` stops, as on SIGTERM, once its parent process has exited (its parent process id
+/// changes). A test harness sets it so that its nodes do not outlive it when it dies without
+/// stopping them (SIGKILL, say). A node stopped by SIGSTOP notices only once continued.
+pub const EXIT_WITH_PARENT_ENV: &str = "RAFTKV_EXIT_WITH_PARENT";
+
+/// How often the parent watchdog of [`EXIT_WITH_PARENT_ENV`] looks at the parent process id.
+pub const PARENT_POLL: Duration = Duration::from_millis(100);
+
+/// `serve --help`'s epilogue.
+const SERVE_AFTER_HELP: &str = "Environment: RAFTKV_SECRET and RAFTKV_PEER_SECRET stand in for \
+the secret files; RAFTKV_EXIT_WITH_PARENT=1 makes serve stop (as on SIGTERM) once its parent \
+process has exited, for test harnesses whose nodes must not outlive them.";
+
 /// A replicated key/value store on Raft, over TCP.
 #[derive(Debug, Parser)]
 #[command(name = "raftkv", version, about = "A replicated key/value store on Raft, over TCP", long_about = None)]
@@ -57,6 +72,7 @@ pub enum Command {
     Init(InitArgs),
     /// Run a node until SIGTERM or SIGINT (peers prove the peer secret, clients the client
     /// secret).
+    #[command(after_help = SERVE_AFTER_HELP)]
     Serve(ServeArgs),
     /// Print the value of KEY ("" if missing).
     Get {
@@ -363,7 +379,43 @@ fn run_serve(mut args: ServeArgs, config: &ConfigValues, stop: Arc<AtomicBool>) 
         secrets,
         maxraftstate: args.maxraftstate,
     };
+    if exit_with_parent(std::env::var_os(EXIT_WITH_PARENT_ENV).as_deref()) {
+        watch_parent(Arc::clone(&stop))
+            .map_err(|error| Failure::error(format!("cannot start the parent watchdog: {error}")))?;
+    }
     node::serve(serve, stop).map_err(Failure::error)
+}
+
+/// Whether a value of [`EXIT_WITH_PARENT_ENV`] asks for the parent watchdog: set, and
+/// neither empty nor "0".
+#[must_use]
+pub fn exit_with_parent(value: Option<&OsStr>) -> bool {
+    value.is_some_and(|value| !value.is_empty() && value != "0")
+}
+
+/// Starts the parent watchdog: a thread that sets `stop` (what SIGTERM does) once the parent
+/// process id differs from what it is now, that is once the parent has exited and this
+/// process has been handed to another. It ends when `stop` is set. A parent that exits
+/// before this is called goes unnoticed.
+///
+/// # Errors
+/// If the thread cannot be started.
+pub fn watch_parent(stop: Arc<AtomicBool>) -> std::io::Result<()> {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::Builder::new()
+        .name("parent-watchdog".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                let now = std::os::unix::process::parent_id();
+                if now != parent {
+                    tracing::warn!(parent, now, "the parent process exited: stopping");
+                    stop.store(true, Ordering::Release);
+                    return;
+                }
+                std::thread::sleep(PARENT_POLL);
+            }
+        })
+        .map(drop)
 }
 
 /// A client's identity from a cluster id and the client secret's source.
@@ -423,26 +475,39 @@ fn run_op<O>(
         return Ok(output);
     }
     let transport = clerk.transport();
-    let failures = transport.failures().join("; ");
-    if transport.refused_by_all() {
-        return Err(Failure::error(format!(
-            "every server refused this client: {failures}"
-        )));
+    Err(gave_up(
+        transport.gave_up_after_reaching_a_server(),
+        transport.refused_by_all(),
+        &transport.failures().join("; "),
+        settings.timeout,
+    ))
+}
+
+/// The failure of a client call given up: exit 3 if any attempt reached a server (it may
+/// have taken effect), even if every server refused this client afterwards; else exit 1,
+/// saying whether the servers refused this client or could not be reached.
+fn gave_up(reached: bool, refused_by_all: bool, failures: &str, timeout: Duration) -> Failure {
+    if reached {
+        let refused = if refused_by_all {
+            "; every server then refused this client"
+        } else {
+            ""
+        };
+        return Failure {
+            code: EXIT_GAVE_UP,
+            message: format!(
+                "gave up after {timeout:?} without an answer{refused}; the operation may or may \
+                 not have taken effect (last failures: {failures})"
+            ),
+        };
     }
-    if !transport.gave_up_after_reaching_a_server() {
-        return Err(Failure::error(format!(
-            "no server could be reached within {:?}; the operation did not take effect: {failures}",
-            settings.timeout
-        )));
+    if refused_by_all {
+        return Failure::error(format!("every server refused this client: {failures}"));
     }
-    Err(Failure {
-        code: EXIT_GAVE_UP,
-        message: format!(
-            "gave up after {:?} without an answer; the operation may or may not have taken \
-             effect (last failures: {failures})",
-            settings.timeout
-        ),
-    })
+    Failure::error(format!(
+        "no server could be reached within {timeout:?}; the operation did not take effect: \
+         {failures}"
+    ))
 }
 
 /// `raftkv status`: asks every server at once; exit 0 if at least one answered.
@@ -552,6 +617,51 @@ pub fn main() -> ExitCode {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn a_call_that_reached_a_server_exits_three_even_if_all_refused_later() {
+        let timeout = Duration::from_secs(1);
+        let after_refusals = gave_up(true, true, "refused", timeout);
+        assert_eq!(after_refusals.code, EXIT_GAVE_UP);
+        assert!(
+            after_refusals.message.contains("may or may not") && after_refusals.message.contains("refused"),
+            "{}",
+            after_refusals.message
+        );
+        assert_eq!(gave_up(true, false, "", timeout).code, EXIT_GAVE_UP);
+        let refused = gave_up(false, true, "bad secret", timeout);
+        assert_eq!(refused.code, EXIT_ERROR);
+        assert!(
+            refused.message.contains("every server refused"),
+            "{}",
+            refused.message
+        );
+        let unreachable = gave_up(false, false, "", timeout);
+        assert_eq!(unreachable.code, EXIT_ERROR);
+        assert!(
+            unreachable.message.contains("did not take effect"),
+            "{}",
+            unreachable.message
+        );
+    }
+
+    #[test]
+    fn the_parent_watchdog_is_asked_for_by_a_set_nonzero_variable() {
+        assert!(!exit_with_parent(None));
+        assert!(!exit_with_parent(Some(OsStr::new(""))));
+        assert!(!exit_with_parent(Some(OsStr::new("0"))));
+        assert!(exit_with_parent(Some(OsStr::new("1"))));
+        assert!(exit_with_parent(Some(OsStr::new("yes"))));
+    }
+
+    #[test]
+    fn the_parent_watchdog_ends_with_the_stop_flag_while_the_parent_lives() {
+        let stop = Arc::new(AtomicBool::new(false));
+        watch_parent(Arc::clone(&stop)).expect("watchdog");
+        std::thread::sleep(PARENT_POLL * 3);
+        assert!(!stop.load(Ordering::Acquire), "stopped with the parent alive");
+        stop.store(true, Ordering::Release);
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

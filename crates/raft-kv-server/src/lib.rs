@@ -36,6 +36,12 @@
 //! raftkv put k hello $S; raftkv append k ' world' $S; raftkv get k $S; raftkv status $S
 //! ```
 //!
+//! ## Tied to a parent process
+//!
+//! With `RAFTKV_EXIT_WITH_PARENT=1` in its environment ([`cli::EXIT_WITH_PARENT_ENV`]),
+//! `serve` stops as on SIGTERM once its parent process has exited: a test harness sets it so
+//! that its nodes never outlive it, even when it is killed without the chance to stop them.
+//!
 //! `status` prints one line per server: its address, then `id= role= term= leader= commit=
 //! applied=` and the transport's counters (`refused_auth=`, `refused_cluster=`, ...), or
 //! `unreachable: <why>`; it exits 0 when at least one server answered, else 1.

@@ -2,9 +2,9 @@
 //!
 //! ## The data directory
 //!
-//! `init` makes it with raft-storage's `FilePersister::create` (which builds it beside and
-//! renames it into place, so it appears whole or not at all) and then writes one more file
-//! into it, [`IDENTITY_FILE`] (`node.id`), naming the cluster and the node:
+//! `init` makes it with raft-storage's `FilePersister::create_with`, which builds it beside
+//! and renames it into place, so it appears whole or not at all, with one more file in it
+//! from the start, [`IDENTITY_FILE`] (`node.id`), naming the cluster and the node:
 //!
 //! ```text
 //! # written by `raftkv init`; serve refuses a directory of another node or cluster
@@ -14,9 +14,8 @@
 //!
 //! The persister's own files (`hard_state`, `log`, `snapshot`, its `LOCK`) sit beside it;
 //! opening the persister reads only its own files, so its checks are untouched. `serve`
-//! refuses a directory without `node.id` (never initialised, or an `init` interrupted between
-//! its two steps: remove the directory and run `init` again, nothing was ever served from it)
-//! and one naming another node or cluster. It then opens the persister, which locks the
+//! refuses a directory without `node.id` (never initialised, or the file lost since) and one
+//! naming another node or cluster. It then opens the persister, which locks the
 //! directory for the life of the process: a second process on it is refused.
 //!
 //! ## Serving
@@ -28,8 +27,8 @@
 //! "serving", and then waits until `stop` is set (the binary sets it on SIGTERM or SIGINT) or
 //! the server fails on its own (a storage error, a snapshot that does not decode).
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -172,12 +171,15 @@ impl std::error::Error for ServeError {}
 /// written.
 pub fn init(dir: &Path, cluster_id: &str, id: usize) -> Result<(), ServeError> {
     check_cluster_id(cluster_id).map_err(ServeError::Config)?;
-    let persister = FilePersister::create(dir).map_err(|error| match error {
-        StorageError::DirNotEmpty { dir } => ServeError::AlreadyInitialised { dir },
-        other => ServeError::Storage(other),
-    })?;
-    // Written while the persister (and so the directory's lock) is held.
-    write_identity_file(dir, cluster_id, id)?;
+    // The identity file is made with the Raft state, before the directory takes its name: an
+    // interrupted init leaves no directory without it.
+    let identity = identity_text(cluster_id, id);
+    let persister = FilePersister::create_with(dir, &[(IDENTITY_FILE, identity.as_bytes())]).map_err(
+        |error| match error {
+            StorageError::DirNotEmpty { dir } => ServeError::AlreadyInitialised { dir },
+            other => ServeError::Storage(other),
+        },
+    )?;
     drop(persister);
     Ok(())
 }
@@ -188,26 +190,6 @@ fn identity_text(cluster_id: &str, id: usize) -> String {
         "# written by `raftkv init`; serve refuses a directory of another node or cluster\n\
          cluster-id = {cluster_id}\nid = {id}\n"
     )
-}
-
-/// Writes the identity file atomically: a temporary file, fsynced, renamed into place, and
-/// the directory fsynced.
-fn write_identity_file(dir: &Path, cluster_id: &str, id: usize) -> Result<(), ServeError> {
-    let path = dir.join(IDENTITY_FILE);
-    let temp = dir.join(format!("{IDENTITY_FILE}.tmp"));
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ServeError::Io { path, source }
-    };
-    let mut file = File::create(&temp).map_err(io_error(&temp))?;
-    file.write_all(identity_text(cluster_id, id).as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(&temp))?;
-    drop(file);
-    fs::rename(&temp, &path).map_err(io_error(&path))?;
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io_error(dir))
 }
 
 /// Reads the identity file of `dir`: its cluster id and node id.
@@ -476,7 +458,8 @@ mod tests {
         assert_eq!(read_identity(&dir).unwrap(), ("c-1".to_string(), 1));
         // The persister still opens the directory with the identity file in it.
         drop(FilePersister::open(&dir).unwrap());
-        assert!(!dir.join(format!("{IDENTITY_FILE}.tmp")).exists());
+        // Nothing beside the directory: the staging directory was renamed into place.
+        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -20,6 +20,8 @@ fn help_exits_zero_and_names_every_subcommand() {
     for sub in ["init", "serve", "get", "put", "append", "status"] {
         assert_eq!(run(&[sub, "--help"]).status.code(), Some(0), "{sub} --help");
     }
+    let serve = text(&run(&["serve", "--help"]).stdout);
+    assert!(serve.contains("RAFTKV_EXIT_WITH_PARENT=1"), "{serve}");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `raftkv serve` processes on loopback: what they refuse (a second process on a data
 //! directory, a client without the client secret, a client posing as a peer with it, a peer
 //! of another cluster), a 3-node cluster
-//! serving the client commands, and a clean stop on SIGTERM that keeps the data.
+//! serving the client commands, a clean stop on SIGTERM that keeps the data, and a node
+//! that stops when its parent exits if RAFTKV_EXIT_WITH_PARENT asks it to.
 
 mod common;
 
@@ -398,4 +399,102 @@ fn an_undecodable_request_is_answered_and_counted() {
     let mut clerk = raft_kv::Clerk::new(raft_kv_server::client::random_client_id(), 1, transport).unwrap();
     clerk.try_put("k", "v").unwrap();
     assert_eq!(clerk.try_get("k").unwrap(), "v");
+}
+
+/// A process the test did not start itself (a grandchild), SIGKILLed by its pid when dropped,
+/// should the test fail before it ends.
+struct KillPid(i32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// True once process `pid` is gone or a zombie (it has exited; its new parent may not reap it).
+fn has_exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|end| stat[end + 1..].trim_start().chars().next())
+            .is_none_or(|state| matches!(state, 'Z' | 'X')),
+    }
+}
+
+/// Starts a node as the child of a shell (the test's child), with `exit_with_parent` as
+/// RAFTKV_EXIT_WITH_PARENT if given, waits until it serves, then kills the shell with
+/// SIGKILL. Returns the node's pid (guarded) and its log file.
+fn orphan_a_node(root: &std::path::Path, exit_with_parent: Option<&str>) -> (KillPid, std::path::PathBuf) {
+    use std::io::BufRead;
+    let secrets = secrets(root);
+    let specs = cluster_specs(root, 1);
+    init(&specs[0], "solo");
+    let args = serve_args(&specs[0], &specs, "solo", &secrets);
+    let log = root.join("serve.log");
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(r#"log="$1"; shift; "$@" 2>"$log" & echo $!; exec sleep 60"#)
+        .arg("sh")
+        .arg(&log)
+        .arg(common::RAFTKV)
+        .args(&args)
+        .env_remove("RUST_LOG")
+        .env_remove("RAFTKV_SECRET")
+        .env_remove("RAFTKV_PEER_SECRET")
+        .env_remove(raft_kv_server::cli::EXIT_WITH_PARENT_ENV)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    if let Some(value) = exit_with_parent {
+        shell.env(raft_kv_server::cli::EXIT_WITH_PARENT_ENV, value);
+    }
+    let mut child = shell.spawn().expect("spawn sh");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut shell = test_support::ChildGuard::adopt("sh", child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the node's pid");
+    let node = KillPid(line.trim().parse().expect("a pid"));
+    let deadline = Instant::now() + common::START_TIMEOUT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("serving")
+    {
+        assert!(
+            Instant::now() < deadline && !has_exited(node.0),
+            "the node did not serve: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    shell.kill9().expect("kill the shell");
+    (node, log)
+}
+
+#[test]
+fn serve_stops_when_its_parent_exits_only_if_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let (node, log) = orphan_a_node(root.path(), Some("1"));
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while !has_exited(node.0) {
+        assert!(Instant::now() < deadline, "the orphaned node still runs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("the parent process exited: stopping"), "{text}");
+    assert!(text.contains("stopped"), "{text}");
+
+    // Without the variable, an orphaned node goes on serving (until its guard kills it).
+    let root = tempfile::tempdir().unwrap();
+    let (node, _log) = orphan_a_node(root.path(), None);
+    std::thread::sleep(raft_kv_server::cli::PARENT_POLL * 10);
+    assert!(
+        !has_exited(node.0),
+        "a node without the variable stopped with its parent"
+    );
 }

@@ -74,6 +74,51 @@ fn create_makes_a_directory_that_open_reopens() {
 }
 
 #[test]
+fn create_with_writes_extra_files_that_appear_with_the_directory() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("peer-0");
+    let storage =
+        FilePersister::create_with(&dir, &[("node.id", b"id = 0\n"), ("notes", b"")]).expect("create_with");
+    assert_eq!(fs::read(dir.join("node.id")).expect("read"), b"id = 0\n");
+    assert_eq!(fs::read(dir.join("notes")).expect("read"), b"");
+    drop(storage);
+    let state = FilePersister::open(&dir)
+        .expect("open ignores extra files")
+        .load()
+        .expect("load");
+    assert_eq!(state.hard_state, HardState::default());
+    assert_eq!(fs::read(dir.join("node.id")).expect("read"), b"id = 0\n");
+    // Nothing but the new directory was made in the parent (no staging directory left).
+    assert_eq!(fs::read_dir(parent.path()).expect("read dir").count(), 1);
+}
+
+#[test]
+fn create_with_refuses_names_that_are_not_plain_or_are_the_persisters() {
+    let parent = tempfile::tempdir().expect("temp dir");
+    let dir = parent.path().join("peer-0");
+    for name in [
+        "",
+        ".",
+        "..",
+        "../x",
+        "a/b",
+        "log",
+        "hard_state",
+        "snapshot",
+        "LOCK",
+        ".raft-tmp-x",
+    ] {
+        let result = FilePersister::create_with(&dir, &[(name, b"x")]);
+        assert!(
+            matches!(&result, Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::InvalidInput),
+            "{name:?}: {result:?}"
+        );
+        assert!(!dir.exists(), "{name:?}: the directory was made");
+    }
+    assert_eq!(fs::read_dir(parent.path()).expect("read dir").count(), 0);
+}
+
+#[test]
 fn create_refuses_a_directory_that_holds_anything() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut storage = FilePersister::create(dir.path()).expect("create");

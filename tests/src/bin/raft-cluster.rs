@@ -29,7 +29,9 @@
 //! ```
 //!
 //! Exit status: 0 if the run passed (bench: if it ran), 1 if it failed or could not start, 2
-//! on a usage error.
+//! on a usage error, 130 if SIGINT or SIGTERM stopped it (every node is killed first; a
+//! second signal exits at once, and the nodes then stop on their own as they see the harness
+//! gone).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -37,6 +39,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use raft_tests::cluster::bench::{BenchConfig, run_bench};
+use raft_tests::cluster::interrupt::{self, EXIT_INTERRUPTED};
 use raft_tests::cluster::run::{Plan, RunConfig, run};
 
 const USAGE: &str = "\
@@ -77,7 +80,8 @@ options:
   --keep          keep the run's data and logs even when it passes
   --quiet         print only the summary
 
-exit status: 0 passed (bench: ran), 1 failed (or could not start), 2 usage error
+exit status: 0 passed (bench: ran), 1 failed (or could not start), 2 usage error, 130
+stopped by SIGINT or SIGTERM (every node killed first)
 ";
 
 /// The default measured window of each `bench` level, in seconds.
@@ -295,6 +299,11 @@ fn bench_main(argv: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    // SIGINT and SIGTERM stop a run and kill every node rather than orphan them.
+    if let Err(err) = interrupt::install() {
+        eprintln!("raft-cluster: cannot handle SIGINT and SIGTERM: {err}");
+        return ExitCode::FAILURE;
+    }
     if argv.first().is_some_and(|c| c == "bench") {
         return bench_main(&argv[1..]);
     }
@@ -338,6 +347,13 @@ fn main() -> ExitCode {
     config.verbose = !args.quiet;
     let summary = match run(&config, &args.plan) {
         Ok(summary) => summary,
+        Err(err) if err.kind() == std::io::ErrorKind::Interrupted && interrupt::interrupted() => {
+            eprintln!(
+                "raft-cluster: interrupted; every node was killed (data and logs in {})",
+                run_dir.display()
+            );
+            return ExitCode::from(EXIT_INTERRUPTED);
+        }
         Err(err) => {
             eprintln!(
                 "raft-cluster: the cluster could not run: {err} (data and logs in {})",

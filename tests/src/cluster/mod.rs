@@ -2,12 +2,14 @@
 //!
 //! [`ProcessCluster`] runs three `raftkv serve` processes on loopback, each made by `raftkv
 //! init` in a directory of its own under `<base>/cluster/<run>/nN`, all sharing a cluster id,
-//! a client secret file (clients hold it too) and a peer secret file (the nodes' alone). Node `i` reaches node `j` through a [`LinkProxy`] of its own (its
-//! `--peers` entry `j` is the proxy's address, which forwards to `j`'s `--listen`), so the
-//! test can cut any directed link, isolate a node or partition the cluster partially while
-//! the processes run (unless [`ClusterOptions::peer_proxies`] is off: then the nodes dial each
-//! other directly, as the benchmark wants, and no link can be cut); clients talk to the
-//! `--client-listen` addresses directly (a partition
+//! a client secret file (clients hold it too) and a peer secret file (the nodes' alone), and
+//! all running one copy of the `raftkv` binary made in the run directory at the start. Node
+//! `i` reaches node `j` through a [`LinkProxy`] of its own (its `--peers` entry `j` is the
+//! proxy's address, which forwards to `j`'s `--listen`), so the test can cut any directed
+//! link, isolate a node or partition the cluster partially while the processes run (unless
+//! [`ClusterOptions::peer_proxies`] is off: then the nodes dial each other directly, as the
+//! benchmark wants, and no link can be cut); clients talk to the `--client-listen` addresses
+//! directly (a partition
 //! between servers leaves clients connected, as in Lab 3). Each process runs under a
 //! [`ChildGuard`]: SIGKILL, SIGSTOP/SIGCONT, SIGTERM, restart on the same directory; dropping
 //! the cluster kills every process and closes every proxy.
@@ -18,6 +20,7 @@
 //! beside them, [`bench`] (what a write costs on the cluster, with the floors under it).
 
 pub mod bench;
+pub mod interrupt;
 pub mod nemesis;
 pub mod process;
 pub mod proxy;
@@ -33,10 +36,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use raft_kv::{Clerk, KvOp};
+use raft_kv_server::cli::EXIT_WITH_PARENT_ENV;
 use raft_kv_server::client::{self, TcpClerkTransport};
 use raft_kv_server::config;
 use raft_kv_server::protocol::StatusReport;
 use raft_tcp::Identity;
+use test_support::{ListenPorts, write_random_secret};
 
 pub use process::{ChildGuard, Stopped, describe_status, free_addr};
 pub use proxy::{LinkProxy, LinkState, ProxyStats};
@@ -45,6 +50,9 @@ pub use workload::{Clients, KvClient, OpCounts, Outcome, Recorder, WorkloadConfi
 
 /// How long a node may take from its start to answering a status request.
 pub const NODE_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The name of the copy of the `raftkv` binary in the run directory, which the run runs.
+pub const RAFTKV_COPY: &str = "raftkv";
 
 /// How long `raftkv init` may take.
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,7 +69,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// What a [`ProcessCluster`] is made of.
 #[derive(Clone, Debug)]
 pub struct ClusterOptions {
-    /// The `raftkv` binary.
+    /// The `raftkv` binary: copied into the run directory at the start, and the copy run
+    /// (every restart runs the same binary, whatever a build does to this path meanwhile).
     pub raftkv: PathBuf,
     /// The run's directory (made; must not exist yet): data, secret and logs go there.
     pub run_dir: PathBuf,
@@ -131,19 +140,36 @@ impl ProcessCluster {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .take(64)
             .collect();
+        // The binary the whole run uses: a `cargo build` during a long run replaces the
+        // original, and a restart must not pick up another server.
+        let raftkv = options.run_dir.join(RAFTKV_COPY);
+        std::fs::copy(&options.raftkv, &raftkv).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!(
+                    "cannot copy {} to {}: {err}",
+                    options.raftkv.display(),
+                    raftkv.display()
+                ),
+            )
+        })?;
         let secret_file = options.run_dir.join("secret");
-        write_secret(&secret_file)?;
+        write_random_secret(&secret_file)?;
         // The nodes' own secret for the peer port, which clients never hold.
         let peer_secret_file = options.run_dir.join("peer-secret");
-        write_secret(&peer_secret_file)?;
+        write_random_secret(&peer_secret_file)?;
         let secret = config::load_secret(Some(&secret_file), None).map_err(io::Error::other)?;
         let identity = config::identity(&cluster_id, secret);
+        // Listening ports below the ephemeral range, so that no outgoing connection takes a
+        // node's port while it is down (its restart would fail); drawn from the run directory's
+        // name, which names the run (its seed, time and pid for raft-cluster's runs).
+        let mut ports = ListenPorts::new(port_seed(&options.run_dir));
         let mut nodes = Vec::with_capacity(options.nodes);
         for id in 0..options.nodes {
             nodes.push(Node {
                 dir: options.run_dir.join(format!("n{id}")),
-                listen: free_addr()?,
-                client: free_addr()?,
+                listen: ports.next_addr()?,
+                client: ports.next_addr()?,
                 process: None,
             });
         }
@@ -162,7 +188,7 @@ impl ProcessCluster {
         let mut cluster = ProcessCluster {
             nodes,
             links,
-            raftkv: options.raftkv.clone(),
+            raftkv,
             run_dir: options.run_dir.clone(),
             cluster_id,
             secret_file,
@@ -183,11 +209,14 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
-    /// A `raftkv` command with the cluster's variables.
+    /// A `raftkv` command with the cluster's variables. Every node stops on its own once
+    /// this process has exited (the parent watchdog of `raftkv serve`), so that no node
+    /// outlives a harness killed without the chance to stop it.
     fn raftkv(&self) -> Command {
         let mut command = Command::new(&self.raftkv);
         command.env_remove(config::SECRET_ENV);
         command.env_remove(config::PEER_SECRET_ENV);
+        command.env(EXIT_WITH_PARENT_ENV, "1");
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -247,22 +276,32 @@ impl ProcessCluster {
         command
     }
 
-    /// Starts node `id`'s process (it must not be running).
+    /// Starts node `id`'s process (it must not be running). A process that has exited on
+    /// its own is replaced (its end is logged here; [`ProcessCluster::exited`] is how the
+    /// harness reports it).
     fn spawn(&mut self, id: usize) -> io::Result<()> {
-        if self.nodes[id].process.is_some() {
-            return Err(io::Error::other(format!("node {id} is already running")));
+        if let Some(process) = self.nodes[id].process.as_mut() {
+            if process.is_running() {
+                return Err(io::Error::other(format!("node {id} is already running")));
+            }
+            tracing::warn!(node = id, status = %process.describe(), "replacing a node that exited");
+            self.nodes[id].process = None;
         }
         let child = ChildGuard::spawn(self.serve_command(id), &self.run_dir, &format!("n{id}"))?;
         self.nodes[id].process = Some(child);
         Ok(())
     }
 
-    /// Waits until node `id` answers a status request.
+    /// Waits until node `id` answers a status request (an [`io::ErrorKind::Interrupted`]
+    /// error if a signal stops the run meanwhile: see [`interrupt`]).
     fn wait_ready(&mut self, id: usize) -> io::Result<()> {
         let deadline = Instant::now() + NODE_READY_TIMEOUT;
         loop {
             if self.status(id).is_ok() {
                 return Ok(());
+            }
+            if interrupt::interrupted() {
+                return Err(interrupt::error());
             }
             let Some(process) = self.nodes[id].process.as_mut() else {
                 return Err(io::Error::other(format!("node {id} is not running")));
@@ -288,6 +327,12 @@ impl ProcessCluster {
     #[must_use]
     pub fn n(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The `raftkv` binary the cluster runs: its copy in the run directory.
+    #[must_use]
+    pub fn raftkv_path(&self) -> &Path {
+        &self.raftkv
     }
 
     /// The run's directory: data, secret, logs (`nN.stderr.log`).
@@ -335,8 +380,16 @@ impl ProcessCluster {
     /// # Errors
     /// A description of why it did not answer (down, paused, refused...).
     pub fn status(&self, id: usize) -> Result<StatusReport, String> {
-        client::status(&self.nodes[id].client.to_string(), &self.identity, STATUS_TIMEOUT)
-            .map_err(|e| e.to_string())
+        self.status_within(id, STATUS_TIMEOUT)
+    }
+
+    /// Node `id`'s status report, waited for up to `timeout` (a test on a loaded machine
+    /// gives a node that runs more time than [`STATUS_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// A description of why it did not answer (down, paused, refused...).
+    pub fn status_within(&self, id: usize, timeout: Duration) -> Result<StatusReport, String> {
+        client::status(&self.nodes[id].client.to_string(), &self.identity, timeout).map_err(|e| e.to_string())
     }
 
     /// True if node `id`'s process runs and is not paused.
@@ -350,6 +403,12 @@ impl ProcessCluster {
     /// The node that says it leads, among those up (the highest term's if several do: an
     /// old leader cut off from the others may not know yet); `None` if none does.
     pub fn leader(&mut self) -> Option<usize> {
+        self.leader_and_term().map(|(id, _)| id)
+    }
+
+    /// Like [`ProcessCluster::leader`], with the term its status report gave: the two come
+    /// from one answer, where asking again could find the leader gone or slow to answer.
+    pub fn leader_and_term(&mut self) -> Option<(usize, u64)> {
         let mut best: Option<(u64, usize)> = None;
         for id in 0..self.n() {
             if !self.is_up(id) {
@@ -362,17 +421,18 @@ impl ProcessCluster {
                 best = Some((report.term, id));
             }
         }
-        best.map(|(_, id)| id)
+        best.map(|(term, id)| (id, term))
     }
 
-    /// Waits up to `timeout` for a node to lead.
+    /// Waits up to `timeout` for a node to lead (`None` at once if a signal stops the run:
+    /// see [`interrupt`]).
     pub fn wait_leader(&mut self, timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(leader) = self.leader() {
                 return Some(leader);
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || interrupt::interrupted() {
                 return None;
             }
             thread::sleep(POLL);
@@ -441,6 +501,27 @@ impl ProcessCluster {
     #[must_use]
     pub fn has_process(&self, id: usize) -> bool {
         self.nodes[id].process.is_some()
+    }
+
+    /// If node `id`'s process has ended though the harness did not stop it (it crashed, or
+    /// exited on its own): how it ended and the end of its log. `None` while it runs (or is
+    /// paused), and once it has been stopped or replaced.
+    pub fn exited(&mut self, id: usize) -> Option<String> {
+        let process = self.nodes[id].process.as_mut()?;
+        if process.is_running() {
+            return None;
+        }
+        Some(format!(
+            "{}; log: {}",
+            process.describe(),
+            tail(&process.stderr_text())
+        ))
+    }
+
+    /// Node `id`'s process id while it has a process.
+    #[must_use]
+    pub fn pid(&self, id: usize) -> Option<u32> {
+        self.nodes[id].process.as_ref().map(ChildGuard::pid)
     }
 
     /// Sets the link `from -> to` (what `from` dials).
@@ -517,25 +598,13 @@ impl std::fmt::Debug for ProcessCluster {
     }
 }
 
-/// Writes a fresh random secret (hex, 64 characters) readable by the owner only.
-fn write_secret(path: &Path) -> io::Result<()> {
-    use std::fmt::Write as _;
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(format!("no random source: {e}")))?;
-    let mut hex = String::with_capacity(65);
-    for b in bytes {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex.push('\n');
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(hex.as_bytes())
+/// The seed of a run's listening ports: a hash of its directory (fixed, unlike the default
+/// hasher of a `HashMap`, so one directory always gives the same ports' candidates).
+fn port_seed(run_dir: &Path) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    run_dir.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The last lines of a log, for an error message.

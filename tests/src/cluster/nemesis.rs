@@ -22,9 +22,9 @@ use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use super::interrupt::{self, interrupted};
 use super::workload::Recorder;
 use super::{ProcessCluster, Stopped, describe_status};
-use crate::kv::INDEFINITE;
 
 /// How long a round waits for a leader before its fault, and [`Nemesis::settle`] after it.
 pub const LEADER_WAIT: Duration = Duration::from_secs(15);
@@ -119,7 +119,7 @@ pub fn failovers(history: &[KvOperation], kills: &[LeaderKill]) -> (Vec<Duration
         let first = history
             .iter()
             .filter(|op| matches!(op.input, KvInput::Put { .. } | KvInput::Append { .. }))
-            .filter(|op| op.return_time != INDEFINITE)
+            .filter(|op| !op.is_pending())
             .filter(|op| op.call_time >= kill.killed_ns && op.return_time <= kill.restarted_ns)
             .map(|op| op.return_time)
             .min();
@@ -216,10 +216,11 @@ impl<'a> Nemesis<'a> {
         self.log.problems.push(what);
     }
 
-    /// The leader, waited for up to [`LEADER_WAIT`]; a problem if there is none.
-    fn leader(&mut self) -> Option<usize> {
+    /// The leader, waited for up to [`LEADER_WAIT`]; a problem if there is none (so a step
+    /// that needs a leader is never skipped silently).
+    pub fn leader(&mut self) -> Option<usize> {
         let leader = self.cluster.wait_leader(LEADER_WAIT);
-        if leader.is_none() {
+        if leader.is_none() && !interrupted() {
             self.problem(format!("no leader within {LEADER_WAIT:?}"));
         }
         leader
@@ -235,8 +236,12 @@ impl<'a> Nemesis<'a> {
         (id + self.rng.random_range(1..n.max(2))) % n
     }
 
-    /// Restarts node `id`; a problem if it does not come back.
+    /// Restarts node `id`; a problem if it does not come back. Nothing once a signal stops
+    /// the run (the cluster is about to be dropped).
     fn restart(&mut self, id: usize) {
+        if interrupted() {
+            return;
+        }
         self.event(format_args!("restart n{id}"));
         if let Err(err) = self.cluster.restart(id) {
             self.problem(format!("n{id} did not restart: {err}"));
@@ -244,8 +249,12 @@ impl<'a> Nemesis<'a> {
     }
 
     /// One round: `kind`'s fault, its duration, its end. Node-level failures become
-    /// problems in the log (the run goes on, healed, and fails at the end).
+    /// problems in the log (the run goes on, healed, and fails at the end). A signal that
+    /// stops the run cuts the fault's duration short ([`interrupt`]); none starts after it.
     pub fn round(&mut self, kind: FaultKind) {
+        if interrupted() {
+            return;
+        }
         // Pauses and link cuts are counted by the steps that make them (a demo calls those
         // directly).
         if !matches!(kind, FaultKind::Pause | FaultKind::CutLink) {
@@ -262,9 +271,10 @@ impl<'a> Nemesis<'a> {
                     return;
                 }
                 let started = Instant::now();
-                thread::sleep(fault_for);
+                interrupt::sleep(fault_for);
                 while !self.recorder.write_acknowledged_since(killed_ns)
                     && started.elapsed() < FAILOVER_WAIT_MAX
+                    && !interrupted()
                 {
                     thread::sleep(Duration::from_millis(20));
                 }
@@ -287,7 +297,7 @@ impl<'a> Nemesis<'a> {
                     self.problem(format!("SIGKILL of n{id} failed: {err}"));
                     return;
                 }
-                thread::sleep(fault_for);
+                interrupt::sleep(fault_for);
                 self.restart(id);
             }
             FaultKind::Pause => {
@@ -300,7 +310,7 @@ impl<'a> Nemesis<'a> {
                     "isolate n{leader} (the leader) from the other nodes"
                 ));
                 self.cluster.isolate(leader);
-                thread::sleep(fault_for);
+                interrupt::sleep(fault_for);
                 self.event("heal");
                 self.cluster.heal();
             }
@@ -314,7 +324,7 @@ impl<'a> Nemesis<'a> {
                     self.event(format_args!("cut n{a} -> n{c} only (n{c} still reaches n{a})"));
                     self.cluster.cut_one_way(a, c);
                 }
-                thread::sleep(fault_for);
+                interrupt::sleep(fault_for);
                 self.event("heal");
                 self.cluster.heal();
             }
@@ -326,7 +336,7 @@ impl<'a> Nemesis<'a> {
             FaultKind::Restart => {
                 let id = self.random_node();
                 self.terminate(id);
-                thread::sleep(fault_for / 2);
+                interrupt::sleep(fault_for / 2);
                 self.restart(id);
             }
         }
@@ -336,27 +346,35 @@ impl<'a> Nemesis<'a> {
         *self.log.counts.entry(kind).or_default() += 1;
     }
 
-    /// Pauses node `id` for `duration`, then resumes it.
+    /// Pauses node `id` for `duration` (cut short by a signal that stops the run), then
+    /// resumes it.
     pub fn pause(&mut self, id: usize, duration: Duration) {
+        if interrupted() {
+            return;
+        }
         self.count(FaultKind::Pause);
         self.event(format_args!("SIGSTOP n{id}"));
         if let Err(err) = self.cluster.pause(id) {
             self.problem(format!("SIGSTOP of n{id} failed: {err}"));
             return;
         }
-        thread::sleep(duration);
+        interrupt::sleep(duration);
         self.event(format_args!("SIGCONT n{id}"));
         if let Err(err) = self.cluster.resume(id) {
             self.problem(format!("SIGCONT of n{id} failed: {err}"));
         }
     }
 
-    /// Cuts the link between `a` and `b` both ways for `duration`, then heals it.
+    /// Cuts the link between `a` and `b` both ways for `duration` (cut short by a signal
+    /// that stops the run), then heals it.
     pub fn cut_link(&mut self, a: usize, b: usize, duration: Duration) {
+        if interrupted() {
+            return;
+        }
         self.count(FaultKind::CutLink);
         self.event(format_args!("cut n{a} <-> n{b}"));
         self.cluster.cut(a, b);
-        thread::sleep(duration);
+        interrupt::sleep(duration);
         self.event("heal");
         self.cluster.heal();
     }
@@ -381,15 +399,24 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Heals every link, resumes every paused node, restarts every stopped one, and waits
-    /// for a leader.
+    /// Heals every link, resumes every paused node, restarts every stopped one (a node that
+    /// exited on its own is a problem, reported with its status and log tail, and restarted),
+    /// and waits for a leader. Nothing once a signal stops the run.
     pub fn settle(&mut self) {
+        if interrupted() {
+            return;
+        }
         let faulty = self.cluster.faulty_links();
         if !faulty.is_empty() {
             self.event(format_args!("heal {}", faulty.join(", ")));
             self.cluster.heal();
         }
         for id in 0..self.cluster.n() {
+            if let Some(how) = self.cluster.exited(id) {
+                self.problem(format!("n{id} exited on its own ({how})"));
+                self.restart(id);
+                continue;
+            }
             if self.cluster.is_paused(id) {
                 self.event(format_args!("SIGCONT n{id}"));
                 if let Err(err) = self.cluster.resume(id) {
@@ -405,8 +432,12 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Stops every node with SIGTERM (each must exit 0) and starts them all again.
+    /// Stops every node with SIGTERM (each must exit 0) and starts them all again. Nothing
+    /// once a signal stops the run.
     pub fn restart_all(&mut self) {
+        if interrupted() {
+            return;
+        }
         for id in 0..self.cluster.n() {
             if self.cluster.has_process(id) {
                 self.terminate(id);
@@ -448,7 +479,7 @@ mod tests {
             // A read: does not count.
             KvModel::get(1, "k", "", 110 * ms, 120 * ms),
             // Given up: does not count.
-            KvModel::append(2, "k", "[2.0]", 105 * ms, INDEFINITE),
+            KvModel::append(2, "k", "[2.0]", 105 * ms, linearizability::NEVER_RETURNED),
             KvModel::put(1, "k", "[1.1]", 130 * ms, 400 * ms),
             KvModel::append(0, "k", "[0.1]", 160 * ms, 300 * ms),
             // After the restart: does not count.

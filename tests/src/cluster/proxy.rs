@@ -10,6 +10,10 @@
 //! - [`LinkState::Delay`]: every chunk read from now on is written that much later (latency,
 //!   not a throughput limit: chunks queue meanwhile, bounded).
 //!
+//! A connection to the target that turns out connected to itself (on loopback, a connect to a
+//! port nothing listens on can be given that very port as its local port, and then talks to
+//! itself) is closed at once, as if the target had refused it.
+//!
 //! Everything is bounded: at most [`PROXY_CONNECTIONS_MAX`] connections at a time, at most
 //! [`PROXY_QUEUE_BYTES_MAX`] delayed bytes per direction (reading stops meanwhile, which is
 //! TCP's own back-pressure). Dropping the proxy closes its listener and every connection and
@@ -276,6 +280,14 @@ fn forward(client: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     client.set_nonblocking(false)?;
     client.set_nodelay(true)?;
     let upstream = TcpStream::connect_timeout(&shared.target, CONNECT_TIMEOUT)?;
+    if connected_to_itself(&upstream)? {
+        // The target is down and the kernel gave the connection the target's own port.
+        let _ = upstream.shutdown(Shutdown::Both);
+        return Err(io::Error::new(
+            ErrorKind::ConnectionRefused,
+            "the connection to the target connected to itself",
+        ));
+    }
     upstream.set_nodelay(true)?;
     // The state is checked again and the connection registered under the lock a cut takes
     // after setting the state: either the cut sees this connection, or this sees the cut.
@@ -312,6 +324,12 @@ fn forward(client: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     });
     shared.forwarded.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// True if `stream`'s local address is its peer's: a TCP self-connection, which loopback
+/// allows when a connect to a port nothing listens on is given that port as its own.
+fn connected_to_itself(stream: &TcpStream) -> io::Result<bool> {
+    Ok(stream.local_addr()? == stream.peer_addr()?)
 }
 
 /// One direction of a connection: reads chunks from `from`, holds each until it is due (now,
@@ -500,8 +518,8 @@ mod tests {
         // A payload larger than one chunk and the socket buffers, in one write.
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         assert_eq!(round_trip(&mut s, &big).expect("big echo"), big);
-        // The pump adds to the count after its write returns, so the echo can reach the client
-        // a moment before the count does: give it a bounded while.
+        // A direction counts its bytes once written, which may be just after the client read
+        // them: wait (bounded) for the count.
         let deadline = Instant::now() + Duration::from_secs(2);
         while proxy.stats().bytes < 2 * 300_000 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
@@ -563,6 +581,13 @@ mod tests {
         let started = Instant::now();
         assert_eq!(round_trip(&mut s, b"fast").expect("echo"), b"fast");
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_ordinary_connection_is_not_taken_for_a_self_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let stream = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        assert!(!connected_to_itself(&stream).expect("addresses"));
     }
 
     #[test]

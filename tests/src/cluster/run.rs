@@ -6,14 +6,14 @@
 //! A run passes only if the history is linearizable (an undecided check fails it too), no
 //! acknowledged write is lost, the read-back finds nothing wrong, and the nemesis met no
 //! problem (a leader missing for [`super::nemesis::LEADER_WAIT`], a node that would not
-//! restart, a node that did not exit 0 on SIGTERM).
+//! restart, a node that did not exit 0 on SIGTERM), and the run checked something: at least
+//! one write acknowledged, no client thread panicked.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use linearizability::{CheckOptions, CheckResult};
@@ -21,6 +21,7 @@ use raft_kv::KvOp;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::interrupt::{self, interrupted};
 use super::nemesis::{FaultKind, Nemesis, failovers, schedule};
 use super::verify::{ReadBack, verify_read_back};
 use super::workload::{Clients, OpCounts, Outcome, Recorder, WorkloadConfig, key_name};
@@ -119,6 +120,10 @@ const READ_BACK_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A pause between rounds, so that clients make progress on the whole cluster too.
 const BETWEEN_ROUNDS: Duration = Duration::from_millis(500);
+
+/// How long a run stopped by a signal waits for its clients to see the stop (a call in
+/// flight may take the whole client deadline; the process is about to exit anyway).
+const INTERRUPTED_CLIENTS_WAIT: Duration = Duration::from_secs(1);
 
 /// What a run did and found.
 #[derive(Clone, Debug)]
@@ -268,6 +273,7 @@ impl fmt::Display for Summary {
             .lost
             .iter()
             .chain(&self.read_back.anomalies)
+            .chain(&self.read_back.not_read_back)
             .take(20)
         {
             writeln!(f, "                 {line}")?;
@@ -306,7 +312,8 @@ impl fmt::Display for Summary {
 ///
 /// # Errors
 /// If the cluster cannot be started, or a client thread cannot be. Everything that goes
-/// wrong after that is in the [`Summary`].
+/// wrong after that is in the [`Summary`]. A signal ([`interrupt`]) ends the run early with
+/// an [`io::ErrorKind::Interrupted`] error, once every node is killed.
 pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     let started = Instant::now();
     let mut cluster = ProcessCluster::start(&ClusterOptions {
@@ -340,23 +347,39 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         config.verbose,
     );
     nemesis.settle();
+    if interrupted() {
+        return Err(interrupt::error());
+    }
     let clients = {
         let cluster = nemesis.cluster();
         Clients::start(&workload, &recorder, |_| cluster.kv_client(config.op_deadline))?
     };
     nemesis.event(format_args!("{} clients started", config.clients));
     run_plan(&mut nemesis, plan, config.seed);
+    if interrupted() {
+        // The nodes first (their guards SIGKILL them, paused ones too), then the clients,
+        // which may be in a call to a node that is gone.
+        nemesis.event("interrupted: killing every node");
+        drop(nemesis);
+        drop(cluster);
+        let _ = clients.stop_within(INTERRUPTED_CLIENTS_WAIT);
+        return Err(interrupt::error());
+    }
     nemesis.event("stopping the clients");
-    clients.stop();
+    let panicked = clients.stop();
     nemesis.settle();
     nemesis.event("SIGTERM and restart of every node");
     nemesis.restart_all();
     nemesis.settle();
     let mut log = nemesis.finish();
+    log.problems.extend(panicked);
 
     let mut reader = cluster.kv_client(READ_BACK_DEADLINE);
     let mut finals = BTreeMap::new();
     for k in 0..config.keys {
+        if interrupted() {
+            return Err(interrupt::error());
+        }
         let key = key_name(k);
         match recorder.run(config.clients, reader.as_mut(), &KvOp::Get { key: key.clone() }) {
             Outcome::Done(value) => {
@@ -367,6 +390,12 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
                 .push(format!("the read-back of {key} got no answer ({other:?})")),
         }
     }
+    if interrupted() {
+        return Err(interrupt::error());
+    }
+    // Every node stopped before the check, which needs the machine more than they do.
+    drop(reader);
+    drop(cluster);
     let history = recorder.history();
     let read_back = verify_read_back(&history, &finals);
     let (failover_times, failovers_unmeasured) = failovers(&history, &log.leader_kills);
@@ -391,15 +420,15 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
             Some(format!("the recorded history is malformed: {err}")),
         ),
     };
-    drop(reader);
-    drop(cluster);
+    let counts = recorder.counts();
+    log.problems.extend(coverage_problem(&counts));
     Ok(Summary {
         plan: plan.clone(),
         seed: config.seed,
         clients: config.clients,
         keys: config.keys,
         elapsed: started.elapsed(),
-        counts: recorder.counts(),
+        counts,
         faults: log.counts,
         failovers: failover_times,
         failovers_unmeasured,
@@ -415,15 +444,32 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
     })
 }
 
+/// A problem if the run checked nothing: no write acknowledged, so the read-back had nothing
+/// to find and the history nothing to order (every call given up, say, or no client ran).
+fn coverage_problem(counts: &OpCounts) -> Option<String> {
+    (counts.writes_acknowledged == 0).then(|| {
+        format!(
+            "no write was acknowledged ({} calls: {} answered, {} given up after reaching a \
+             server, {} never sent): the run checked nothing",
+            counts.total(),
+            counts.answered,
+            counts.uncertain,
+            counts.not_sent
+        )
+    })
+}
+
 fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
     let fault_for = nemesis.fault_for();
     match plan {
         Plan::Demo => {
-            thread::sleep(Duration::from_secs(2));
+            interrupt::sleep(Duration::from_secs(2));
             nemesis.event("kill the leader with SIGKILL, restart it once a new leader took a write");
             nemesis.round(FaultKind::KillLeader);
             nemesis.settle();
-            if let Some(leader) = nemesis.cluster().leader() {
+            // The waiting leader(): a leader missing for its whole wait is a problem, so a
+            // step is never skipped silently.
+            if let Some(leader) = nemesis.leader() {
                 let follower = (leader + 1) % NODES;
                 nemesis.event(format_args!(
                     "pause a follower, n{follower} (the leader is n{leader})"
@@ -431,7 +477,7 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                 nemesis.pause(follower, fault_for);
                 nemesis.settle();
             }
-            if let Some(leader) = nemesis.cluster().leader() {
+            if let Some(leader) = nemesis.leader() {
                 let follower = (leader + 2) % NODES;
                 nemesis.event(format_args!(
                     "cut the link between the leader n{leader} and n{follower}"
@@ -439,7 +485,7 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                 nemesis.cut_link(leader, follower, fault_for);
                 nemesis.settle();
             }
-            thread::sleep(Duration::from_secs(1));
+            interrupt::sleep(Duration::from_secs(1));
         }
         Plan::Steady { duration, faults } => {
             let deadline = Instant::now() + *duration;
@@ -451,23 +497,26 @@ fn run_plan(nemesis: &mut Nemesis<'_>, plan: &Plan, seed: u64) {
                     &mut rng,
                 );
                 for kind in kinds {
-                    if Instant::now() >= deadline {
+                    if Instant::now() >= deadline || interrupted() {
                         break;
                     }
                     nemesis.round(kind);
                     nemesis.settle();
-                    thread::sleep(BETWEEN_ROUNDS);
+                    interrupt::sleep(BETWEEN_ROUNDS);
                 }
             }
-            thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            interrupt::sleep(deadline.saturating_duration_since(Instant::now()));
         }
         Plan::Jepsen { rounds } => {
             let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
             for (i, kind) in schedule(*rounds, &mut rng).into_iter().enumerate() {
+                if interrupted() {
+                    break;
+                }
                 nemesis.event(format_args!("round {} of {rounds}: {kind}", i + 1));
                 nemesis.round(kind);
                 nemesis.settle();
-                thread::sleep(BETWEEN_ROUNDS);
+                interrupt::sleep(BETWEEN_ROUNDS);
             }
         }
     }
@@ -493,6 +542,24 @@ mod tests {
         assert_eq!(percentile(&ten, 50.0), Some(us(5)));
         assert_eq!(percentile(&[us(3), us(1), us(2)], 50.0), Some(us(2)));
         assert_eq!(percentile(&[us(7)], 99.0), Some(us(7)));
+    }
+
+    #[test]
+    fn a_run_without_an_acknowledged_write_is_a_problem() {
+        let nothing = OpCounts {
+            gets: 3,
+            answered: 3,
+            ..OpCounts::default()
+        };
+        let problem = coverage_problem(&nothing).expect("a problem");
+        assert!(problem.contains("checked nothing"), "{problem}");
+        let one = OpCounts {
+            appends: 1,
+            answered: 1,
+            writes_acknowledged: 1,
+            ..OpCounts::default()
+        };
+        assert_eq!(coverage_problem(&one), None);
     }
 
     #[test]

@@ -14,17 +14,18 @@
 //!   erasure);
 //! - one client's acknowledged appends in the value appear in the order the client made them.
 //!
-//! A write the client gave up on (recorded [`crate::kv::INDEFINITE`]) may be there or not, at
-//! most once. An acknowledged write that is neither there nor erased is *lost*; anything else
-//! wrong is an *anomaly*. Both fail the run. This needs no search: it is a direct account of
-//! acknowledged writes, independent of the linearizability check, which judges the reads too.
+//! A write the client gave up on (recorded pending: [`linearizability::Operation::pending`])
+//! may be there or not, at most once. An acknowledged write that is neither there nor erased
+//! is *lost*; anything else wrong is an *anomaly*. A written key whose read got no answer is
+//! *not read back*: its writes are unchecked, not lost. All three fail the run. This needs no
+//! search: it is a direct account of acknowledged writes, independent of the linearizability
+//! check, which judges the reads too.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use linearizability::NEVER_RETURNED;
 use linearizability::models::kv::{KvInput, KvOperation};
-
-use crate::kv::INDEFINITE;
 
 /// The value the `n`th operation of client `client` writes: unique in the run, and
 /// self-delimiting, so a key's value splits back into the writes that built it.
@@ -67,13 +68,16 @@ pub struct ReadBack {
     /// Everything else wrong: an unknown or repeated value, a put in the middle, an order
     /// broken, described.
     pub anomalies: Vec<String>,
+    /// Every written key that could not be read back (its read got no answer), with how many
+    /// acknowledged writes it leaves unchecked: not a loss, but nothing checked either.
+    pub not_read_back: Vec<String>,
 }
 
 impl ReadBack {
-    /// True if nothing was lost and nothing is wrong.
+    /// True if every written key was read back, nothing was lost and nothing is wrong.
     #[must_use]
     pub fn ok(&self) -> bool {
-        self.lost.is_empty() && self.anomalies.is_empty()
+        self.lost.is_empty() && self.anomalies.is_empty() && self.not_read_back.is_empty()
     }
 }
 
@@ -81,12 +85,13 @@ impl fmt::Display for ReadBack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} keys, {} acknowledged writes, {} lost, {} anomalies; writes given up: {} took \
-             effect, {} did not",
+            "{} keys, {} acknowledged writes, {} lost, {} anomalies, {} keys not read back; \
+             writes given up: {} took effect, {} did not",
             self.keys,
             self.acknowledged,
             self.lost.len(),
             self.anomalies.len(),
+            self.not_read_back.len(),
             self.uncertain_applied,
             self.uncertain_absent
         )
@@ -105,7 +110,7 @@ struct Write<'a> {
 
 impl Write<'_> {
     fn acknowledged(&self) -> bool {
-        self.ret != INDEFINITE
+        self.ret != NEVER_RETURNED
     }
 
     fn describe(&self) -> String {
@@ -126,7 +131,8 @@ impl Write<'_> {
 }
 
 /// Checks the final value of every key in `finals` against the writes of `history`; see the
-/// [module](self) documentation. Writes to keys missing from `finals` count as lost.
+/// [module](self) documentation. A written key missing from `finals` is reported in
+/// [`ReadBack::not_read_back`] (its writes unchecked), not as lost.
 #[must_use]
 pub fn verify_read_back(history: &[KvOperation], finals: &BTreeMap<String, String>) -> ReadBack {
     let mut by_key: BTreeMap<&str, Vec<Write<'_>>> = BTreeMap::new();
@@ -154,10 +160,12 @@ pub fn verify_read_back(history: &[KvOperation], finals: &BTreeMap<String, Strin
         match finals.get(*key) {
             Some(value) => verify_key(key, value, writes, &mut out),
             None => {
-                for w in writes.iter().filter(|w| w.acknowledged()) {
-                    out.lost
-                        .push(format!("key {key:?} was not read back: {}", w.describe()));
-                }
+                let unchecked = writes.iter().filter(|w| w.acknowledged()).count();
+                out.not_read_back.push(format!(
+                    "key {key:?} was not read back: its {unchecked} acknowledged writes (of {}) \
+                     are unchecked",
+                    writes.len()
+                ));
             }
         }
     }
@@ -304,9 +312,20 @@ mod tests {
         let got = verify_read_back(&history, &finals(&[("k", "[0.0]")]));
         assert_eq!(got.lost.len(), 1, "{got:?}");
         assert!(got.lost[0].contains("[0.1]"), "{got:?}");
-        // A key not read back at all loses all its acknowledged writes.
+    }
+
+    #[test]
+    fn a_key_not_read_back_is_unchecked_not_lost() {
+        let history = vec![append(0, 0, 10, 20), append(0, 1, 25, 40)];
         let got = verify_read_back(&history, &finals(&[]));
-        assert_eq!(got.lost.len(), 2);
+        assert!(got.lost.is_empty(), "{got:?}");
+        assert_eq!(got.not_read_back.len(), 1, "{got:?}");
+        assert!(
+            got.not_read_back[0].contains("\"k\" was not read back: its 2 acknowledged"),
+            "{got:?}"
+        );
+        assert!(!got.ok(), "an unchecked key passed");
+        assert!(got.to_string().contains("1 keys not read back"), "{got}");
     }
 
     #[test]
@@ -372,9 +391,9 @@ mod tests {
     #[test]
     fn writes_given_up_may_be_there_or_not_but_are_counted() {
         let history = vec![
-            append(0, 0, 10, INDEFINITE),
+            append(0, 0, 10, NEVER_RETURNED),
             append(0, 1, 20, 30),
-            append(1, 0, 12, INDEFINITE),
+            append(1, 0, 12, NEVER_RETURNED),
         ];
         let got = verify_read_back(&history, &finals(&[("k", "[0.0][0.1]")]));
         assert!(got.ok(), "{got:?}");
@@ -386,7 +405,7 @@ mod tests {
         let got = verify_read_back(&history, &finals(&[("k", "[0.0][0.1][0.0]")]));
         assert!(!got.ok());
         // An indefinite put may be the last and erase anything it overlaps.
-        let history = vec![append(0, 0, 10, 20), put(1, 0, 5, INDEFINITE)];
+        let history = vec![append(0, 0, 10, 20), put(1, 0, 5, NEVER_RETURNED)];
         assert!(verify_read_back(&history, &finals(&[("k", "[1.0]")])).ok());
     }
 }

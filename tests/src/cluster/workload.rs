@@ -5,9 +5,9 @@
 //! Every write writes a value of its own ([`write_value`]), so the read-back check can tell
 //! the writes apart. What is recorded depends on how the call ended ([`Outcome`]):
 //! - answered: the complete operation;
-//! - given up after the request reached a server: a write is recorded with an unknown end
-//!   ([`INDEFINITE`]: it may take effect at any later time), a read not at all (it changes
-//!   nothing, and nothing was read);
+//! - given up after the request reached a server: a write is recorded pending
+//!   ([`linearizability::Operation::pending`]: it may take effect at any time after its call,
+//!   or never), a read not at all (it changes nothing, and nothing was read);
 //! - given up before any server had the request: nothing (it did not happen).
 
 use std::io;
@@ -16,13 +16,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use linearizability::NEVER_RETURNED;
 use linearizability::models::kv::{KvModel, KvOperation};
 use raft_kv::KvOp;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::interrupt;
 use super::verify::write_value;
-use crate::kv::{INDEFINITE, OpLog};
+use crate::kv::OpLog;
 
 /// How one client call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,7 +139,8 @@ impl Recorder {
             }
             Outcome::Uncertain => {
                 self.uncertain.fetch_add(1, Ordering::Relaxed);
-                INDEFINITE
+                // Pending: the write may take effect at any time after its call, or never.
+                NEVER_RETURNED
             }
             Outcome::NotSent => {
                 self.not_sent.fetch_add(1, Ordering::Relaxed);
@@ -260,7 +263,7 @@ impl Clients {
                 .spawn(move || {
                     let mut rng = SmallRng::seed_from_u64(config.seed.wrapping_add(client as u64));
                     for n in 0..config.ops_max {
-                        if stop.load(Ordering::SeqCst) {
+                        if stop.load(Ordering::SeqCst) || interrupt::interrupted() {
                             break;
                         }
                         let op = draw_op(&mut rng, &config, client, n);
@@ -275,24 +278,53 @@ impl Clients {
         Ok(clients)
     }
 
-    /// Stops the clients after their current call, and waits for them.
-    pub fn stop(mut self) {
-        self.stop_and_join();
+    /// Stops the clients after their current call, and waits for them. Returns one line per
+    /// client thread that panicked (a run with such a client checked less than it claims, so
+    /// the caller reports each as a problem).
+    pub fn stop(mut self) -> Vec<String> {
+        self.stop_and_join()
     }
 
-    fn stop_and_join(&mut self) {
+    /// Stops the clients after their current call, and waits up to `timeout` for them: the
+    /// threads still in a call then are left to end on their own (for a run stopped by a
+    /// signal, whose process is about to exit: a call may take a client's whole deadline).
+    /// Returns the panics of the threads it joined, as [`Clients::stop`] does.
+    pub fn stop_within(mut self, timeout: Duration) -> Vec<String> {
         self.stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        while !self.threads.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = self.threads.drain(..).partition(JoinHandle::is_finished);
+        // Dropping a handle detaches its thread.
+        drop(running);
+        self.threads = finished;
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut panicked = Vec::new();
         for thread in self.threads.drain(..) {
-            if thread.join().is_err() {
-                tracing::error!("a client thread panicked");
+            let name = thread.thread().name().unwrap_or("a client").to_owned();
+            if let Err(payload) = thread.join() {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".to_owned());
+                tracing::error!("client thread {name} panicked: {message}");
+                panicked.push(format!("client thread {name} panicked: {message}"));
             }
         }
+        panicked
     }
 }
 
 impl Drop for Clients {
     fn drop(&mut self) {
-        self.stop_and_join();
+        // A panic is logged by stop_and_join; a drop has no one to report it to.
+        let _ = self.stop_and_join();
     }
 }
 
@@ -413,6 +445,38 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_client_thread_that_panics_is_reported_by_stop() {
+        struct Panics;
+        impl KvClient for Panics {
+            fn call(&mut self, _: &KvOp) -> Outcome {
+                panic!("the client broke");
+            }
+        }
+        let recorder = Recorder::new();
+        let config = WorkloadConfig {
+            clients: 2,
+            keys: 1,
+            seed: 1,
+            pause_max: Duration::ZERO,
+            ops_max: 5,
+        };
+        let clients = Clients::start(&config, &recorder, |_| Box::new(Panics)).expect("clients");
+        // Each thread panics in its first call; stop() must not come first (the threads
+        // would then end without calling).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !clients.threads.iter().all(JoinHandle::is_finished) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let panicked = clients.stop();
+        assert_eq!(panicked.len(), 2, "{panicked:?}");
+        assert!(
+            panicked.iter().all(|p| p.contains("the client broke")),
+            "{panicked:?}"
+        );
+        assert!(panicked[0].contains("client-0"), "{panicked:?}");
+    }
+
+    #[test]
     fn only_what_may_have_happened_is_recorded() {
         struct GivesUp(Outcome);
         impl KvClient for GivesUp {
@@ -432,7 +496,7 @@ pub(crate) mod tests {
         recorder.run(0, &mut GivesUp(Outcome::Uncertain), &append);
         let history = recorder.history();
         assert_eq!(history.len(), 1);
-        assert_eq!(history[0].return_time, INDEFINITE);
+        assert!(history[0].is_pending());
         let counts = recorder.counts();
         assert_eq!((counts.uncertain, counts.not_sent, counts.answered), (2, 1, 0));
         // A write acknowledged now counts for a failover that began before it.

@@ -36,16 +36,11 @@ pub fn history_page(failure: &str) -> Option<&Path> {
 
 /// The history of a test: every recorded operation. The Lab 3 harness's clerks never give up,
 /// so its operations are all complete; the process cluster's clients may give a write up, and
-/// record it with an unknown end ([`INDEFINITE`]).
+/// record it pending ([`linearizability::Operation::pending`]).
 #[derive(Default)]
 pub struct OpLog {
     operations: Mutex<Vec<KvOperation>>,
 }
-
-/// The return time of an operation whose outcome the client never learnt (it gave up after
-/// its request reached a server): it may take effect at any time after its call, which a
-/// return at the end of time says to the checker.
-pub const INDEFINITE: u64 = u64::MAX;
 
 impl OpLog {
     /// An empty history.

@@ -1,14 +1,16 @@
-//! Shared helpers for the process tests: free loopback ports, `raftkv` children that are
-//! killed by their own pid when dropped, bounded waits, and stderr captured line by line.
+//! Shared helpers for the process tests: `raftkv` children under test-support's
+//! [`ChildGuard`] (killed by their own pid when dropped), bounded waits, stderr captured line
+//! by line, and the secrets and free loopback ports of test-support.
 #![allow(dead_code, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use test_support::{ChildGuard, ListenPorts};
 
 /// The binary under test.
 pub const RAFTKV: &str = env!("CARGO_BIN_EXE_raftkv");
@@ -25,16 +27,23 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a client command may run before the test calls it hung.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A loopback address with a port the OS just handed out (bound to port 0, then released).
+/// A loopback address for a node to listen on: below the ephemeral range (so a restart on
+/// it never finds it taken by an outgoing connection), never handed out twice in this
+/// process, free when handed out.
 pub fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").to_string()
+    static PORTS: Mutex<Option<ListenPorts>> = Mutex::new(None);
+    let mut ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    ports
+        .get_or_insert_with(ListenPorts::from_clock)
+        .next_addr()
+        .expect("a free loopback port")
+        .to_string()
 }
 
-/// A secret file in `dir` holding `secret`.
+/// A new secret file in `dir` holding `secret`, readable by its owner only.
 pub fn secret_file(dir: &Path, name: &str, secret: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::write(&path, secret).expect("write secret file");
+    test_support::write_secret(&path, secret).expect("write secret file");
     path
 }
 
@@ -71,61 +80,42 @@ pub fn run(args: &[&str]) -> Output {
     run_command(raftkv().args(args))
 }
 
-/// Runs `command` to its end, bounded by `CLIENT_TIMEOUT`.
+/// Runs `command` to its end, bounded by `CLIENT_TIMEOUT` (killed by its guard if it runs
+/// over), its stdout and stderr collected.
 pub fn run_command(command: &mut Command) -> Output {
-    let child = command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn raftkv");
-    let mut guard = Guard::new(child);
-    let deadline = Instant::now() + CLIENT_TIMEOUT;
-    loop {
-        match guard.child().try_wait().expect("try_wait") {
-            Some(_) => break,
-            None if Instant::now() >= deadline => panic!("raftkv {command:?} ran over {CLIENT_TIMEOUT:?}"),
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
-    let child = guard.take();
-    child.wait_with_output().expect("collect output")
-}
-
-/// A child process, SIGKILLed by its own pid and reaped when dropped.
-pub struct Guard {
-    child: Option<Child>,
-}
-
-impl Guard {
-    pub fn new(child: Child) -> Guard {
-        Guard { child: Some(child) }
-    }
-
-    /// The child, while the guard holds it.
-    pub fn child(&mut self) -> &mut Child {
-        self.child.as_mut().expect("the guard holds its child")
-    }
-
-    /// Hands the child back: the caller takes over its end.
-    fn take(mut self) -> Child {
-        self.child.take().expect("the guard holds its child")
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // Kills by this child's own pid (std sends SIGKILL); harmless if it exited.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    // Both pipes drained meanwhile, so that a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let mut guard = ChildGuard::adopt("raftkv", child);
+    let status = guard
+        .wait_bounded(CLIENT_TIMEOUT)
+        .expect("wait")
+        .unwrap_or_else(|| panic!("raftkv {command:?} ran over {CLIENT_TIMEOUT:?}"));
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
 /// A running `raftkv serve` with its stderr collected.
 pub struct Node {
-    guard: Guard,
+    guard: ChildGuard,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<JoinHandle<()>>,
     pub args: Vec<String>,
@@ -154,7 +144,7 @@ impl Node {
             }
         });
         Node {
-            guard: Guard::new(child),
+            guard: ChildGuard::adopt("raftkv serve", child),
             lines,
             reader: Some(reader),
             args: args.to_vec(),
@@ -162,7 +152,7 @@ impl Node {
     }
 
     pub fn pid(&self) -> u32 {
-        self.guard.child.as_ref().map_or(0, Child::id)
+        self.guard.pid()
     }
 
     /// Everything the node logged so far.
@@ -209,7 +199,7 @@ impl Node {
 
     /// The exit status if it exited.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        self.guard.child().try_wait().expect("try_wait")
+        self.guard.try_wait().expect("try_wait")
     }
 
     /// Waits at most `timeout` for the node to exit.
@@ -230,13 +220,8 @@ impl Node {
     }
 
     /// Sends SIGTERM to this node's own pid.
-    pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    pub fn terminate(&mut self) {
+        self.guard.sigterm().expect("SIGTERM to the node");
     }
 }
 

@@ -9,7 +9,9 @@
 //! forgot its term and vote could vote twice in one term.
 
 use super::disk::{Disk, sync_dir};
-use super::format::{self, HARD_STATE_FILE, HARD_STATE_MAGIC, LOG_FILE, SNAPSHOT_FILE, SNAPSHOT_MAGIC};
+use super::format::{
+    self, HARD_STATE_FILE, HARD_STATE_MAGIC, LOG_FILE, SNAPSHOT_FILE, SNAPSHOT_MAGIC, TEMP_PREFIX,
+};
 use super::lock::{self, DirLock};
 use super::log::{LogFile, LogScan, scan_log};
 use crate::{HardState, LOG_INDEX_MAX, Snapshot, StorageError};
@@ -42,11 +44,15 @@ impl Found {
     }
 }
 
-/// Makes a new data directory at `dir`: term 0, no vote, an empty log. `dir` must not exist or
-/// be empty; its parent is created if needed and must be writable (the staging directory is
-/// built there). Returns the directory's lock, taken in the staging directory before the
-/// rename, so that no other persister can open the new directory before the caller does.
-pub(crate) fn create_dir(dir: &Path) -> Result<DirLock, StorageError> {
+/// Makes a new data directory at `dir`: term 0, no vote, an empty log, and `extra_files`
+/// (name, contents) beside them. `dir` must not exist or be empty; its parent is created if
+/// needed and must be writable (the staging directory is built there). Returns the
+/// directory's lock, taken in the staging directory before the rename, so that no other
+/// persister can open the new directory before the caller does.
+pub(crate) fn create_dir(dir: &Path, extra_files: &[(&str, &[u8])]) -> Result<DirLock, StorageError> {
+    for (name, _) in extra_files {
+        check_extra_file_name(dir, name)?;
+    }
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -79,6 +85,9 @@ pub(crate) fn create_dir(dir: &Path) -> Result<DirLock, StorageError> {
         &staging.path().join(LOG_FILE),
         &LogFile::empty_bytes(LogIndex::ZERO),
     )?;
+    for (name, bytes) in extra_files {
+        write_new_file(&staging.path().join(name), bytes)?;
+    }
     // The lock is on the open file, which the rename does not change.
     let lock = lock::lock(staging.path(), dir)?;
     sync_dir(staging.path()).map_err(|error| StorageError::io(staging.path(), error))?;
@@ -110,6 +119,25 @@ pub(crate) fn lock_data_dir(dir: &Path) -> Result<DirLock, StorageError> {
         return Err(not_a_data_dir(dir, NO_DATA_FILES));
     }
     lock::lock(dir, dir)
+}
+
+/// Checks that `name` may be an extra file of a new data directory: one plain file name
+/// (no separator, not `.` or `..`), none of the persister's own names or prefixes.
+fn check_extra_file_name(dir: &Path, name: &str) -> Result<(), StorageError> {
+    let plain = !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']);
+    let ours = [HARD_STATE_FILE, LOG_FILE, SNAPSHOT_FILE, lock::LOCK_FILE].contains(&name)
+        || name.starts_with(TEMP_PREFIX)
+        || name.starts_with(STAGING_PREFIX);
+    if plain && !ours {
+        return Ok(());
+    }
+    Err(StorageError::io(
+        dir.join(name),
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{name:?} cannot be an extra file of a data directory"),
+        ),
+    ))
 }
 
 /// Why a directory without any of the persister's files is no data directory.

@@ -91,8 +91,25 @@ impl FilePersister {
     /// [`StorageError::DirNotEmpty`] if `dir` holds anything else; [`StorageError::Io`] if the
     /// parent cannot be written.
     pub fn create(dir: impl AsRef<Path>) -> Result<FilePersister, StorageError> {
+        Self::create_with(dir, &[])
+    }
+
+    /// Like [`FilePersister::create`], with `extra_files` (name, contents) of the caller's
+    /// written into the new directory before it is renamed into place, so that they appear
+    /// with it or not at all (a node's identity beside its Raft state, say). Each name must be
+    /// a plain file name, none of the persister's own (`hard_state`, `log`, `snapshot`,
+    /// `LOCK`, its temporary prefixes); opening the directory later ignores them.
+    ///
+    /// # Errors
+    ///
+    /// As [`FilePersister::create`]; and [`StorageError::Io`] (invalid input) for a name that
+    /// is not allowed, before anything is made.
+    pub fn create_with(
+        dir: impl AsRef<Path>,
+        extra_files: &[(&str, &[u8])],
+    ) -> Result<FilePersister, StorageError> {
         // Locked from before the directory appears under its name until the persister drops.
-        let lock = dir::create_dir(dir.as_ref())?;
+        let lock = dir::create_dir(dir.as_ref(), extra_files)?;
         Self::open_locked(dir.as_ref(), lock)
     }
 
