@@ -293,7 +293,7 @@ impl Raft {
     pub(crate) fn admit_request(&self, from: PeerId, request: &Request) -> Result<(), Refusal> {
         self.admit_sender(from, request.term())?;
         match request {
-            Request::RequestVote(args) => check_request_vote(from, args),
+            Request::RequestVote(args) | Request::PreVote(args) => check_request_vote(from, args),
             Request::AppendEntries(args) => {
                 check_append_entries(from, args)?;
                 self.check_append_against_commit(args)
@@ -309,7 +309,7 @@ impl Raft {
     pub(crate) fn admit_reply(&self, from: PeerId, reply: &Reply) -> Result<(), Refusal> {
         self.admit_sender(from, reply.term())?;
         match reply {
-            Reply::RequestVote(_) => Ok(()),
+            Reply::RequestVote(_) | Reply::PreVote(_) => Ok(()),
             Reply::AppendEntries(reply) => {
                 check_append_entries_reply(reply)?;
                 match reply.outcome {

@@ -161,6 +161,7 @@ mod election;
 pub mod gate;
 mod log;
 pub mod message;
+mod quorum;
 mod raft;
 mod ready;
 mod replication;
@@ -178,6 +179,12 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("truncate-on-stale-append")
 } else if cfg!(raft_mutant = "forget-vote") {
     Some("forget-vote")
+} else if cfg!(raft_mutant = "prevote-ignores-log") {
+    Some("prevote-ignores-log")
+} else if cfg!(raft_mutant = "precandidate-keeps-leader") {
+    Some("precandidate-keeps-leader")
+} else if cfg!(raft_mutant = "ignore-votes-forever") {
+    Some("ignore-votes-forever")
 } else {
     None
 };

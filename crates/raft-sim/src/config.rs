@@ -155,6 +155,10 @@ pub struct SimConfig {
     pub record_full_trace: bool,
     /// Break the runtime on purpose (tests only); `None` in every real run.
     pub sabotage: Option<Sabotage>,
+    /// raft-core's [`raft_core::Config::pre_vote`] for every peer.
+    pub pre_vote: bool,
+    /// raft-core's [`raft_core::Config::check_quorum`] for every peer.
+    pub check_quorum: bool,
 }
 
 impl SimConfig {
@@ -182,6 +186,8 @@ impl SimConfig {
             snapshot_every_entries: 10,
             record_full_trace: false,
             sabotage: None,
+            pre_vote: false,
+            check_quorum: false,
         }
     }
 

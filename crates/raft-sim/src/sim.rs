@@ -330,6 +330,8 @@ impl Simulation {
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),
+            pre_vote: self.config.pre_vote,
+            check_quorum: self.config.check_quorum,
         }
     }
 

@@ -303,6 +303,7 @@ fn reply_name(request: &Request) -> &'static str {
         Request::RequestVote(_) => "RequestVoteReply",
         Request::AppendEntries(_) => "AppendEntriesReply",
         Request::InstallSnapshot(_) => "InstallSnapshotReply",
+        Request::PreVote(_) => "PreVoteReply",
     }
 }
 
@@ -310,7 +311,7 @@ fn reply_name(request: &Request) -> &'static str {
 /// Bulk, so that a heartbeat never waits behind a snapshot.
 pub(crate) fn lane_of(request: &Request) -> Lane {
     match request {
-        Request::RequestVote(_) => Lane::Control,
+        Request::RequestVote(_) | Request::PreVote(_) => Lane::Control,
         Request::AppendEntries(args) if args.entries.is_empty() => Lane::Control,
         Request::AppendEntries(_) | Request::InstallSnapshot(_) => Lane::Bulk,
     }
