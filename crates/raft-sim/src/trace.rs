@@ -528,6 +528,12 @@ impl Trace {
         self.full
     }
 
+    /// Every line kept so far, if the full trace is kept.
+    #[must_use]
+    pub fn full(&self) -> Option<&[String]> {
+        self.full.as_deref()
+    }
+
     /// Takes every line kept so far, if the full trace is kept, leaving it empty.
     pub fn take_full(&mut self) -> Option<Vec<String>> {
         self.full.as_mut().map(std::mem::take)
