@@ -1,5 +1,5 @@
 //! The scenarios of issue 16's first part (pre-vote and check-quorum), numbered as in section
-//! 8 of docs' production-raft reference. Each states its bound in election timeouts ("ET",
+//! 8 of issue 16's production-raft reference. Each states its bound in election timeouts ("ET",
 //! the shortest, 300 ms here) and checks it with the switches it is about; most also run with
 //! both switches off as a contrast, which only measures (the base behaviour they document).
 //!
