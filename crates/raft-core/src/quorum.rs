@@ -6,7 +6,7 @@
 //! whose higher term deposes it.
 
 use crate::PeerId;
-use crate::message::Request;
+use crate::message::{Reply, Request, RequestVoteReply};
 use crate::raft::{Raft, Role};
 
 impl Raft {
@@ -64,7 +64,7 @@ impl Raft {
     ///
     /// Normal elections are unaffected: nobody campaigns before a minimum timeout has passed
     /// without a leader. A pre-candidate forgot its leader, so two of them never ignore each
-    /// other.
+    /// other. How an ignored request is answered: [`Raft::refuse_ignored_vote`].
     pub(crate) fn ignores_vote(&self, request: &Request) -> bool {
         let (Request::RequestVote(args) | Request::PreVote(args)) = request else {
             return false;
@@ -73,5 +73,28 @@ impl Raft {
             && args.term > self.current_term
             && self.leader_id.is_some()
             && self.election_elapsed_ticks < self.config.election_timeout_ticks_min
+    }
+
+    /// The answer to a vote request [`Raft::ignores_vote`] ignores: a refusal in this peer's
+    /// term, of the request's kind, with nothing changed (the term rule does not run). The
+    /// thesis makes dropping, refusing and delaying equivalent; etcd drops. A refusal keeps
+    /// "every request past the gate is answered" for the runtimes: raft-tcp takes a lane on
+    /// which requests get no answer for a while as dead, and labrpc fails the call late. The
+    /// asker learns nothing it can act on: its term is at least this one, so a candidate
+    /// discards the reply, and a pre-candidate of this very term counts a refusal.
+    pub(crate) fn refuse_ignored_vote(&self, from: PeerId, request: &Request) -> Reply {
+        tracing::debug!(
+            peer = %self.config.id, term = %self.current_term, from = %from,
+            message = request.name(), message_term = %request.term(),
+            "vote request refused unread: a leader was heard within the minimum election timeout"
+        );
+        let refusal = RequestVoteReply {
+            term: self.current_term,
+            vote_granted: false,
+        };
+        match request {
+            Request::PreVote(_) => Reply::PreVote(refusal),
+            _ => Reply::RequestVote(refusal),
+        }
     }
 }

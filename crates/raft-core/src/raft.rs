@@ -359,30 +359,26 @@ impl Raft {
     ///
     /// The gate ([`crate::gate`]) checks the request first: one it refuses is dropped without
     /// a reply and counted in [`Raft::refused`], and nothing else changes. A vote request that
-    /// check-quorum ignores (section 4.2.3) is dropped too, without a reply, before the term
-    /// rule: nothing changes.
+    /// check-quorum ignores (section 4.2.3) is refused before the term rule runs, so nothing
+    /// changes but the answer ([`Raft::refuse_ignored_vote`]).
     pub fn step_request(&mut self, from: PeerId, id: RequestId, request: Request) {
         if let Err(reason) = self.admit_request(from, &request) {
             self.refuse(from, request.name(), request.term(), reason);
             return;
         }
-        if self.ignores_vote(&request) {
-            tracing::debug!(
-                peer = %self.config.id, term = %self.current_term, from = %from,
-                message = request.name(), message_term = %request.term(),
-                "vote request ignored: a leader was heard within the minimum election timeout"
-            );
-            return;
-        }
-        let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
-        if !matches!(request, Request::PreVote(_)) {
-            self.apply_term_rule(request.term(), from_leader.then_some(from));
-        }
-        let reply = match request {
-            Request::RequestVote(args) => Reply::RequestVote(self.handle_request_vote(args)),
-            Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
-            Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
-            Request::PreVote(args) => Reply::PreVote(self.handle_pre_vote(&args)),
+        let reply = if self.ignores_vote(&request) {
+            self.refuse_ignored_vote(from, &request)
+        } else {
+            let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
+            if !matches!(request, Request::PreVote(_)) {
+                self.apply_term_rule(request.term(), from_leader.then_some(from));
+            }
+            match request {
+                Request::RequestVote(args) => Reply::RequestVote(self.handle_request_vote(args)),
+                Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
+                Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
+                Request::PreVote(args) => Reply::PreVote(self.handle_pre_vote(&args)),
+            }
         };
         self.ready.replies.push((id, reply));
         self.check_invariants();
@@ -417,7 +413,7 @@ impl Raft {
     /// Two carve-outs, both in the callers ([`Raft::step_request`], [`Raft::step_reply`]),
     /// as in etcd's `Step`: (1) a PreVote, and a granted PreVote reply, never raise the
     /// receiver's term: their term is one someone only proposes (thesis section 9.6); (2) a
-    /// RequestVote or PreVote that check-quorum ignores is dropped before this rule runs, or
+    /// RequestVote or PreVote that check-quorum ignores is refused before this rule runs, or
     /// the ignored request would still depose a working leader (section 4.2.3).
     fn apply_term_rule(&mut self, term: Term, leader: Option<PeerId>) {
         if term > self.current_term {
@@ -506,11 +502,16 @@ impl Raft {
 
     /// Becomes leader of the current term, with `nextIndex` just past its log and
     /// `matchIndex` 0 for every follower (Figure 2, volatile state on leaders).
+    ///
+    /// The peers that voted for it answered in this term: they count toward its first quorum
+    /// check ([`Progress::recent_active`]). Else a leader whose first heartbeats' replies take
+    /// longer than an election timeout would step down at once, though a majority has just
+    /// answered it (6.824's long reordering holds two replies in three back up to 2.2 s).
     pub(crate) fn become_leader(&mut self) {
-        assert!(
-            matches!(self.role, Role::Candidate { .. }),
-            "only a candidate can win an election"
-        );
+        let Role::Candidate { votes } = &self.role else {
+            unreachable!("only a candidate can win an election");
+        };
+        let voters = votes.clone();
         let next_index = self.log.last_index().next();
         let progress = self
             .config
@@ -524,7 +525,7 @@ impl Raft {
                         next_index,
                         match_index: LogIndex::ZERO,
                         in_flight: 0,
-                        recent_active: false,
+                        recent_active: voters.contains(p),
                     },
                 )
             })

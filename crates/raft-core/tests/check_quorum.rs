@@ -56,6 +56,32 @@ fn a_leader_cut_off_from_its_majority_steps_down_within_two_timeouts_same_term_s
 }
 
 #[test]
+fn the_votes_that_elected_a_leader_count_toward_its_first_quorum_check() {
+    // Peer 0 wins, and is cut off before any of its heartbeats is answered: the votes it got
+    // carry it through the first window, not the second.
+    let mut c = Cluster::with_config(3, config(3, 70, true));
+    while c.peer(0).role() != RoleKind::PreCandidate {
+        c.tick(0);
+    }
+    let mut steps = 0;
+    while !c.peer(0).is_leader() {
+        assert!(c.deliver_one(), "the election ran out of messages");
+        steps += 1;
+        assert!(steps < 100, "no leader after {steps} messages");
+    }
+    c.isolate(0, true);
+    for _ in 0..ET {
+        c.tick(0);
+    }
+    c.deliver_all();
+    assert!(c.peer(0).is_leader(), "its voters answered in the first window");
+    for _ in 0..ET {
+        c.tick(0);
+    }
+    assert!(!c.peer(0).is_leader(), "nobody answered in the second");
+}
+
+#[test]
 fn a_leader_that_hears_a_majority_keeps_leading() {
     let mut c = Cluster::with_config(5, config(5, 30, true));
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
@@ -80,13 +106,17 @@ fn a_follower_that_heard_its_leader_ignores_higher_term_votes_for_one_minimum_ti
         );
         let _ = r.take_ready();
         // The window: ET - 1 ticks after the heartbeat, a vote for term 6 changes nothing
-        // and gets no reply.
+        // and is refused in term 5.
         for _ in 0..ET - 1 {
             r.tick();
         }
         r.step_request(PeerId(1), RequestId(2), vote(kind, Term(6), 1));
         let ready = r.take_ready();
-        assert!(ready.replies().is_empty(), "{kind}: ignored, not answered");
+        assert_eq!(
+            refusal_term(ready.replies()),
+            Some(Term(5)),
+            "{kind}: refused unread"
+        );
         assert_eq!(ready.hard_state(), None);
         assert_eq!(
             (r.term(), r.voted_for(), r.leader_id()),
@@ -161,7 +191,11 @@ fn a_leader_ignores_higher_term_votes_but_steps_down_on_a_higher_term_reply() {
         );
         r.take_ready()
     });
-    assert!(ready.replies().is_empty());
+    assert_eq!(
+        refusal_term(ready.replies()),
+        Some(term),
+        "refused in the leader's term"
+    );
     assert!(c.peer(leader).is_leader());
     assert_eq!(c.peer(leader).term(), term);
     // Section 2.3: a peer stuck at a higher term answers the leader's AppendEntries with its
@@ -197,6 +231,14 @@ fn a_stepped_down_leader_and_its_old_followers_elect_a_new_leader() {
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
+
+/// The term of the one reply in `replies` if it refuses a vote or pre-vote.
+fn refusal_term(replies: &[(RequestId, Reply)]) -> Option<Term> {
+    match replies {
+        [(_, Reply::RequestVote(v) | Reply::PreVote(v))] if !v.vote_granted => Some(v.term),
+        _ => None,
+    }
+}
 
 fn restored(term: Term) -> Restored {
     Restored {
