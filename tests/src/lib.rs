@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod applier;
+pub mod cluster;
 mod config;
 pub mod kv;
 mod real;

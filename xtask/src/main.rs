@@ -1,12 +1,15 @@
 //! `cargo xtask`: the project's runner, a small plain binary (no dependencies).
 //!
 //! Subcommands: `test` (everything CI checks), `test-2a` .. `test-3b` (one 6.824 part),
-//! `stress` (a suite many times, logs of failures kept), `bench` (criterion), `demo`.
+//! `stress` (a suite many times, logs of failures kept), `bench` (criterion), `demo`,
+//! `cluster` and `jepsen` (real `raftkv` processes under faults), `bench-cluster` (their
+//! latency and throughput).
 //! Each step prints what it runs, and the process exits non-zero on the first failure
 //! (`test` runs every step and reports all failures at the end).
 
 #![forbid(unsafe_code)]
 
+mod cluster;
 mod parts;
 mod sim;
 mod stress;
@@ -19,7 +22,8 @@ usage: cargo xtask <command>
 
   test                 everything CI checks: fmt, clippy, build, no_std build, unit and
                        integration tests, doc tests, quick seeds on virtual time, the
-                       mutants, and every part of Labs 2 and 3 on the real cluster
+                       mutants, every part of Labs 2 and 3 on the real cluster, and a
+                       short jepsen run on real processes
   test-2a .. test-2d, test-3a, test-3b, test-all
                        one part (or all six) of MIT 6.824 Labs 2 and 3, one test at a time,
                        on the real cluster, with pass lines
@@ -50,7 +54,29 @@ usage: cargo xtask <command>
                        every mutant must be caught within a bounded number of seeds
   figure16 [--trials N] the Raft paper's Figure 16 on the simulator (docs/figure16.md)
   bench [ARGS..]       the criterion benchmarks (ARGS go to cargo bench)
-  demo [ARGS..]        a live 5-peer cluster over the lossy network (see --help)
+  demo [OPTIONS]       3 raftkv processes on loopback with clients throughout: the
+                       leader SIGKILLed and restarted, a follower paused and resumed, a
+                       link cut and healed; ends with a summary and a linearizability
+                       verdict (see --help)
+  demo --labrpc [ARGS..]
+                       the older demo: a live 5-peer cluster over the lossy labrpc network
+  cluster [--seconds N] [--faults] [OPTIONS]
+                       3 raftkv processes and clients for N seconds (default 30), with
+                       fault rounds if --faults; the same checks and summary
+  jepsen --rounds N [--seed S] [OPTIONS]
+                       N fault rounds on 3 raftkv processes (SIGKILL of the leader or any
+                       node, pause, leader isolated, partial partition, link cut, SIGTERM
+                       and restart); every acknowledged write read back after restarting
+                       every node, the history checked for linearizability; fails on a
+                       lost write or a history that is not (or not surely) linearizable
+                       (options of cluster/jepsen: --seed S --clients N --keys N --keep
+                       --quiet)
+  bench-cluster [--seconds N] [--through-proxies] [--keep] [--quiet]
+                       a benchmark of 3 raftkv processes on loopback, fsync on (release
+                       builds): one client's Put latency, throughput at 1, 8 and 64
+                       clients (N measured seconds each, default 3), and the floors beside
+                       them (append + fdatasync, loopback TCP and raft-tcp round trips);
+                       prints a markdown table (docs/BENCHMARKS.md)
 ";
 
 fn main() -> ExitCode {
@@ -68,7 +94,10 @@ fn main() -> ExitCode {
         "mutants" => sim::mutants(),
         "fuzz" => sim::fuzz(rest),
         "figure16" => sim::figure16(rest),
-        "demo" => demo(rest),
+        "demo" => cluster::demo(rest),
+        "cluster" => cluster::raft_cluster("cluster", rest),
+        "jepsen" => cluster::raft_cluster("jepsen", rest),
+        "bench-cluster" => cluster::bench_cluster(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
@@ -207,6 +236,17 @@ fn test_all() -> bool {
             eprintln!("xtask: part {} is not built yet; skipped", part.id);
         }
     }
+    step(
+        "process cluster: a short jepsen run on raftkv processes",
+        cluster::raft_cluster(
+            "jepsen",
+            &[
+                "--rounds".into(),
+                cluster::JEPSEN_QUICK_ROUNDS.into(),
+                "--quiet".into(),
+            ],
+        ),
+    );
     eprintln!("xtask: test finished in {:.0} s", started.elapsed().as_secs_f64());
     if failed.is_empty() {
         eprintln!("xtask: all steps passed");
@@ -265,8 +305,4 @@ fn unit_tests() -> bool {
         let harness = run(&mut harness);
         others && harness
     }
-}
-
-fn demo(args: &[String]) -> bool {
-    run(cargo_run("raft-node", "--example", "demo", None).args(args))
 }

@@ -1,7 +1,7 @@
 //! [`ClientConn`]: a client's authenticated connection to a server's client port.
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,11 @@ pub enum CallError {
     /// No reply within the timeout. The connection stays usable; a late reply to this call
     /// will be ignored. The request may or may not have been carried out.
     TimedOut,
+    /// The request could not be written within the timeout (the server takes no bytes), and
+    /// part of it had gone out: the stream is cut in the middle of a frame, so this client
+    /// closes the connection (connect again). The server never received the whole request,
+    /// so it did not carry it out.
+    Stalled,
     /// The connection is closed (by the server, or broken earlier): connect again.
     Closed,
     /// The request would make a frame over [`crate::FRAME_MAX`].
@@ -91,7 +96,8 @@ pub enum CallError {
         /// The frame's length.
         len: usize,
     },
-    /// The server sent something that is no reply to this client's calls.
+    /// The server sent something that is no reply to this client's calls; the connection is
+    /// closed.
     Protocol(String),
     /// A socket error; the connection is closed.
     Io(io::Error),
@@ -101,6 +107,10 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::TimedOut => write!(f, "no reply in time"),
+            CallError::Stalled => write!(
+                f,
+                "the server took only part of the request in time: the connection is closed"
+            ),
             CallError::Closed => write!(f, "the connection is closed"),
             CallError::TooLarge { len } => write!(f, "a request of {len} bytes is over the frame limit"),
             CallError::Protocol(why) => write!(f, "protocol error: {why}"),
@@ -196,7 +206,9 @@ impl ClientConn {
     /// that timed out are skipped.
     ///
     /// # Errors
-    /// [`CallError::TimedOut`] (the connection stays usable); the others close it.
+    /// [`CallError::TimedOut`] (the connection stays usable: no byte of the request went out,
+    /// or all of it did and the reply is late); [`CallError::TooLarge`] (nothing was sent;
+    /// usable too); the others close it.
     pub fn call(&mut self, payload: &[u8], timeout: Duration) -> Result<Vec<u8>, CallError> {
         if self.broken {
             return Err(CallError::Closed);
@@ -205,37 +217,28 @@ impl ClientConn {
         let id = self.next_id;
         self.next_id += 1;
         let frame = frame::encode(&ClientFrame { id, payload }).map_err(|e| match e {
-            FrameError::TooLarge { len } => CallError::TooLarge { len },
+            FrameError::TooLarge { len, .. } => CallError::TooLarge { len },
             other => CallError::Protocol(other.to_string()),
         })?;
-        let written = self
-            .stream
-            .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
-            .and_then(|()| self.stream.write_all(&frame));
-        if let Err(e) = written {
+        if let Err((written, e)) = frame::write_all_before(&self.stream, &frame, deadline) {
+            if written == 0 && frame::is_timeout(&e) {
+                // Nothing went out: the stream is intact, and the request was not sent.
+                return Err(CallError::TimedOut);
+            }
             // Part of a frame may have gone out: the stream cannot carry another.
-            self.broken = true;
+            self.close();
             return Err(if frame::is_timeout(&e) {
-                CallError::TimedOut
+                CallError::Stalled
             } else {
                 CallError::Io(e)
             });
         }
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(CallError::TimedOut);
-            }
-            if let Err(e) = self.reader.get_ref().set_read_timeout(Some(left)) {
-                self.broken = true;
-                return Err(CallError::Io(e));
-            }
-            self.reader.set_deadline(Some(deadline));
-            let body = match self.reader.read_frame() {
+            let body = match self.reader.read_frame_before(deadline) {
                 Ok(body) => body,
                 Err(FrameError::TimedOut) => return Err(CallError::TimedOut),
                 Err(e) => {
-                    self.broken = true;
+                    self.close();
                     return Err(match e {
                         FrameError::Closed | FrameError::Truncated => CallError::Closed,
                         FrameError::Io(e) => CallError::Io(e),
@@ -249,14 +252,23 @@ impl ClientConn {
                     tracing::debug!(id = reply.id, "a late reply to an earlier call: skipped");
                 }
                 Ok(reply) => {
-                    self.broken = true;
+                    self.close();
                     return Err(CallError::Protocol(format!(
                         "a reply to call {} which was never made",
                         reply.id
                     )));
                 }
-                Err(e) => return Err(CallError::Protocol(e.to_string())),
+                Err(e) => {
+                    self.close();
+                    return Err(CallError::Protocol(format!("a reply that does not decode: {e}")));
+                }
             }
         }
+    }
+
+    /// Marks the connection broken and shuts it down, so the server sees it end at once.
+    fn close(&mut self) {
+        self.broken = true;
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }

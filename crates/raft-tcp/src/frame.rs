@@ -11,8 +11,9 @@
 //! place in the stream.
 
 use std::fmt;
-use std::io::{self, Read};
-use std::time::Instant;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -32,10 +33,13 @@ pub enum FrameError {
     Closed,
     /// The stream ended in the middle of a frame.
     Truncated,
-    /// A frame's length is over [`FRAME_MAX`]: refused before anything was allocated for it.
+    /// A frame's length is over the limit (at most [`FRAME_MAX`]): refused before anything
+    /// was allocated for it.
     TooLarge {
         /// The length the frame announced (or, when sending, the length it would have had).
         len: usize,
+        /// The limit it is over.
+        limit: usize,
     },
     /// The socket's read timeout passed; what was read so far is kept for the next call.
     TimedOut,
@@ -55,8 +59,8 @@ impl fmt::Display for FrameError {
         match self {
             FrameError::Closed => write!(f, "the connection was closed"),
             FrameError::Truncated => write!(f, "the connection was closed in the middle of a frame"),
-            FrameError::TooLarge { len } => {
-                write!(f, "a frame of {len} bytes is over the limit of {FRAME_MAX} bytes")
+            FrameError::TooLarge { len, limit } => {
+                write!(f, "a frame of {len} bytes is over the limit of {limit} bytes")
             }
             FrameError::TimedOut => write!(f, "timed out waiting for a frame"),
             FrameError::Codec(e) => write!(f, "a frame did not encode or decode: {e}"),
@@ -143,7 +147,10 @@ impl<R: Read> FrameReader<R> {
         }
         let len = usize::try_from(u32::from_le_bytes(self.header)).unwrap_or(usize::MAX);
         if len > self.limit {
-            return Err(FrameError::TooLarge { len });
+            return Err(FrameError::TooLarge {
+                len,
+                limit: self.limit,
+            });
         }
         while self.body.len() < len {
             self.check_deadline()?;
@@ -185,6 +192,70 @@ impl<R: Read> FrameReader<R> {
     }
 }
 
+/// The longest one blocking socket read or write waits when a deadline bounds the whole: the
+/// deadline is checked between reads, so it is overshot by at most this much, however the
+/// other end trickles its bytes.
+pub(crate) const DEADLINE_POLL: Duration = Duration::from_millis(50);
+
+impl FrameReader<TcpStream> {
+    /// Reads the next frame's body before `deadline`, or [`FrameError::TimedOut`] at most
+    /// [`DEADLINE_POLL`] after it. The socket's read timeout is set before each read to what
+    /// is left (at most [`DEADLINE_POLL`]): set once for the whole frame, a byte arriving just
+    /// before the deadline would let the next read wait a whole timeout more.
+    ///
+    /// # Errors
+    /// As [`FrameReader::read_frame`]; a partly read frame is kept for the next call.
+    pub(crate) fn read_frame_before(&mut self, deadline: Instant) -> Result<Vec<u8>, FrameError> {
+        self.set_deadline(Some(deadline));
+        let read = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(FrameError::TimedOut);
+            }
+            if let Err(e) = self.inner.set_read_timeout(Some(left.min(DEADLINE_POLL))) {
+                break Err(FrameError::Io(e));
+            }
+            match self.read_frame() {
+                Err(FrameError::TimedOut) => {}
+                other => break other,
+            }
+        };
+        self.set_deadline(None);
+        read
+    }
+}
+
+/// Writes all of `bytes` to `stream` before `deadline` (overshooting it by at most
+/// [`DEADLINE_POLL`], as [`FrameReader::read_frame_before`] does).
+///
+/// # Errors
+/// How many bytes went out before the failure, and the failure: `TimedOut` when the
+/// deadline passed. With any bytes out, the stream is in the middle of a frame and can carry
+/// no other.
+pub(crate) fn write_all_before(
+    mut stream: &TcpStream,
+    bytes: &[u8],
+    deadline: Instant,
+) -> Result<(), (usize, io::Error)> {
+    let mut written = 0;
+    while written < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err((written, io::Error::from(io::ErrorKind::TimedOut)));
+        }
+        stream
+            .set_write_timeout(Some(left.min(DEADLINE_POLL)))
+            .map_err(|e| (written, e))?;
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err((written, io::Error::from(io::ErrorKind::WriteZero))),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Turns a read error into the frame error it means; `Ok` for an interrupted read, to retry.
 fn read_error(error: io::Error) -> Result<(), FrameError> {
     if error.kind() == io::ErrorKind::Interrupted {
@@ -207,7 +278,10 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, FrameError> {
     let header = u32::try_from(len)
         .ok()
         .filter(|_| len <= FRAME_MAX)
-        .ok_or(FrameError::TooLarge { len })?;
+        .ok_or(FrameError::TooLarge {
+            len,
+            limit: FRAME_MAX,
+        })?;
     let mut frame = frame;
     frame[..HEADER_LEN].copy_from_slice(&header.to_le_bytes());
     Ok(frame)
@@ -318,7 +392,7 @@ mod tests {
         });
         assert!(matches!(
             reader.read_frame(),
-            Err(FrameError::TooLarge { len }) if len == FRAME_MAX + 1
+            Err(FrameError::TooLarge { len, .. }) if len == FRAME_MAX + 1
         ));
         assert_eq!(reader.buffered_capacity(), 0);
         assert_eq!(reader.inner.at, HEADER_LEN, "no body byte was read");

@@ -1,4 +1,4 @@
-//! The handshake: before any Raft byte, both ends prove they hold the cluster's secret.
+//! The handshake: before any Raft byte, both ends prove they hold the port's secret.
 //!
 //! ```text
 //! dialer                                           acceptor
@@ -22,7 +22,6 @@
 //! still be told apart and refused by version; `Challenge::Refused` must keep its shape
 //! across versions for the same reason.
 
-use std::io;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -41,6 +40,11 @@ pub(crate) const MAGIC: [u8; 8] = *b"raft-tcp";
 
 /// The longest a handshake may take, end to end, on either side.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest an acceptor waits for the dialer's Hello, from the moment it accepted the
+/// connection. A dialer sends its Hello at once, so this is short: a stranger that connects
+/// and says nothing (or trickles) holds a handshake place for no longer.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The largest frame the handshake reads: its messages are small, so a dialer cannot make
 /// an acceptor hold a large buffer before it has proved anything.
@@ -208,7 +212,7 @@ pub(crate) fn dial(
     let hello_frame = frame::encode(&hello)?;
     let transcript = &hello_frame[4..];
     send_raw(stream, &hello_frame, deadline)?;
-    let (their_nonce, their_proof) = match receive::<Challenge>(stream, reader, deadline)? {
+    let (their_nonce, their_proof) = match receive::<Challenge>(reader, deadline)? {
         Challenge::Refused { reason } => {
             return Err(HandshakeError::Refused {
                 reason: shown(&reason),
@@ -225,7 +229,7 @@ pub(crate) fn dial(
     }
     let proof = prove(identity, DIALER_LABEL, transcript, &their_nonce)?;
     send(stream, &Response::Proof { proof }, deadline)?;
-    match receive::<Verdict>(stream, reader, deadline)? {
+    match receive::<Verdict>(reader, deadline)? {
         Verdict::Accepted => Ok(()),
         Verdict::Refused { reason } => Err(HandshakeError::Refused {
             reason: shown(&reason),
@@ -235,7 +239,8 @@ pub(crate) fn dial(
 
 /// Runs the acceptor's side on `stream`: `check` decides whether the role the dialer claims is
 /// welcome (its `Err` is the reason given). Returns the role, now proved. A refusal is sent
-/// to the dialer with its reason, except for bytes that are no handshake at all.
+/// to the dialer with its reason, except for bytes that are no handshake at all. The Hello
+/// must arrive within [`HELLO_TIMEOUT`], the whole handshake within `timeout`.
 pub(crate) fn accept(
     stream: &TcpStream,
     reader: &mut FrameReader<TcpStream>,
@@ -243,8 +248,9 @@ pub(crate) fn accept(
     check: impl FnOnce(&Role) -> Result<(), String>,
     timeout: Duration,
 ) -> Result<Role, HandshakeError> {
-    let deadline = Instant::now() + timeout;
-    let transcript = read(stream, reader, deadline)?;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let transcript = read(reader, deadline.min(started + HELLO_TIMEOUT))?;
     let hello = match parse_hello(&transcript, &identity.cluster_id).and_then(|hello| {
         check(&hello.role).map_err(|reason| HandshakeError::Role { reason })?;
         Ok(hello)
@@ -272,7 +278,7 @@ pub(crate) fn accept(
         },
         deadline,
     )?;
-    let their_proof = match receive::<Response>(stream, reader, deadline)? {
+    let their_proof = match receive::<Response>(reader, deadline)? {
         Response::Proof { proof } => proof,
         Response::ProofRejected => {
             return Err(HandshakeError::Auth {
@@ -331,21 +337,8 @@ fn nonce() -> Result<Nonce, HandshakeError> {
     Ok(nonce)
 }
 
-/// Sets the socket's timeouts to what is left before `deadline`.
-fn time_left(stream: &TcpStream, deadline: Instant) -> Result<(), HandshakeError> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(HandshakeError::Frame(FrameError::TimedOut));
-    }
-    let set = stream
-        .set_read_timeout(Some(left))
-        .and_then(|()| stream.set_write_timeout(Some(left)));
-    set.map_err(|e| HandshakeError::Frame(FrameError::Io(e)))
-}
-
-fn send_raw(mut stream: &TcpStream, bytes: &[u8], deadline: Instant) -> Result<(), HandshakeError> {
-    time_left(stream, deadline)?;
-    io::Write::write_all(&mut stream, bytes).map_err(|e| {
+fn send_raw(stream: &TcpStream, bytes: &[u8], deadline: Instant) -> Result<(), HandshakeError> {
+    frame::write_all_before(stream, bytes, deadline).map_err(|(_, e)| {
         HandshakeError::Frame(if frame::is_timeout(&e) {
             FrameError::TimedOut
         } else {
@@ -359,26 +352,18 @@ fn send<T: Serialize>(stream: &TcpStream, message: &T, deadline: Instant) -> Res
 }
 
 /// Reads one handshake frame (at most [`HANDSHAKE_FRAME_MAX`] bytes) before `deadline`.
-fn read(
-    stream: &TcpStream,
-    reader: &mut FrameReader<TcpStream>,
-    deadline: Instant,
-) -> Result<Vec<u8>, HandshakeError> {
-    time_left(stream, deadline)?;
+fn read(reader: &mut FrameReader<TcpStream>, deadline: Instant) -> Result<Vec<u8>, HandshakeError> {
     reader.set_limit(HANDSHAKE_FRAME_MAX);
-    reader.set_deadline(Some(deadline));
-    let body = reader.read_frame();
+    let body = reader.read_frame_before(deadline);
     reader.set_limit(FRAME_MAX);
-    reader.set_deadline(None);
     Ok(body?)
 }
 
 fn receive<T: serde::de::DeserializeOwned>(
-    stream: &TcpStream,
     reader: &mut FrameReader<TcpStream>,
     deadline: Instant,
 ) -> Result<T, HandshakeError> {
-    let body = read(stream, reader, deadline)?;
+    let body = read(reader, deadline)?;
     frame::decode(&body).map_err(|e| HandshakeError::Malformed {
         reason: e.to_string(),
     })

@@ -1,4 +1,4 @@
-//! Who may talk to whom: the cluster's name and its shared secret.
+//! Who may talk to whom: the cluster's name and a port's shared secret.
 
 use std::fmt;
 
@@ -8,9 +8,10 @@ pub const SECRET_MIN: usize = 16;
 /// The most bytes a cluster id may have.
 pub const CLUSTER_ID_MAX: usize = 64;
 
-/// The cluster's shared secret. Every peer and client of the cluster holds the same bytes and
-/// proves it with an HMAC over the handshake, so the secret itself never crosses the wire.
-/// `Debug` prints its length only, so it never reaches a log.
+/// A port's shared secret: whoever dials the port proves it holds the same bytes with an HMAC
+/// over the handshake, so the secret itself never crosses the wire. The peers of a cluster
+/// share one for the peer port; the client port should have another, so that a client cannot
+/// pose as a peer. `Debug` prints its length only, so it never reaches a log.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
 
@@ -75,7 +76,8 @@ impl Drop for Secret {
 pub struct Identity {
     /// The cluster's name: 1 to [`CLUSTER_ID_MAX`] bytes.
     pub cluster_id: String,
-    /// The cluster's shared secret.
+    /// The secret of the port (the peers' for the peer port, the clients' for the client
+    /// port).
     pub secret: Secret,
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -16,14 +16,14 @@ use raft_core::PeerId;
 use raft_core::message::{Reply, Request};
 use raft_node::Inbox;
 
-use crate::PEER_QUEUE_MAX;
 use crate::frame::{self, FrameError, FrameReader, ReplyFrame, RequestFrame};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, Lane, Role};
 use crate::identity::Identity;
 use crate::outgoing::{POLL, WRITE_STALL_MAX};
-use crate::queue::{DropOldest, Pushed};
-use crate::runtime::{self, Runtime, Tracked};
+use crate::queue::{DropOldest, Queued};
+use crate::runtime::{self, Accepted, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
+use crate::{PEER_LANE_BYTES_MAX, PEER_QUEUE_MAX};
 
 /// The acceptor's side of a transport, shared by its connection threads.
 pub(crate) struct Incoming {
@@ -68,10 +68,13 @@ impl Incoming {
     }
 
     /// Serves one accepted connection until it ends.
-    pub(crate) fn serve(&self, stream: TcpStream, addr: SocketAddr) {
-        let Some(tracked) = self.runtime.track(&stream) else {
-            return;
-        };
+    pub(crate) fn serve(&self, accepted: Accepted) {
+        let Accepted {
+            stream,
+            addr,
+            tracked,
+            mut place,
+        } = accepted;
         let reader = runtime::prepare(&stream).and_then(|()| stream.try_clone());
         let mut reader = match reader {
             Ok(clone) => FrameReader::new(clone),
@@ -91,11 +94,25 @@ impl Incoming {
             Ok(Role::Peer { from, lane, .. }) => (from, lane),
             Ok(Role::Client) => return, // `check` refuses clients
             Err(e) => {
-                self.stats.count(e.counter());
-                tracing::warn!(me = %self.me, %addr, reason = %e, "refused a peer connection");
+                if !place.evicted() {
+                    let counter = e.counter();
+                    self.stats.count(counter);
+                    if let Some(left_out) = self.runtime.warnings.allow(counter.name()) {
+                        tracing::warn!(me = %self.me, %addr, reason = %e, left_out, "refused a peer connection");
+                    }
+                }
                 return;
             }
         };
+        if !place.authenticated() {
+            if !place.evicted() {
+                self.stats.count(Counter::RefusedBusy);
+                if let Some(left_out) = self.runtime.warnings.allow(Counter::RefusedBusy.name()) {
+                    tracing::warn!(me = %self.me, %addr, from, left_out, "too many peer connections: an authenticated one is closed");
+                }
+            }
+            return;
+        }
         self.stats.count(Counter::Accepted);
         tracing::info!(me = %self.me, %addr, from, lane = lane.name(), "accepted a peer connection");
         if let Some(old) = self.live().insert((from, lane), tracked.id()) {
@@ -122,7 +139,10 @@ impl Incoming {
         tracked: &Tracked,
         from: PeerId,
     ) {
-        let replies = Arc::new(DropOldest::<(u64, Reply)>::new(PEER_QUEUE_MAX));
+        let replies = Arc::new(DropOldest::<(u64, Reply)>::new(
+            PEER_QUEUE_MAX,
+            PEER_LANE_BYTES_MAX,
+        ));
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let writer = std::thread::Builder::new()
@@ -162,8 +182,9 @@ impl Incoming {
                     let replies = Arc::clone(replies);
                     let stats = Arc::clone(&self.stats);
                     self.inbox.request(from, request, move |reply| {
-                        if replies.push((id, reply)) == Pushed::DroppedOldest {
-                            stats.count(Counter::DroppedQueueFull);
+                        let pushed = replies.push((id, reply));
+                        if pushed.overflowed > 0 {
+                            stats.add(Counter::DroppedQueueFull, pushed.overflowed as u64);
                         }
                     });
                 }
@@ -194,5 +215,12 @@ impl Incoming {
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A numbered reply waiting to be written: a few dozen bytes.
+impl Queued for (u64, Reply) {
+    fn cost(&self) -> usize {
+        crate::outgoing::REPLY_FRAME_MAX
     }
 }

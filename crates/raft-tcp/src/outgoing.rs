@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use raft_core::PeerId;
-use raft_core::message::{Reply, Request};
+use raft_core::message::{AppendEntriesArgs, Reply, Request};
+use raft_core::{Entry, PeerId};
 use raft_node::Inbox;
 
 use crate::frame::{self, FrameError, FrameReader, ReplyFrame, RequestFrame};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, HandshakeError, Lane, Role};
 use crate::identity::Identity;
-use crate::queue::DropOldest;
+use crate::queue::{DropOldest, Queued};
 use crate::runtime::{self, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
 
@@ -32,12 +32,25 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long closes the connection (a peer that stopped
 /// reading, or a link that went dark).
 pub const WRITE_STALL_MAX: Duration = Duration::from_secs(5);
-/// A connection on which requests went out but nothing came back for this long is taken for
-/// dead and dialed again.
+/// A connection on which two requests, one after the other, have each waited this long with
+/// no reply at all coming back is taken for dead and dialed again.
+///
+/// Why two: a request may go unanswered on a healthy connection (the receiver's gate refuses
+/// it without a reply, or the receiver dropped the reply from a full queue), so one
+/// unanswered request proves nothing. But a healthy peer answers *something*, and Raft keeps
+/// sending (every heartbeat interval, while there is a leader). So the connection is taken
+/// for dead only when a request, and a later one too, have each waited this long with not
+/// one reply frame heard since the first went out. Only a frame that decodes as a reply
+/// counts as heard: garbage is no sign of a live peer.
 pub const SILENCE_MAX: Duration = Duration::from_secs(3);
 /// The most requests of one connection awaiting their replies; past it the oldest is
 /// forgotten (its reply, if it ever comes, counts as unknown).
 pub const OUTSTANDING_MAX: usize = 4096;
+
+/// The largest reply frame a lane reads. Replies are a few dozen bytes (a term, a flag, an
+/// index or two), so a peer has no reason to announce more, and a lane that accepted up to
+/// [`crate::FRAME_MAX`] would let a broken peer make it buffer megabytes per reply.
+pub const REPLY_FRAME_MAX: usize = 1024;
 
 /// How often a waiting thread looks at the stop flag and the connection's health.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
@@ -55,11 +68,31 @@ pub(crate) struct LaneCtx {
     pub(crate) queue: Arc<DropOldest<Request>>,
 }
 
-/// The requests of one connection awaiting replies, and how long it has been silent.
+/// The requests of one connection awaiting replies, and how long it has been silent (the
+/// silence rule is [`SILENCE_MAX`]'s).
 struct Calls {
     outstanding: BTreeMap<u64, &'static str>,
-    /// When the oldest request written since the last frame heard was written.
-    waiting_since: Option<Instant>,
+    /// When the first and the second request written since the last reply heard went out.
+    unanswered: [Option<Instant>; 2],
+}
+
+impl Calls {
+    /// A request was written (and its reply has not come yet).
+    fn written(&mut self, at: Instant) {
+        if let Some(slot) = self.unanswered.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(at);
+        }
+    }
+
+    /// A reply was heard: the connection is alive.
+    fn heard(&mut self) {
+        self.unanswered = [None, None];
+    }
+
+    /// Whether the silence rule ([`SILENCE_MAX`]) takes the connection for dead.
+    fn silent_too_long(&self) -> bool {
+        self.unanswered[1].is_some_and(|second| second.elapsed() > SILENCE_MAX)
+    }
 }
 
 /// One live connection's shared state.
@@ -171,10 +204,11 @@ fn serve(ctx: &LaneCtx, stream: &TcpStream, mut reader: FrameReader<TcpStream>, 
     let conn = Conn {
         calls: Mutex::new(Calls {
             outstanding: BTreeMap::new(),
-            waiting_since: None,
+            unanswered: [None, None],
         }),
         dead: AtomicBool::new(false),
     };
+    reader.set_limit(REPLY_FRAME_MAX);
     if let Err(e) = stream
         .set_write_timeout(Some(WRITE_STALL_MAX))
         .and_then(|()| reader.get_ref().set_read_timeout(Some(POLL)))
@@ -232,7 +266,7 @@ fn write_requests(ctx: &LaneCtx, mut stream: &TcpStream, conn: &Conn) {
         // a slow link), unless its reply already came back.
         let mut calls = conn.calls();
         if calls.outstanding.contains_key(&id) {
-            calls.waiting_since.get_or_insert_with(Instant::now);
+            calls.written(Instant::now());
         }
     }
 }
@@ -243,8 +277,7 @@ fn read_replies(ctx: &LaneCtx, reader: &mut FrameReader<TcpStream>, conn: &Conn)
         match reader.read_frame() {
             Ok(body) => deliver(ctx, conn, &body),
             Err(FrameError::TimedOut) => {
-                let since = conn.calls().waiting_since;
-                if since.is_some_and(|t| t.elapsed() > SILENCE_MAX) {
+                if conn.calls().silent_too_long() {
                     tracing::warn!(to = %ctx.to, lane = ctx.lane.name(), "no reply from the peer for too long: reconnecting");
                     break;
                 }
@@ -270,9 +303,11 @@ fn deliver(ctx: &LaneCtx, conn: &Conn, body: &[u8]) {
     let decoded = frame::decode::<ReplyFrame<Reply>>(body);
     let expected = {
         let mut calls = conn.calls();
-        calls.waiting_since = None;
         match &decoded {
-            Ok(frame) => calls.outstanding.remove(&frame.id),
+            Ok(frame) => {
+                calls.heard();
+                calls.outstanding.remove(&frame.id)
+            }
             Err(_) => None,
         }
     };
@@ -297,6 +332,76 @@ fn deliver(ctx: &LaneCtx, conn: &Conn, body: &[u8]) {
     }
 }
 
+/// What [`encoded_size_max`] counts for a request besides its entries or its snapshot: the
+/// frame's length, the request's number, its kind, its terms, indexes and ids, and the
+/// lengths, each at its longest.
+const REQUEST_FIXED_MAX: usize = 96;
+
+/// What [`encoded_size_max`] counts for an entry besides its command: its index, its term
+/// and its command's length, each at its longest.
+const ENTRY_FIXED_MAX: usize = 30;
+
+/// An AppendEntries whose entries take at most this many bytes in its frame (counting for
+/// each entry its command and 30 bytes for its index, term and length) travels on the
+/// Control lane, so that the common small append to a follower a little behind is not
+/// queued behind a snapshot (4 KiB).
+pub const CONTROL_ENTRIES_MAX: usize = 4 << 10;
+
+/// An upper bound of the bytes of a request's frame, counted without encoding it: what it
+/// costs in a queue.
+pub(crate) fn encoded_size_max(request: &Request) -> usize {
+    REQUEST_FIXED_MAX.saturating_add(match request {
+        Request::RequestVote(_) | Request::PreVote(_) => 0,
+        Request::AppendEntries(args) => entries_size_max(&args.entries),
+        Request::InstallSnapshot(args) => args.data.len(),
+    })
+}
+
+/// An upper bound of the bytes that `entries` take in a frame.
+fn entries_size_max(entries: &[Entry]) -> usize {
+    entries.iter().fold(0, |sum: usize, entry| {
+        sum.saturating_add(ENTRY_FIXED_MAX)
+            .saturating_add(entry.command.len())
+    })
+}
+
+/// The last log index an AppendEntries covers: its `prev_log_index` if it has no entries.
+fn last_index(args: &AppendEntriesArgs) -> u64 {
+    let count = u64::try_from(args.entries.len()).unwrap_or(u64::MAX);
+    args.prev_log_index.0.saturating_add(count)
+}
+
+impl Queued for Request {
+    fn cost(&self) -> usize {
+        encoded_size_max(self)
+    }
+
+    /// A queued request has not been written, so it has no number yet and no reply is
+    /// awaited for it: dropping it leaves the pairing of replies intact. Raft retries what is
+    /// lost; here only what the newer request carries anyway is dropped:
+    ///
+    /// - an older InstallSnapshot, for a newer one (the leader's latest snapshot is at least
+    ///   as far along);
+    /// - an older AppendEntries of the same term, for one that starts no later and ends no
+    ///   earlier. In one term the leader's log only grows, so the newer one holds the older
+    ///   one's entries (and a commit index at least as high). Pipelined requests that each
+    ///   carry different entries are kept.
+    fn supersedes(&self, older: &Request) -> bool {
+        match (self, older) {
+            (Request::InstallSnapshot(new), Request::InstallSnapshot(old)) => {
+                new.term >= old.term && new.leader_id == old.leader_id
+            }
+            (Request::AppendEntries(new), Request::AppendEntries(old)) => {
+                new.term == old.term
+                    && new.leader_id == old.leader_id
+                    && new.prev_log_index <= old.prev_log_index
+                    && last_index(new) >= last_index(old)
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The name of the reply a request expects ([`Reply::name`]).
 fn reply_name(request: &Request) -> &'static str {
     match request {
@@ -308,11 +413,114 @@ fn reply_name(request: &Request) -> &'static str {
 }
 
 /// The lane a request travels on: what is small and urgent on Control, what may be large on
-/// Bulk, so that a heartbeat never waits behind a snapshot.
+/// Bulk, so that a heartbeat never waits behind a snapshot. An AppendEntries goes on Control
+/// while its entries take at most [`CONTROL_ENTRIES_MAX`] bytes.
+///
+/// So two AppendEntries to one follower may arrive in another order than they were sent (a
+/// large one on Bulk, then a small one on Control). Raft allows it: the follower checks each
+/// against its log on its own (`prev_log_index` and `prev_log_term`), an older one never
+/// truncates entries a newer one appended unless they conflict, and the leader never lowers
+/// its `match_index` for a late reply.
 pub(crate) fn lane_of(request: &Request) -> Lane {
     match request {
         Request::RequestVote(_) | Request::PreVote(_) => Lane::Control,
-        Request::AppendEntries(args) if args.entries.is_empty() => Lane::Control,
+        Request::AppendEntries(args) if entries_size_max(&args.entries) <= CONTROL_ENTRIES_MAX => {
+            Lane::Control
+        }
         Request::AppendEntries(_) | Request::InstallSnapshot(_) => Lane::Bulk,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use raft_core::message::{InstallSnapshotArgs, RequestVoteArgs};
+    use raft_core::{LogIndex, Term};
+
+    use super::*;
+
+    fn append(term: u64, prev: u64, count: u64, len: usize) -> Request {
+        Request::AppendEntries(AppendEntriesArgs {
+            term: Term(term),
+            leader_id: PeerId(1),
+            prev_log_index: LogIndex(prev),
+            prev_log_term: Term(term),
+            entries: (1..=count)
+                .map(|i| Entry {
+                    index: LogIndex(prev + i),
+                    term: Term(term),
+                    command: vec![0; len],
+                })
+                .collect(),
+            leader_commit: LogIndex(prev),
+        })
+    }
+
+    fn snapshot(term: u64, index: u64) -> Request {
+        Request::InstallSnapshot(InstallSnapshotArgs {
+            term: Term(term),
+            leader_id: PeerId(1),
+            last_included_index: LogIndex(index),
+            last_included_term: Term(term),
+            data: vec![1; 100],
+        })
+    }
+
+    #[test]
+    fn a_request_supersedes_only_what_it_carries_all_of() {
+        // The same start, more entries (raft-core's pipelined appends from one next_index).
+        assert!(append(3, 10, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(append(3, 8, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        // A heartbeat is covered by an append from the same place or earlier.
+        assert!(append(3, 10, 1, 1).supersedes(&append(3, 10, 0, 0)));
+        assert!(append(3, 10, 0, 0).supersedes(&append(3, 10, 0, 0)));
+        // Not: fewer entries, later entries, another term, another kind.
+        assert!(!append(3, 10, 1, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(3, 11, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(4, 10, 5, 1).supersedes(&append(3, 10, 2, 1)));
+        assert!(!append(3, 10, 0, 0).supersedes(&append(3, 10, 1, 1)));
+        assert!(!append(3, 10, 5, 1).supersedes(&snapshot(3, 10)));
+        // A newer snapshot replaces an older one, never the reverse across terms.
+        assert!(snapshot(3, 20).supersedes(&snapshot(3, 10)));
+        assert!(snapshot(4, 20).supersedes(&snapshot(3, 30)));
+        assert!(!snapshot(3, 20).supersedes(&snapshot(4, 10)));
+        assert!(!snapshot(3, 20).supersedes(&append(3, 10, 1, 1)));
+    }
+
+    #[test]
+    fn small_appends_go_on_control_and_large_ones_on_bulk() {
+        let args = RequestVoteArgs {
+            term: Term(1),
+            candidate_id: PeerId(1),
+            last_log_index: LogIndex(0),
+            last_log_term: Term(0),
+        };
+        assert_eq!(lane_of(&Request::RequestVote(args.clone())), Lane::Control);
+        assert_eq!(lane_of(&Request::PreVote(args)), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 0, 0)), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 3, 100)), Lane::Control);
+        assert_eq!(lane_of(&append(3, 10, 1, CONTROL_ENTRIES_MAX)), Lane::Bulk);
+        assert_eq!(lane_of(&append(3, 10, 200, 30)), Lane::Bulk);
+        assert_eq!(lane_of(&snapshot(3, 10)), Lane::Bulk);
+    }
+
+    #[test]
+    fn the_size_bound_is_never_below_the_frame() {
+        for request in [
+            append(u64::MAX >> 1, u64::MAX >> 2, 3, 1000),
+            append(1, 0, 0, 0),
+            snapshot(u64::MAX >> 1, u64::MAX >> 1),
+        ] {
+            let frame = frame::encode(&RequestFrame {
+                id: u64::MAX,
+                request: &request,
+            })
+            .expect("encodes");
+            assert!(
+                frame.len() <= encoded_size_max(&request),
+                "{} > {}",
+                frame.len(),
+                encoded_size_max(&request)
+            );
+        }
     }
 }

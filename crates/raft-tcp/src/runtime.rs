@@ -1,14 +1,15 @@
 //! What every thread of a transport or a client port shares: the stop flag, the open
 //! sockets (so that stopping can close them and wake every thread blocked on one), the
-//! threads to join, and the accept loop.
+//! threads to join, the accept loop with its connection budgets, and the rate limit of
+//! warning lines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::stats::{Counter, TcpStats};
 
@@ -21,6 +22,8 @@ pub(crate) struct Runtime {
     stopping: AtomicBool,
     state: Mutex<State>,
     wake: Condvar,
+    /// The rate limit of its warning lines about strangers.
+    pub(crate) warnings: WarnLimit,
 }
 
 #[derive(Debug, Default)]
@@ -153,47 +156,213 @@ impl Drop for Tracked {
     }
 }
 
-/// Counts open connections; the guard gives its place back when the connection ends.
-struct OpenGuard(Arc<AtomicUsize>);
+/// How many connections one listener serves at once. A connection is first *handshaking*
+/// (it has proved nothing yet), then *authenticated*; each kind has its own budget, so that
+/// strangers, who never get past the handshake, cannot take the places of the peers or
+/// clients who do.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budgets {
+    /// The most connections in their handshake at once. When a new connection finds them
+    /// all taken, the oldest is closed to make room (counted in `evicted_handshakes`): a
+    /// stranger holding every place cannot keep out a peer, whose handshake takes a round
+    /// trip or two, unless it opens this many connections within that time.
+    pub(crate) handshaking: usize,
+    /// The most authenticated connections at once; past it a newly authenticated one is
+    /// closed (counted in `refused_busy`).
+    pub(crate) authenticated: usize,
+}
 
-impl Drop for OpenGuard {
+/// The places of one listener's connections.
+#[derive(Debug, Default)]
+struct Places {
+    next: u64,
+    /// The connections in their handshake, oldest first: place number to tracked socket id.
+    handshaking: BTreeMap<u64, u64>,
+    /// Connections closed to make room whose thread has not ended yet.
+    evicted: usize,
+    authenticated: usize,
+}
+
+fn lock(places: &Mutex<Places>) -> MutexGuard<'_, Places> {
+    places.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a connection stands in its listener's budgets; gives its place back when dropped.
+#[derive(Debug)]
+pub(crate) struct Place {
+    places: Arc<Mutex<Places>>,
+    number: u64,
+    stage: Stage,
+    max_authenticated: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Counted in `handshaking`, or in `evicted` once it is no longer there.
+    Handshaking,
+    /// Counted in `authenticated`.
+    Authenticated,
+    /// Counted nowhere.
+    Released,
+}
+
+impl Place {
+    /// The handshake succeeded: moves the connection to the authenticated budget. False if
+    /// that is full, or if the connection was evicted meanwhile: then close it.
+    pub(crate) fn authenticated(&mut self) -> bool {
+        if self.stage != Stage::Handshaking {
+            return self.stage == Stage::Authenticated;
+        }
+        let mut places = lock(&self.places);
+        if places.handshaking.remove(&self.number).is_none() {
+            return false; // evicted: `evicted` still counts it, until the drop
+        }
+        if places.authenticated >= self.max_authenticated {
+            self.stage = Stage::Released;
+            return false;
+        }
+        places.authenticated += 1;
+        self.stage = Stage::Authenticated;
+        true
+    }
+
+    /// Whether the connection was closed to make room for a newer one (its failed handshake
+    /// is then no refusal of its own: the eviction was counted).
+    pub(crate) fn evicted(&self) -> bool {
+        self.stage == Stage::Handshaking && !lock(&self.places).handshaking.contains_key(&self.number)
+    }
+}
+
+impl Drop for Place {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut places = lock(&self.places);
+        match self.stage {
+            Stage::Handshaking => {
+                if places.handshaking.remove(&self.number).is_none() {
+                    places.evicted = places.evicted.saturating_sub(1);
+                }
+            }
+            Stage::Authenticated => places.authenticated = places.authenticated.saturating_sub(1),
+            Stage::Released => {}
+        }
+    }
+}
+
+/// A connection the accept loop took, for its serving thread.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) addr: SocketAddr,
+    /// The socket, tracked (stopping the runtime, or an eviction, shuts it down).
+    pub(crate) tracked: Tracked,
+    /// Its place in the budgets.
+    pub(crate) place: Place,
+}
+
+/// The least time between two warning lines for the same reason.
+pub(crate) const WARN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rate-limits warning lines about what strangers do (refused handshakes, a full listener):
+/// at most one line per reason per [`WARN_INTERVAL`], each saying how many were left out
+/// since the last. A flood of connections must not become a flood of log lines.
+#[derive(Debug, Default)]
+pub(crate) struct WarnLimit {
+    reasons: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl WarnLimit {
+    /// Whether a line for `reason` may be written now: `Some(lines left out since the last
+    /// one)`, or `None` (this one is left out, and counted).
+    pub(crate) fn allow(&self, reason: &'static str) -> Option<u64> {
+        self.allow_at(reason, Instant::now())
+    }
+
+    fn allow_at(&self, reason: &'static str, now: Instant) -> Option<u64> {
+        let mut reasons = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
+        match reasons.get_mut(reason) {
+            Some((last, left_out)) if now.saturating_duration_since(*last) < WARN_INTERVAL => {
+                *left_out = left_out.saturating_add(1);
+                None
+            }
+            Some((last, left_out)) => {
+                *last = now;
+                Some(std::mem::take(left_out))
+            }
+            None => {
+                reasons.insert(reason, (now, 0));
+                Some(0)
+            }
+        }
     }
 }
 
 /// Accepts connections on `listener` until the runtime stops, each on its own thread running
-/// `serve`. Past `open_max` open connections a new one is closed at once, counted in
-/// `refused_busy`.
+/// `serve`, within `budgets` (see [`Budgets`]): a connection that finds every handshake place
+/// taken evicts the oldest handshaking one, unless as many evicted ones are still winding
+/// down, in which case it is closed at once (counted in `refused_busy`).
 pub(crate) fn accept_loop<F>(
     runtime: &Arc<Runtime>,
     listener: &TcpListener,
     stats: &TcpStats,
-    open_max: usize,
+    budgets: Budgets,
     name: &str,
     serve: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) + Send + Sync + 'static,
+    F: Fn(Accepted) + Send + Sync + 'static,
 {
     let serve = Arc::new(serve);
-    let open = Arc::new(AtomicUsize::new(0));
+    let places = Arc::new(Mutex::new(Places::default()));
+    let handshaking_max = budgets.handshaking.max(1);
     let mut last_error: Option<String> = None;
     while !runtime.stopping() {
         match listener.accept() {
             Ok((stream, addr)) => {
                 last_error = None;
-                if open.load(Ordering::Acquire) >= open_max {
-                    stats.count(Counter::RefusedBusy);
-                    tracing::warn!(%addr, open_max, "{name}: too many open connections: refused");
+                // Not tracked (the runtime is stopping, or the socket cannot be cloned): it was
+                // shut down.
+                let Some(tracked) = runtime.track(&stream) else {
                     continue;
+                };
+                let mut evict = None;
+                let number = {
+                    let mut places = lock(&places);
+                    if places.handshaking.len() >= handshaking_max {
+                        if places.evicted >= handshaking_max {
+                            drop(places);
+                            stats.count(Counter::RefusedBusy);
+                            if let Some(left_out) = runtime.warnings.allow("busy") {
+                                tracing::warn!(%addr, handshaking = handshaking_max, left_out, "{name}: too many connections in their handshake: refused");
+                            }
+                            continue;
+                        }
+                        evict = places.handshaking.pop_first().map(|(_, socket)| socket);
+                        places.evicted += 1;
+                    }
+                    let number = places.next;
+                    places.next += 1;
+                    places.handshaking.insert(number, tracked.id());
+                    number
+                };
+                if let Some(socket) = evict {
+                    runtime.close_socket(socket);
+                    stats.count(Counter::EvictedHandshakes);
+                    if let Some(left_out) = runtime.warnings.allow("evicted") {
+                        tracing::warn!(%addr, handshaking = handshaking_max, left_out, "{name}: every handshake place is taken: the oldest handshake is closed to make room");
+                    }
                 }
-                open.fetch_add(1, Ordering::AcqRel);
-                let guard = OpenGuard(Arc::clone(&open));
+                let accepted = Accepted {
+                    stream,
+                    addr,
+                    tracked,
+                    place: Place {
+                        places: Arc::clone(&places),
+                        number,
+                        stage: Stage::Handshaking,
+                        max_authenticated: budgets.authenticated,
+                    },
+                };
                 let serve = Arc::clone(&serve);
-                let spawned = runtime.spawn(format!("{name}-conn"), move || {
-                    let _guard = guard;
-                    serve(stream, addr);
-                });
+                let spawned = runtime.spawn(format!("{name}-conn"), move || serve(accepted));
                 if let Err(e) = spawned {
                     tracing::warn!(%addr, %e, "{name}: cannot start a connection thread: refused");
                 }
@@ -220,4 +389,67 @@ pub(crate) fn accept_loop<F>(
 pub(crate) fn prepare(stream: &TcpStream) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_limited_to_one_line_per_reason_per_interval() {
+        let limit = WarnLimit::default();
+        let start = Instant::now();
+        assert_eq!(limit.allow_at("busy", start), Some(0));
+        for i in 1..100 {
+            assert_eq!(limit.allow_at("busy", start + Duration::from_millis(i)), None);
+        }
+        // Another reason has its own line.
+        assert_eq!(limit.allow_at("auth", start), Some(0));
+        // A second later, one line, saying how many were left out.
+        assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL), Some(99));
+        assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL), None);
+        assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL * 3), Some(1));
+    }
+
+    fn place(places: &Arc<Mutex<Places>>, number: u64, max_authenticated: usize) -> Place {
+        lock(places).handshaking.insert(number, number);
+        Place {
+            places: Arc::clone(places),
+            number,
+            stage: Stage::Handshaking,
+            max_authenticated,
+        }
+    }
+
+    #[test]
+    fn places_move_between_budgets_and_are_given_back() {
+        let places = Arc::new(Mutex::new(Places::default()));
+        let mut first = place(&places, 1, 1);
+        let mut second = place(&places, 2, 1);
+        assert!(first.authenticated());
+        assert!(first.authenticated(), "asking again changes nothing");
+        assert!(!second.authenticated(), "the authenticated budget is full");
+        {
+            let places = lock(&places);
+            assert_eq!((places.handshaking.len(), places.authenticated), (0, 1));
+        }
+        drop(second);
+        drop(first);
+        assert_eq!(lock(&places).authenticated, 0);
+        // An evicted place is counted as winding down until its connection ends.
+        let mut third = place(&places, 3, 1);
+        {
+            let mut places = lock(&places);
+            places.handshaking.remove(&3);
+            places.evicted += 1;
+        }
+        assert!(third.evicted());
+        assert!(!third.authenticated(), "an evicted connection is closed");
+        drop(third);
+        let places = lock(&places);
+        assert_eq!(
+            (places.handshaking.len(), places.evicted, places.authenticated),
+            (0, 0, 0)
+        );
+    }
 }

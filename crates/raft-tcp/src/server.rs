@@ -11,16 +11,25 @@ use crate::frame::{self, ClientFrame, FrameError, FrameReader};
 use crate::handshake::{self, HANDSHAKE_TIMEOUT, Role};
 use crate::identity::Identity;
 use crate::outgoing::{POLL, WRITE_STALL_MAX};
-use crate::queue::{DropOldest, Pushed};
-use crate::runtime::{self, Runtime, Tracked};
+use crate::queue::{DropOldest, Queued};
+use crate::runtime::{self, Accepted, Budgets, Runtime, Tracked};
 use crate::stats::{Counter, TcpStats};
 
-/// The most client connections open at once (each costs two threads); past it a new one is
-/// closed at once and counted in `refused_busy`.
+/// The most authenticated client connections open at once (each costs two threads); past
+/// it a newly authenticated one is closed and counted in `refused_busy`.
 pub const CLIENT_CONNS_MAX: usize = 256;
+
+/// The most client connections in their handshake at once, a budget apart from
+/// [`CLIENT_CONNS_MAX`] so that strangers never take authenticated clients' places. A new
+/// connection that finds them all taken closes the oldest (counted in `evicted_handshakes`).
+pub const CLIENT_HANDSHAKES_MAX: usize = 32;
 
 /// The most replies waiting to be written to one client; past it the oldest is dropped.
 pub const CLIENT_REPLY_QUEUE_MAX: usize = 1024;
+
+/// The most bytes of replies waiting to be written to one client (64 MiB); past it the
+/// oldest are dropped.
+pub const CLIENT_REPLY_BYTES_MAX: usize = 64 << 20;
 
 type Handler = dyn Fn(Vec<u8>, ClientReplier) + Send + Sync;
 type Replies = DropOldest<(u64, Vec<u8>)>;
@@ -42,9 +51,14 @@ pub struct ClientReplier {
 impl ClientReplier {
     /// Sends `payload` as the reply. Never blocks; if the client has gone, it is dropped.
     pub fn reply(self, payload: Vec<u8>) {
-        if self.replies.push((self.id, payload)) == Pushed::DroppedOldest {
-            self.stats.count(Counter::DroppedQueueFull);
-            tracing::warn!("a client's reply queue is full: its oldest reply is dropped");
+        let pushed = self.replies.push((self.id, payload));
+        if pushed.overflowed > 0 {
+            self.stats
+                .add(Counter::DroppedQueueFull, pushed.overflowed as u64);
+            tracing::warn!(
+                dropped = pushed.overflowed,
+                "a client's reply queue is full: its oldest replies are dropped"
+            );
         }
     }
 }
@@ -58,7 +72,8 @@ impl std::fmt::Debug for ClientReplier {
 }
 
 impl ClientServer {
-    /// Accepts clients of `identity`'s cluster on `listener`; `handler` gets each request
+    /// Accepts clients of `identity`'s cluster (holding its secret, which should not be the
+    /// peers': see [`crate::Secret`]) on `listener`; `handler` gets each request
     /// with the replier that answers it. The handler runs on the connection's reader thread:
     /// it should hand the work on rather than wait for it.
     ///
@@ -85,9 +100,12 @@ impl ClientServer {
                 &accept_runtime,
                 &listener,
                 &stats,
-                CLIENT_CONNS_MAX,
+                Budgets {
+                    handshaking: CLIENT_HANDSHAKES_MAX,
+                    authenticated: CLIENT_CONNS_MAX,
+                },
                 "raft-tcp-client",
-                move |stream, addr| port.serve(stream, addr),
+                move |accepted| port.serve(accepted),
             );
         })?;
         Ok(ClientServer { runtime })
@@ -115,10 +133,13 @@ struct Port {
 }
 
 impl Port {
-    fn serve(&self, stream: TcpStream, addr: SocketAddr) {
-        let Some(tracked) = self.runtime.track(&stream) else {
-            return;
-        };
+    fn serve(&self, accepted: Accepted) {
+        let Accepted {
+            stream,
+            addr,
+            tracked,
+            mut place,
+        } = accepted;
         let reader = runtime::prepare(&stream).and_then(|()| stream.try_clone());
         let mut reader = match reader {
             Ok(clone) => FrameReader::new(clone),
@@ -132,8 +153,22 @@ impl Port {
             Role::Peer { .. } => Err("a peer on the client port (peers use the peer port)".to_string()),
         };
         if let Err(e) = handshake::accept(&stream, &mut reader, &self.identity, check, HANDSHAKE_TIMEOUT) {
-            self.stats.count(e.counter());
-            tracing::warn!(%addr, reason = %e, "refused a client connection");
+            if !place.evicted() {
+                let counter = e.counter();
+                self.stats.count(counter);
+                if let Some(left_out) = self.runtime.warnings.allow(counter.name()) {
+                    tracing::warn!(%addr, reason = %e, left_out, "refused a client connection");
+                }
+            }
+            return;
+        }
+        if !place.authenticated() {
+            if !place.evicted() {
+                self.stats.count(Counter::RefusedBusy);
+                if let Some(left_out) = self.runtime.warnings.allow(Counter::RefusedBusy.name()) {
+                    tracing::warn!(%addr, left_out, max = CLIENT_CONNS_MAX, "too many clients: an authenticated one is closed");
+                }
+            }
             return;
         }
         self.stats.count(Counter::Accepted);
@@ -153,7 +188,7 @@ impl Port {
         tracked: &Tracked,
         addr: SocketAddr,
     ) {
-        let replies = Arc::new(Replies::new(CLIENT_REPLY_QUEUE_MAX));
+        let replies = Arc::new(Replies::new(CLIENT_REPLY_QUEUE_MAX, CLIENT_REPLY_BYTES_MAX));
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let writer = std::thread::Builder::new()
@@ -219,5 +254,12 @@ impl Port {
             }
         }
         let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A numbered reply to a client: its payload, and a little for its frame.
+impl Queued for (u64, Vec<u8>) {
+    fn cost(&self) -> usize {
+        self.1.len().saturating_add(32)
     }
 }

@@ -16,9 +16,11 @@ pub struct TcpStats {
     refused_frame: AtomicU64,
     refused_handshake: AtomicU64,
     refused_busy: AtomicU64,
+    evicted_handshakes: AtomicU64,
     decode_failures: AtomicU64,
     unknown_replies: AtomicU64,
     dropped_queue_full: AtomicU64,
+    dropped_superseded: AtomicU64,
     dropped_unreachable: AtomicU64,
     dropped_too_large: AtomicU64,
     connects: AtomicU64,
@@ -46,12 +48,19 @@ pub struct TcpStatsSnapshot {
     pub refused_handshake: u64,
     /// Connections closed at once because too many were open or being authenticated.
     pub refused_busy: u64,
+    /// Connections closed in their handshake to make room for a newer one: every handshake
+    /// place was taken (a flood of connections, or many slow dialers).
+    pub evicted_handshakes: u64,
     /// Frames of an authenticated connection that did not decode (dropped, not stepped).
     pub decode_failures: u64,
     /// Replies to no outstanding request (dropped, not stepped).
     pub unknown_replies: u64,
-    /// Requests or replies dropped because their queue was full (the oldest goes first).
+    /// Requests or replies dropped because their queue was full, by count or by bytes (the
+    /// oldest goes first).
     pub dropped_queue_full: u64,
+    /// Queued requests dropped because a newer one made them useless: a newer
+    /// InstallSnapshot, or an AppendEntries carrying everything an older one did.
+    pub dropped_superseded: u64,
     /// Requests dropped because their peer could not be reached.
     pub dropped_unreachable: u64,
     /// Requests or replies dropped because they would make a frame over the limit.
@@ -75,14 +84,42 @@ pub(crate) enum Counter {
     RefusedFrame,
     RefusedHandshake,
     RefusedBusy,
+    EvictedHandshakes,
     DecodeFailures,
     UnknownReplies,
     DroppedQueueFull,
+    DroppedSuperseded,
     DroppedUnreachable,
     DroppedTooLarge,
     Connects,
     ConnectFailures,
     Replaced,
+}
+
+impl Counter {
+    /// The counter's name (its field in [`TcpStatsSnapshot`]), for traces.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Counter::Accepted => "accepted",
+            Counter::RefusedVersion => "refused_version",
+            Counter::RefusedCluster => "refused_cluster",
+            Counter::RefusedPeer => "refused_peer",
+            Counter::RefusedAuth => "refused_auth",
+            Counter::RefusedFrame => "refused_frame",
+            Counter::RefusedHandshake => "refused_handshake",
+            Counter::RefusedBusy => "refused_busy",
+            Counter::EvictedHandshakes => "evicted_handshakes",
+            Counter::DecodeFailures => "decode_failures",
+            Counter::UnknownReplies => "unknown_replies",
+            Counter::DroppedQueueFull => "dropped_queue_full",
+            Counter::DroppedSuperseded => "dropped_superseded",
+            Counter::DroppedUnreachable => "dropped_unreachable",
+            Counter::DroppedTooLarge => "dropped_too_large",
+            Counter::Connects => "connects",
+            Counter::ConnectFailures => "connect_failures",
+            Counter::Replaced => "replaced",
+        }
+    }
 }
 
 impl TcpStats {
@@ -105,9 +142,11 @@ impl TcpStats {
             refused_frame: get(&self.refused_frame),
             refused_handshake: get(&self.refused_handshake),
             refused_busy: get(&self.refused_busy),
+            evicted_handshakes: get(&self.evicted_handshakes),
             decode_failures: get(&self.decode_failures),
             unknown_replies: get(&self.unknown_replies),
             dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_superseded: get(&self.dropped_superseded),
             dropped_unreachable: get(&self.dropped_unreachable),
             dropped_too_large: get(&self.dropped_too_large),
             connects: get(&self.connects),
@@ -127,9 +166,11 @@ impl TcpStats {
             Counter::RefusedFrame => &self.refused_frame,
             Counter::RefusedHandshake => &self.refused_handshake,
             Counter::RefusedBusy => &self.refused_busy,
+            Counter::EvictedHandshakes => &self.evicted_handshakes,
             Counter::DecodeFailures => &self.decode_failures,
             Counter::UnknownReplies => &self.unknown_replies,
             Counter::DroppedQueueFull => &self.dropped_queue_full,
+            Counter::DroppedSuperseded => &self.dropped_superseded,
             Counter::DroppedUnreachable => &self.dropped_unreachable,
             Counter::DroppedTooLarge => &self.dropped_too_large,
             Counter::Connects => &self.connects,
@@ -148,7 +189,8 @@ impl TcpStats {
 }
 
 impl TcpStatsSnapshot {
-    /// Handshakes refused for any reason (not counting `refused_busy`).
+    /// Handshakes refused for any reason (not counting `refused_busy` nor
+    /// `evicted_handshakes`).
     #[must_use]
     pub fn refused_total(&self) -> u64 {
         [

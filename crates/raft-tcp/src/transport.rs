@@ -9,14 +9,14 @@ use raft_core::PeerId;
 use raft_core::message::Request;
 use raft_node::{Inbox, Transport};
 
-use crate::PEER_QUEUE_MAX;
 use crate::handshake::Lane;
 use crate::identity::Identity;
 use crate::incoming::Incoming;
 use crate::outgoing::{self, LaneCtx};
-use crate::queue::{DropOldest, Pushed};
-use crate::runtime::{self, Runtime};
+use crate::queue::DropOldest;
+use crate::runtime::{self, Budgets, Runtime};
 use crate::stats::{Counter, TcpStats};
+use crate::{PEER_LANE_BYTES_MAX, PEER_QUEUE_MAX};
 
 /// Where the peers of a cluster are and who this one is.
 #[derive(Clone, Debug)]
@@ -25,9 +25,14 @@ pub struct PeerConfig {
     pub me: PeerId,
     /// The address this peer dials to reach peer `i` (`host:port`); `peers[me]` is unused.
     pub peers: Vec<String>,
-    /// The cluster's id and secret.
+    /// The cluster's id and the peers' secret (not the clients': see [`crate::Secret`]).
     pub identity: Identity,
 }
+
+/// Handshake places of a peer's listener beyond one per lane of every other peer (see
+/// [`crate::TcpTransport`]'s budgets): room for strangers and for redials, which a stranger
+/// cannot keep for long (the oldest handshake is closed to make room for a new one).
+pub const PEER_HANDSHAKES_EXTRA: usize = 8;
 
 /// The queues of the two lanes to one peer.
 type Lanes = [Arc<DropOldest<Request>>; 2];
@@ -83,23 +88,22 @@ impl TcpTransport {
             runtime: Arc::clone(&runtime),
             live: Mutex::new(HashMap::new()),
         });
-        // Two lanes per other peer, plus room for as many reconnects and strangers.
-        let open_max = 4 * peer_count + 16;
+        // Authenticated: each other peer's two lanes, and as many again for a lane that
+        // connects anew while its old connection winds down. Handshaking: every lane at once
+        // (a restarted cluster), and a few more; strangers wait there, never in the first.
+        let others = peer_count.saturating_sub(1);
+        let budgets = Budgets {
+            handshaking: 2 * others + PEER_HANDSHAKES_EXTRA,
+            authenticated: 4 * others,
+        };
         {
             let runtime = Arc::clone(&runtime);
             let stats = Arc::clone(&stats);
             let name = format!("raft-tcp-{}", config.me);
             transport.runtime.spawn(format!("{name}-accept"), move || {
-                runtime::accept_loop(
-                    &runtime,
-                    &listener,
-                    &stats,
-                    open_max,
-                    &name,
-                    move |stream, addr| {
-                        incoming.serve(stream, addr);
-                    },
-                );
+                runtime::accept_loop(&runtime, &listener, &stats, budgets, &name, move |accepted| {
+                    incoming.serve(accepted)
+                });
             })?;
         }
         for (i, addr) in config.peers.iter().enumerate() {
@@ -109,8 +113,8 @@ impl TcpTransport {
             }
             let to = PeerId(u32::try_from(i).unwrap_or(u32::MAX));
             let lanes: Lanes = [
-                Arc::new(DropOldest::new(PEER_QUEUE_MAX)),
-                Arc::new(DropOldest::new(PEER_QUEUE_MAX)),
+                Arc::new(DropOldest::new(PEER_QUEUE_MAX, PEER_LANE_BYTES_MAX)),
+                Arc::new(DropOldest::new(PEER_QUEUE_MAX, PEER_LANE_BYTES_MAX)),
             ];
             for (lane, queue) in Lane::ALL.into_iter().zip(&lanes) {
                 let ctx = LaneCtx {
@@ -147,9 +151,16 @@ impl Transport for TcpTransport {
         };
         let lane = outgoing::lane_of(&request);
         let queue = &lanes[usize::from(lane == Lane::Bulk)];
-        if queue.push(request) == Pushed::DroppedOldest {
-            self.stats.count(Counter::DroppedQueueFull);
-            tracing::debug!(me = %self.me, %to, lane = lane.name(), "the queue to the peer is full: the oldest request is dropped");
+        // What the push drops is freed in it, after the queue's lock is released.
+        let pushed = queue.push(request);
+        if pushed.superseded > 0 {
+            self.stats
+                .add(Counter::DroppedSuperseded, pushed.superseded as u64);
+        }
+        if pushed.overflowed > 0 {
+            self.stats
+                .add(Counter::DroppedQueueFull, pushed.overflowed as u64);
+            tracing::debug!(me = %self.me, %to, lane = lane.name(), dropped = pushed.overflowed, "the queue to the peer is full: the oldest requests are dropped");
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{CLUSTER, Hello, Lane, Raw, Role, SECRET, WAIT_MAX, bind, identity, identity_of, wait_until};
+use raft_tcp::server::CLIENT_HANDSHAKES_MAX;
 use raft_tcp::{CallError, ClientConn, ClientReplier, ClientServer, ConnectError, TcpStats};
 
 /// A client port on loopback whose handler is `handler`; its address and counters.
@@ -214,4 +215,120 @@ fn a_stopped_server_closes_its_connections() {
         conn.call(b"y", WAIT_MAX),
         Err(CallError::Closed | CallError::Io(_))
     ));
+}
+
+/// A client port played by the test: it accepts one client (with the test secret) and hands
+/// the connection to `play`, on a thread of its own. Returns the address and the thread.
+fn fake_server(play: impl FnOnce(Raw) + Send + 'static) -> (String, std::thread::JoinHandle<()>) {
+    let listener = bind();
+    let addr = listener.local_addr().expect("addr").to_string();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let thread = std::thread::spawn(move || {
+        let deadline = Instant::now() + WAIT_MAX;
+        let stream = loop {
+            assert!(Instant::now() < deadline, "no client came");
+            if let Ok((stream, _)) = listener.accept() {
+                break stream;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        stream.set_nonblocking(false).expect("blocking");
+        let (raw, _hello) = Raw::accept(stream);
+        play(raw);
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_reply_trickling_in_does_not_stretch_the_call_timeout() {
+    let timeout = Duration::from_secs(1);
+    let (done_tx, done_rx) = flume::bounded::<()>(1);
+    let (addr, server) = fake_server(move |mut raw| {
+        let _request = raw.recv_body().expect("the request");
+        // One byte of a reply just before the caller's deadline, then nothing.
+        std::thread::sleep(timeout - Duration::from_millis(100));
+        raw.send_bytes(&[9]).expect("sent");
+        let _ = done_rx.recv_timeout(WAIT_MAX);
+    });
+    let mut conn = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    let started = Instant::now();
+    let result = conn.call(b"anyone there?", timeout);
+    let took = started.elapsed();
+    let _ = done_tx.send(());
+    server.join().expect("the fake server did not panic");
+    assert!(matches!(result, Err(CallError::TimedOut)), "{result:?}");
+    assert!(
+        took < timeout + Duration::from_millis(300),
+        "the call took {took:?} with a timeout of {timeout:?}"
+    );
+}
+
+#[test]
+fn a_timed_out_call_leaves_the_connection_usable_and_a_stalled_one_closes_it() {
+    // A server that authenticates the client and then reads nothing: a large request fills
+    // the socket buffers and its write stalls part way.
+    let (done_tx, done_rx) = flume::bounded::<()>(1);
+    let (addr, server) = fake_server(move |raw| {
+        let _ = done_rx.recv_timeout(WAIT_MAX);
+        drop(raw);
+    });
+    let mut conn = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    let big = vec![5u8; 12 << 20];
+    let timeout = Duration::from_millis(300);
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let result = conn.call(&big, timeout);
+        let took = started.elapsed();
+        assert!(took < timeout + Duration::from_millis(300), "took {took:?}");
+        let after = conn.call(b"", Duration::from_millis(1));
+        // The contract: a call that timed out leaves the connection usable (the next call
+        // is not refused as closed), and any other failure closes it.
+        match &result {
+            Err(CallError::TimedOut) => assert!(
+                !matches!(after, Err(CallError::Closed)),
+                "TimedOut, yet the connection is closed"
+            ),
+            Err(_) => assert!(matches!(after, Err(CallError::Closed)), "{after:?}"),
+            Ok(_) => panic!("a reply from a server that reads nothing"),
+        }
+        let closed = matches!(after, Err(CallError::Closed));
+        outcomes.push(result);
+        if closed {
+            break;
+        }
+    }
+    let _ = done_tx.send(());
+    server.join().expect("the fake server did not panic");
+    assert!(
+        outcomes.iter().any(|o| matches!(o, Err(CallError::Stalled))),
+        "no write stalled part way: {outcomes:?}"
+    );
+}
+
+#[test]
+fn strangers_holding_every_handshake_place_do_not_keep_a_client_out() {
+    let (_server, addr, stats) = serve(|payload, replier| replier.reply(payload));
+    let mut before = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("connects");
+    // More silent strangers than there were places of any kind before the budgets were split.
+    let flood = 300;
+    let strangers: Vec<Raw> = (0..flood).map(|_| Raw::connect(&addr)).collect();
+    let started = Instant::now();
+    assert!(
+        wait_until(WAIT_MAX, || {
+            let tcp = stats.snapshot();
+            tcp.evicted_handshakes + tcp.refused_busy >= flood - CLIENT_HANDSHAKES_MAX as u64
+        }),
+        "the flood was not taken in: {:?}",
+        stats.snapshot()
+    );
+    let mut after = ClientConn::connect(&addr, &identity(), WAIT_MAX).expect("a client gets in");
+    assert!(
+        started.elapsed() < raft_tcp::HELLO_TIMEOUT,
+        "too slow to prove anything"
+    );
+    assert_eq!(after.call(b"new", WAIT_MAX).expect("a reply"), b"new");
+    assert_eq!(before.call(b"old", WAIT_MAX).expect("a reply"), b"old");
+    assert_eq!(stats.snapshot().accepted, 2);
+    drop(strangers);
 }

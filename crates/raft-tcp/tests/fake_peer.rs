@@ -7,7 +7,8 @@
 //!   received. On one connection, which delivers in order, that could not happen.
 //! - Replies are paired with requests by id: a reply to no request, or of the wrong kind, or
 //!   that does not decode, is counted and never reaches Raft.
-//! - A lane that gets no reply for too long is dialed again.
+//! - A lane whose requests go unanswered for too long is dialed again; one unanswered
+//!   request alone does not close it.
 
 mod common;
 
@@ -24,7 +25,7 @@ use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, Reply, Request,
     RequestVoteArgs, RequestVoteReply,
 };
-use raft_core::{LogIndex, PeerId, Term};
+use raft_core::{Entry, LogIndex, PeerId, Term};
 use raft_node::{RaftNode, Transport};
 use raft_tcp::outgoing::SILENCE_MAX;
 use raft_tcp::{PeerConfig, TcpStats, TcpTransport};
@@ -103,6 +104,34 @@ impl Pair {
     }
 }
 
+/// An AppendEntries in `term` after `prev`, with entries `indexes` of `len` bytes each.
+fn append(term: u64, prev: u64, indexes: std::ops::RangeInclusive<u64>, len: usize) -> Request {
+    Request::AppendEntries(AppendEntriesArgs {
+        term: Term(term),
+        leader_id: PeerId(0),
+        prev_log_index: LogIndex(prev),
+        prev_log_term: Term(term),
+        entries: indexes
+            .map(|index| Entry {
+                index: LogIndex(index),
+                term: Term(term),
+                command: vec![(index % 251) as u8; len],
+            })
+            .collect(),
+        leader_commit: LogIndex(prev),
+    })
+}
+
+fn snapshot_request(index: u64, len: usize) -> Request {
+    Request::InstallSnapshot(InstallSnapshotArgs {
+        term: Term(7),
+        leader_id: PeerId(0),
+        last_included_index: LogIndex(index),
+        last_included_term: Term(7),
+        data: vec![(index % 251) as u8; len],
+    })
+}
+
 fn vote_request(term: u64) -> Request {
     Request::RequestVote(RequestVoteArgs {
         term: Term(term),
@@ -113,7 +142,7 @@ fn vote_request(term: u64) -> Request {
 }
 
 #[test]
-fn a_heartbeat_passes_a_snapshot_in_flight() {
+fn a_heartbeat_and_a_small_append_pass_a_snapshot_in_flight() {
     let pair = Pair::new();
     let send = |request| pair.send(request);
     let (mut control, mut bulk) = accept_lanes(&pair.fake);
@@ -158,6 +187,20 @@ fn a_heartbeat_passes_a_snapshot_in_flight() {
         other => panic!("a {} instead of the heartbeat", other.name()),
     }
     assert!(waited < Duration::from_secs(1), "the heartbeat took {waited:?}");
+
+    // So does an append of a few small entries (to a follower a little behind).
+    let sent = Instant::now();
+    send(append(7, 100, 101..=103, 200));
+    let small: RequestFrame = control.recv().expect("the small append arrives");
+    let waited = sent.elapsed();
+    match &small.request {
+        Request::AppendEntries(args) => assert_eq!(args.entries.len(), 3),
+        other => panic!("a {} instead of the small append", other.name()),
+    }
+    assert!(
+        waited < Duration::from_secs(1),
+        "the small append took {waited:?}"
+    );
 
     // The snapshot was in flight all along, and arrives whole once peer 1 reads on.
     let mut rest = vec![0u8; frame_len - first.len()];
@@ -227,20 +270,31 @@ fn replies_are_paired_with_requests_by_id() {
 }
 
 #[test]
-fn a_lane_without_replies_is_dialed_again() {
+fn a_lane_answering_only_garbage_is_dialed_again() {
     let pair = Pair::new();
     let (mut control, _bulk) = accept_lanes(&pair.fake);
     control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
     pair.send(vote_request(1));
-    let _unanswered: RequestFrame = control.recv().expect("the vote request");
+    let _unanswered: RequestFrame = control.recv().expect("the first vote request");
+    std::thread::sleep(Duration::from_millis(300));
+    pair.send(vote_request(2));
+    let _also_unanswered: RequestFrame = control.recv().expect("the second vote request");
     let sent = Instant::now();
-    // Peer 1 never answers: after SILENCE_MAX peer 0 closes the lane and dials it again.
-    assert!(
-        control.closed_within(SILENCE_MAX + Duration::from_secs(3)),
-        "the silent lane stayed open"
-    );
+    // Peer 1 answers neither, and sends frames that are no reply: they are not taken for
+    // signs of life. SILENCE_MAX after the second request, peer 0 closes the lane and dials
+    // it again.
+    let poll = Duration::from_millis(300);
+    control.stream.set_read_timeout(Some(poll)).expect("timeout");
+    let limit = SILENCE_MAX + Duration::from_secs(3);
+    let mut closed = false;
+    while !closed && sent.elapsed() < limit {
+        let _ = control.send_bytes(&[3, 0, 0, 0, 0xff, 0xff, 0xff]);
+        closed = control.closed_within(poll);
+    }
+    assert!(closed, "the silent lane stayed open");
     let waited = sent.elapsed();
     assert!(waited >= SILENCE_MAX, "closed after {waited:?}");
+    assert!(pair.stats.snapshot().decode_failures > 0, "the garbage arrived");
     pair.fake.set_nonblocking(true).expect("nonblocking");
     let deadline = Instant::now() + WAIT_MAX;
     let again = loop {
@@ -260,4 +314,115 @@ fn a_lane_without_replies_is_dialed_again() {
         }
     );
     assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().connects >= 3));
+}
+
+#[test]
+fn one_unanswered_request_does_not_close_a_lane() {
+    let pair = Pair::new();
+    let (mut control, _bulk) = accept_lanes(&pair.fake);
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(1));
+    let first: RequestFrame = control.recv().expect("the vote request");
+    // Peer 1 leaves it unanswered (as its gate would a request it refuses), and peer 0
+    // sends nothing more for longer than SILENCE_MAX: the lane stays.
+    let quiet = SILENCE_MAX + Duration::from_secs(1);
+    control.stream.set_read_timeout(Some(quiet)).expect("timeout");
+    assert!(!control.closed_within(quiet), "the lane was closed");
+    assert_eq!(pair.stats.snapshot().connects, 2, "no lane was dialed again");
+    // The next request comes on the same connection.
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(2));
+    let second: RequestFrame = control.recv().expect("the next request");
+    assert!(second.id > first.id);
+}
+
+#[test]
+fn a_reply_frame_over_the_reply_limit_closes_the_lane() {
+    let pair = Pair::new();
+    let (mut control, _bulk) = accept_lanes(&pair.fake);
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    pair.send(vote_request(1));
+    let _request: RequestFrame = control.recv().expect("the vote request");
+    // Replies are tiny: one that announces 64 KiB is refused at its length, and the lane
+    // closed at once (not after a silence).
+    let sent = Instant::now();
+    let mut bytes = (64u32 << 10).to_le_bytes().to_vec();
+    bytes.extend([0u8; 100]);
+    control.send_bytes(&bytes).expect("sent");
+    assert!(
+        control.closed_within(WAIT_MAX),
+        "the lane stayed open after an oversized reply"
+    );
+    let waited = sent.elapsed();
+    assert!(waited < SILENCE_MAX, "closed only after {waited:?}");
+    assert!(wait_until(WAIT_MAX, || pair.stats.snapshot().refused_frame == 1));
+    assert_eq!(pair.node.stats().decode_failures, 0);
+}
+
+/// Reads requests from `lane` until `last` says one is the last expected (at most `max`
+/// frames); how many arrived, the last one included.
+fn read_until(lane: &mut Raw, max: usize, last: impl Fn(&Request) -> bool) -> usize {
+    lane.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    for count in 1..=max {
+        let frame: RequestFrame = lane.recv().expect("a request");
+        if last(&frame.request) {
+            return count;
+        }
+    }
+    panic!("the last request did not arrive among {max}");
+}
+
+#[test]
+fn a_queued_snapshot_is_replaced_by_a_newer_one() {
+    // raft-core sends a follower that needs a snapshot the whole of it every heartbeat. Peer 1
+    // reads nothing for a while: the snapshots queued meanwhile replace each other, so
+    // peer 1 then gets those already on their way, and the newest, not a backlog.
+    let pair = Pair::new();
+    let (_control, mut bulk) = accept_lanes(&pair.fake);
+    let count = 100;
+    for index in 1..=count {
+        pair.send(snapshot_request(index, 1 << 20));
+    }
+    let received = read_until(
+        &mut bulk,
+        100,
+        |request| matches!(request, Request::InstallSnapshot(args) if args.last_included_index == LogIndex(count)),
+    );
+    assert!(received <= 20, "{received} snapshots of {count} were sent");
+    let superseded = pair.stats.snapshot().dropped_superseded;
+    assert_eq!(superseded + received as u64, count, "each one sent or superseded");
+    assert_eq!(pair.stats.snapshot().dropped_queue_full, 0);
+}
+
+#[test]
+fn a_slow_bulk_lane_queues_a_bounded_number_of_bytes() {
+    // Appends that each carry other entries (none replaces another), 100 MiB in all, to a
+    // peer that reads nothing for a while: the queue keeps within its byte budget by dropping
+    // the oldest, and the newest is delivered.
+    let pair = Pair::new();
+    let (_control, mut bulk) = accept_lanes(&pair.fake);
+    let count = 400;
+    for index in 1..=count {
+        pair.send(append(7, index - 1, index..=index, 256 << 10));
+    }
+    let dropped = pair.stats.snapshot().dropped_queue_full;
+    assert!(
+        dropped >= 100,
+        "only {dropped} requests dropped: {:?}",
+        pair.stats.snapshot()
+    );
+    let received = read_until(
+        &mut bulk,
+        400,
+        |request| matches!(request, Request::AppendEntries(args) if args.prev_log_index == LogIndex(count - 1)),
+    );
+    assert!(
+        received as u64 + dropped <= count,
+        "{received} received and {dropped} dropped of {count}"
+    );
+    assert_eq!(
+        pair.stats.snapshot().dropped_superseded,
+        0,
+        "each carried other entries"
+    );
 }

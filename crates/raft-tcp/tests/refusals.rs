@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
     CLUSTER, Hello, Lane, Raw, ReplyFrame, RequestFrame, Role, SECRET, WAIT_MAX, lone_peer, wait_until,
@@ -14,7 +14,9 @@ use common::{
 use raft_core::message::{Reply, Request, RequestVoteArgs};
 use raft_core::{LogIndex, PeerId, Refusal, Term};
 use raft_node::RaftNode;
-use raft_tcp::{FRAME_MAX, TcpStats, TcpStatsSnapshot};
+use raft_tcp::{
+    FRAME_MAX, HANDSHAKE_TIMEOUT, HELLO_TIMEOUT, PEER_HANDSHAKES_EXTRA, TcpStats, TcpStatsSnapshot,
+};
 
 const CLOSE_MAX: Duration = Duration::from_secs(6);
 
@@ -287,4 +289,104 @@ fn a_recorded_handshake_does_not_replay() {
     assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_auth == 1));
     assert_eq!(stats.snapshot().accepted, 1, "only the genuine dialer");
     assert_eq!(node.stats().refused.total(), 0);
+}
+
+#[test]
+fn a_dialer_trickling_its_proof_is_cut_off_at_the_handshake_deadline() {
+    let (node, stats, addr) = lone_peer();
+    let started = Instant::now();
+    let mut raw = Raw::connect(&addr);
+    raw.send(&Hello::new(CLUSTER, peer_role(1))).expect("sent");
+    let common::Challenge::Proceed { .. } = raw.recv().expect("challenge") else {
+        panic!("refused");
+    };
+    // One byte of the response just before the deadline, then nothing: a read timeout set
+    // once per frame would wait a whole timeout more after that byte.
+    std::thread::sleep(
+        (started + HANDSHAKE_TIMEOUT - Duration::from_millis(300)).saturating_duration_since(Instant::now()),
+    );
+    raw.send_bytes(&[40]).expect("sent");
+    raw.stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT + Duration::from_secs(3)))
+        .expect("timeout");
+    assert!(
+        raw.closed_within(HANDSHAKE_TIMEOUT + Duration::from_secs(3)),
+        "the trickling dialer was not cut off"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited < HANDSHAKE_TIMEOUT + Duration::from_millis(500),
+        "cut off after {waited:?}, past the deadline of {HANDSHAKE_TIMEOUT:?}"
+    );
+    assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_handshake == 1));
+    assert_eq!(stats.snapshot().accepted, 0);
+    assert_eq!(node.stats().refused.total(), 0);
+}
+
+#[test]
+fn a_stranger_that_says_nothing_is_cut_off_at_the_hello_deadline() {
+    let (node, stats, addr) = lone_peer();
+    let started = Instant::now();
+    let mut raw = Raw::connect(&addr);
+    raw.stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT + Duration::from_secs(1)))
+        .expect("timeout");
+    assert!(
+        raw.closed_within(HANDSHAKE_TIMEOUT + Duration::from_secs(1)),
+        "the silent stranger was not cut off"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited + Duration::from_millis(100) >= HELLO_TIMEOUT
+            && waited < HELLO_TIMEOUT + Duration::from_millis(500),
+        "cut off after {waited:?}; the Hello deadline is {HELLO_TIMEOUT:?}"
+    );
+    assert!(wait_until(WAIT_MAX, || stats.snapshot().refused_handshake == 1));
+    assert_eq!(node.stats().refused.total(), 0);
+}
+
+#[test]
+fn strangers_holding_every_handshake_place_do_not_keep_a_peer_out() {
+    let (node, stats, addr) = lone_peer();
+    // Peer 1's Control lane is up before the flood.
+    let mut control = Raw::connect(&addr);
+    let (verified, verdict) = control
+        .handshake(&Hello::new(CLUSTER, peer_role(1)), SECRET)
+        .expect("handshake");
+    assert!(verified && verdict.is_ok());
+    // Strangers open many connections and say nothing, holding every handshake place (and,
+    // before the budgets were split, every place).
+    let flood = 64;
+    let handshake_places = 2 * 2 + PEER_HANDSHAKES_EXTRA as u64; // two lanes of each other peer, and some
+    let strangers: Vec<Raw> = (0..flood).map(|_| Raw::connect(&addr)).collect();
+    let started = Instant::now();
+    assert!(
+        wait_until(WAIT_MAX, || {
+            let tcp = stats.snapshot();
+            tcp.evicted_handshakes + tcp.refused_busy >= flood - handshake_places
+        }),
+        "the flood was not taken in: {:?}",
+        stats.snapshot()
+    );
+    // Peer 1 dials its Bulk lane (its Control lane redialed would be the same): it gets in,
+    // well before the strangers' Hello deadline would have freed their places.
+    let mut bulk = Raw::connect(&addr);
+    let role = Role::Peer {
+        from: 1,
+        to: 0,
+        lane: Lane::Bulk,
+    };
+    let (verified, verdict) = bulk
+        .handshake(&Hello::new(CLUSTER, role), SECRET)
+        .expect("the peer's handshake is answered");
+    assert!(verified && verdict.is_ok(), "the peer was refused: {verdict:?}");
+    assert!(started.elapsed() < HELLO_TIMEOUT, "too slow to prove anything");
+    assert!(wait_until(WAIT_MAX, || stats.snapshot().accepted == 2));
+    // The lane that was up before the flood still works.
+    vote(&mut control, 1, 5, 1);
+    control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
+    let reply: ReplyFrame = control.recv().expect("a reply on the old lane");
+    assert_eq!(reply.id, 1);
+    assert_eq!(node.stats().refused.total(), 0);
+    drop(strangers);
 }

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use linearizability::models::kv::{KvModel, KvOperation};
-use linearizability::{CheckOptions, CheckResult, check_operations, describe_failure, write_html};
+use linearizability::{
+    CheckOptions, CheckReport, CheckResult, HistoryError, check_operations, describe_failure, write_html,
+};
 
 use super::config::{Clerk, KvConfig, LINEARIZABILITY_CHECK_TIMEOUT};
 use crate::Clock;
@@ -32,11 +34,18 @@ pub fn history_page(failure: &str) -> Option<&Path> {
     Some(Path::new(&path[..end]))
 }
 
-/// The history of a test: every recorded operation, complete (clerks never give up).
+/// The history of a test: every recorded operation. The Lab 3 harness's clerks never give up,
+/// so its operations are all complete; the process cluster's clients may give a write up, and
+/// record it with an unknown end ([`INDEFINITE`]).
 #[derive(Default)]
 pub struct OpLog {
     operations: Mutex<Vec<KvOperation>>,
 }
+
+/// The return time of an operation whose outcome the client never learnt (it gave up after
+/// its request reached a server): it may take effect at any time after its call, which a
+/// return at the end of time says to the checker.
+pub const INDEFINITE: u64 = u64::MAX;
 
 impl OpLog {
     /// An empty history.
@@ -45,11 +54,24 @@ impl OpLog {
         OpLog::default()
     }
 
-    fn push(&self, operation: KvOperation) {
+    /// Adds one operation.
+    pub fn push(&self, operation: KvOperation) {
         self.operations
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(operation);
+    }
+
+    /// How many operations it holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.operations.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True if it holds none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// A copy of the history so far.
@@ -83,10 +105,16 @@ impl OpLog {
                 ..CheckOptions::default()
             },
         };
-        let report = match check_operations(&KvModel, &history, &options) {
-            Ok(report) => report,
+        let page = std::env::temp_dir().join(format!(
+            "raft-kv-history-{}-{}.html",
+            cfg.tester().seed(),
+            std::process::id()
+        ));
+        let checked = match check_kv_history(&history, &options, &page) {
+            Ok(checked) => checked,
             Err(err) => panic!("the recorded history is malformed: {err}"),
         };
+        let report = &checked.report;
         cfg.record_check(history.len(), report.elapsed);
         if !cfg.tester().is_quiet() {
             println!(
@@ -96,32 +124,61 @@ impl OpLog {
                 report.elapsed.as_secs_f64() * 1e3
             );
         }
-        match report.result {
-            CheckResult::Ok => {}
-            CheckResult::Illegal => {
-                let path = std::env::temp_dir().join(format!(
-                    "raft-kv-history-{}-{}.html",
-                    cfg.tester().seed(),
-                    std::process::id()
-                ));
-                let written = match write_html(&path, &KvModel, &history, &report) {
-                    Ok(path) => format!("{PAGE_WRITTEN}{}", path.display()),
-                    Err(err) => format!(
-                        "failed to write history visualization to {}: {err}",
-                        path.display()
-                    ),
-                };
-                let why = describe_failure(&KvModel, &history, &report);
-                panic!("{NOT_LINEARIZABLE} ({written}): {why}");
+        match (report.result, checked.failure) {
+            (_, None) => {}
+            (CheckResult::Unknown, Some(failure)) => {
+                panic!("{failure} (the Go tester would assume the history is fine; this port fails it)")
             }
-            CheckResult::Unknown => panic!(
-                "linearizability check of {} operations undecided after {:.1} s (the Go tester \
-                 would assume the history is fine; this port fails it)",
-                history.len(),
-                report.elapsed.as_secs_f64()
-            ),
+            (_, Some(failure)) => panic!("{failure}"),
         }
     }
+}
+
+/// What [`check_kv_history`] found: the checker's report, and why the history fails, if it
+/// does.
+#[derive(Debug)]
+pub struct KvCheck {
+    /// The checker's report.
+    pub report: CheckReport,
+    /// `None` if the history is linearizable; otherwise the failure: not linearizable
+    /// (beginning with [`NOT_LINEARIZABLE`], naming the HTML page drawn and every key that
+    /// breaks), or undecided.
+    pub failure: Option<String>,
+}
+
+/// The linearizability check of a key/value history with the Lab 3 model, for every
+/// harness (the Lab 3 tests' [`OpLog::check`] and the process cluster): a history that is
+/// not linearizable is drawn as an HTML page at `page`, and its failure names the page and
+/// describes each key that breaks; a check left undecided (time or cache bound) fails too.
+///
+/// # Errors
+/// The history is malformed (an operation returns before its call).
+pub fn check_kv_history(
+    history: &[KvOperation],
+    options: &CheckOptions,
+    page: &Path,
+) -> Result<KvCheck, HistoryError> {
+    let report = check_operations(&KvModel, history, options)?;
+    let failure = match report.result {
+        CheckResult::Ok => None,
+        CheckResult::Illegal => {
+            let written = match write_html(page, &KvModel, history, &report) {
+                Ok(path) => format!("{PAGE_WRITTEN}{}", path.display()),
+                Err(err) => format!(
+                    "failed to write history visualization to {}: {err}",
+                    page.display()
+                ),
+            };
+            let why = describe_failure(&KvModel, history, &report);
+            Some(format!("{NOT_LINEARIZABLE} ({written}): {why}"))
+        }
+        CheckResult::Unknown => Some(format!(
+            "linearizability check of {} operations undecided after {:.1} s",
+            history.len(),
+            report.elapsed.as_secs_f64()
+        )),
+    };
+    Ok(KvCheck { report, failure })
 }
 
 /// test_test.go `Get`: a recorded `Get` by client `cli` (its number in the history).

@@ -28,4 +28,6 @@ pub(crate) use host::KvHost;
 
 pub use checks::{check_clnt_appends, check_concurrent_appends};
 pub use config::{Clerk, ClerkId, KvConfig, LINEARIZABILITY_CHECK_TIMEOUT};
-pub use history::{NOT_LINEARIZABLE, OpLog, append, check, get, history_page, put};
+pub use history::{
+    INDEFINITE, KvCheck, NOT_LINEARIZABLE, OpLog, append, check, check_kv_history, get, history_page, put,
+};
