@@ -26,6 +26,7 @@ mod real;
 pub mod runner;
 pub mod scenarios;
 pub mod sim;
+pub mod switches;
 
 pub use config::{
     Clock, Config, Figures, RAFT_ELECTION_TIMEOUT, Report, Scope, Task, Tester, as_int, cmd, is_aborted,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use raft_core::{LogIndex, Term};
 use raft_labrpc::{ClientEnd, Network, Server};
-use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
+use raft_node::{ApplyMsg, RaftNode, make};
 use raft_storage::MemoryPersister;
 
 use crate::applier::Applier;
@@ -103,10 +103,7 @@ impl RealCluster {
         };
         let ends = connected_ends(&self.net, &names);
         let (apply_tx, apply_rx) = flume::bounded(0);
-        let options = NodeOptions {
-            seed: Some(seed),
-            ..NodeOptions::default()
-        };
+        let options = crate::switches::node_options(seed);
         let raft = Arc::new(make(ends, i, persister, apply_tx, options).expect("make succeeds"));
         self.spawn_applier(i, apply_rx, Arc::downgrade(&raft));
         let mut server = Server::new();

@@ -28,8 +28,10 @@ impl Outcome {
     pub fn replay_command(&self) -> String {
         let mutant = mutant().map_or_else(String::new, |m| format!(" --mutant {m}"));
         format!(
-            "cargo xtask test-all --sim{mutant} --seed {} --test {}",
-            self.seed, self.name
+            "{}cargo xtask test-all --sim{mutant} --seed {} --test {}",
+            crate::switches::env_prefix(),
+            self.seed,
+            self.name
         )
     }
 

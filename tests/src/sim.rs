@@ -589,11 +589,7 @@ impl SimCluster {
     /// from the snapshot persisted there.
     pub(crate) fn make_peer(&self, i: usize, seed: u64, persister: MemoryPersister) {
         self.with(|c| {
-            let options = NodeOptions {
-                seed: Some(seed),
-                ..NodeOptions::default()
-            };
-            let config = options.config(i, c.n);
+            let config = crate::switches::node_options(seed).config(i, c.n);
             if let Hosted::Kv(host) = c.world.service_mut() {
                 host.set_persister(i, persister.clone());
             }

@@ -4,6 +4,8 @@
 //!
 //! `cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--mutant NAME]`
 //! `cargo xtask sim --replay SEED [--peers P] [--faults F] [--mutant NAME]`
+//! `cargo xtask sim --scenario NAME|list --seeds N [--switches W] [--figures] [--mutant NAME]`
+//! `cargo xtask sim --scenario NAME --replay SEED [--mutant NAME]`
 //! `cargo xtask fuzz [--seed S] [--seeds K] [--steps N] [--peers P] [--keep-going] [--debug]`
 
 use crate::{cargo, cargo_run, run};
@@ -15,6 +17,10 @@ pub fn main(args: &[String]) -> bool {
             "usage: cargo xtask sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--mutant NAME]"
         );
         eprintln!("       cargo xtask sim --replay SEED [--peers P] [--faults F] [--mutant NAME]");
+        eprintln!(
+            "       cargo xtask sim --scenario NAME|list --seeds N [--switches off|pre-vote|check-quorum|both] [--figures]"
+        );
+        eprintln!("       cargo xtask sim --scenario NAME --replay SEED [--mutant NAME]");
         return false;
     }
     let (mutant, rest) = take_mutant(args);
@@ -23,7 +29,7 @@ pub fn main(args: &[String]) -> bool {
     {
         eprintln!(
             "xtask sim: {mutant} is no mutant of raft-core, the only crate the simulator runs (known: {})",
-            MUTANTS.map(|(m, _)| m).join(", ")
+            core_mutant_names().join(", ")
         );
         return false;
     }
@@ -79,6 +85,51 @@ pub const MUTANTS: [(&str, &str); 4] = [
     ("forget-vote", "forgets to persist the vote"),
 ];
 
+/// A mutant of raft-core's pre-vote or check-quorum (off by default, so neither the 6.824
+/// suite nor the random safety runs use them) and the scripted scenario that must catch it
+/// (`raft-sim --scenario`, crates/raft-sim/src/scenario/production.rs).
+pub struct ScenarioMutant {
+    /// Its name, as raft-core's build script knows it.
+    pub name: &'static str,
+    /// The rule it breaks, in a few words.
+    pub what: &'static str,
+    /// The scenario run against it, with the scenario's own switches.
+    pub scenario: &'static str,
+    /// Seeds 0 to this are run; the run stops at the first failure.
+    pub seeds: &'static str,
+}
+
+/// The mutants of pre-vote and check-quorum. Each is caught by the scenario's own bound:
+/// prevote-ignores-log first at seed 22, and on 26 of seeds 0-199 (only a rejoining peer whose
+/// timer runs out before the first heartbeat after the heal asks, and is wrongly granted), the
+/// other two at seed 0 and on every seed.
+pub const SCENARIO_MUTANTS: [ScenarioMutant; 3] = [
+    ScenarioMutant {
+        name: "prevote-ignores-log",
+        what: "grants a pre-vote without the up-to-date check",
+        scenario: "rejoining-peer",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "precandidate-keeps-leader",
+        what: "a pre-candidate keeps the leader it knew (etcd #8334)",
+        scenario: "isolated-leader",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "ignore-votes-forever",
+        what: "check-quorum ignores votes but its leader never steps down",
+        scenario: "partial-partition-b",
+        seeds: "200",
+    },
+];
+
+/// Every mutant of raft-core: Figure 2's, then pre-vote's and check-quorum's.
+pub fn core_mutant_names() -> Vec<&'static str> {
+    let figure2 = MUTANTS.iter().map(|&(m, _)| m);
+    figure2.chain(SCENARIO_MUTANTS.iter().map(|m| m.name)).collect()
+}
+
 /// The environment variable raft-core's build script reads to select a mutant.
 pub const CORE_MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
 
@@ -129,7 +180,7 @@ pub const MUTANT_ENVS: [&str; 2] = [CORE_MUTANT_ENV, KV_MUTANT_ENV];
 /// The variable that selects mutant `name` in its crate's build script; `None` for a name
 /// no crate knows.
 pub fn mutant_env(name: &str) -> Option<&'static str> {
-    if MUTANTS.iter().any(|&(m, _)| m == name) {
+    if core_mutant_names().contains(&name) {
         Some(CORE_MUTANT_ENV)
     } else if KV_MUTANTS.iter().any(|m| m.name == name) {
         Some(KV_MUTANT_ENV)
@@ -140,7 +191,7 @@ pub fn mutant_env(name: &str) -> Option<&'static str> {
 
 /// Every mutant's name, for error messages.
 pub fn mutant_names() -> String {
-    let core = MUTANTS.iter().map(|&(m, _)| m);
+    let core = core_mutant_names().into_iter();
     let kv = KV_MUTANTS.iter().map(|m| m.name);
     core.chain(kv).collect::<Vec<_>>().join(", ")
 }
@@ -174,6 +225,8 @@ const NOT_CAUGHT_BY_THE_SUITE: &str = "forget-vote";
 /// `cargo xtask mutants`: builds the simulator against each mutant of raft-core and runs
 /// seeds until an invariant breaks, then runs the 6.824 suite on virtual time against it,
 /// which must fail some seed and replay that failure bit for bit; then runs each mutant of
+/// pre-vote and check-quorum against its scripted scenario ([`SCENARIO_MUTANTS`]), whose
+/// bound must fail within its seeds; then runs each mutant of
 /// raft-kv against its Lab 3 scenario, whose linearizability check must fail some seed,
 /// write the history's HTML page and replay bit for bit. True only if every mutant is caught
 /// (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
@@ -214,6 +267,28 @@ pub fn mutants() -> bool {
             missed.push(mutant);
         }
     }
+    for m in SCENARIO_MUTANTS {
+        eprintln!(
+            "xtask mutants: scenario {} against {} ({}): its bound must fail",
+            m.scenario, m.name, m.what
+        );
+        let caught = run(cargo_run("raft-sim", "--bin", "raft-sim", Some(m.name)).args([
+            "--scenario",
+            m.scenario,
+            "--seeds",
+            m.seeds,
+            "--expect-violation",
+        ]));
+        if caught {
+            eprintln!(
+                "xtask mutants: {} caught; replay the seed above with \
+                 cargo xtask sim --mutant {} --scenario {} --replay SEED",
+                m.name, m.name, m.scenario
+            );
+        } else {
+            missed.push(m.name);
+        }
+    }
     for m in KV_MUTANTS {
         eprintln!(
             "xtask mutants: {} on virtual time against {} ({}): the linearizability check must fail",
@@ -236,7 +311,7 @@ pub fn mutants() -> bool {
     if missed.is_empty() {
         eprintln!(
             "xtask mutants: all {} mutants caught",
-            MUTANTS.len() + KV_MUTANTS.len()
+            MUTANTS.len() + SCENARIO_MUTANTS.len() + KV_MUTANTS.len()
         );
         true
     } else {
@@ -275,7 +350,7 @@ mod tests {
 
     #[test]
     fn each_mutant_name_selects_the_variable_of_the_crate_that_has_it() {
-        let core: Vec<&str> = MUTANTS.iter().map(|&(m, _)| m).collect();
+        let core: Vec<&str> = core_mutant_names();
         let kv: Vec<&str> = KV_MUTANTS.iter().map(|m| m.name).collect();
         assert_eq!(build_script_mutants("raft-core"), core);
         assert_eq!(build_script_mutants("raft-kv"), kv);

@@ -59,8 +59,8 @@ pub const TERM_MAX: Term = Term(u64::MAX >> 1);
 /// does (section 5.1): the receiver's next reply carries the term to the leader, within the
 /// bound, and the cluster moves up together. But a receiver that campaigns before any leader
 /// hears from it asks in a term past every other peer's bound, and stays cut off until the
-/// others' terms come within reach. Pre-vote (a later issue) closes that: a candidate raises its
-/// term only once a majority would vote for it.
+/// others' terms come within reach. Pre-vote ([`crate::Config::pre_vote`]) closes that: a
+/// candidate raises its term only once a majority would vote for it.
 pub const TERM_JUMP_MAX: u64 = 1 << 32;
 
 /// The highest log index a message may name: half the range of `u64`, so that
@@ -293,7 +293,7 @@ impl Raft {
     pub(crate) fn admit_request(&self, from: PeerId, request: &Request) -> Result<(), Refusal> {
         self.admit_sender(from, request.term())?;
         match request {
-            Request::RequestVote(args) => check_request_vote(from, args),
+            Request::RequestVote(args) | Request::PreVote(args) => check_request_vote(from, args),
             Request::AppendEntries(args) => {
                 check_append_entries(from, args)?;
                 self.check_append_against_commit(args)
@@ -309,7 +309,7 @@ impl Raft {
     pub(crate) fn admit_reply(&self, from: PeerId, reply: &Reply) -> Result<(), Refusal> {
         self.admit_sender(from, reply.term())?;
         match reply {
-            Reply::RequestVote(_) => Ok(()),
+            Reply::RequestVote(_) | Reply::PreVote(_) => Ok(()),
             Reply::AppendEntries(reply) => {
                 check_append_entries_reply(reply)?;
                 match reply.outcome {

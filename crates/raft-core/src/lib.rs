@@ -30,6 +30,16 @@
 //! committed entries to its service in index order. A follower that lacks entries the leader
 //! has compacted gets the leader's snapshot instead (section 7, InstallSnapshot).
 //!
+//! **Pre-vote and check-quorum** (the thesis, sections 9.6, 6.2 and 4.2.3; two [`Config`]
+//! switches, off by default for now). With [`Config::pre_vote`] a peer whose timer runs out
+//! first asks the others, with a PreVote, whether they would vote for it in the next term,
+//! and raises its term only if a majority would: a peer cut off for a while comes back at the
+//! term it left and deposes nobody. With [`Config::check_quorum`] a leader that heard from no
+//! majority for an election timeout steps down, and a peer that heard from its leader within
+//! the shortest election timeout ignores requests to vote in a higher term. The defaults are
+//! the to settle once all its parts (leadership transfer, reads) have landed; with both
+//! off, every rule, draw and message is exactly Figure 2's.
+//!
 //! **Safety** (section 5.4). The vote restriction makes every new leader hold every committed
 //! entry (Leader Completeness); counting replicas commits only entries of the leader's current
 //! term (the lesson of Figure 8). Together: no two peers ever apply different commands at the
@@ -128,8 +138,9 @@
 //!
 //! - [`Term`], [`LogIndex`], [`PeerId`]: newtypes, never bare integers or sentinels.
 //! - [`Entry`]: one log entry (its index, the term it was created in, the opaque command).
-//! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries) and of section 7
-//!   (InstallSnapshot) as a [`message::Request`], their answers as a [`message::Reply`]. They
+//! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries), of section 7
+//!   (InstallSnapshot) and the thesis's PreVote as a [`message::Request`], their answers as a
+//!   [`message::Reply`]. They
 //!   derive `serde` so any wire format can carry them; the workspace uses postcard.
 //! - [`gate`]: every message checked once, before any rule; [`Config`]: validated settings and
 //!   their named bounds; [`RaftLog`]: the log and its compacted prefix; [`Ready`] and
@@ -141,8 +152,8 @@
 //! Membership changes (section 6); snapshots sent in chunks (the whole snapshot travels in one
 //! InstallSnapshot, as 6.824 allows); a no-op entry at election (the 6.824 tests count entries
 //! and forbid it; an older entry then waits for the next command of the new term to commit);
-//! and, for now, pre-vote, check-quorum, leadership transfer and read-only queries (the
-//! thesis, chapters 6 and 9), which later work adds as `Config` switches.
+//! and, for now, leadership transfer and read-only queries (the thesis, sections 3.10 and
+//! 6.4), which later work adds as `Config` switches.
 //!
 //! ## Error policy
 //!
@@ -161,6 +172,7 @@ mod election;
 pub mod gate;
 mod log;
 pub mod message;
+mod quorum;
 mod raft;
 mod ready;
 mod replication;
@@ -178,6 +190,12 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("truncate-on-stale-append")
 } else if cfg!(raft_mutant = "forget-vote") {
     Some("forget-vote")
+} else if cfg!(raft_mutant = "prevote-ignores-log") {
+    Some("prevote-ignores-log")
+} else if cfg!(raft_mutant = "precandidate-keeps-leader") {
+    Some("precandidate-keeps-leader")
+} else if cfg!(raft_mutant = "ignore-votes-forever") {
+    Some("ignore-votes-forever")
 } else {
     None
 };

@@ -1,4 +1,5 @@
-//! The RPCs of Figure 2 (RequestVote, AppendEntries) and section 7 (InstallSnapshot).
+//! The RPCs of Figure 2 (RequestVote, AppendEntries), section 7 (InstallSnapshot) and the
+//! thesis's section 9.6 (PreVote).
 //!
 //! Field names are the paper's, in snake_case. Every type derives serde so the runtime can put
 //! it on any wire; decoding bad bytes is the wire format's error, never a panic here.
@@ -117,6 +118,15 @@ pub enum Request {
     AppendEntries(AppendEntriesArgs),
     /// A leader sends its snapshot to a follower that needs entries it discarded.
     InstallSnapshot(InstallSnapshotArgs),
+    /// A pre-candidate asks whether the receiver would vote for it (thesis section 9.6;
+    /// only with [`crate::Config::pre_vote`]). The arguments are RequestVote's, with `term`
+    /// the term it would campaign in: its own plus one. Asking changes nothing on either side.
+    ///
+    /// A kind of its own rather than a flag on RequestVote: the term rule and the vote
+    /// count treat the two differently (a PreVote never raises the receiver's term, and a
+    /// pre-vote grant must never count as a vote), and the type keeps them apart. Added last,
+    /// so the encodings of the other kinds are unchanged.
+    PreVote(RequestVoteArgs),
 }
 
 impl Request {
@@ -127,16 +137,18 @@ impl Request {
             Request::RequestVote(m) => m.term,
             Request::AppendEntries(m) => m.term,
             Request::InstallSnapshot(m) => m.term,
+            Request::PreVote(m) => m.term,
         }
     }
 
-    /// The request's name, as in Figure 2.
+    /// The request's name, as in Figure 2 (and the thesis for PreVote).
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Request::RequestVote(_) => "RequestVote",
             Request::AppendEntries(_) => "AppendEntries",
             Request::InstallSnapshot(_) => "InstallSnapshot",
+            Request::PreVote(_) => "PreVote",
         }
     }
 }
@@ -152,6 +164,10 @@ pub enum Reply {
     AppendEntries(AppendEntriesReply),
     /// A follower answers InstallSnapshot.
     InstallSnapshot(InstallSnapshotReply),
+    /// A peer answers a PreVote. A grant carries the term the request proposed (not the
+    /// voter's own, which may lag: the pre-candidate would discard it as stale); a refusal
+    /// carries the voter's term, so that a pre-candidate behind it catches up.
+    PreVote(RequestVoteReply),
 }
 
 impl Reply {
@@ -162,6 +178,7 @@ impl Reply {
             Reply::RequestVote(m) => m.term,
             Reply::AppendEntries(m) => m.term,
             Reply::InstallSnapshot(m) => m.term,
+            Reply::PreVote(m) => m.term,
         }
     }
 
@@ -172,6 +189,7 @@ impl Reply {
             Reply::RequestVote(_) => "RequestVoteReply",
             Reply::AppendEntries(_) => "AppendEntriesReply",
             Reply::InstallSnapshot(_) => "InstallSnapshotReply",
+            Reply::PreVote(_) => "PreVoteReply",
         }
     }
 }

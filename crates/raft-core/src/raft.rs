@@ -1,6 +1,6 @@
 //! The state machine of one peer: its inputs (`tick`, `step`, `propose`), the term rule that
 //! gates every message, and the role transitions. The rules of each RPC live in
-//! [`crate::election`] and [`crate::replication`].
+//! [`crate::election`] and [`crate::replication`]; check-quorum in [`crate::quorum`].
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -21,6 +21,14 @@ use crate::{Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 pub enum Role {
     /// Passive: answers leaders and candidates.
     Follower,
+    /// Asking whether it could win an election, before it raises its term (thesis section
+    /// 9.6; only with [`Config::pre_vote`]): same term, same vote as the follower it was.
+    PreCandidate {
+        /// The peers that would vote for it in the next term (itself included).
+        granted: BTreeSet<PeerId>,
+        /// The peers that refused, in its current term.
+        refused: BTreeSet<PeerId>,
+    },
     /// Campaigning: the peers that granted a vote this term (itself included).
     Candidate {
         /// Votes received in the current term.
@@ -49,6 +57,10 @@ pub struct Progress {
     /// At [`Config::append_entries_in_flight_max`], new proposals wait for a reply (or the
     /// next heartbeat) instead of sending another copy of the same entries.
     pub in_flight: usize,
+    /// The follower answered an AppendEntries or InstallSnapshot of this term since the last
+    /// quorum check (whatever the answer: any reply of the term shows it follows this
+    /// leader). Only [`Config::check_quorum`] reads it.
+    pub recent_active: bool,
 }
 
 /// The role, as a plain tag, for callers that only need to know which.
@@ -56,6 +68,8 @@ pub struct Progress {
 pub enum RoleKind {
     /// See [`Role::Follower`].
     Follower,
+    /// See [`Role::PreCandidate`].
+    PreCandidate,
     /// See [`Role::Candidate`].
     Candidate,
     /// See [`Role::Leader`].
@@ -268,6 +282,7 @@ impl Raft {
     pub fn role(&self) -> RoleKind {
         match self.role {
             Role::Follower => RoleKind::Follower,
+            Role::PreCandidate { .. } => RoleKind::PreCandidate,
             Role::Candidate { .. } => RoleKind::Candidate,
             Role::Leader { .. } => RoleKind::Leader,
         }
@@ -314,15 +329,20 @@ impl Raft {
 
     /// Input: one unit of logical time has passed.
     ///
-    /// Followers and candidates count towards their election timeout; leaders towards their
-    /// next heartbeat.
+    /// Followers, pre-candidates and candidates count towards their election timeout, at
+    /// which they campaign (after a pre-vote round, with [`Config::pre_vote`]); leaders
+    /// towards their next heartbeat (and, with [`Config::check_quorum`], their next check).
     pub fn tick(&mut self) {
         if self.is_leader() {
             self.tick_leader();
         } else {
             self.election_elapsed_ticks += 1;
             if self.election_elapsed_ticks >= self.election_timeout_ticks {
-                self.campaign();
+                if self.config.pre_vote {
+                    self.pre_campaign();
+                } else {
+                    self.campaign();
+                }
             }
         }
         self.check_invariants();
@@ -338,18 +358,27 @@ impl Raft {
     /// request is answered.
     ///
     /// The gate ([`crate::gate`]) checks the request first: one it refuses is dropped without
-    /// a reply and counted in [`Raft::refused`], and nothing else changes.
+    /// a reply and counted in [`Raft::refused`], and nothing else changes. A vote request that
+    /// check-quorum ignores (section 4.2.3) is refused before the term rule runs, so nothing
+    /// changes but the answer ([`Raft::refuse_ignored_vote`]).
     pub fn step_request(&mut self, from: PeerId, id: RequestId, request: Request) {
         if let Err(reason) = self.admit_request(from, &request) {
             self.refuse(from, request.name(), request.term(), reason);
             return;
         }
-        let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
-        self.apply_term_rule(request.term(), from_leader.then_some(from));
-        let reply = match request {
-            Request::RequestVote(args) => Reply::RequestVote(self.handle_request_vote(args)),
-            Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
-            Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
+        let reply = if self.ignores_vote(&request) {
+            self.refuse_ignored_vote(from, &request)
+        } else {
+            let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
+            if !matches!(request, Request::PreVote(_)) {
+                self.apply_term_rule(request.term(), from_leader.then_some(from));
+            }
+            match request {
+                Request::RequestVote(args) => Reply::RequestVote(self.handle_request_vote(args)),
+                Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
+                Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
+                Request::PreVote(args) => Reply::PreVote(self.handle_pre_vote(&args)),
+            }
         };
         self.ready.replies.push((id, reply));
         self.check_invariants();
@@ -363,11 +392,14 @@ impl Raft {
             self.refuse(from, reply.name(), reply.term(), reason);
             return;
         }
-        self.apply_term_rule(reply.term(), None);
+        if !matches!(&reply, Reply::PreVote(r) if r.vote_granted) {
+            self.apply_term_rule(reply.term(), None);
+        }
         match reply {
             Reply::RequestVote(reply) => self.handle_request_vote_reply(from, reply),
             Reply::AppendEntries(reply) => self.handle_append_entries_reply(from, reply),
             Reply::InstallSnapshot(reply) => self.handle_install_snapshot_reply(from, reply),
+            Reply::PreVote(reply) => self.handle_pre_vote_reply(from, reply),
         }
         self.check_invariants();
     }
@@ -377,6 +409,12 @@ impl Raft {
     ///
     /// This is the one place that rule lives; it runs before any role's handling. `leader` is
     /// the sender if the message came from a leader (AppendEntries, InstallSnapshot).
+    ///
+    /// Two carve-outs, both in the callers ([`Raft::step_request`], [`Raft::step_reply`]),
+    /// as in etcd's `Step`: (1) a PreVote, and a granted PreVote reply, never raise the
+    /// receiver's term: their term is one someone only proposes (thesis section 9.6); (2) a
+    /// RequestVote or PreVote that check-quorum ignores is refused before this rule runs, or
+    /// the ignored request would still depose a working leader (section 4.2.3).
     fn apply_term_rule(&mut self, term: Term, leader: Option<PeerId>) {
         if term > self.current_term {
             // Stepping down does not reset the election timer: Figure 2 resets it only for
@@ -433,6 +471,23 @@ impl Raft {
         }
     }
 
+    /// Becomes a pre-candidate (thesis section 9.6): same term, same vote, nothing to
+    /// persist. It forgets the leader it knew, or a peer that still trusts a dead leader
+    /// would ignore the others' pre-votes while they ignore its own (etcd #8334); and it
+    /// restarts its timer, so that another timeout starts another round.
+    pub(crate) fn become_pre_candidate(&mut self) {
+        if !cfg!(raft_mutant = "precandidate-keeps-leader") {
+            self.leader_id = None;
+        }
+        let mut granted = BTreeSet::new();
+        granted.insert(self.config.id);
+        self.role = Role::PreCandidate {
+            granted,
+            refused: BTreeSet::new(),
+        };
+        self.reset_election_timer();
+    }
+
     /// Becomes a candidate: "increment currentTerm, vote for self, reset election timer"
     /// (Figure 2, Rules for Servers, Candidates).
     pub(crate) fn become_candidate(&mut self) {
@@ -447,11 +502,16 @@ impl Raft {
 
     /// Becomes leader of the current term, with `nextIndex` just past its log and
     /// `matchIndex` 0 for every follower (Figure 2, volatile state on leaders).
+    ///
+    /// The peers that voted for it answered in this term: they count toward its first quorum
+    /// check ([`Progress::recent_active`]). Else a leader whose first heartbeats' replies take
+    /// longer than an election timeout would step down at once, though a majority has just
+    /// answered it (6.824's long reordering holds two replies in three back up to 2.2 s).
     pub(crate) fn become_leader(&mut self) {
-        assert!(
-            matches!(self.role, Role::Candidate { .. }),
-            "only a candidate can win an election"
-        );
+        let Role::Candidate { votes } = &self.role else {
+            unreachable!("only a candidate can win an election");
+        };
+        let voters = votes.clone();
         let next_index = self.log.last_index().next();
         let progress = self
             .config
@@ -465,6 +525,7 @@ impl Raft {
                         next_index,
                         match_index: LogIndex::ZERO,
                         in_flight: 0,
+                        recent_active: voters.contains(p),
                     },
                 )
             })
@@ -473,6 +534,12 @@ impl Raft {
         self.role = Role::Leader { progress, inherited };
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;
+        if self.config.check_quorum {
+            // The first quorum check comes one whole election timeout after the election.
+            // (Without check-quorum a leader's count is left alone: a deposed leader keeps
+            // exactly the timing it always had.)
+            self.election_elapsed_ticks = 0;
+        }
     }
 
     /// Draws a new election timeout uniformly from the configured range and restarts the count.
@@ -526,6 +593,11 @@ impl Raft {
             }
             if self.is_leader() {
                 assert_eq!(self.leader_id, Some(self.config.id), "a leader knows it leads");
+            }
+            if let Role::PreCandidate { .. } = self.role
+                && !cfg!(raft_mutant = "precandidate-keeps-leader")
+            {
+                assert_eq!(self.leader_id, None, "a pre-candidate knows no leader");
             }
         }
     }

@@ -72,7 +72,12 @@ impl Raft {
     /// RPCs (heartbeat) to each server; repeat during idle periods to prevent election
     /// timeouts (section 5.2)." A commit that followers have not heard of is announced on the
     /// next tick, so that several commits in quick succession cost one round of messages.
+    /// With check-quorum the tick first counts toward the quorum check, which may depose it
+    /// ([`Raft::check_quorum_tick`]).
     pub(crate) fn tick_leader(&mut self) {
+        if self.config.check_quorum && self.check_quorum_tick() {
+            return;
+        }
         self.heartbeat_elapsed_ticks += 1;
         if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks || self.commit_unannounced {
             self.broadcast_append_entries();
@@ -242,6 +247,7 @@ impl Raft {
         if reply.term != self.current_term {
             return;
         }
+        self.record_active(from);
         let Some(p) = self.progress_mut(from) else {
             return;
         };

@@ -149,7 +149,11 @@ impl Raft {
     /// The leader's side of InstallSnapshot: the follower now holds everything through the
     /// snapshot, so `matchIndex` and `nextIndex` move past it, and replication resumes.
     pub(crate) fn handle_install_snapshot_reply(&mut self, from: PeerId, reply: InstallSnapshotReply) {
-        if reply.term != self.current_term || reply.match_index == LogIndex::ZERO {
+        if reply.term != self.current_term {
+            return;
+        }
+        self.record_active(from);
+        if reply.match_index == LogIndex::ZERO {
             return;
         }
         let Some(p) = self.progress_mut(from) else {

@@ -422,6 +422,7 @@ impl Handler {
             match status.node.role {
                 RoleKind::Leader => "leader",
                 RoleKind::Candidate => "candidate",
+                RoleKind::PreCandidate => "pre-candidate",
                 RoleKind::Follower => "follower",
             }
         };

@@ -1,5 +1,6 @@
 //! raft-labrpc as a [`Transport`]: the 6.824 network, one labrpc method per RPC
-//! (`Raft.RequestVote`, `Raft.AppendEntries`, `Raft.InstallSnapshot`).
+//! (`Raft.RequestVote`, `Raft.AppendEntries`, `Raft.InstallSnapshot`, and `Raft.PreVote`
+//! when raft-core's pre-vote is on).
 //!
 //! Outgoing requests are non-blocking labrpc calls; each call's callback hands its reply to
 //! the peer's [`Inbox`], so a reply always pairs with the call that made it (labrpc never
@@ -22,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::transport::{Inbox, Transport};
 
 /// The labrpc service name peers call: `Raft.RequestVote`, `Raft.AppendEntries`,
-/// `Raft.InstallSnapshot`.
+/// `Raft.InstallSnapshot`, `Raft.PreVote`.
 pub const SERVICE: &str = "Raft";
 
 /// A peer's labrpc ends: `peers[i]` reaches peer `i` (`peers[me]` is never used).
@@ -55,6 +56,7 @@ impl Transport for LabrpcTransport {
             Request::InstallSnapshot(args) => {
                 call(end, "InstallSnapshot", &args, to, inbox, Reply::InstallSnapshot);
             }
+            Request::PreVote(args) => call(end, "PreVote", &args, to, inbox, Reply::PreVote),
         }
     }
 }
@@ -109,6 +111,16 @@ pub fn service(inbox: &Inbox) -> Service {
         |args: InstallSnapshotArgs| (args.leader_id, Request::InstallSnapshot(args)),
         |reply| match reply {
             Reply::InstallSnapshot(reply) => Ok::<InstallSnapshotReply, Reply>(reply),
+            other => Err(other),
+        },
+    );
+    method(
+        &mut service,
+        inbox,
+        "PreVote",
+        |args: RequestVoteArgs| (args.candidate_id, Request::PreVote(args)),
+        |reply| match reply {
+            Reply::PreVote(reply) => Ok::<RequestVoteReply, Reply>(reply),
             other => Err(other),
         },
     );

@@ -23,6 +23,12 @@ pub struct NodeOptions {
     pub entries_per_append_max: usize,
     /// Seeds the election-timeout RNG; `None` draws one from the clock.
     pub seed: Option<u64>,
+    /// raft-core's [`Config::pre_vote`]: a peer raises its term only once a majority would
+    /// vote for it, so a peer that rejoins after a partition does not depose the leader.
+    pub pre_vote: bool,
+    /// raft-core's [`Config::check_quorum`]: a leader cut off from its majority steps down,
+    /// and followers that hear their leader ignore votes for a higher term.
+    pub check_quorum: bool,
 }
 
 impl Default for NodeOptions {
@@ -34,6 +40,8 @@ impl Default for NodeOptions {
             heartbeat_interval_ticks: 15,
             entries_per_append_max: 512,
             seed: None,
+            pre_vote: false,
+            check_quorum: false,
         }
     }
 }
@@ -53,6 +61,8 @@ impl NodeOptions {
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,
+            pre_vote: self.pre_vote,
+            check_quorum: self.check_quorum,
         }
     }
 }

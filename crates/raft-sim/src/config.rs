@@ -87,6 +87,65 @@ impl FromStr for FaultProfile {
     }
 }
 
+/// The switches of issue 16 a run uses, for every peer: raft-core's pre-vote and check-quorum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Switches {
+    /// raft-core's [`Config::pre_vote`].
+    pub pre_vote: bool,
+    /// raft-core's [`Config::check_quorum`].
+    pub check_quorum: bool,
+}
+
+impl Switches {
+    /// Both off: Figure 2's elections.
+    pub const OFF: Switches = Switches {
+        pre_vote: false,
+        check_quorum: false,
+    };
+    /// Pre-vote alone.
+    pub const PRE_VOTE: Switches = Switches {
+        pre_vote: true,
+        check_quorum: false,
+    };
+    /// Check-quorum alone.
+    pub const CHECK_QUORUM: Switches = Switches {
+        pre_vote: false,
+        check_quorum: true,
+    };
+    /// Both on.
+    pub const BOTH: Switches = Switches {
+        pre_vote: true,
+        check_quorum: true,
+    };
+}
+
+impl fmt::Display for Switches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.pre_vote, self.check_quorum) {
+            (false, false) => f.write_str("off"),
+            (true, false) => f.write_str("pre-vote"),
+            (false, true) => f.write_str("check-quorum"),
+            (true, true) => f.write_str("both"),
+        }
+    }
+}
+
+impl FromStr for Switches {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Switches::OFF),
+            "pre-vote" => Ok(Switches::PRE_VOTE),
+            "check-quorum" => Ok(Switches::CHECK_QUORUM),
+            "both" => Ok(Switches::BOTH),
+            other => Err(format!(
+                "unknown switches `{other}` (off, pre-vote, check-quorum, both)"
+            )),
+        }
+    }
+}
+
 /// The probabilities and intervals of one [`FaultProfile`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultRates {
@@ -155,6 +214,8 @@ pub struct SimConfig {
     pub record_full_trace: bool,
     /// Break the runtime on purpose (tests only); `None` in every real run.
     pub sabotage: Option<Sabotage>,
+    /// raft-core's pre-vote and check-quorum, for every peer (both off by default).
+    pub switches: Switches,
 }
 
 impl SimConfig {
@@ -182,6 +243,7 @@ impl SimConfig {
             snapshot_every_entries: 10,
             record_full_trace: false,
             sabotage: None,
+            switches: Switches::OFF,
         }
     }
 

@@ -48,6 +48,7 @@ mod nemesis;
 pub mod net;
 pub mod queue;
 pub mod report;
+pub mod scenario;
 pub mod service;
 pub mod sim;
 pub mod tasks;
@@ -55,7 +56,7 @@ pub mod trace;
 pub mod world;
 
 pub use checkers::Breach;
-pub use config::{FaultProfile, Sabotage, SimConfig};
+pub use config::{FaultProfile, Sabotage, SimConfig, Switches};
 pub use report::{RunSummary, Violation};
 pub use sim::Simulation;
 pub use world::{World, WorldConfig};

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::config::{FaultProfile, US_PER_MS, US_PER_S};
+use crate::config::{FaultProfile, Switches, US_PER_MS, US_PER_S};
 
 /// A run that kept every invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub struct Violation {
     pub peers: usize,
     /// Fault profile (part of the replay command).
     pub faults: FaultProfile,
+    /// Pre-vote and check-quorum (part of the replay command).
+    pub switches: Switches,
     /// The invariant's name, as its checker's `NAME`.
     pub invariant: &'static str,
     /// What was seen.
@@ -65,8 +67,13 @@ impl Violation {
     #[must_use]
     pub fn replay_command(&self) -> String {
         let mutant = raft_core::MUTANT.map_or_else(String::new, |m| format!(" --mutant {m}"));
+        let switches = if self.switches == Switches::OFF {
+            String::new()
+        } else {
+            format!(" --switches {}", self.switches)
+        };
         format!(
-            "cargo xtask sim{mutant} --replay {} --peers {} --faults {}",
+            "cargo xtask sim{mutant} --replay {} --peers {} --faults {}{switches}",
             self.seed, self.peers, self.faults
         )
     }

@@ -72,6 +72,20 @@ pub(crate) struct Replicas {
     pub(crate) client: Client,
 }
 
+impl Replicas {
+    /// The services of `peers` fresh nodes, each snapshotting every `snapshot_every_entries`
+    /// entries, with a fresh set of checkers and no client command yet.
+    pub(crate) fn new(peers: usize, snapshot_every_entries: u64) -> Replicas {
+        Replicas {
+            states: vec![ServiceState::empty(); peers],
+            snapshot_at: vec![LogIndex::ZERO; peers],
+            snapshot_every_entries,
+            checkers: Checkers::new(peers),
+            client: Client::default(),
+        }
+    }
+}
+
 impl Service for Replicas {
     fn restart(&mut self, node: usize, snapshot: Option<&Snapshot>) -> Result<(), Breach> {
         self.states[node] =
@@ -155,13 +169,7 @@ impl Simulation {
             full_trace: config.record_full_trace,
             ..WorldConfig::new(n, config.seed, config.tick_us)
         };
-        let service = Replicas {
-            states: vec![ServiceState::empty(); n],
-            snapshot_at: vec![LogIndex::ZERO; n],
-            snapshot_every_entries: config.snapshot_every_entries,
-            checkers: Checkers::new(n),
-            client: Client::default(),
-        };
+        let service = Replicas::new(n, config.snapshot_every_entries);
         let world = World::new(
             world_config,
             Nemesis::new(&config),
@@ -303,6 +311,7 @@ impl Simulation {
             seed: self.config.seed,
             peers: self.config.peers,
             faults: self.config.faults,
+            switches: self.config.switches,
             invariant: breach.invariant,
             detail: breach.detail,
             at_us: self.now_us(),
@@ -330,6 +339,8 @@ impl Simulation {
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),
+            pre_vote: self.config.switches.pre_vote,
+            check_quorum: self.config.switches.check_quorum,
         }
     }
 

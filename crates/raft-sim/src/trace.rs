@@ -9,6 +9,8 @@
 //! t=1.231s n1 -> n2 RequestVote term=3 last=5@2 (+4ms)
 //! t=1.235s n2 <- n1 RequestVote term=3 last=5@2
 //! t=1.236s n2 -> n1 Vote term=3 granted (dropped)
+//! t=1.300s n3 -> n1 PreVote term=4 last=5@2 (+2ms)
+//! t=1.302s n1 -> n3 PreVoteReply term=4 granted (+3ms)
 //! t=1.402s n1 -> n0 AppendEntries term=3 prev=5@2 entries=3 commit=4 (dead end)
 //! t=2.000s crash n2
 //! ```
@@ -61,6 +63,22 @@ pub enum Msg {
         /// The voter's term.
         term: u64,
         /// voteGranted.
+        granted: bool,
+    },
+    /// PreVote: the term the pre-candidate proposes and its last log entry.
+    PreVote {
+        /// The proposed term (the pre-candidate's own plus one).
+        term: u64,
+        /// lastLogIndex.
+        last_index: u64,
+        /// lastLogTerm.
+        last_term: u64,
+    },
+    /// The PreVote reply.
+    PreVoteReply {
+        /// The proposed term if granted, else the voter's term.
+        term: u64,
+        /// Granted.
         granted: bool,
     },
     /// AppendEntries: `prev=prevLogIndex@prevLogTerm entries=N commit=leaderCommit`.
@@ -135,6 +153,11 @@ impl Msg {
                 last_index: m.last_included_index.0,
                 last_term: m.last_included_term.0,
             },
+            Request::PreVote(m) => Msg::PreVote {
+                term: m.term.0,
+                last_index: m.last_log_index.0,
+                last_term: m.last_log_term.0,
+            },
         }
     }
 
@@ -160,6 +183,10 @@ impl Msg {
             Reply::InstallSnapshot(m) => Msg::SnapshotReply {
                 term: m.term.0,
                 match_index: m.match_index.0,
+            },
+            Reply::PreVote(m) => Msg::PreVoteReply {
+                term: m.term.0,
+                granted: m.vote_granted,
             },
         }
     }
@@ -191,6 +218,12 @@ impl Msg {
                 last_term,
             } => [5, term, last_index, last_term, 0, 0],
             Msg::SnapshotReply { term, match_index } => [6, term, match_index, 0, 0, 0],
+            Msg::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => [7, term, last_index, last_term, 0, 0],
+            Msg::PreVoteReply { term, granted } => [8, term, u64::from(granted), 0, 0, 0],
         }
     }
 }
@@ -230,6 +263,15 @@ impl fmt::Display for Msg {
             } => write!(f, "InstallSnapshot term={term} last={last_index}@{last_term}"),
             Msg::SnapshotReply { term, match_index } => {
                 write!(f, "SnapshotReply term={term} match={match_index}")
+            }
+            Msg::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => write!(f, "PreVote term={term} last={last_index}@{last_term}"),
+            Msg::PreVoteReply { term, granted } => {
+                let verdict = if granted { "granted" } else { "denied" };
+                write!(f, "PreVoteReply term={term} {verdict}")
             }
         }
     }
@@ -484,6 +526,12 @@ impl Trace {
     #[must_use]
     pub fn into_full(self) -> Option<Vec<String>> {
         self.full
+    }
+
+    /// Every line kept so far, if the full trace is kept.
+    #[must_use]
+    pub fn full(&self) -> Option<&[String]> {
+        self.full.as_deref()
     }
 
     /// Takes every line kept so far, if the full trace is kept, leaving it empty.

@@ -790,6 +790,7 @@ impl<N: Network, S: Service, D: Store, X> crate::tasks::Clocked for World<N, S, 
 pub fn role_name(role: RoleKind) -> &'static str {
     match role {
         RoleKind::Follower => "follower",
+        RoleKind::PreCandidate => "pre-candidate",
         RoleKind::Candidate => "candidate",
         RoleKind::Leader => "leader",
     }

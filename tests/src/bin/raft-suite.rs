@@ -19,6 +19,10 @@
 //!
 //! Whenever the first failure names the HTML page of a non-linearizable history, the page
 //! must exist for an expected failure to count.
+//!
+//! `RAFT_PRE_VOTE=1` and `RAFT_CHECK_QUORUM=1` in the environment turn raft-core's pre-vote
+//! and check-quorum on for every peer (both off otherwise: Lab 2's exact counts are checked
+//! with them off; see raft_tests::switches).
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal as _, Write as _};
@@ -98,6 +102,10 @@ fn main() -> ExitCode {
                 "usage: raft-suite [--part 2a|2b|2c|2d|3a|3b|lab2|lab3|all] [--test NAME] [--seed S] \
                  [--seeds N [--first S] [--jobs J] [--expect-failure | --expect-failure-containing TEXT]]"
             );
+            eprintln!(
+                "environment: RAFT_PRE_VOTE=1 and RAFT_CHECK_QUORUM=1 turn raft-core's pre-vote and \
+                 check-quorum on for every peer (default: off)"
+            );
             return ExitCode::from(2);
         }
     };
@@ -117,6 +125,10 @@ fn main() -> ExitCode {
     }
     if let Some(mutant) = raft_tests::runner::mutant() {
         println!("built with the mutant {mutant}: a deliberately broken rule");
+    }
+    let (pre_vote, check_quorum) = raft_tests::switches::from_env();
+    if pre_vote || check_quorum {
+        println!("raft-core switches from the environment: pre-vote {pre_vote}, check-quorum {check_quorum}");
     }
     let failures = match args.seeds {
         None => one_seed(&chosen, args.seed),

@@ -3,6 +3,14 @@
 //! sweeps seeds on all cores; `raft-sim --replay SEED [--peers P] [--faults F]` runs one
 //! seed and prints its full trace. With `--expect-violation` a sweep succeeds only if some seed
 //! breaks an invariant, and stops at the first: how a mutant of raft-core is shown to be caught.
+//! `--switches off|pre-vote|check-quorum|both` runs every peer with raft-core's pre-vote and
+//! check-quorum (default off).
+//!
+//! `raft-sim --scenario NAME --seeds N [--start S] [--switches W] [--figures]` sweeps a scripted
+//! scenario (raft_sim::scenario; `--scenario list` names them) with its own switches or `W`
+//! (other switches than its own only measure: a contrast); `--figures` prints what it
+//! measured. `raft-sim --scenario NAME --replay SEED` prints one run's full trace.
+//! `--expect-violation` works as for the sweep.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -10,7 +18,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use raft_sim::{FaultProfile, SimConfig, Violation};
+use raft_sim::scenario::{self, Summary};
+use raft_sim::{FaultProfile, SimConfig, Switches, Violation};
 
 /// How often the sweep prints a progress line.
 const PROGRESS_INTERVAL_S: u64 = 3;
@@ -28,6 +37,11 @@ struct Options {
     replay: Option<u64>,
     /// Succeed only if a violation is found (a mutant run), stopping at the first.
     expect_violation: bool,
+    switches: Option<Switches>,
+    /// A scripted scenario instead of the safety runs.
+    scenario: Option<String>,
+    /// Print a scenario sweep's figures.
+    figures: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -40,11 +54,18 @@ fn parse(args: &[String]) -> Result<Options, String> {
         threads,
         replay: None,
         expect_violation: false,
+        switches: None,
+        scenario: None,
+        figures: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         if arg == "--expect-violation" {
             o.expect_violation = true;
+            continue;
+        }
+        if arg == "--figures" {
+            o.figures = true;
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
@@ -56,10 +77,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--threads" => o.threads = value.parse().map_err(bad)?,
             "--replay" => o.replay = Some(value.parse().map_err(bad)?),
             "--faults" => o.faults = value.parse()?,
+            "--switches" => o.switches = Some(value.parse()?),
+            "--scenario" => o.scenario = Some(value.clone()),
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    if o.replay.is_none() && o.seeds == 0 {
+    if o.replay.is_none() && o.seeds == 0 && o.scenario.as_deref() != Some("list") {
         return Err("give --seeds N (N >= 1) or --replay SEED".into());
     }
     Ok(o)
@@ -69,6 +92,7 @@ fn config(o: &Options, seed: u64) -> SimConfig {
     SimConfig {
         peers: o.peers,
         faults: o.faults,
+        switches: o.switches.unwrap_or(Switches::OFF),
         ..SimConfig::new(seed)
     }
 }
@@ -79,11 +103,25 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!("raft-sim: {e}");
-            eprintln!("usage: raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]");
-            eprintln!("       raft-sim --replay SEED [--peers P] [--faults F]");
+            eprintln!(
+                "usage: raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--switches W]"
+            );
+            eprintln!("       raft-sim --replay SEED [--peers P] [--faults F] [--switches W]");
+            eprintln!(
+                "       raft-sim --scenario NAME|list --seeds N [--start S] [--switches W] [--figures]"
+            );
+            eprintln!("       raft-sim --scenario NAME --replay SEED [--switches W]");
+            eprintln!("       W: off, pre-vote, check-quorum, both");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(name) = options.scenario.as_deref() {
+        return if scripted(&options, name) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let ok = match options.replay {
         Some(seed) => replay(&options, seed),
         None => sweep(&options),
@@ -249,5 +287,77 @@ fn report_caught(mut failures: Vec<Violation>, seeds_run: u64) -> bool {
             eprintln!("raft-sim: NOT caught: {seeds_run} seeds kept every invariant");
             false
         }
+    }
+}
+
+/// A scripted scenario: listed, replayed, or swept (and its figures printed). True if it
+/// went as asked (every seed passed; with `--expect-violation`, some seed failed).
+fn scripted(o: &Options, name: &str) -> bool {
+    if name == "list" {
+        for s in scenario::SCENARIOS {
+            println!("{:28} [{}] {}", s.name, s.switches, s.what);
+        }
+        return true;
+    }
+    let Some(named) = scenario::find(name) else {
+        eprintln!(
+            "raft-sim: no scenario named {name} (known: {})",
+            scenario::names()
+        );
+        return false;
+    };
+    let switches = o.switches.unwrap_or(named.switches);
+    if let Some(seed) = o.replay {
+        return match (named.run)(seed, switches, true) {
+            Ok(figures) => {
+                println!("seed {seed}: ok, {figures:?}");
+                true
+            }
+            Err(failure) => {
+                for line in failure.full_trace.iter().flat_map(|t| t.iter()) {
+                    println!("{line}");
+                }
+                println!("{failure}");
+                false
+            }
+        };
+    }
+    let end = o.start.saturating_add(o.seeds);
+    eprintln!(
+        "raft-sim: scenario {name} with {switches}, seeds {}..{end}, {} threads",
+        o.start, o.threads
+    );
+    let report = scenario::sweep(named, switches, o.start..end, o.threads, o.expect_violation);
+    if o.figures {
+        println!("{name} with {switches}: {}", Summary::of(&report.figures));
+    }
+    if o.expect_violation {
+        return match report.failures.first() {
+            Some(f) => {
+                eprintln!(
+                    "raft-sim: caught at seed {} by {} ({} seeds run): {}",
+                    f.seed, f.invariant, report.seeds_run, f.detail
+                );
+                true
+            }
+            None => {
+                eprintln!("raft-sim: NOT caught: {} seeds passed", report.seeds_run);
+                false
+            }
+        };
+    }
+    for f in report.failures.iter().take(FAILURES_REPORTED_MAX) {
+        eprintln!("\n{f}");
+    }
+    if report.failures.is_empty() {
+        eprintln!("raft-sim: {} seeds passed", report.seeds_run);
+        true
+    } else {
+        eprintln!(
+            "raft-sim: {} of {} seeds FAILED",
+            report.failures.len(),
+            report.seeds_run
+        );
+        false
     }
 }

@@ -205,6 +205,10 @@ impl Fuzzer {
             uncommitted_entries_max: UNCOMMITTED_ENTRIES_MAX,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),
+            // Each seed fuzzes one of the four combinations, apart from its cluster size
+            // (seed % 3): every few seeds cover them all.
+            pre_vote: self.config.seed & 1 == 1,
+            check_quorum: self.config.seed & 2 == 2,
         }
     }
 
@@ -430,7 +434,7 @@ impl Fuzzer {
 /// True if a reply refuses its request.
 fn refusal(message: &Message) -> bool {
     match message {
-        Message::Reply(Reply::RequestVote(r)) => !r.vote_granted,
+        Message::Reply(Reply::RequestVote(r) | Reply::PreVote(r)) => !r.vote_granted,
         Message::Reply(Reply::AppendEntries(r)) => !matches!(r.outcome, AppendOutcome::Success { .. }),
         Message::Reply(Reply::InstallSnapshot(r)) => r.match_index == LogIndex::ZERO,
         Message::Request(_) => false,

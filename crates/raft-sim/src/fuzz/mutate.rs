@@ -105,13 +105,13 @@ impl Mutator {
 
     fn mutate_field(&self, rng: &mut SmallRng, message: &mut Message) {
         match message {
-            Message::Request(Request::RequestVote(m)) => match rng.random_range(0..4) {
+            Message::Request(Request::RequestVote(m) | Request::PreVote(m)) => match rng.random_range(0..4) {
                 0 => self.term(rng, &mut m.term),
                 1 => m.candidate_id = self.any_peer(rng),
                 2 => self.index(rng, &mut m.last_log_index),
                 _ => self.term(rng, &mut m.last_log_term),
             },
-            Message::Reply(Reply::RequestVote(m)) => match rng.random_range(0..2) {
+            Message::Reply(Reply::RequestVote(m) | Reply::PreVote(m)) => match rng.random_range(0..2) {
                 0 => self.term(rng, &mut m.term),
                 _ => m.vote_granted = !m.vote_granted,
             },
@@ -228,7 +228,7 @@ impl Mutator {
     /// A message of any kind with every field drawn at random, edges included.
     pub fn garbage(&self, rng: &mut SmallRng) -> Message {
         let t = Term(self.wild(rng));
-        match rng.random_range(0..6) {
+        match rng.random_range(0..8) {
             0 => Message::Request(Request::RequestVote(RequestVoteArgs {
                 term: t,
                 candidate_id: self.any_peer(rng),
@@ -262,9 +262,19 @@ impl Mutator {
                 last_included_term: Term(self.wild(rng)),
                 data: bytes(rng),
             })),
-            _ => Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
+            5 => Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
                 term: t,
                 match_index: LogIndex(self.wild(rng)),
+            })),
+            6 => Message::Request(Request::PreVote(RequestVoteArgs {
+                term: t,
+                candidate_id: self.any_peer(rng),
+                last_log_index: LogIndex(self.wild(rng)),
+                last_log_term: Term(self.wild(rng)),
+            })),
+            _ => Message::Reply(Reply::PreVote(RequestVoteReply {
+                term: t,
+                vote_granted: rng.random(),
             })),
         }
     }

@@ -11,7 +11,7 @@ use raft_core::{
     Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, SnapshotMeta, Term,
 };
 
-use super::watch::{PeerWatch, RESTARTS_FROM_DURABLE};
+use super::watch::{PRE_VOTE_LEAVES_NO_TRACE, PeerWatch, RESTARTS_FROM_DURABLE};
 use super::{NO_PANIC, Panic, guarded};
 use crate::checkers::Breach;
 use crate::durable::Durable;
@@ -158,6 +158,14 @@ impl FuzzedPeer {
             _ => None,
         };
         let refused_before = raft.refused().total();
+        let pre_vote = matches!(
+            &input,
+            Input::Deliver {
+                message: Message::Request(Request::PreVote(_)),
+                ..
+            }
+        );
+        let before = pre_vote.then(|| traceable(raft));
         let (accepted, ready) = guarded(|| {
             let accepted = match input {
                 Input::Tick => {
@@ -183,6 +191,17 @@ impl FuzzedPeer {
             };
             (accepted, raft.take_ready())
         })?;
+        if let Some(before) = before {
+            let after = traceable(&self.raft);
+            let left =
+                ready.hard_state().is_some() || !ready.entries().is_empty() || !ready.messages().is_empty();
+            if after != before || left {
+                let detail = format!(
+                    "a PreVote moved {before:?} to {after:?} (persisted or sent besides the answer: {left})"
+                );
+                return Err(Breach::new(PRE_VOTE_LEAVES_NO_TRACE, detail).into());
+            }
+        }
         let mut effects = PeerEffects {
             durable: &mut self.durable,
             watch: &mut self.watch,
@@ -356,4 +375,28 @@ impl Effects for PeerEffects<'_> {
         self.outcome.applied += 1;
         Ok(self.watch.apply(&entry)?)
     }
+}
+
+/// What a PreVote must leave as it was: term, vote, role, leader, last log entry, commit index.
+fn traceable(
+    raft: &Raft,
+) -> (
+    Term,
+    Option<PeerId>,
+    RoleKind,
+    Option<PeerId>,
+    LogIndex,
+    Term,
+    LogIndex,
+) {
+    let log = raft.log();
+    (
+        raft.term(),
+        raft.voted_for(),
+        raft.role(),
+        raft.leader_id(),
+        log.last_index(),
+        log.last_term(),
+        raft.commit_index(),
+    )
 }

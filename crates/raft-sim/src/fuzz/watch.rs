@@ -16,6 +16,7 @@
 //! | [`PERSISTED_COMMITTED_KEPT`] | after every input: the same of the durable model |
 //! | [`DURABLE_MATCHES_PEER`] | after every input: term, vote, snapshot and log end persisted before anything left |
 //! | [`RESTARTS_FROM_DURABLE`] | at every restart: `Raft::restore` accepts what the peer persisted and keeps what it applied |
+//! | [`PRE_VOTE_LEAVES_NO_TRACE`] | after every PreVote request: term, vote, role, leader, log and commit unchanged; nothing persisted or sent but the answer |
 //!
 //! A restart forgets the commit index (it is not persisted), so what the peer applied before a
 //! crash is checked once, at the restart, and the memory of it is then cut back to the
@@ -47,6 +48,10 @@ pub const PERSISTED_COMMITTED_KEPT: &str = "Persisted Committed Entry Kept";
 pub const DURABLE_MATCHES_PEER: &str = "Durable State Matches The Peer";
 /// A restart from the durable state succeeds and keeps what the peer applied.
 pub const RESTARTS_FROM_DURABLE: &str = "Restarts From Its Durable State";
+/// A PreVote request changes nothing on its receiver (thesis section 9.6): whatever it says,
+/// the receiver's term, vote, role, leader, log and commit index stay, and its Ready holds at
+/// most the answer.
+pub const PRE_VOTE_LEAVES_NO_TRACE: &str = "PreVote Leaves No Trace";
 /// A reply comes back under the id the runtime gave the request it answers.
 pub const REPLIES_KEYED_BY_REQUEST: &str = "Replies Keyed By Request";
 

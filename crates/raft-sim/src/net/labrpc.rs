@@ -306,6 +306,7 @@ fn request_size(request: &Request) -> u64 {
         Request::RequestVote(m) => postcard::experimental::serialized_size(m),
         Request::AppendEntries(m) => postcard::experimental::serialized_size(m),
         Request::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
+        Request::PreVote(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }
@@ -316,6 +317,7 @@ fn reply_size(reply: &Reply) -> u64 {
         Reply::RequestVote(m) => postcard::experimental::serialized_size(m),
         Reply::AppendEntries(m) => postcard::experimental::serialized_size(m),
         Reply::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
+        Reply::PreVote(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }

@@ -13,10 +13,12 @@
 //!   delays that reorder, and partitions that the nemesis forms and heals.
 //!
 //! A third, [`Immediate`], delivers every message at once: the bare-state-machine measurements
-//! (election and replication benches) run on it.
+//! (election and replication benches) run on it. A fourth, [`Links`], is a matrix of one-way
+//! links for the scripted scenarios ([`crate::scenario`]).
 
 mod immediate;
 mod labrpc;
+mod links;
 mod nemesis;
 
 use std::fmt;
@@ -25,6 +27,7 @@ use raft_core::message::{Reply, Request};
 
 pub use immediate::Immediate;
 pub use labrpc::{CALL_POLL_US, Call, CallFate, Labrpc};
+pub use links::Links;
 pub use nemesis::Nemesis;
 
 use crate::trace::Fate;
