@@ -83,6 +83,12 @@ impl Applier {
                 (ingest_snap(&mut a, i, &data, Some(index.0)).err(), None)
             }
             ApplyMsg::Snapshot { .. } => (None, None),
+            ApplyMsg::Read { id, result } => (
+                Some(format!(
+                    "server {i}: the outcome of read {id:?} ({result:?}), which Lab 2 never asks for"
+                )),
+                None,
+            ),
         };
         let Some(err) = err else {
             return Ok(snap);

@@ -259,6 +259,7 @@ fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Vec<u8>)> {
                 acknowledged.push((applied, c));
             }
             Ok(ApplyMsg::Snapshot { .. }) => panic!("no snapshots are taken in this test"),
+            Ok(ApplyMsg::Read { .. }) => panic!("no reads are asked for in this test"),
             Err(_) => break,
         }
     }

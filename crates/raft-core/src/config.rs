@@ -57,7 +57,87 @@ pub struct Config {
     /// agree within its 10 s on 1 of 2,000 seeds with check-quorum alone (none with pre-vote
     /// too, none without).
     pub check_quorum: bool,
+    /// How [`crate::Raft::read`] confirms a read-only query (thesis section 6.4). The default,
+    /// [`ReadMode::ReadIndex`], costs a heartbeat round and no log write, and trusts no clock.
+    pub reads: ReadMode,
+    /// The most reads a leader holds unconfirmed; beyond it [`crate::Raft::read`] refuses
+    /// ([`crate::ReadError::TooMany`]). It bounds the memory of a leader that cannot reach a
+    /// majority.
+    pub pending_reads_max: usize,
 }
+
+/// How a leader confirms that it may answer a read from its own state (thesis section 6.4).
+///
+/// A leader cut off from the others may no longer be the leader: a newer one may have
+/// committed writes it has not seen. Each mode is a different proof that it still leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Raft offers no read path: [`crate::Raft::read`] refuses ([`crate::ReadError::Off`]),
+    /// and a service that wants linearizable reads sends them through the log, as 6.824's
+    /// Lab 3 does (every read then costs a log write on a majority).
+    Log,
+    /// ReadIndex (thesis section 6.4): note the commit index, confirm leadership with a
+    /// heartbeat round answered by a majority, answer once applied through the noted index.
+    /// One round confirms every read that arrived before it went out.
+    ReadIndex,
+    /// Lease reads (thesis section 6.4.1): after a majority answered a round, no other leader
+    /// can be elected for a minimum election timeout of the voters' clocks (they ignore votes
+    /// that long: check-quorum, which this mode requires), so the leader answers reads without
+    /// a round until its lease, counted from when the round went out and shortened by the
+    /// drift bound, runs out; then it falls back to ReadIndex.
+    ///
+    /// Safe only if no clock runs faster than another by more than `clock_drift_ppm` parts
+    /// per million and the runtime ticks every peer without skipping (a paused process whose
+    /// ticks are lost keeps an old lease in its own time; the core cannot tell). See
+    /// [`Config::lease_ticks`].
+    Lease {
+        /// The bound on the relative drift of any two peers' clocks, in parts per million.
+        clock_drift_ppm: u32,
+    },
+}
+
+impl ReadMode {
+    /// Every mode's name, as [`core::str::FromStr`] takes it (with any drift for `lease`).
+    pub const NAMES: &'static str = "log, read-index, lease:<ppm>";
+}
+
+impl fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadMode::Log => f.write_str("log"),
+            ReadMode::ReadIndex => f.write_str("read-index"),
+            ReadMode::Lease { clock_drift_ppm } => write!(f, "lease:{clock_drift_ppm}"),
+        }
+    }
+}
+
+impl core::str::FromStr for ReadMode {
+    type Err = ReadModeParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "log" => Ok(ReadMode::Log),
+            "read-index" => Ok(ReadMode::ReadIndex),
+            _ => s
+                .strip_prefix("lease:")
+                .and_then(|ppm| ppm.parse().ok())
+                .map(|clock_drift_ppm| ReadMode::Lease { clock_drift_ppm })
+                .ok_or(ReadModeParseError),
+        }
+    }
+}
+
+/// A read mode that is none of [`ReadMode::NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadModeParseError;
+
+impl fmt::Display for ReadModeParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown read mode (expected one of: {})", ReadMode::NAMES)
+    }
+}
+
+impl core::error::Error for ReadModeParseError {}
 
 impl Config {
     /// The default of [`Config::uncommitted_entries_max`]: far above what a healthy cluster
@@ -67,6 +147,31 @@ impl Config {
     /// The default of [`Config::append_entries_in_flight_max`]: one request per follower at a
     /// time (no pipelining).
     pub const APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT: usize = 1;
+
+    /// The default of [`Config::pending_reads_max`]: far more reads than one heartbeat round
+    /// sees on a busy leader, few enough to bound a cut-off leader's memory.
+    pub const PENDING_READS_MAX_DEFAULT: usize = 10_000;
+
+    /// How long a lease lasts, in this peer's ticks from when the confirming round went out,
+    /// with [`ReadMode::Lease`] (`None` in the other modes).
+    ///
+    /// A voter that heard the round ignores votes for `election_timeout_ticks_min` of its own
+    /// ticks from then (section 4.2.3), and at least the last `min - 1` of them are whole
+    /// ticks (it may have heard the round just before a tick: tikv #9728). The leader's ticks
+    /// may be up to `1 + ppm / 10^6` times as long as the voter's, so its lease is
+    /// `floor((min - 1) / (1 + ppm / 10^6))` of its own ticks: it ends before the earliest
+    /// moment any voter of that majority could vote for another.
+    #[must_use]
+    pub fn lease_ticks(&self) -> Option<u64> {
+        let ReadMode::Lease { clock_drift_ppm } = self.reads else {
+            return None;
+        };
+        let whole = u64::from(self.election_timeout_ticks_min.saturating_sub(1));
+        if cfg!(raft_mutant = "lease-ignores-drift") {
+            return Some(whole);
+        }
+        Some(whole * 1_000_000 / (1_000_000 + u64::from(clock_drift_ppm)))
+    }
 
     /// A config with the timing raft-node uses (10 ms ticks: heartbeats every 150 ms,
     /// election timeouts of 300-600 ms), for `id` in a cluster of `peers`.
@@ -84,6 +189,8 @@ impl Config {
             seed,
             pre_vote: false,
             check_quorum: false,
+            reads: ReadMode::ReadIndex,
+            pending_reads_max: Config::PENDING_READS_MAX_DEFAULT,
         }
     }
 
@@ -129,6 +236,20 @@ impl Config {
         if self.append_entries_in_flight_max == 0 {
             return Err(ConfigError::ZeroAppendEntriesInFlight);
         }
+        if self.pending_reads_max == 0 {
+            return Err(ConfigError::ZeroPendingReads);
+        }
+        if let ReadMode::Lease { clock_drift_ppm } = self.reads {
+            if !self.check_quorum {
+                return Err(ConfigError::LeaseWithoutCheckQuorum);
+            }
+            if self.lease_ticks() == Some(0) {
+                return Err(ConfigError::LeaseTooShort {
+                    election_min: self.election_timeout_ticks_min,
+                    clock_drift_ppm,
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -164,6 +285,19 @@ pub enum ConfigError {
     ZeroUncommittedEntries,
     /// `append_entries_in_flight_max` is zero: a proposal could never be sent at once.
     ZeroAppendEntriesInFlight,
+    /// `pending_reads_max` is zero: no read could ever be confirmed.
+    ZeroPendingReads,
+    /// Lease reads without check-quorum: voters would not ignore votes while the lease runs,
+    /// so nothing would stop another leader from being elected under it.
+    LeaseWithoutCheckQuorum,
+    /// The lease would be shorter than one tick: the election timeout is too short for the
+    /// drift bound.
+    LeaseTooShort {
+        /// The configured shortest election timeout.
+        election_min: u32,
+        /// The configured drift bound.
+        clock_drift_ppm: u32,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -198,6 +332,21 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroAppendEntriesInFlight => {
                 write!(f, "append_entries_in_flight_max must be at least 1")
             }
+            ConfigError::ZeroPendingReads => write!(f, "pending_reads_max must be at least 1"),
+            ConfigError::LeaseWithoutCheckQuorum => {
+                write!(
+                    f,
+                    "lease reads need check_quorum: without it a lease proves nothing"
+                )
+            }
+            ConfigError::LeaseTooShort {
+                election_min,
+                clock_drift_ppm,
+            } => write!(
+                f,
+                "a lease of an election timeout of {election_min} ticks less a drift of \
+                 {clock_drift_ppm} ppm is shorter than one tick"
+            ),
         }
     }
 }

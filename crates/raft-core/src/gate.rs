@@ -18,7 +18,8 @@
 //!   `prev_log_term`, `last_log_term` or `last_included_term` above the message's term);
 //!   entries that do not follow `prev_log_index` one by one, or whose terms decrease, fall
 //!   below `prev_log_term`, are 0, or exceed the message's term; replies with impossible
-//!   contents (a conflict term above the reply's term, a match past the leader's log);
+//!   contents (a conflict term above the reply's term, a match past the leader's log, a
+//!   heartbeat round the leader has not sent);
 //! - **history**: a request of the current term or later that contradicts what this peer knows
 //!   to be committed (another term at an index at or below `commit_index`, the snapshot's
 //!   last entry included). By Leader Completeness (section 5.4) a leader of such a term holds
@@ -39,7 +40,7 @@ use crate::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Reply,
     Request, RequestVoteArgs,
 };
-use crate::raft::Raft;
+use crate::raft::{Raft, Role};
 use crate::{LogIndex, PeerId, Term};
 
 /// The highest term a message may carry: half the range of `u64`.
@@ -312,6 +313,7 @@ impl Raft {
             Reply::RequestVote(_) | Reply::PreVote(_) => Ok(()),
             Reply::AppendEntries(reply) => {
                 check_append_entries_reply(reply)?;
+                self.check_round(reply)?;
                 match reply.outcome {
                     AppendOutcome::Success { match_index } => self.check_match(reply.term, match_index),
                     _ => Ok(()),
@@ -390,6 +392,17 @@ impl Raft {
 
     /// A reply of this leader's term claims the follower holds its log through `match_index`;
     /// the leader never sent past its own last entry (its log only grows while it leads).
+    /// A reply of this leader's term that echoes a heartbeat round it has not sent yet (a
+    /// forged ack would confirm reads: [`crate::Raft::read`]).
+    fn check_round(&self, reply: &AppendEntriesReply) -> Result<(), Refusal> {
+        match &self.role {
+            Role::Leader { reads, .. } if reply.term == self.current_term && reply.round > reads.round() => {
+                Err(Refusal::ImpossibleReply)
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_match(&self, reply_term: Term, match_index: LogIndex) -> Result<(), Refusal> {
         if reply_term == self.current_term && self.is_leader() && match_index > self.log.last_index() {
             return Err(Refusal::ImpossibleReply);

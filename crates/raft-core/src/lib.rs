@@ -40,6 +40,14 @@
 //! the issue's to settle once all its parts (leadership transfer, reads) have landed; with both
 //! off, every rule, draw and message is exactly Figure 2's.
 //!
+//! **Reads** (the thesis, section 6.4; [`Config::reads`]). [`Raft::read`] answers a
+//! read-only query without a log write: the leader notes its commit index, confirms with one
+//! heartbeat round that a majority still follows it (ReadIndex, the default: no clock is
+//! trusted), and hands the index back; the service answers once it has applied that far.
+//! With [`ReadMode::Lease`] (and check-quorum) it skips the round while a lease, shortened
+//! by a stated bound on clock drift, holds. [`ReadMode::Log`] offers no read path: the
+//! service sends reads through the log.
+//!
 //! **Safety** (section 5.4). The vote restriction makes every new leader hold every committed
 //! entry (Leader Completeness); counting replicas commits only entries of the leader's current
 //! term (the lesson of Figure 8). Together: no two peers ever apply different commands at the
@@ -61,7 +69,7 @@
 //!
 //! ```
 //! use raft_core::message::{Message, Reply, Request, RequestId};
-//! use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Snapshot};
+//! use raft_core::{Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Snapshot};
 //!
 //! /// What one Ready asked of this toy runtime: messages to deliver, entries to apply.
 //! #[derive(Default)]
@@ -87,6 +95,9 @@
 //!     fn apply(&mut self, entry: Entry) -> Result<(), Self::Error> {
 //!         self.applied.push(entry);
 //!         Ok(())
+//!     }
+//!     fn read(&mut self, _: ReadId, _: Result<LogIndex, ReadError>) -> Result<(), Self::Error> {
+//!         Ok(()) // This toy service never reads.
 //!     }
 //! }
 //!
@@ -152,8 +163,7 @@
 //! Membership changes (section 6); snapshots sent in chunks (the whole snapshot travels in one
 //! InstallSnapshot, as 6.824 allows); a no-op entry at election (the 6.824 tests count entries
 //! and forbid it; an older entry then waits for the next command of the new term to commit);
-//! and, for now, leadership transfer and read-only queries (the thesis, sections 3.10 and
-//! 6.4), which later work adds as `Config` switches.
+//! and, for now, leadership transfer (the thesis, section 3.10).
 //!
 //! ## Error policy
 //!
@@ -174,6 +184,7 @@ mod log;
 pub mod message;
 mod quorum;
 mod raft;
+mod read;
 mod ready;
 mod replication;
 mod snapshot;
@@ -196,14 +207,19 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("precandidate-keeps-leader")
 } else if cfg!(raft_mutant = "ignore-votes-forever") {
     Some("ignore-votes-forever")
+} else if cfg!(raft_mutant = "read-without-round") {
+    Some("read-without-round")
+} else if cfg!(raft_mutant = "lease-ignores-drift") {
+    Some("lease-ignores-drift")
 } else {
     None
 };
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ReadMode, ReadModeParseError};
 pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_JUMP_MAX, TERM_MAX};
 pub use log::{LogGap, RaftLog};
 pub use raft::{NewError, Progress, ProposeError, Raft, Restored, Role, RoleKind};
+pub use read::{ReadError, ReadId};
 pub use ready::{Effects, Ready};
 pub use snapshot::SnapshotError;
 pub use types::{Entry, HardState, LogIndex, PeerId, Snapshot, SnapshotMeta, Term};

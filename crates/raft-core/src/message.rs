@@ -47,6 +47,11 @@ pub struct AppendEntriesArgs {
     pub entries: Vec<Entry>,
     /// The leader's commit index.
     pub leader_commit: LogIndex,
+    /// The leader's heartbeat round when it sent this (not in Figure 2: the thesis's ReadIndex,
+    /// section 6.4). Rounds count up within a term; the follower echoes the number, and a
+    /// majority echoing round `r` proves no other leader had taken over when round `r` went
+    /// out, which confirms the reads that arrived before it ([`crate::Raft::read`]).
+    pub round: u64,
 }
 
 /// AppendEntries results.
@@ -56,6 +61,8 @@ pub struct AppendEntriesReply {
     pub term: Term,
     /// What the follower did with the request.
     pub outcome: AppendOutcome,
+    /// The request's `round`, echoed.
+    pub round: u64,
 }
 
 /// The follower's answer to one AppendEntries: the paper's `success` flag, made precise.

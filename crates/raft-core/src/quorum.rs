@@ -71,8 +71,17 @@ impl Raft {
         };
         self.config.check_quorum
             && args.term > self.current_term
-            && self.leader_id.is_some()
+            && (self.leader_id.is_some() || self.guards_lease_after_start())
             && self.election_elapsed_ticks < self.config.election_timeout_ticks_min
+    }
+
+    /// With lease reads, a peer that has just started ignores votes as if it had heard a
+    /// leader then: it may have answered a leader's round just before it crashed, and that
+    /// leader's lease counts on it to ignore votes for an election timeout (a peer that
+    /// restarts at once would otherwise elect another leader under the lease). Until its
+    /// first election timeout has passed.
+    fn guards_lease_after_start(&self) -> bool {
+        self.config.lease_ticks().is_some() && self.ticks < u64::from(self.config.election_timeout_ticks_min)
     }
 
     /// The answer to a vote request [`Raft::ignores_vote`] ignores: a refusal in this peer's

@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::gate::{LOG_INDEX_MAX, Refused};
 use crate::log::{LogGap, RaftLog};
 use crate::message::{Reply, Request, RequestId};
+use crate::read::Reads;
 use crate::ready::Ready;
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 
@@ -42,6 +43,11 @@ pub enum Role {
         /// it are not its own proposals and do not count toward
         /// [`Config::uncommitted_entries_max`].
         inherited: LogIndex,
+        /// Its reads and heartbeat rounds ([`crate::read`]).
+        reads: Reads,
+        /// A TimeoutNow went out in this term: no more lease reads while it leads (a delayed
+        /// TimeoutNow may still start an election whose votes nobody ignores).
+        timeout_now_sent: bool,
     },
 }
 
@@ -61,6 +67,9 @@ pub struct Progress {
     /// quorum check (whatever the answer: any reply of the term shows it follows this
     /// leader). Only [`Config::check_quorum`] reads it.
     pub recent_active: bool,
+    /// The highest heartbeat round the follower echoed in a reply of this term (ReadIndex:
+    /// [`crate::Raft::read`]).
+    pub acked_round: u64,
 }
 
 /// The role, as a plain tag, for callers that only need to know which.
@@ -195,6 +204,8 @@ pub struct Raft {
     pub(crate) election_elapsed_ticks: u32,
     pub(crate) election_timeout_ticks: u32,
     pub(crate) heartbeat_elapsed_ticks: u32,
+    /// Ticks since this peer started: its own clock, which lease reads count in.
+    pub(crate) ticks: u64,
     /// A commit advanced since the last broadcast: followers learn it on the next tick.
     pub(crate) commit_unannounced: bool,
     rng: SmallRng,
@@ -250,6 +261,7 @@ impl Raft {
             election_elapsed_ticks: 0,
             election_timeout_ticks: 0,
             heartbeat_elapsed_ticks: 0,
+            ticks: 0,
             commit_unannounced: false,
             persisted_hard_state: restored.hard_state,
             refused: Refused::default(),
@@ -263,6 +275,12 @@ impl Raft {
     #[must_use]
     pub fn id(&self) -> PeerId {
         self.config.id
+    }
+
+    /// The config this peer runs with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The current term.
@@ -333,6 +351,7 @@ impl Raft {
     /// which they campaign (after a pre-vote round, with [`Config::pre_vote`]); leaders
     /// towards their next heartbeat (and, with [`Config::check_quorum`], their next check).
     pub fn tick(&mut self) {
+        self.ticks += 1;
         if self.is_leader() {
             self.tick_leader();
         } else {
@@ -464,7 +483,9 @@ impl Raft {
             self.current_term = term;
             self.voted_for = None;
         }
-        self.role = Role::Follower;
+        if let Role::Leader { reads, .. } = core::mem::replace(&mut self.role, Role::Follower) {
+            self.fail_reads(reads, leader);
+        }
         self.leader_id = leader;
         if reset_timer {
             self.reset_election_timer();
@@ -526,12 +547,18 @@ impl Raft {
                         match_index: LogIndex::ZERO,
                         in_flight: 0,
                         recent_active: voters.contains(p),
+                        acked_round: 0,
                     },
                 )
             })
             .collect();
         let inherited = self.log.last_index();
-        self.role = Role::Leader { progress, inherited };
+        self.role = Role::Leader {
+            progress,
+            inherited,
+            reads: Reads::default(),
+            timeout_now_sent: false,
+        };
         self.leader_id = Some(self.config.id);
         self.heartbeat_elapsed_ticks = 0;
         if self.config.check_quorum {

@@ -9,7 +9,7 @@
 //! 2. only then send `messages` and return each of `replies` to the caller of the request it
 //!    answers (named by the runtime's [`RequestId`]);
 //! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
-//!    order.
+//!    order, then the outcomes of `reads` (a confirmed read's index may be one just applied).
 //!
 //! [`Ready::carry_out`] is the one place that implements this order, and the only way to
 //! consume a Ready: its parts are private, with read-only accessors for tests and traces. A
@@ -20,6 +20,7 @@
 use alloc::vec::Vec;
 
 use crate::message::{Reply, Request, RequestId};
+use crate::read::{ReadError, ReadId};
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot};
 
 /// Everything one or more inputs asked of the runtime; [`Ready::carry_out`] does it in order.
@@ -45,6 +46,8 @@ pub struct Ready {
     pub(crate) replies: Vec<(RequestId, Reply)>,
     /// Newly committed entries, in index order, each handed out exactly once.
     pub(crate) committed: Vec<Entry>,
+    /// Reads confirmed (with the index to apply through before answering) or failed.
+    pub(crate) reads: Vec<(ReadId, Result<LogIndex, ReadError>)>,
 }
 
 /// The runtime's side of carrying out a [`Ready`]: one method per step (persist, send,
@@ -91,6 +94,11 @@ pub trait Effects {
 
     /// One committed entry, in index order.
     fn apply(&mut self, entry: Entry) -> Result<(), Self::Error>;
+
+    /// The outcome of the read the service named `id` ([`crate::Raft::read`]): the index
+    /// to apply through before answering it from the service's state, or why it failed.
+    /// Called after the committed entries of the same Ready were applied.
+    fn read(&mut self, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Self::Error>;
 }
 
 impl Ready {
@@ -114,6 +122,7 @@ impl Ready {
             messages,
             replies,
             committed,
+            reads,
         } = self;
         if let Some(hard_state) = &hard_state {
             effects.save_hard_state(hard_state)?;
@@ -142,6 +151,9 @@ impl Ready {
         for entry in committed {
             effects.apply(entry)?;
         }
+        for (id, result) in reads {
+            effects.read(id, result)?;
+        }
         Ok(())
     }
 
@@ -155,6 +167,7 @@ impl Ready {
             && self.messages.is_empty()
             && self.replies.is_empty()
             && self.committed.is_empty()
+            && self.reads.is_empty()
     }
 
     /// Term and vote to persist, if they changed since the last Ready.
@@ -204,6 +217,11 @@ impl Ready {
     #[must_use]
     pub fn committed(&self) -> &[Entry] {
         &self.committed
+    }
+
+    /// The reads confirmed or failed, in the order they were decided.
+    pub fn reads(&self) -> &[(ReadId, Result<LogIndex, ReadError>)] {
+        &self.reads
     }
 
     /// True if something must be persisted before the messages and reply may leave.

@@ -88,6 +88,7 @@ impl Raft {
     /// each follower's window of unanswered requests: one lost on the way must not hold its
     /// slot forever.
     pub(crate) fn broadcast_append_entries(&mut self) {
+        self.start_round();
         self.heartbeat_elapsed_ticks = 0;
         self.commit_unannounced = false;
         if let Role::Leader { progress, .. } = &mut self.role {
@@ -118,9 +119,15 @@ impl Raft {
             .log
             .entries_from(next_index, self.config.entries_per_append_max)
             .to_vec();
-        if let Some(p) = self.progress_mut(peer) {
-            p.in_flight = p.in_flight.saturating_add(1);
-        }
+        let round = match &mut self.role {
+            Role::Leader { progress, reads, .. } => {
+                if let Some(p) = progress.get_mut(&peer) {
+                    p.in_flight = p.in_flight.saturating_add(1);
+                }
+                reads.round()
+            }
+            _ => 0,
+        };
         let args = AppendEntriesArgs {
             term: self.current_term,
             leader_id: self.config.id,
@@ -128,6 +135,7 @@ impl Raft {
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
+            round,
         };
         self.send(peer, Request::AppendEntries(args));
     }
@@ -146,9 +154,12 @@ impl Raft {
     /// A request from the current term's leader also resets the election timer, and turns a
     /// candidate of that term back into a follower (Rules for Servers, Candidates).
     pub(crate) fn handle_append_entries(&mut self, args: AppendEntriesArgs) -> AppendEntriesReply {
+        // A refusal echoes no round: its term is not the request's, and a round is a number
+        // only within the term of the leader that sent it.
         let stale = AppendEntriesReply {
             term: self.current_term,
             outcome: AppendOutcome::StaleTerm,
+            round: 0,
         };
         if args.term < self.current_term {
             return stale;
@@ -159,6 +170,7 @@ impl Raft {
             return stale;
         }
         self.become_follower(args.term, Some(args.leader_id), true);
+        let round = args.round;
         let outcome = match self.check_prev_entry(&args) {
             Some(conflict) => conflict,
             None => self.merge_entries(args),
@@ -166,6 +178,7 @@ impl Raft {
         AppendEntriesReply {
             term: self.current_term,
             outcome,
+            round,
         }
     }
 
@@ -248,6 +261,7 @@ impl Raft {
             return;
         }
         self.record_active(from);
+        self.record_round_ack(from, reply.round);
         let Some(p) = self.progress_mut(from) else {
             return;
         };
@@ -318,6 +332,7 @@ impl Raft {
             tracing::trace!(peer = %self.config.id, term = %self.current_term, index = %n, "committed");
             self.commit_index = n;
             self.commit_unannounced = true;
+            self.unpark_reads();
         }
     }
 }

@@ -204,6 +204,7 @@ fn a_leader_ignores_higher_term_votes_but_steps_down_on_a_higher_term_reply() {
         let reply = AppendEntriesReply {
             term: Term(term.0 + 5),
             outcome: AppendOutcome::StaleTerm,
+            round: 0,
         };
         r.step_reply(PeerId(other as u32), Reply::AppendEntries(reply));
     });
@@ -268,6 +269,7 @@ fn heartbeat(term: Term, leader: u32) -> AppendEntriesArgs {
         prev_log_term: Term(0),
         entries: vec![],
         leader_commit: LogIndex(0),
+        round: 0,
     }
 }
 

@@ -6,7 +6,8 @@ use raft_core::message::{
     Request, RequestId, RequestVoteArgs, RequestVoteReply,
 };
 use raft_core::{
-    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, Ready, Restored, RoleKind, Snapshot, Term,
+    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Ready, Restored, RoleKind,
+    Snapshot, Term,
 };
 
 /// One call to an effect, with what it was given.
@@ -21,6 +22,7 @@ enum Call {
     Reply(RequestId, Reply),
     ApplySnapshot(LogIndex),
     Apply(LogIndex),
+    Read(ReadId, Result<LogIndex, ReadError>),
 }
 
 /// Records every call; the call numbered `fail_at` (0-based) returns an error.
@@ -88,6 +90,10 @@ impl Effects for Recorder {
     fn apply(&mut self, entry: Entry) -> Result<(), Failed> {
         self.record(Call::Apply(entry.index))
     }
+
+    fn read(&mut self, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Failed> {
+        self.record(Call::Read(id, result))
+    }
 }
 
 fn entry(index: u64, term: u64) -> Entry {
@@ -135,6 +141,7 @@ fn full_ready() -> Ready {
         prev_log_term: Term(2),
         entries: (5..=7).map(|i| entry(i, 2)).collect(),
         leader_commit: LogIndex(6),
+        round: 0,
     };
     r.step_request(PeerId(0), APPEND_ID, Request::AppendEntries(append));
     while r.role() != RoleKind::Candidate {
@@ -180,6 +187,7 @@ fn full_calls() -> Vec<Call> {
                 outcome: AppendOutcome::Success {
                     match_index: LogIndex(7),
                 },
+                round: 0,
             }),
         ),
         Call::ApplySnapshot(LogIndex(4)),
@@ -263,6 +271,7 @@ fn a_snapshot_the_service_took_is_persisted_but_not_handed_back() {
         prev_log_term: Term(2),
         entries: vec![],
         leader_commit: LogIndex(3),
+        round: 0,
     };
     r.step_request(PeerId(0), RequestId(1), Request::AppendEntries(heartbeat));
     r.take_ready()
@@ -342,6 +351,7 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
             prev_log_term: Term::ZERO,
             entries: vec![entry(1, 2), entry(2, 2)],
             leader_commit: LogIndex(1),
+            round: 0,
         }),
     );
     let mut rec = Recorder::default();
@@ -354,6 +364,7 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
         outcome: AppendOutcome::Success {
             match_index: LogIndex(2),
         },
+        round: 0,
     });
     assert_eq!(
         rec.calls,

@@ -94,7 +94,8 @@ fn a_message_from_a_stale_term_is_refused_and_changes_nothing() {
             RequestId(1),
             Reply::AppendEntries(AppendEntriesReply {
                 term: Term(5),
-                outcome: AppendOutcome::StaleTerm
+                outcome: AppendOutcome::StaleTerm,
+                round: 0
             })
         )]
     );
@@ -405,6 +406,7 @@ fn heartbeat(term: Term, leader: u32) -> AppendEntriesArgs {
         prev_log_term: Term(0),
         entries: vec![],
         leader_commit: LogIndex(0),
+        round: 0,
     }
 }
 

@@ -67,6 +67,7 @@ fn a_term_of_u64_max_is_refused_in_every_kind_of_message() {
         Message::Reply(Reply::AppendEntries(AppendEntriesReply {
             term: Term(MAX),
             outcome: AppendOutcome::StaleTerm,
+            round: 0,
         })),
         Message::Reply(Reply::InstallSnapshot(InstallSnapshotReply {
             term: Term(MAX),
@@ -369,6 +370,7 @@ fn a_deposed_leaders_late_request_is_answered_not_refused() {
             RequestId(1),
             Reply::AppendEntries(AppendEntriesReply {
                 outcome: AppendOutcome::StaleTerm,
+                round: 0,
                 ..
             })
         )]
@@ -539,6 +541,7 @@ fn append_reply(term: u64, outcome: AppendOutcome) -> Message {
     Message::Reply(Reply::AppendEntries(AppendEntriesReply {
         term: Term(term),
         outcome,
+        round: 0,
     }))
 }
 

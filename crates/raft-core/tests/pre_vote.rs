@@ -346,6 +346,7 @@ fn heartbeat(term: Term, leader: u32) -> AppendEntriesArgs {
         prev_log_term: Term(0),
         entries: vec![],
         leader_commit: LogIndex(0),
+        round: 0,
     }
 }
 

@@ -126,6 +126,7 @@ fn append_entries_inside_the_snapshot_succeeds_and_skips_what_it_covers() {
             prev_log_term: Term(1),
             entries: (2..=5).map(|i| entry(i, 1)).collect(),
             leader_commit: LogIndex(4),
+            round: 0,
         }),
     );
     let ready = r.take_ready();
@@ -135,6 +136,7 @@ fn append_entries_inside_the_snapshot_succeeds_and_skips_what_it_covers() {
                 _,
                 Reply::AppendEntries(AppendEntriesReply {
                     outcome: AppendOutcome::Success { match_index },
+                    round: 0,
                     ..
                 }),
             ),
@@ -234,6 +236,7 @@ fn append(term: Term, prev: (u64, u64), commit: u64) -> Request {
         prev_log_term: Term(prev.1),
         entries: vec![],
         leader_commit: LogIndex(commit),
+        round: 0,
     })
 }
 

@@ -356,6 +356,7 @@ impl Live {
                         }
                     }
                 }
+                Ok(ApplyMsg::Read { .. }) => unreachable!("the bench asks for no read"),
                 Err(_) => self.replace_leader(&mut outstanding, &mut proposed),
             }
         }

@@ -125,8 +125,9 @@ impl Cluster {
         applied.store(0, Ordering::Relaxed);
         std::thread::spawn(move || {
             for msg in apply_rx.iter() {
-                let (ApplyMsg::Command { index, .. } | ApplyMsg::Snapshot { index, .. }) = msg;
-                applied.store(index.0, Ordering::Relaxed);
+                if let ApplyMsg::Command { index, .. } | ApplyMsg::Snapshot { index, .. } = msg {
+                    applied.store(index.0, Ordering::Relaxed);
+                }
             }
         });
         let options = NodeOptions {

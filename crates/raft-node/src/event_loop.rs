@@ -17,7 +17,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use raft_core::message::{Reply, Request, RequestId};
-use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, Refused, Snapshot, Term};
+use raft_core::{
+    Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Refused, Snapshot, Term,
+};
 use raft_storage::{Storage, StorageError};
 
 use crate::node::{ApplyMsg, NodeStatus, Shared, StartError};
@@ -49,6 +51,8 @@ pub(crate) enum Event {
     Snapshot(LogIndex, Vec<u8>),
     /// The service proposes a command; the answer goes back on the channel.
     Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), StartError>>),
+    /// The service asks to read; the answer (taken or refused) goes back on the channel.
+    Read(ReadId, flume::Sender<Result<(), ReadError>>),
     /// Stop.
     Kill,
 }
@@ -145,6 +149,9 @@ impl<S: Storage, T: Transport> Context<S, T> {
                 if let Err(err) = self.raft.snapshot(index, data) {
                     tracing::debug!(%err, "snapshot from the service not taken");
                 }
+            }
+            Event::Read(id, answer) => {
+                let _ = answer.send(self.raft.read(id));
             }
             Event::Propose(command, answer) => {
                 let _ = answer.send(self.raft.propose(command).map_err(StartError::from));
@@ -262,6 +269,12 @@ impl<S: Storage, T: Transport> Effects for PeerEffects<'_, S, T> {
             command: entry.command,
         };
         let _ = self.applier_tx.send(msg);
+        Ok(())
+    }
+
+    /// Hands a read's outcome to the service, behind the commands applied before it.
+    fn read(&mut self, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), StorageError> {
+        let _ = self.applier_tx.send(ApplyMsg::Read { id, result });
         Ok(())
     }
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use raft_core::{LogIndex, NewError, PeerId, ProposeError, Raft, Refused, Restored, RoleKind, Term};
+use raft_core::{
+    LogIndex, NewError, PeerId, ProposeError, Raft, ReadError, ReadId, Refused, Restored, RoleKind, Term,
+};
 use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
 
@@ -37,6 +39,15 @@ pub enum ApplyMsg {
         term: Term,
         /// The service's snapshot.
         data: Vec<u8>,
+    },
+    /// The outcome of the read the service asked for with [`RaftNode::read`]. When it comes,
+    /// every command through the read's index has come before it on this channel: the
+    /// service answers the read from its state now (thesis section 6.4, step 4).
+    Read {
+        /// The service's name for the read.
+        id: ReadId,
+        /// The read's index, or why it failed (retry at the leader named, if any).
+        result: Result<LogIndex, ReadError>,
     },
 }
 
@@ -384,6 +395,29 @@ impl RaftNode {
             return rx.try_recv().unwrap_or(Err(StartError::Stopped));
         }
         rx.recv().unwrap_or(Err(StartError::Stopped))
+    }
+
+    /// Asks to read (thesis section 6.4): the outcome comes on the apply channel as
+    /// [`ApplyMsg::Read`], after every command through the read's index. Waits only for the
+    /// loop to take the request.
+    ///
+    /// # Errors
+    /// What [`raft_core::Raft::read`] refuses with (not the leader, reads off, too many
+    /// waiting); [`ReadError::NotLeader`] without a hint once the peer has stopped.
+    pub fn read(&self, id: ReadId) -> Result<(), ReadError> {
+        let stopped = Err(ReadError::NotLeader { leader_hint: None });
+        if self.stopped() {
+            return stopped;
+        }
+        let (tx, rx) = flume::bounded(1);
+        if self.events.send(Event::Read(id, tx)).is_err() {
+            return stopped;
+        }
+        // As in `start`: the loop answers, or its last drain drops the request.
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            return rx.try_recv().unwrap_or(stopped);
+        }
+        rx.recv().unwrap_or(stopped)
     }
 
     /// The service's state through `index` is `data`: Raft discards its log through `index`

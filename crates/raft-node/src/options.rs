@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use raft_core::{Config, PeerId};
+use raft_core::{Config, PeerId, ReadMode};
 
 /// How one peer keeps time and how much it sends at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct NodeOptions {
     /// raft-core's [`Config::check_quorum`]: a leader cut off from its majority steps down,
     /// and followers that hear their leader ignore votes for a higher term.
     pub check_quorum: bool,
+    /// raft-core's [`Config::reads`]: how [`crate::RaftNode::read`] confirms a read.
+    pub reads: ReadMode,
 }
 
 impl Default for NodeOptions {
@@ -42,6 +44,7 @@ impl Default for NodeOptions {
             seed: None,
             pre_vote: false,
             check_quorum: false,
+            reads: ReadMode::ReadIndex,
         }
     }
 }
@@ -63,6 +66,8 @@ impl NodeOptions {
             seed,
             pre_vote: self.pre_vote,
             check_quorum: self.check_quorum,
+            reads: self.reads,
+            pending_reads_max: Config::PENDING_READS_MAX_DEFAULT,
         }
     }
 }

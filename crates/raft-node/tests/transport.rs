@@ -156,6 +156,7 @@ fn commit_everywhere(nodes: &[RaftNode], applied: &[flume::Receiver<ApplyMsg>], 
                 }
                 Ok(ApplyMsg::Command { index: at, .. }) => assert!(at < index, "peer {i} skipped {index:?}"),
                 Ok(ApplyMsg::Snapshot { .. }) => panic!("no snapshot is taken here"),
+                Ok(ApplyMsg::Read { .. }) => panic!("no read is asked for here"),
                 Err(err) => panic!("peer {i} did not apply index {index:?}: {err}"),
             }
         }

@@ -4,7 +4,7 @@
 //! entries and snapshots to the service.
 
 use raft_core::message::{Reply, Request, RequestId};
-use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Snapshot, Term};
+use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, ReadError, ReadId, Snapshot, Term};
 
 use crate::checkers::Breach;
 use crate::durable::Store;
@@ -96,5 +96,10 @@ impl<N: Network, S: Service, D: Store, X> Effects for NodeEffects<'_, N, S, D, X
             world.queue_snapshot(self.node, self.incarnation, request)?;
         }
         Ok(())
+    }
+
+    /// Hands a read's outcome to the service.
+    fn read(&mut self, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        self.world.service.read(self.node, id, result)
     }
 }

@@ -7,7 +7,7 @@
 //! digest at an index applied the same commands in the same order; its snapshot's bytes are
 //! the state itself.
 
-use raft_core::{Entry, LogIndex, Raft, Snapshot, Term};
+use raft_core::{Entry, LogIndex, Raft, ReadError, ReadId, Snapshot, Term};
 
 use crate::checkers::Breach;
 use crate::trace::fnv1a;
@@ -42,6 +42,16 @@ pub trait Service {
     /// # Errors
     /// A breach if the snapshot breaks the service's checks.
     fn apply_snapshot(&mut self, node: usize, snapshot: Snapshot) -> Result<(), Breach>;
+
+    /// Node `node` decided the read the service named `id` ([`raft_core::Raft::read`]): its
+    /// index, or why it failed. Default: nothing (a service that never reads gets none).
+    ///
+    /// # Errors
+    /// A breach if the outcome breaks the service's checks (a stale read).
+    fn read(&mut self, node: usize, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        let _ = (node, id, result);
+        Ok(())
+    }
 
     /// Node `node` persisted `entries`. Default: nothing.
     ///

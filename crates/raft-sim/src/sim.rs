@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use raft_core::{Config, Entry, LogIndex, PeerId, Raft, Snapshot, Term};
+use raft_core::{Config, Entry, LogIndex, PeerId, Raft, ReadMode, Snapshot, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -341,6 +341,8 @@ impl Simulation {
             seed: peer_seed(self.config.seed, peer, incarnation),
             pre_vote: self.config.switches.pre_vote,
             check_quorum: self.config.switches.check_quorum,
+            reads: ReadMode::ReadIndex,
+            pending_reads_max: Config::PENDING_READS_MAX_DEFAULT,
         }
     }
 

@@ -52,6 +52,7 @@ fn append(term: u64, leader: u32, prev: (u64, u64), entries: Vec<Entry>, commit:
         prev_log_term: Term(prev.1),
         entries,
         leader_commit: LogIndex(commit),
+        round: 0,
     }))
 }
 

@@ -47,6 +47,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
             command: b"x=1".to_vec(),
         }],
         leader_commit: LogIndex(1),
+        round: 0,
     });
     let reply = Reply::RequestVote(RequestVoteReply {
         term: Term(3),

@@ -452,6 +452,7 @@ mod tests {
                 })
                 .collect(),
             leader_commit: LogIndex(prev),
+            round: 0,
         })
     }
 

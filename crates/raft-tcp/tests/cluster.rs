@@ -61,6 +61,7 @@ fn three_peers_over_tcp_elect_a_leader_and_commit() {
                     applied.insert(index, command);
                 }
                 Ok(ApplyMsg::Snapshot { .. }) => panic!("peer {i}: no snapshot was taken"),
+                Ok(ApplyMsg::Read { .. }) => panic!("peer {i}: no read was asked for"),
                 Err(e) => panic!("peer {i} applied only {} commands: {e}", applied.len()),
             }
         }
@@ -109,6 +110,7 @@ fn applied_through(apply_rx: &flume::Receiver<ApplyMsg>, command: &[u8]) -> Vec<
                 }
             }
             Ok(ApplyMsg::Snapshot { .. }) => panic!("no snapshot was taken"),
+            Ok(ApplyMsg::Read { .. }) => panic!("no read was asked for"),
             Err(e) => panic!(
                 "{:?} not applied (saw {seen:?}): {e}",
                 String::from_utf8_lossy(command)

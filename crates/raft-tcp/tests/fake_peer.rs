@@ -119,6 +119,7 @@ fn append(term: u64, prev: u64, indexes: std::ops::RangeInclusive<u64>, len: usi
             })
             .collect(),
         leader_commit: LogIndex(prev),
+        round: 0,
     })
 }
 
@@ -175,6 +176,7 @@ fn a_heartbeat_and_a_small_append_pass_a_snapshot_in_flight() {
         prev_log_term: Term(7),
         entries: Vec::new(),
         leader_commit: LogIndex(100),
+        round: 0,
     }));
     control.stream.set_read_timeout(Some(WAIT_MAX)).expect("timeout");
     let heartbeat: RequestFrame = control.recv().expect("the heartbeat arrives");
@@ -241,6 +243,7 @@ fn replies_are_paired_with_requests_by_id() {
     let append = Reply::AppendEntries(AppendEntriesReply {
         term: Term(1),
         outcome: AppendOutcome::StaleTerm,
+        round: 0,
     });
     control
         .send(&ReplyFrame {

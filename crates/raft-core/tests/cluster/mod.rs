@@ -6,7 +6,10 @@
 #![allow(dead_code)]
 
 use raft_core::message::{AppendEntriesArgs, Message, Request};
-use raft_core::{Config, Entry, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Snapshot, Term};
+use raft_core::{
+    Config, Entry, LogIndex, PeerId, ProposeError, Raft, ReadError, ReadId, Restored, RoleKind, Snapshot,
+    Term,
+};
 use raft_sim::Breach;
 use raft_sim::durable::Durable;
 use raft_sim::net::Immediate;
@@ -18,9 +21,13 @@ const MANUAL_TICK_US: u64 = u64::MAX / 4;
 /// Most messages one `deliver_all` may deliver: a livelock fails the test.
 const DELIVERIES_MAX: usize = 100_000;
 
-/// Everything each peer handed out as committed, in order (snapshots are not commands).
+/// A read's outcome, as the Ready hands it out.
+pub type ReadOutcome = (ReadId, Result<LogIndex, ReadError>);
+
+/// Everything each peer handed out as committed, in order (snapshots are not commands), and
+/// the outcomes of its reads.
 #[derive(Debug, Default)]
-pub struct Applied(Vec<Vec<Entry>>);
+pub struct Applied(Vec<Vec<Entry>>, Vec<Vec<ReadOutcome>>);
 
 impl Service for Applied {
     fn restart(&mut self, _node: usize, _snapshot: Option<&Snapshot>) -> Result<(), Breach> {
@@ -33,6 +40,11 @@ impl Service for Applied {
     }
 
     fn apply_snapshot(&mut self, _node: usize, _snapshot: Snapshot) -> Result<(), Breach> {
+        Ok(())
+    }
+
+    fn read(&mut self, node: usize, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        self.1[node].push((id, result));
         Ok(())
     }
 }
@@ -69,6 +81,7 @@ pub fn append_entries(
             })
             .collect(),
         leader_commit: LogIndex(commit),
+        round: 0,
     })
 }
 
@@ -80,7 +93,7 @@ impl Cluster {
 
     pub fn with_config(n: usize, config: impl Fn(PeerId) -> Config) -> Cluster {
         let world_config = WorldConfig::new(n, 0, MANUAL_TICK_US).aligned();
-        let applied = Applied(vec![Vec::new(); n]);
+        let applied = Applied(vec![Vec::new(); n], vec![Vec::new(); n]);
         let mut world = World::new(
             world_config,
             Immediate::default(),
@@ -143,6 +156,11 @@ impl Cluster {
     /// What peer `i` applied, in order.
     pub fn applied(&self, i: usize) -> &[Entry] {
         &self.world.service().0[i]
+    }
+
+    /// The outcomes of peer `i`'s reads so far, in the order they were decided.
+    pub fn reads(&self, i: usize) -> &[ReadOutcome] {
+        &self.world.service().1[i]
     }
 
     /// A copy of the next message waiting, if one is.

@@ -104,6 +104,10 @@ impl<S: StateMachine> Context<S> {
                     )));
                 }
             },
+            ApplyMsg::Read { id, result } => {
+                tracing::error!(?id, ?result, "the outcome of a read this server never asked for");
+                Vec::new()
+            }
             ApplyMsg::Snapshot { index, data, .. } => match self.state.on_snapshot(&data) {
                 Ok(replies) => replies,
                 Err(err) => {

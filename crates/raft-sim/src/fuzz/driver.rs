@@ -2,7 +2,7 @@
 //! step, each input guarded and carried out, the properties checked, findings kept.
 
 use raft_core::message::{AppendOutcome, Message, Reply};
-use raft_core::{Config, LogIndex, PeerId};
+use raft_core::{Config, LogIndex, PeerId, ReadMode};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -209,6 +209,8 @@ impl Fuzzer {
             // (seed % 3): every few seeds cover them all.
             pre_vote: self.config.seed & 1 == 1,
             check_quorum: self.config.seed & 2 == 2,
+            reads: ReadMode::ReadIndex,
+            pending_reads_max: Config::PENDING_READS_MAX_DEFAULT,
         }
     }
 

@@ -249,11 +249,13 @@ impl Mutator {
                     prev_log_term,
                     entries: self.garbage_entries(rng, prev_log_index, prev_log_term, t),
                     leader_commit: LogIndex(self.wild(rng)),
+                    round: self.wild(rng),
                 }))
             }
             3 => Message::Reply(Reply::AppendEntries(AppendEntriesReply {
                 term: t,
                 outcome: self.garbage_outcome(rng),
+                round: self.wild(rng),
             })),
             4 => Message::Request(Request::InstallSnapshot(InstallSnapshotArgs {
                 term: t,

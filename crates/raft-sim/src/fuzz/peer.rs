@@ -8,7 +8,8 @@ use std::fmt;
 
 use raft_core::message::{Message, Reply, Request, RequestId};
 use raft_core::{
-    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, RoleKind, Snapshot, SnapshotMeta, Term,
+    Config, Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, RoleKind, Snapshot,
+    SnapshotMeta, Term,
 };
 
 use super::watch::{PRE_VOTE_LEAVES_NO_TRACE, PeerWatch, RESTARTS_FROM_DURABLE};
@@ -374,6 +375,15 @@ impl Effects for PeerEffects<'_> {
     fn apply(&mut self, entry: Entry) -> Result<(), Broken> {
         self.outcome.applied += 1;
         Ok(self.watch.apply(&entry)?)
+    }
+
+    /// The fuzzer asks for no read, so an outcome of one is a finding.
+    fn read(&mut self, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Broken> {
+        let detail = format!(
+            "{} decided read {id:?} ({result:?}), which nobody asked for",
+            self.id
+        );
+        Err(Breach::new(super::watch::REPLIES_KEYED_BY_REQUEST, detail).into())
     }
 }
 
