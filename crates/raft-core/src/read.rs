@@ -160,7 +160,8 @@ impl Raft {
     /// commit acknowledged before now. Once an entry of this term commits, this is the
     /// thesis's rule exactly; it also admits a new leader whose log was wholly committed
     /// already (common without the thesis's no-op at election, which the 6.824 tests forbid).
-    pub(crate) fn own_term_committed(&self) -> bool {
+    #[must_use]
+    pub fn own_term_committed(&self) -> bool {
         self.log
             .term_at(self.commit_index.next())
             .is_none_or(|term| term == self.current_term)
