@@ -103,7 +103,7 @@ pub struct ScenarioMutant {
 /// prevote-ignores-log first at seed 22, and on 26 of seeds 0-199 (only a rejoining peer whose
 /// timer runs out before the first heartbeat after the heal asks, and is wrongly granted), the
 /// other two at seed 0 and on every seed.
-pub const SCENARIO_MUTANTS: [ScenarioMutant; 3] = [
+pub const SCENARIO_MUTANTS: [ScenarioMutant; 5] = [
     ScenarioMutant {
         name: "prevote-ignores-log",
         what: "grants a pre-vote without the up-to-date check",
@@ -120,6 +120,18 @@ pub const SCENARIO_MUTANTS: [ScenarioMutant; 3] = [
         name: "ignore-votes-forever",
         what: "check-quorum ignores votes but its leader never steps down",
         scenario: "partial-partition-b",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "read-without-round",
+        what: "ReadIndex serves a read without a heartbeat round",
+        scenario: "stale-read-partition",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "lease-ignores-drift",
+        what: "a lease of a whole election timeout, no margin for clock drift",
+        scenario: "lease-read-drift",
         seeds: "200",
     },
 ];

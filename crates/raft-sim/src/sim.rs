@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use raft_core::{Config, Entry, LogIndex, PeerId, Raft, ReadMode, Snapshot, Term};
+use raft_core::{Config, Entry, LogIndex, PeerId, Raft, ReadError, ReadId, ReadMode, Snapshot, Term};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -133,6 +133,13 @@ impl Service for Replicas {
 
     fn after_input(&mut self, node: usize, incarnation: u64, rafts: &[Option<Raft>]) -> Result<(), Breach> {
         self.checkers.after_event(node, incarnation, rafts)
+    }
+
+    /// A read's outcome, checked by Reads See Every Acknowledged Write against what the node
+    /// has applied.
+    fn read(&mut self, node: usize, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        let applied = self.states[node].applied;
+        self.checkers.reads.decided(node, id, result, applied)
     }
 }
 

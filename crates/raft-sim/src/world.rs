@@ -186,7 +186,8 @@ pub struct World<N: Network, S, D, X = ()> {
     net: N,
     pub(crate) service: S,
     pub(crate) trace: Trace,
-    tick_us: u64,
+    /// Each node's tick length: its clock's rate (drift: [`World::set_tick_us`]).
+    tick_us: Vec<u64>,
     phase: TickPhase,
     phase_rng: SmallRng,
     /// The instant of the last event run, and how many ran at it (the livelock bound).
@@ -219,7 +220,7 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
             net,
             service,
             trace: Trace::new(config.full_trace),
-            tick_us: config.tick_us,
+            tick_us: vec![config.tick_us; config.nodes],
             phase: config.phase,
             phase_rng: SmallRng::seed_from_u64(config.seed ^ PHASE_SEED),
             instant_us: 0,
@@ -408,6 +409,19 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         Ok(())
     }
 
+    /// Node `i`'s clock runs at a rate of its own from its next tick on: one tick every
+    /// `tick_us` of virtual time (clock drift: a lease that trusts clocks too much is caught
+    /// by giving its leader a slower clock than its voters').
+    pub fn set_tick_us(&mut self, i: usize, tick_us: u64) {
+        self.tick_us[i] = tick_us.max(1);
+    }
+
+    /// Node `i`'s tick length.
+    #[must_use]
+    pub fn tick_us(&self, i: usize) -> u64 {
+        self.tick_us[i]
+    }
+
     /// Starts node `i` from its store with `config`: its service restarts from the persisted
     /// snapshot, and its first tick is scheduled.
     ///
@@ -431,8 +445,8 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         self.net.started(i);
         self.service.restart(i, snapshot.as_ref())?;
         let phase = match self.phase {
-            TickPhase::Random => self.phase_rng.random_range(1..=self.tick_us),
-            TickPhase::Aligned => self.tick_us,
+            TickPhase::Random => self.phase_rng.random_range(1..=self.tick_us[i]),
+            TickPhase::Aligned => self.tick_us[i],
         };
         let incarnation = self.incarnations[i];
         self.push(self.now_us + phase, Event::Tick { node: i, incarnation })?;
@@ -565,7 +579,10 @@ impl<N: Network, S: Service, D: Store, X> World<N, S, D, X> {
         }
         self.trace.mix(&[self.now_us, TICK_TAG, node as u64]);
         self.input(node, None, Raft::tick)?;
-        self.push(self.now_us + self.tick_us, Event::Tick { node, incarnation })
+        self.push(
+            self.now_us + self.tick_us[node],
+            Event::Tick { node, incarnation },
+        )
     }
 
     /// A request arrives: lost if its receiver's instance is gone or the network says so at

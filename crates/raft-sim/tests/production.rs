@@ -1,5 +1,5 @@
-//! Issue 16, first part: pre-vote and check-quorum in the scripted scenarios of
-//! `raft_sim::scenario::production`, each over 200 seeds with its own switches (every claim
+//! Issue 16: pre-vote, check-quorum and reads in the scripted scenarios of
+//! `raft_sim::scenario`, each over 200 seeds with its own switches (every claim
 //! and every safety checker must hold on every seed), then the contrasts that document what
 //! the same scripts do with the switches off.
 
@@ -84,6 +84,25 @@ fn scenario_10b_a_leader_that_cannot_hear_steps_down() {
 #[test]
 fn scenario_11_a_peer_stuck_at_a_higher_term_is_freed() {
     passes("stuck-higher-term");
+}
+
+#[test]
+fn scenario_17_an_old_leader_cut_off_serves_no_read() {
+    passes("stale-read-partition");
+}
+
+#[test]
+fn scenario_23_a_lease_with_its_drift_margin_outlives_no_voter() {
+    passes("lease-read-drift");
+}
+
+#[test]
+fn contrast_23_without_a_lease_a_cut_off_leader_serves_no_read_at_all() {
+    let figures = contrast("lease-read-drift", Switches::OFF);
+    assert!(
+        figures.iter().all(|f| f.reads_served == 0),
+        "ReadIndex needs a round, which a cut-off leader cannot complete"
+    );
 }
 
 #[test]

@@ -15,11 +15,13 @@
 //! | Terms Never Decrease | [`TermsNeverDecrease`] | after every event and restart |
 //! | Commit Index Never Decreases | [`CommitNeverDecreases`] | after every event |
 //! | Persisted State Survives Crash | [`PersistedSurvivesCrash`] | at every crash and restart |
+//! | Reads See Every Acknowledged Write | [`ReadsSeeWrites`] | on every read decided (scripted runs that read) |
 
 mod apply;
 mod election;
 mod log;
 mod monotonic;
+mod reads;
 
 use std::fmt;
 
@@ -29,6 +31,7 @@ pub use apply::StateMachineSafety;
 pub use election::{ElectionSafety, LeaderAppendOnly, LeaderCompleteness};
 pub use log::{CommittedNeverContradicted, LogMatching};
 pub use monotonic::{CommitNeverDecreases, PersistedSurvivesCrash, TermsNeverDecrease};
+pub use reads::ReadsSeeWrites;
 
 /// A named invariant failed, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +73,8 @@ pub struct Checkers {
     pub terms: TermsNeverDecrease,
     /// Commit Index Never Decreases.
     pub commits: CommitNeverDecreases,
+    /// Reads See Every Acknowledged Write.
+    pub reads: ReadsSeeWrites,
     /// The (term, incarnation) each peer was last seen leading in.
     leading: Vec<Option<(Term, u64)>>,
 }
@@ -86,6 +91,7 @@ impl Checkers {
             state_machine: StateMachineSafety::default(),
             terms: TermsNeverDecrease::new(peers),
             commits: CommitNeverDecreases::new(peers),
+            reads: ReadsSeeWrites::default(),
             leading: vec![None; peers],
         }
     }
@@ -101,6 +107,7 @@ impl Checkers {
         incarnation: u64,
         peers: &[Option<Raft>],
     ) -> Result<(), Breach> {
+        self.reads.observe(peers);
         let Some(Some(raft)) = peers.get(changed) else {
             return Ok(());
         };
@@ -127,8 +134,10 @@ impl Checkers {
         Ok(())
     }
 
-    /// Forgets what a crashed peer led.
+    /// Forgets what a crashed peer led, and the reads it was asked (lost with it: their
+    /// clients time out).
     pub fn crashed(&mut self, peer: PeerId) {
+        self.reads.forget(peer.as_usize());
         if let Some(slot) = self.leading.get_mut(peer.as_usize()) {
             *slot = None;
         }

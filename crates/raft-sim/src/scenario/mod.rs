@@ -11,11 +11,12 @@
 //! command that replays it.
 
 pub mod production;
+pub mod reads;
 mod sweep;
 
 use std::fmt;
 
-use raft_core::{Config, PeerId, Raft, RoleKind, Term};
+use raft_core::{Config, PeerId, Raft, ReadId, ReadMode, RoleKind, Term};
 
 use crate::checkers::Breach;
 pub use crate::config::Switches;
@@ -45,6 +46,8 @@ pub struct ScriptConfig {
     pub peers: usize,
     /// Pre-vote and check-quorum.
     pub switches: Switches,
+    /// How leaders confirm reads ([`Script::read`]).
+    pub reads: ReadMode,
     /// Virtual length of one tick.
     pub tick_us: u64,
     /// Shortest election timeout, in ticks: "ET" in every bound.
@@ -72,6 +75,7 @@ impl ScriptConfig {
             seed,
             peers,
             switches,
+            reads: ReadMode::ReadIndex,
             tick_us: 10 * US_PER_MS,
             election_timeout_ticks_min: 30,
             election_timeout_ticks_max: 60,
@@ -115,6 +119,9 @@ pub struct Figures {
     pub commits: u64,
     /// A time of the scenario's own (a step-down, an election), if it has one.
     pub event_us: Option<u64>,
+    /// Reads answered with an index since the mark (every one checked against the commits
+    /// seen before it was asked).
+    pub reads_served: u64,
 }
 
 /// A scenario's assertion failed, or an invariant broke: what, where, and how to replay it.
@@ -221,6 +228,7 @@ struct Watch {
     leader_changes: u64,
     changed_at_us: u64,
     commits_at_mark: u64,
+    reads_served_at_mark: u64,
 }
 
 /// The world of one scenario, and the steps its script takes.
@@ -336,6 +344,7 @@ impl Script {
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
             pre_vote: c.switches.pre_vote,
             check_quorum: c.switches.check_quorum,
+            reads: c.reads,
             ..Config::new(
                 PeerId(i as u32),
                 (0..c.peers).map(|p| PeerId(p as u32)).collect(),
@@ -376,6 +385,46 @@ impl Script {
             self.world.service_mut().client.pending.insert(id, Some(now));
         }
         Ok(proposed)
+    }
+
+    /// Asks node `i` for a read: its id if it took it (it leads), `None` if it refused. The
+    /// outcome is checked when it comes ([`crate::checkers::ReadsSeeWrites`]): an index below
+    /// a commit seen before now, or past what the node applied, fails the run.
+    ///
+    /// # Errors
+    /// A [`Failure`] if carrying out the read breaks an invariant.
+    pub fn read(&mut self, i: usize) -> Result<Option<ReadId>, Failure> {
+        let client = &mut self.world.service_mut().client;
+        client.next_id += 1;
+        let id = ReadId(client.next_id);
+        self.world.service_mut().checkers.reads.asked(i, id);
+        let taken = self.world.input(i, None, |raft| raft.read(id));
+        match taken.map_err(|b| self.broke(b))? {
+            Some(Ok(())) => Ok(Some(id)),
+            _ => {
+                self.world.service_mut().checkers.reads.refused(id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads answered with an index so far.
+    #[must_use]
+    pub fn reads_served(&self) -> u64 {
+        self.world.service().checkers.reads.served
+    }
+
+    /// Reads asked and not yet decided, of node `i`.
+    #[must_use]
+    pub fn reads_waiting(&self, i: usize) -> usize {
+        self.world.service().checkers.reads.waiting(i)
+    }
+
+    /// Node `i`'s clock runs at a rate of its own from its next tick: one tick every
+    /// `tick_us` (clock drift).
+    pub fn set_tick_us(&mut self, i: usize, tick_us: u64) {
+        self.note(&format!("n{i}: one tick every {tick_us} us"));
+        self.world.set_tick_us(i, tick_us);
     }
 
     /// Crashes node `i`: it keeps only its durable state.
@@ -431,6 +480,7 @@ impl Script {
             leader_changes: 0,
             changed_at_us: self.world.now_us(),
             commits_at_mark: self.world.service().client.committed,
+            reads_served_at_mark: self.world.service().checkers.reads.served,
         };
     }
 
@@ -448,6 +498,7 @@ impl Script {
             },
             commits: self.commits() - w.commits_at_mark,
             event_us: None,
+            reads_served: self.reads_served() - w.reads_served_at_mark,
         }
     }
 

@@ -86,6 +86,18 @@ pub const SCENARIOS: &[Named] = &[
         switches: Switches::BOTH,
         run: stuck_higher_term,
     },
+    Named {
+        name: "stale-read-partition",
+        what: "an old leader cut off with one follower serves no read once the majority moves on",
+        switches: Switches::BOTH,
+        run: super::reads::stale_read_partition,
+    },
+    Named {
+        name: "lease-read-drift",
+        what: "a lease leader whose clock runs 20% slow serves no stale read after a cut",
+        switches: Switches::BOTH,
+        run: super::reads::lease_read_drift,
+    },
 ];
 
 /// A fresh cluster of `peers` with `switches`, writing if `writes`, run until its first
@@ -103,6 +115,12 @@ fn steady(
     if writes {
         config = config.writing(WRITE_EVERY_US);
     }
+    settle(name, config)
+}
+
+/// A fresh cluster built from `config`, run until its first leader is followed by all, plus
+/// one ET; that leader.
+pub(super) fn settle(name: &'static str, config: ScriptConfig) -> Result<(Script, usize), Failure> {
     let mut s = Script::new(name, config)?;
     let first = s.et_us() * FIRST_ELECTION_ET;
     s.elect(first)?;
@@ -112,11 +130,11 @@ fn steady(
 }
 
 /// The peers other than `leader`, in id order.
-fn others(leader: usize, peers: usize) -> Vec<usize> {
+pub(super) fn others(leader: usize, peers: usize) -> Vec<usize> {
     (0..peers).filter(|p| *p != leader).collect()
 }
 
-fn leads(rafts: &[Option<Raft>], i: usize) -> bool {
+pub(super) fn leads(rafts: &[Option<Raft>], i: usize) -> bool {
     rafts[i].as_ref().is_some_and(Raft::is_leader)
 }
 

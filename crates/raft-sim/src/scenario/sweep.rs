@@ -115,6 +115,8 @@ pub struct Summary {
     pub commits: Spread,
     /// [`Figures::event_us`], in ms, over the seeds that have it.
     pub event_ms: Spread,
+    /// [`Figures::reads_served`].
+    pub reads_served: Spread,
 }
 
 impl Summary {
@@ -130,6 +132,7 @@ impl Summary {
             settled_after_ms: field(|f| Some(f.settled_after_us / US_PER_MS)),
             commits: field(|f| Some(f.commits)),
             event_ms: field(|f| f.event_us.map(|us| us / US_PER_MS)),
+            reads_served: field(|f| Some(f.reads_served)),
         }
     }
 }
@@ -139,13 +142,14 @@ impl fmt::Display for Summary {
         write!(
             f,
             "{} seeds (min / median / max): terms raised {}; leader changes {}; settled after {} ms; \
-             commits {}; scenario's own time {} ms",
+             commits {}; scenario's own time {} ms; reads served {}",
             self.seeds,
             self.terms_raised,
             self.leader_changes,
             self.settled_after_ms,
             self.commits,
-            self.event_ms
+            self.event_ms,
+            self.reads_served
         )
     }
 }
