@@ -36,8 +36,10 @@ usage: cargo xtask <command>
                        (P: 2a .. 3b, labrpc storage core node, or a test target
                        of tests/ such as file_storage)
   stress --sim --part P --seeds N [--first S] [--jobs J]
-                       N seeds of a part (lab2, lab3 or all) on virtual time on every core; a failure
-                       prints its seed, test, last events and the command that replays it
+                       N seeds of a part (lab2, lab3, scenarios or all) on virtual time on every
+                       core; scenarios: every scripted scenario of raft-sim (pre-vote,
+                       check-quorum, transfer, reads); a failure prints its seed, test, last
+                       events and the command that replays it
   sim --seeds N [--start S] [--peers P] [--faults none|default|heavy]
                        the deterministic simulator over N seeds on all cores
   sim --replay SEED [--peers P] [--faults F]

@@ -245,7 +245,37 @@ fn simulated(args: &[String]) -> bool {
         eprintln!("xtask stress --sim: --seeds N is required");
         return false;
     }
-    parts::run_simulated(&part, &rest)
+    if part == "scenarios" {
+        return scenarios(&rest);
+    }
+    let suite = parts::run_simulated(&part, &rest);
+    if part == "all" {
+        // The scripted scenarios too, each to the end whatever the suite did.
+        return scenarios(&rest) && suite;
+    }
+    suite
+}
+
+/// `stress --sim --part scenarios`: every scripted scenario of raft_sim::scenario (pre-vote,
+/// check-quorum, transfer, reads) over the seeds asked, each with its own switches.
+fn scenarios(args: &[String]) -> bool {
+    let mut rest = vec!["--scenario".to_string(), "all".to_string()];
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--seeds" | "--first" => {
+                let flag = if arg == "--first" { "--start" } else { "--seeds" };
+                rest.push(flag.to_string());
+                rest.extend(it.next().cloned());
+            }
+            "--jobs" => {
+                it.next();
+            }
+            "--sim" => {}
+            _ => rest.push(arg.clone()),
+        }
+    }
+    crate::sim::main(&rest)
 }
 
 /// Steps per seed of `stress --fuzz` unless `--steps` says otherwise: the million.

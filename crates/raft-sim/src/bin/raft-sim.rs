@@ -7,7 +7,7 @@
 //! check-quorum (default off).
 //!
 //! `raft-sim --scenario NAME --seeds N [--start S] [--switches W] [--figures]` sweeps a scripted
-//! scenario (raft_sim::scenario; `--scenario list` names them) with its own switches or `W`
+//! scenario (raft_sim::scenario; `--scenario list` names them, `--scenario all` sweeps each) with its own switches or `W`
 //! (other switches than its own only measure: a contrast); `--figures` prints what it
 //! measured. `raft-sim --scenario NAME --replay SEED` prints one run's full trace.
 //! `--expect-violation` works as for the sweep.
@@ -299,9 +299,14 @@ fn scripted(o: &Options, name: &str) -> bool {
         }
         return true;
     }
+    if name == "all" && o.replay.is_none() {
+        // Every scenario, each to the end: one that fails does not hide the next.
+        let passed: Vec<bool> = scenario::SCENARIOS.iter().map(|named| sweep_one(o, named)).collect();
+        return passed.iter().all(|p| *p);
+    }
     let Some(named) = scenario::find(name) else {
         eprintln!(
-            "raft-sim: no scenario named {name} (known: {})",
+            "raft-sim: no scenario named {name} (known: {}; or all)",
             scenario::names()
         );
         return false;
@@ -322,6 +327,14 @@ fn scripted(o: &Options, name: &str) -> bool {
             }
         };
     }
+    sweep_one(o, named)
+}
+
+/// Sweeps one scenario over the seeds asked, with its own switches or the ones asked. True if
+/// it went as asked.
+fn sweep_one(o: &Options, named: &scenario::Named) -> bool {
+    let name = named.name;
+    let switches = o.switches.unwrap_or(named.switches);
     let end = o.start.saturating_add(o.seeds);
     eprintln!(
         "raft-sim: scenario {name} with {switches}, seeds {}..{end}, {} threads",
