@@ -2,7 +2,7 @@
 //! drawn from the run's RNG while faults are on; the end of faults; the client that proposes
 //! commands to whoever leads and retries those not seen committed.
 
-use raft_core::PeerId;
+use raft_core::{PeerId, ReadId};
 use rand::Rng;
 
 use crate::checkers::PersistedSurvivesCrash;
@@ -154,8 +154,8 @@ impl Simulation {
         Ok(())
     }
 
-    /// The client: a new command while faults are on (up to the pending limit), and a
-    /// proposal for every pending command not yet proposed or due for a retry.
+    /// The client: a new command while faults are on (up to the pending limit), a proposal
+    /// for every pending command not yet proposed or due for a retry, and a read.
     pub(crate) fn on_client(&mut self) -> Result<(), Violation> {
         let gap = self
             .rng
@@ -178,6 +178,29 @@ impl Simulation {
         for id in due {
             if !self.propose(id)? {
                 break;
+            }
+        }
+        self.read()
+    }
+
+    /// A read at every live peer that believes it leads (an old leader cut off by a partition
+    /// included: the case a read must not be stale in). Each outcome is checked when it comes
+    /// ([`crate::checkers::ReadsSeeWrites`]).
+    fn read(&mut self) -> Result<(), Violation> {
+        for peer in 0..self.config.peers {
+            if !self.peers()[peer].as_ref().is_some_and(|r| r.is_leader()) {
+                continue;
+            }
+            let client = &mut self.world.service_mut().client;
+            client.next_id += 1;
+            let id = ReadId(client.next_id);
+            self.world.service_mut().checkers.reads.asked(peer, id);
+            let taken = self
+                .world
+                .input(peer, None, |raft| raft.read(id))
+                .map_err(|b| self.violation(b))?;
+            if !matches!(taken, Some(Ok(()))) {
+                self.world.service_mut().checkers.reads.refused(id);
             }
         }
         Ok(())

@@ -33,6 +33,9 @@ pub struct RunSummary {
     pub snapshots: u64,
     /// Messages sent (before the network's decisions).
     pub messages: u64,
+    /// Reads answered with an index (each checked), and reads failed by a leader that
+    /// stepped down.
+    pub reads: (u64, u64),
     /// Every trace line, if the config asked to keep them.
     pub full_trace: Option<Vec<String>>,
 }

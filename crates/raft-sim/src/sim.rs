@@ -308,6 +308,7 @@ impl Simulation {
             partitions: self.stats.partitions,
             snapshots: self.world.snapshots_taken(),
             messages: self.world.messages_sent(),
+            reads: (service.checkers.reads.served, service.checkers.reads.failed),
             full_trace: self.world.trace_mut().take_full(),
         }
     }

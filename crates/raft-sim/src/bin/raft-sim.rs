@@ -164,6 +164,9 @@ struct Sweep {
     next: AtomicU64,
     done: AtomicU64,
     events: AtomicU64,
+    /// Reads answered with an index (each checked against every commit before it), and failed.
+    reads_served: AtomicU64,
+    reads_failed: AtomicU64,
     /// Workers still running; the progress thread stops when none is.
     active: AtomicUsize,
     failures: Mutex<Vec<Violation>>,
@@ -174,6 +177,8 @@ fn sweep(o: &Options) -> bool {
         next: AtomicU64::new(o.start),
         done: AtomicU64::new(0),
         events: AtomicU64::new(0),
+        reads_served: AtomicU64::new(0),
+        reads_failed: AtomicU64::new(0),
         active: AtomicUsize::new(o.threads.max(1)),
         failures: Mutex::new(Vec::new()),
     };
@@ -196,6 +201,11 @@ fn sweep(o: &Options) -> bool {
         done as f64 / elapsed,
         events as f64 / elapsed
     );
+    eprintln!(
+        "raft-sim: reads checked: {} served, {} failed by a leader that stepped down",
+        s.reads_served.load(Ordering::Relaxed),
+        s.reads_failed.load(Ordering::Relaxed)
+    );
     let failures = s
         .failures
         .into_inner()
@@ -216,6 +226,8 @@ fn worker(o: &Options, s: &Sweep, end: u64) {
         match raft_sim::run(config(o, seed)) {
             Ok(summary) => {
                 s.events.fetch_add(summary.events, Ordering::Relaxed);
+                s.reads_served.fetch_add(summary.reads.0, Ordering::Relaxed);
+                s.reads_failed.fetch_add(summary.reads.1, Ordering::Relaxed);
             }
             Err(v) => {
                 s.events.fetch_add(v.events, Ordering::Relaxed);
@@ -301,7 +313,10 @@ fn scripted(o: &Options, name: &str) -> bool {
     }
     if name == "all" && o.replay.is_none() {
         // Every scenario, each to the end: one that fails does not hide the next.
-        let passed: Vec<bool> = scenario::SCENARIOS.iter().map(|named| sweep_one(o, named)).collect();
+        let passed: Vec<bool> = scenario::SCENARIOS
+            .iter()
+            .map(|named| sweep_one(o, named))
+            .collect();
         return passed.iter().all(|p| *p);
     }
     let Some(named) = scenario::find(name) else {
