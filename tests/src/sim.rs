@@ -504,6 +504,13 @@ pub(crate) struct SimCluster {
     tasks: Tasks<Cluster>,
 }
 
+/// Where `RAFT_FULL_TRACE` asks for the full trace of a run on virtual time (every line,
+/// not only the tail a failure prints), for reading one replayed seed; unset, none is kept.
+/// Keeping it changes nothing of the run (the same trace hash).
+fn full_trace_file() -> Option<std::path::PathBuf> {
+    std::env::var_os("RAFT_FULL_TRACE").map(std::path::PathBuf::from)
+}
+
 impl SimCluster {
     /// A cluster of `n` absent peers at virtual time zero under Lab 2's appliers; the calling
     /// thread is task 0.
@@ -526,7 +533,8 @@ impl SimCluster {
     }
 
     fn hosting(n: usize, seed: u64, service: Hosted) -> SimCluster {
-        let config = WorldConfig::new(n, seed, NodeOptions::default().tick.as_micros() as u64);
+        let mut config = WorldConfig::new(n, seed, NodeOptions::default().tick.as_micros() as u64);
+        config.full_trace = full_trace_file().is_some();
         let stores = (0..n).map(|_| Persister(MemoryPersister::new())).collect();
         let world = World::new(config, Labrpc::new(n, seed), service, stores);
         let cluster = Cluster {
@@ -607,6 +615,15 @@ impl SimCluster {
             let trace = c.world.trace();
             (trace.hash(), trace.tail(), trace.events())
         });
+        if let Some(path) = full_trace_file() {
+            let lines = self.with(|c| c.world.trace().full().map(|l| l.join("\n")));
+            // A debugging aid: a file that cannot be written is only reported.
+            if let Some(text) = lines
+                && let Err(err) = std::fs::write(&path, text + "\n")
+            {
+                eprintln!("cannot write the full trace to {}: {err}", path.display());
+            }
+        }
         let failure = self.tasks.failure();
         t.update(|r| {
             r.trace_hash = hash;

@@ -256,6 +256,13 @@ impl Raft {
     /// 5.3)"); on a conflict move `nextIndex` back by the follower's hint ("If AppendEntries
     /// fails because of log inconsistency: decrement nextIndex and retry"), one term per round
     /// trip, and retry at once. Replies from an older term are ignored.
+    ///
+    /// A conflict only ever moves `nextIndex` back. The answer to the request now in flight
+    /// (sent from `nextIndex`) hints at most its `prevLogIndex`: the follower's conflict index
+    /// is at most that, and the leader's last entry of a term the follower holds there lies
+    /// before it (Log Matching). A hint at or past `nextIndex` therefore answers an older
+    /// request, overtaken on the way (6.824's long reordering holds replies back for up to
+    /// 2.2 s); it is ignored, with no retry, instead of undoing the walk back since.
     pub(crate) fn handle_append_entries_reply(&mut self, from: PeerId, reply: AppendEntriesReply) {
         if reply.term != self.current_term {
             return;
@@ -284,9 +291,14 @@ impl Raft {
                     None => conflict_index,
                 };
                 let last_index = self.log.last_index();
-                if let Some(p) = self.progress_mut(from) {
-                    p.next_index = hint.max(p.match_index.next()).min(last_index.next());
+                let Some(p) = self.progress_mut(from) else {
+                    return;
+                };
+                let back_to = hint.max(p.match_index.next()).min(last_index.next());
+                if back_to >= p.next_index {
+                    return;
                 }
+                p.next_index = back_to;
                 self.send_append_entries(from);
             }
         }

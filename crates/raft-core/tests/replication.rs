@@ -4,7 +4,9 @@
 mod cluster;
 
 use cluster::{Cluster, append_entries, ids};
-use raft_core::message::{AppendEntriesReply, AppendOutcome, Message, Reply, Request, RequestId};
+use raft_core::message::{
+    AppendEntriesReply, AppendOutcome, Message, Reply, Request, RequestId, RequestVoteReply,
+};
 use raft_core::{Config, Entry, HardState, LogIndex, PeerId, ProposeError, Raft, Restored, RoleKind, Term};
 
 const TICKS_MAX: usize = 1_000;
@@ -277,6 +279,62 @@ fn the_leader_backs_up_one_term_per_round_trip() {
     assert!(
         appends <= 3,
         "{appends} AppendEntries: expected one per conflicting term, plus the final one"
+    );
+}
+
+#[test]
+fn a_late_conflict_reply_never_moves_next_index_back_up() {
+    // The leader (terms 1,1,1,3,3,3,3) backs up over a follower holding 1,1,2,2,2,2: "short
+    // at 7", then "term 2 from index 3". The first conflict reply comes twice (a heartbeat's
+    // and the request's, 6.824's long reordering holding one back): the late copy must not
+    // undo the second step, or the leader resends from index 7 and needs the whole walk back
+    // again (seen on TestFigure8Unreliable2C: a follower never caught up within 10 s).
+    let mut leader = restored(0, 2, Term(3), &[1, 1, 1, 3, 3, 3, 3]);
+    while leader.role() != RoleKind::Candidate {
+        leader.tick();
+    }
+    let term = leader.term();
+    leader.step_reply(
+        PeerId(1),
+        Reply::RequestVote(RequestVoteReply {
+            term,
+            vote_granted: true,
+        }),
+    );
+    assert!(leader.is_leader());
+    let conflict = |conflict_term: Option<u64>, conflict_index: u64| {
+        Reply::AppendEntries(AppendEntriesReply {
+            term,
+            outcome: AppendOutcome::Conflict {
+                conflict_term: conflict_term.map(Term),
+                conflict_index: LogIndex(conflict_index),
+            },
+        })
+    };
+    let next_index = |r: &Raft| r.progress().expect("leader")[&PeerId(1)].next_index;
+    leader.step_reply(PeerId(1), conflict(None, 7));
+    assert_eq!(next_index(&leader), LogIndex(7));
+    leader.step_reply(PeerId(1), conflict(Some(2), 3));
+    assert_eq!(
+        next_index(&leader),
+        LogIndex(3),
+        "the leader has no term 2: back to its start"
+    );
+    let retried = leader.take_ready();
+    assert!(
+        matches!(retried.messages().last(), Some((_, Request::AppendEntries(a))) if a.prev_log_index == LogIndex(2)),
+        "each step back retries at once"
+    );
+
+    leader.step_reply(PeerId(1), conflict(None, 7));
+    assert_eq!(
+        next_index(&leader),
+        LogIndex(3),
+        "a conflict only ever moves nextIndex back (Figure 2: decrement nextIndex)"
+    );
+    assert!(
+        leader.take_ready().messages().is_empty(),
+        "a late conflict reply sends nothing: the request from index 3 is on its way"
     );
 }
 

@@ -23,6 +23,9 @@
 //! `RAFT_PRE_VOTE=1` and `RAFT_CHECK_QUORUM=1` in the environment turn raft-core's pre-vote
 //! and check-quorum on for every peer (both off otherwise: Lab 2's exact counts are checked
 //! with them off; see raft_tests::switches).
+//!
+//! `RAFT_FULL_TRACE=FILE` writes the whole trace of each run to FILE (for one replayed seed:
+//! a failure prints only its last events).
 #![forbid(unsafe_code)]
 
 use std::io::{IsTerminal as _, Write as _};
