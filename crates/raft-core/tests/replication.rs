@@ -309,6 +309,7 @@ fn a_late_conflict_reply_never_moves_next_index_back_up() {
                 conflict_term: conflict_term.map(Term),
                 conflict_index: LogIndex(conflict_index),
             },
+            round: 0,
         })
     };
     let next_index = |r: &Raft| r.progress().expect("leader")[&PeerId(1)].next_index;
