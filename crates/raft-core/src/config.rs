@@ -44,12 +44,13 @@ pub struct Config {
     /// Pre-vote (thesis section 9.6): a peer whose timer fires first asks whether a majority
     /// would vote for it in the next term, and raises its term only if so. A peer cut off
     /// from the cluster then comes back at its old term instead of deposing a working leader.
-    /// Off by default for now: with it off, elections are exactly Figure 2's.
+    /// On by default (the crate doc says why); with it and check-quorum off, elections are
+    /// exactly Figure 2's.
     pub pre_vote: bool,
     /// Check-quorum (thesis sections 6.2 and 4.2.3): a leader that has not heard from a
     /// majority for an election timeout steps down, and a peer that heard from its leader
     /// less than [`Config::election_timeout_ticks_min`] ago ignores requests to vote in a
-    /// higher term. Off by default for now.
+    /// higher term. On by default (the crate doc says why).
     ///
     /// It reads a silence of one election timeout as a lost majority, which a network that
     /// holds replies back longer than that breaks: under 6.824's long reordering (two replies
@@ -192,8 +193,8 @@ impl Config {
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,
-            pre_vote: false,
-            check_quorum: false,
+            pre_vote: true,
+            check_quorum: true,
             reads: ReadMode::ReadIndex,
             pending_reads_max: Config::PENDING_READS_MAX_DEFAULT,
         }

@@ -164,7 +164,12 @@ fn votes_of_the_current_term_and_lower_are_not_ignored() {
 
 #[test]
 fn without_check_quorum_nothing_is_ignored() {
-    let mut r = Raft::restore(Config::new(PeerId(0), ids(3), 1), restored(Term(5))).expect("valid");
+    let figure2 = Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(PeerId(0), ids(3), 1)
+    };
+    let mut r = Raft::restore(figure2, restored(Term(5))).expect("valid");
     r.step_request(
         PeerId(2),
         RequestId(1),

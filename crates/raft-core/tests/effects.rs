@@ -125,7 +125,12 @@ fn full_ready() -> Ready {
         snapshot: None,
         entries: (1..=3).map(|i| entry(i, 1)).collect(),
     };
-    let mut r = Raft::restore(Config::new(PeerId(1), ids(), 7), restored).expect("valid");
+    // Figure 2's elections: the timeout below makes a candidate at once, with no pre-vote.
+    let figure2 = Config {
+        pre_vote: false,
+        ..Config::new(PeerId(1), ids(), 7)
+    };
+    let mut r = Raft::restore(figure2, restored).expect("valid");
     let install = InstallSnapshotArgs {
         term: Term(2),
         leader_id: PeerId(0),
@@ -263,7 +268,15 @@ fn a_snapshot_the_service_took_is_persisted_but_not_handed_back() {
         snapshot: None,
         entries: (1..=3).map(|i| entry(i, 2)).collect(),
     };
-    let mut r = Raft::restore(Config::new(PeerId(1), ids(), 7), restored).expect("valid");
+    let mut r = Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(1), ids(), 7)
+        },
+        restored,
+    )
+    .expect("valid");
     let heartbeat = AppendEntriesArgs {
         term: Term(2),
         leader_id: PeerId(0),
@@ -292,7 +305,12 @@ fn two_requests_stepped_before_one_ready_each_get_their_own_reply() {
     // Peer 0 in term 1 is asked for its vote in term 2 by peer 1 (granted: the first to ask)
     // and then by peer 2 (refused: one vote per term). One Ready answers both, each under the
     // id the runtime gave its request, in the order they were stepped.
-    let mut r = Raft::new(Config::new(PeerId(0), ids(), 7)).expect("valid");
+    let mut r = Raft::new(Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(PeerId(0), ids(), 7)
+    })
+    .expect("valid");
     let ask = |candidate: u32| {
         Request::RequestVote(RequestVoteArgs {
             term: Term(2),
@@ -340,7 +358,12 @@ fn carry_out_works_through_a_trait_object() {
 
 #[test]
 fn a_follower_persists_new_entries_before_it_acknowledges_them() {
-    let mut follower = Raft::new(Config::new(PeerId(1), ids(), 7)).expect("valid config");
+    let mut follower = Raft::new(Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(PeerId(1), ids(), 7)
+    })
+    .expect("valid config");
     follower.step_request(
         PeerId(0),
         RequestId(5),

@@ -395,7 +395,7 @@ fn restored_peer(id: u32, n: usize, term: Term, voted_for: Option<PeerId>, log_t
         snapshot: None,
         entries,
     };
-    Raft::restore(Config::new(PeerId(id), ids(n), 1), restored).expect("valid")
+    Raft::restore(cluster::figure2(Config::new(PeerId(id), ids(n), 1)), restored).expect("valid")
 }
 
 fn heartbeat(term: Term, leader: u32) -> AppendEntriesArgs {

@@ -82,7 +82,12 @@ fn a_term_of_u64_max_is_refused_in_every_kind_of_message() {
 
 #[test]
 fn a_request_in_term_zero_is_refused() {
-    let mut f = Raft::new(Config::new(PeerId(0), ids(3), 1)).expect("valid");
+    let mut f = Raft::new(Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(PeerId(0), ids(3), 1)
+    })
+    .expect("valid");
     refused(&mut f, 1, vote(0, 1, 0, 0), Refusal::TermOutOfRange);
 }
 
@@ -96,7 +101,15 @@ fn in_term(term: u64) -> Raft {
         snapshot: None,
         entries: Vec::new(),
     };
-    Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("any term restores")
+    Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(0), ids(3), 1)
+        },
+        restored,
+    )
+    .expect("any term restores")
 }
 
 #[test]
@@ -465,7 +478,15 @@ fn follower() -> Raft {
         snapshot: None,
         entries: entries(&[1, 1, 2, 2]),
     };
-    let mut f = Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("valid");
+    let mut f = Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(0), ids(3), 1)
+        },
+        restored,
+    )
+    .expect("valid");
     deliver(&mut f, PeerId(1), append(2, 1, (4, 2), &[], 3));
     let _ = f.take_ready();
     assert_eq!(f.commit_index(), LogIndex(3));
@@ -492,7 +513,15 @@ fn follower_with_snapshot() -> Raft {
             command: vec![],
         }],
     };
-    let f = Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("valid");
+    let f = Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(0), ids(3), 1)
+        },
+        restored,
+    )
+    .expect("valid");
     assert_eq!(f.commit_index(), LogIndex(3));
     f
 }
@@ -507,7 +536,15 @@ fn leader() -> Raft {
         snapshot: None,
         entries: entries(&[1, 1]),
     };
-    let mut l = Raft::restore(Config::new(PeerId(0), ids(3), 1), restored).expect("valid");
+    let mut l = Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(0), ids(3), 1)
+        },
+        restored,
+    )
+    .expect("valid");
     while l.role() != RoleKind::Candidate {
         l.tick();
     }

@@ -305,6 +305,7 @@ fn a_lease_leader_serves_at_once_until_its_lease_from_the_last_round_sent_runs_o
 fn a_lease_needs_check_quorum_and_at_least_a_tick() {
     let base = Config::new(PeerId(0), ids(3), 1);
     let no_check_quorum = Config {
+        check_quorum: false,
         reads: ReadMode::Lease { clock_drift_ppm: 0 },
         ..base.clone()
     };

@@ -255,7 +255,11 @@ fn a_follower_commits_only_up_to_the_last_new_entry() {
 fn the_leader_backs_up_one_term_per_round_trip() {
     // Follower 1 holds six entries of terms 1,1,1,2,2,2 that the leader (terms 1,1,1,3,3,3,3)
     // never had. The conflict hint skips the whole of term 2 at once.
-    let config = |id: PeerId| Config::new(id, ids(2), 5 + u64::from(id.0));
+    let config = |id: PeerId| Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(id, ids(2), 5 + u64::from(id.0))
+    };
     let mut c = Cluster::with_config(2, config);
     c.restore(0, config(PeerId(0)), state(Term(3), &[1, 1, 1, 3, 3, 3, 3]));
     c.restore(1, config(PeerId(1)), state(Term(3), &[1, 1, 1, 2, 2, 2]));
@@ -345,7 +349,11 @@ fn figure_8_an_old_term_entry_is_not_committed_by_counting_replicas() {
     // leader of term 4 with the votes of S1 and S2 (S3 and S4 hold a later last term and refuse).
     // Counting replicas would commit index 2; Figure 2 forbids it until an entry of term 4 is
     // replicated on a majority.
-    let config = |id: PeerId| Config::new(id, ids(5), 8 + u64::from(id.0));
+    let config = |id: PeerId| Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(id, ids(5), 8 + u64::from(id.0))
+    };
     let mut c = Cluster::with_config(5, config);
     for (i, terms) in [[1, 2], [1, 2], [1, 2], [1, 3], [1, 3]].iter().enumerate() {
         c.restore(i, config(PeerId(i as u32)), state(Term(3), terms));
@@ -432,7 +440,15 @@ fn state(term: Term, log_terms: &[u64]) -> Restored {
 }
 
 fn restored(id: u32, n: usize, term: Term, log_terms: &[u64]) -> Raft {
-    Raft::restore(Config::new(PeerId(id), ids(n), 1), state(term, log_terms)).expect("valid")
+    Raft::restore(
+        Config {
+            pre_vote: false,
+            check_quorum: false,
+            ..Config::new(PeerId(id), ids(n), 1)
+        },
+        state(term, log_terms),
+    )
+    .expect("valid")
 }
 
 /// AppendEntries from `leader` in `term`, with `prev` = (index, term), entries as (index, term).

@@ -44,7 +44,7 @@
 //!         assert_eq!(applied, index);
 //!         assert_eq!(command, b"x=1");
 //!     }
-//!     ApplyMsg::Snapshot { .. } => unreachable!("no snapshot was taken"),
+//!     other => unreachable!("no snapshot was taken, no read asked: {other:?}"),
 //! }
 //! // A killed peer is no leader, and says it stopped rather than "not leader".
 //! node.kill();

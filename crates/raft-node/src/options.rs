@@ -42,8 +42,8 @@ impl Default for NodeOptions {
             heartbeat_interval_ticks: 15,
             entries_per_append_max: 512,
             seed: None,
-            pre_vote: false,
-            check_quorum: false,
+            pre_vote: true,
+            check_quorum: true,
             reads: ReadMode::ReadIndex,
         }
     }

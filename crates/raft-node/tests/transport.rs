@@ -246,7 +246,12 @@ fn a_labrpc_reply_that_does_not_decode_is_counted_and_not_stepped() {
     server.add_service(garbled);
     net.add_server("1", server);
     let (apply_tx, _apply_rx) = flume::bounded(1);
-    let node = make(ends, 0, MemoryPersister::new(), apply_tx, NodeOptions::default()).expect("make");
+    // Figure 2's elections: the candidate asks for votes at once, without a pre-vote round.
+    let options = NodeOptions {
+        pre_vote: false,
+        ..NodeOptions::default()
+    };
+    let node = make(ends, 0, MemoryPersister::new(), apply_tx, options).expect("make");
     let mut own = Server::new();
     own.add_service(node.service());
     net.add_server("0", own);

@@ -49,6 +49,15 @@ impl Service for Applied {
     }
 }
 
+/// `config` with pre-vote and check-quorum off: elections exactly as Figure 2 has them.
+pub fn figure2(config: Config) -> Config {
+    Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..config
+    }
+}
+
 /// N peers and the messages between them.
 pub struct Cluster {
     world: World<Immediate, Applied, Durable>,
@@ -86,9 +95,10 @@ pub fn append_entries(
 }
 
 impl Cluster {
-    /// `n` peers with the default timing, peer `i` seeded with `seed + i`.
+    /// `n` peers with the default timing and Figure 2's elections (pre-vote and check-quorum
+    /// off: the rules most tests check), peer `i` seeded with `seed + i`.
     pub fn new(n: usize, seed: u64) -> Cluster {
-        Cluster::with_config(n, |id| Config::new(id, ids(n), seed + u64::from(id.0)))
+        Cluster::with_config(n, |id| figure2(Config::new(id, ids(n), seed + u64::from(id.0))))
     }
 
     pub fn with_config(n: usize, config: impl Fn(PeerId) -> Config) -> Cluster {
