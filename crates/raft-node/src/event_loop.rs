@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use raft_core::message::{Reply, Request, RequestId};
-use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, Refused, Snapshot, Term};
+use raft_core::{Effects, Entry, HardState, LogIndex, PeerId, Raft, Refused, Snapshot, Term, TransferError};
 use raft_storage::{Storage, StorageError};
 
 use crate::node::{ApplyMsg, NodeStatus, Shared, StartError};
@@ -49,6 +49,9 @@ pub(crate) enum Event {
     Snapshot(LogIndex, Vec<u8>),
     /// The service proposes a command; the answer goes back on the channel.
     Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), StartError>>),
+    /// The service asks the leader to hand leadership to a peer; the answer goes back on the
+    /// channel.
+    Transfer(PeerId, flume::Sender<Result<(), TransferError>>),
     /// Stop.
     Kill,
 }
@@ -148,6 +151,9 @@ impl<S: Storage, T: Transport> Context<S, T> {
             }
             Event::Propose(command, answer) => {
                 let _ = answer.send(self.raft.propose(command).map_err(StartError::from));
+            }
+            Event::Transfer(target, answer) => {
+                let _ = answer.send(self.raft.transfer_leadership(target));
             }
             Event::Kill => {}
         }

@@ -437,6 +437,6 @@ fn refusal(message: &Message) -> bool {
         Message::Reply(Reply::RequestVote(r) | Reply::PreVote(r)) => !r.vote_granted,
         Message::Reply(Reply::AppendEntries(r)) => !matches!(r.outcome, AppendOutcome::Success { .. }),
         Message::Reply(Reply::InstallSnapshot(r)) => r.match_index == LogIndex::ZERO,
-        Message::Request(_) => false,
+        Message::Reply(Reply::TimeoutNow(_)) | Message::Request(_) => false,
     }
 }
