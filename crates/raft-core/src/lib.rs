@@ -205,6 +205,10 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("precandidate-keeps-leader")
 } else if cfg!(raft_mutant = "ignore-votes-forever") {
     Some("ignore-votes-forever")
+} else if cfg!(raft_mutant = "transfer-not-exempt") {
+    Some("transfer-not-exempt")
+} else if cfg!(raft_mutant = "timeout-now-before-caught-up") {
+    Some("timeout-now-before-caught-up")
 } else {
     None
 };

@@ -72,7 +72,7 @@ impl Raft {
     /// exempt, flag or not (a transfer skips pre-vote).
     pub(crate) fn ignores_vote(&self, request: &Request) -> bool {
         let args = match request {
-            Request::RequestVote(args) if !args.transfer => args,
+            Request::RequestVote(args) if !args.transfer || cfg!(raft_mutant = "transfer-not-exempt") => args,
             Request::PreVote(args) => args,
             _ => return false,
         };

@@ -100,7 +100,7 @@ impl Raft {
         let last_index = self.log.last_index();
         let window = self.config.append_entries_in_flight_max;
         if let Some(p) = self.progress_mut(target).copied() {
-            if p.match_index == last_index {
+            if p.match_index == last_index || cfg!(raft_mutant = "timeout-now-before-caught-up") {
                 self.send_timeout_now();
             } else if p.in_flight < window {
                 self.send_append_entries(target);
