@@ -144,6 +144,7 @@ pub(crate) type SafetyWorld = World<Nemesis, Replicas, Durable, Action>;
 pub(crate) struct Stats {
     pub(crate) crashes: u64,
     pub(crate) partitions: u64,
+    pub(crate) transfers: u64,
 }
 
 /// One safety run: the world, the client, the nemesis and the checkers.
@@ -299,6 +300,7 @@ impl Simulation {
             terms_with_leader: service.checkers.election.terms_with_leader(),
             crashes: self.stats.crashes,
             partitions: self.stats.partitions,
+            transfers: self.stats.transfers,
             snapshots: self.world.snapshots_taken(),
             messages: self.world.messages_sent(),
             full_trace: self.world.trace_mut().take_full(),
@@ -312,6 +314,7 @@ impl Simulation {
             peers: self.config.peers,
             faults: self.config.faults,
             switches: self.config.switches,
+            transfers: self.config.transfers,
             invariant: breach.invariant,
             detail: breach.detail,
             at_us: self.now_us(),
