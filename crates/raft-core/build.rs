@@ -1,7 +1,7 @@
 //! Selects a mutant of raft-core for `cargo xtask mutants`, and nothing else.
 //!
-//! A mutant breaks one rule of Figure 2, pre-vote, check-quorum or reads on purpose, so that the
-//! simulator and the 6.824 suite can prove they catch the bug. It is chosen by `--cfg raft_mutant="NAME"`, which this script
+//! A mutant breaks one rule of Figure 2, pre-vote, check-quorum, leadership transfer or reads
+//! on purpose, so that the simulator and the 6.824 suite can prove they catch the bug. It is chosen by `--cfg raft_mutant="NAME"`, which this script
 //! passes to rustc for raft-core alone when the environment names one in
 //! [`MUTANT_ENV`]; only xtask sets it, in a target directory of its own (`target/mutants`).
 //! Not a Cargo feature: any crate in a build can switch a feature on, and a mutant must never
@@ -11,7 +11,7 @@
 const MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
 
 /// The mutants raft-core knows (the values `raft_mutant` may take).
-const MUTANTS: [&str; 9] = [
+const MUTANTS: [&str; 11] = [
     "vote-ignores-log",
     "commit-old-term",
     "truncate-on-stale-append",
@@ -21,6 +21,8 @@ const MUTANTS: [&str; 9] = [
     "ignore-votes-forever",
     "read-without-round",
     "lease-ignores-drift",
+    "transfer-not-exempt",
+    "timeout-now-before-caught-up",
 ];
 
 fn main() {

@@ -85,9 +85,10 @@ pub const MUTANTS: [(&str, &str); 4] = [
     ("forget-vote", "forgets to persist the vote"),
 ];
 
-/// A mutant of raft-core's pre-vote or check-quorum (off by default, so neither the 6.824
-/// suite nor the random safety runs use them) and the scripted scenario that must catch it
-/// (`raft-sim --scenario`, crates/raft-sim/src/scenario/production.rs).
+/// A mutant of raft-core's pre-vote, check-quorum or leadership transfer (switches off by
+/// default and a call nobody makes there, so neither the 6.824 suite nor the random safety runs
+/// use them) and the scripted scenario that must catch it (`raft-sim --scenario`,
+/// crates/raft-sim/src/scenario/production.rs and transfer.rs).
 pub struct ScenarioMutant {
     /// Its name, as raft-core's build script knows it.
     pub name: &'static str,
@@ -99,11 +100,13 @@ pub struct ScenarioMutant {
     pub seeds: &'static str,
 }
 
-/// The mutants of pre-vote and check-quorum. Each is caught by the scenario's own bound:
-/// prevote-ignores-log first at seed 22, and on 26 of seeds 0-199 (only a rejoining peer whose
-/// timer runs out before the first heartbeat after the heal asks, and is wrongly granted), the
-/// other two at seed 0 and on every seed.
-pub const SCENARIO_MUTANTS: [ScenarioMutant; 5] = [
+/// The mutants of pre-vote, check-quorum, leadership transfer and reads. Each is caught by
+/// the scenario's own bound or by the read checker: prevote-ignores-log first at seed 22, and
+/// on 26 of seeds 0-199 (only a rejoining peer whose timer runs out before the first heartbeat
+/// after the heal asks, and is wrongly granted); lease-ignores-drift first at seed 3, and on
+/// 10 of seeds 0-199 (only where a voter times out within a few ticks of the shortest
+/// timeout); the others at seed 0 and on every seed.
+pub const SCENARIO_MUTANTS: [ScenarioMutant; 7] = [
     ScenarioMutant {
         name: "prevote-ignores-log",
         what: "grants a pre-vote without the up-to-date check",
@@ -132,6 +135,18 @@ pub const SCENARIO_MUTANTS: [ScenarioMutant; 5] = [
         name: "lease-ignores-drift",
         what: "a lease of a whole election timeout, no margin for clock drift",
         scenario: "lease-read-drift",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "transfer-not-exempt",
+        what: "a transfer's RequestVote is ignored like any other (thesis 4.2.3)",
+        scenario: "transfer-under-vote-ignoring",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "timeout-now-before-caught-up",
+        what: "TimeoutNow goes out before the target matches the leader's log",
+        scenario: "transfer-lagging",
         seeds: "200",
     },
 ];

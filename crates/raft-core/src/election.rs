@@ -15,7 +15,10 @@ impl Raft {
     /// "send RequestVote RPCs to all other servers". A cluster of one wins at once.
     /// A peer whose term cannot grow any more (`u64::MAX`, some 2^63 elections past what the
     /// gate lets a message name) stays a follower rather than overflow.
-    pub(crate) fn campaign(&mut self) {
+    ///
+    /// `transfer`: the campaign was started by the leader's TimeoutNow (thesis section 3.10),
+    /// and its RequestVotes say so ([`RequestVoteArgs::transfer`]).
+    pub(crate) fn campaign(&mut self, transfer: bool) {
         if self.current_term.checked_next().is_none() {
             tracing::error!(peer = %self.config.id, term = %self.current_term, "the term cannot grow: no campaign");
             self.reset_election_timer();
@@ -28,20 +31,22 @@ impl Raft {
             self.broadcast_append_entries();
             return;
         }
-        let args = self.vote_args(self.current_term);
+        let args = self.vote_args(self.current_term, transfer);
         let peers: alloc::vec::Vec<PeerId> = self.others().collect();
         for peer in peers {
             self.send(peer, Request::RequestVote(args.clone()));
         }
     }
 
-    /// What a vote request in `term` says of this peer's log (section 5.4.1).
-    fn vote_args(&self, term: Term) -> RequestVoteArgs {
+    /// What a vote request in `term` says of this peer's log (section 5.4.1), flagged as
+    /// part of a leadership transfer if `transfer`.
+    fn vote_args(&self, term: Term, transfer: bool) -> RequestVoteArgs {
         RequestVoteArgs {
             term,
             candidate_id: self.config.id,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            transfer,
         }
     }
 
@@ -59,10 +64,10 @@ impl Raft {
         self.become_pre_candidate();
         tracing::debug!(peer = %self.config.id, term = %self.current_term, "election timeout: pre-vote");
         if self.quorum() == 1 {
-            self.campaign();
+            self.campaign(false);
             return;
         }
-        let args = self.vote_args(proposed);
+        let args = self.vote_args(proposed, false);
         let peers: alloc::vec::Vec<PeerId> = self.others().collect();
         for peer in peers {
             self.send(peer, Request::PreVote(args.clone()));
@@ -117,7 +122,7 @@ impl Raft {
         }
         if granted.len() >= quorum {
             tracing::debug!(peer = %self.config.id, term = %term, "won the pre-vote");
-            self.campaign();
+            self.campaign(false);
         } else if refused.len() >= quorum {
             tracing::debug!(peer = %self.config.id, term = %term, "lost the pre-vote");
             self.become_follower(term, None, false);

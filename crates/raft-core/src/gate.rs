@@ -9,7 +9,8 @@
 //! [`Raft::step_reply`]) refuses, before anything changes:
 //!
 //! - **who**: a message from this peer itself or from a peer outside the config, and a
-//!   request whose `candidate_id` or `leader_id` is not the peer it came from;
+//!   request whose `candidate_id` or `leader_id` is not the peer it came from (a TimeoutNow
+//!   included: only the leader it names may start its target's election);
 //! - **range**: a term above [`TERM_MAX`] or an index above [`LOG_INDEX_MAX`] (so that
 //!   `prev_log_index + entries.len()`, `Term::next` and `LogIndex::next` never overflow, and a
 //!   peer that adopts the highest term still has room to campaign), and a request in term 0
@@ -38,7 +39,7 @@ use core::fmt;
 
 use crate::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Reply,
-    Request, RequestVoteArgs,
+    Request, RequestVoteArgs, TimeoutNowArgs,
 };
 use crate::raft::{Raft, Role};
 use crate::{LogIndex, PeerId, Term};
@@ -253,6 +254,14 @@ fn check_install_snapshot(from: PeerId, args: &InstallSnapshotArgs) -> Result<()
     position_within(args.last_included_index, args.last_included_term, args.term)
 }
 
+/// A TimeoutNow names its sender as the leader, in a term a request may have.
+fn check_timeout_now(from: PeerId, args: &TimeoutNowArgs) -> Result<(), Refusal> {
+    if args.leader_id != from {
+        return Err(Refusal::Impersonation);
+    }
+    request_term(args.term)
+}
+
 fn check_append_entries_reply(reply: &AppendEntriesReply) -> Result<(), Refusal> {
     match &reply.outcome {
         AppendOutcome::StaleTerm => Ok(()),
@@ -303,6 +312,7 @@ impl Raft {
                 check_install_snapshot(from, args)?;
                 self.check_snapshot_against_commit(args)
             }
+            Request::TimeoutNow(args) => check_timeout_now(from, args),
         }
     }
 
@@ -310,7 +320,7 @@ impl Raft {
     pub(crate) fn admit_reply(&self, from: PeerId, reply: &Reply) -> Result<(), Refusal> {
         self.admit_sender(from, reply.term())?;
         match reply {
-            Reply::RequestVote(_) | Reply::PreVote(_) => Ok(()),
+            Reply::RequestVote(_) | Reply::PreVote(_) | Reply::TimeoutNow(_) => Ok(()),
             Reply::AppendEntries(reply) => {
                 check_append_entries_reply(reply)?;
                 self.check_round(reply)?;

@@ -66,6 +66,15 @@
 //! lengthen the election timeout, or turn check-quorum off ([`Config::check_quorum`] gives
 //! the figures). The 6.824 harness runs Figure 2 exactly, both off, as the labs specify.
 //!
+//! **Leadership transfer** (the thesis, section 3.10; [`Raft::transfer_leadership`]). The
+//! leader hands its role to a chosen peer: it stops taking proposals, brings the target's log
+//! up to its own last entry, then sends it a TimeoutNow, on which the target campaigns at once
+//! (no pre-vote) with RequestVotes flagged as a transfer, which voters never ignore. The
+//! target usually leads the next term within a round trip or two. A transfer not done within
+//! an election timeout is abandoned and proposals resume in the same term; any change of term
+//! or role ends it. A leader that sent a TimeoutNow remembers it for the rest of its term
+//! ([`Raft::timeout_now_sent`]): an election it did not start may follow at any time.
+//!
 //! **Safety** (section 5.4). The vote restriction makes every new leader hold every committed
 //! entry (Leader Completeness); counting replicas commits only entries of the leader's current
 //! term (the lesson of Figure 8). Together: no two peers ever apply different commands at the
@@ -168,8 +177,8 @@
 //! - [`Term`], [`LogIndex`], [`PeerId`]: newtypes, never bare integers or sentinels.
 //! - [`Entry`]: one log entry (its index, the term it was created in, the opaque command).
 //! - [`message`]: the RPCs of Figure 2 (RequestVote, AppendEntries), of section 7
-//!   (InstallSnapshot) and the thesis's PreVote as a [`message::Request`], their answers as a
-//!   [`message::Reply`]. They
+//!   (InstallSnapshot) and the thesis's PreVote and TimeoutNow as a [`message::Request`],
+//!   their answers as a [`message::Reply`]. They
 //!   derive `serde` so any wire format can carry them; the workspace uses postcard.
 //! - [`gate`]: every message checked once, before any rule; [`Config`]: validated settings and
 //!   their named bounds; [`RaftLog`]: the log and its compacted prefix; [`Ready`] and
@@ -182,6 +191,7 @@
 //! InstallSnapshot, as 6.824 allows); a no-op entry at election (the 6.824 tests count entries
 //! and forbid it; an older entry then waits for the next command of the new term to commit);
 //! and, for now, leadership transfer (the thesis, section 3.10).
+//! and, for now, read-only queries (the thesis, section 6.4), which later work adds.
 //!
 //! ## Error policy
 //!
@@ -206,6 +216,7 @@ mod read;
 mod ready;
 mod replication;
 mod snapshot;
+mod transfer;
 mod types;
 
 /// The deliberately broken rule this build of raft-core has, if any: set only by
@@ -229,6 +240,10 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("read-without-round")
 } else if cfg!(raft_mutant = "lease-ignores-drift") {
     Some("lease-ignores-drift")
+} else if cfg!(raft_mutant = "transfer-not-exempt") {
+    Some("transfer-not-exempt")
+} else if cfg!(raft_mutant = "timeout-now-before-caught-up") {
+    Some("timeout-now-before-caught-up")
 } else {
     None
 };
@@ -240,4 +255,5 @@ pub use raft::{NewError, Progress, ProposeError, Raft, Restored, Role, RoleKind}
 pub use read::{ReadError, ReadId};
 pub use ready::{Effects, Ready};
 pub use snapshot::SnapshotError;
+pub use transfer::{Transfer, TransferError};
 pub use types::{Entry, HardState, LogIndex, PeerId, Snapshot, SnapshotMeta, Term};

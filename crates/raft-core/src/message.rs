@@ -1,5 +1,5 @@
 //! The RPCs of Figure 2 (RequestVote, AppendEntries), section 7 (InstallSnapshot) and the
-//! thesis's section 9.6 (PreVote).
+//! thesis's sections 9.6 (PreVote) and 3.10 (TimeoutNow).
 //!
 //! Field names are the paper's, in snake_case. Every type derives serde so the runtime can put
 //! it on any wire; decoding bad bytes is the wire format's error, never a panic here.
@@ -20,6 +20,10 @@ pub struct RequestVoteArgs {
     pub last_log_index: LogIndex,
     /// Term of the candidate's last log entry (section 5.4).
     pub last_log_term: Term,
+    /// True only on the RequestVote of a campaign that a [`Request::TimeoutNow`] started
+    /// (thesis section 3.10): voters do not ignore it for having heard a leader recently
+    /// (section 4.2.3). Always false on a PreVote, which is never exempt.
+    pub transfer: bool,
 }
 
 /// RequestVote results.
@@ -113,6 +117,24 @@ pub struct InstallSnapshotReply {
     pub match_index: LogIndex,
 }
 
+/// TimeoutNow arguments (thesis section 3.10): the leader tells the target of a leadership
+/// transfer, whose log it knows to match its own, to start an election at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutNowArgs {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader sending it: only the leader the target follows can start its election.
+    pub leader_id: PeerId,
+}
+
+/// TimeoutNow results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutNowReply {
+    /// The target's current term once it handled the request (the new term, if it
+    /// campaigns), for the leader to update itself.
+    pub term: Term,
+}
+
 /// A request of Figure 2 or section 7: what one peer asks of another, expecting a [`Reply`].
 ///
 /// The runtime steps an incoming request with [`crate::Raft::step_request`], naming it with a
@@ -134,6 +156,9 @@ pub enum Request {
     /// pre-vote grant must never count as a vote), and the type keeps them apart. Added last,
     /// so the encodings of the other kinds are unchanged.
     PreVote(RequestVoteArgs),
+    /// A leader tells the target of a leadership transfer to campaign now (thesis section
+    /// 3.10). Added last, as PreVote was.
+    TimeoutNow(TimeoutNowArgs),
 }
 
 impl Request {
@@ -145,10 +170,11 @@ impl Request {
             Request::AppendEntries(m) => m.term,
             Request::InstallSnapshot(m) => m.term,
             Request::PreVote(m) => m.term,
+            Request::TimeoutNow(m) => m.term,
         }
     }
 
-    /// The request's name, as in Figure 2 (and the thesis for PreVote).
+    /// The request's name, as in Figure 2 (and the thesis for PreVote and TimeoutNow).
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
@@ -156,6 +182,7 @@ impl Request {
             Request::AppendEntries(_) => "AppendEntries",
             Request::InstallSnapshot(_) => "InstallSnapshot",
             Request::PreVote(_) => "PreVote",
+            Request::TimeoutNow(_) => "TimeoutNow",
         }
     }
 }
@@ -175,6 +202,8 @@ pub enum Reply {
     /// voter's own, which may lag: the pre-candidate would discard it as stale); a refusal
     /// carries the voter's term, so that a pre-candidate behind it catches up.
     PreVote(RequestVoteReply),
+    /// The target of a transfer answers TimeoutNow.
+    TimeoutNow(TimeoutNowReply),
 }
 
 impl Reply {
@@ -186,6 +215,7 @@ impl Reply {
             Reply::AppendEntries(m) => m.term,
             Reply::InstallSnapshot(m) => m.term,
             Reply::PreVote(m) => m.term,
+            Reply::TimeoutNow(m) => m.term,
         }
     }
 
@@ -197,6 +227,7 @@ impl Reply {
             Reply::AppendEntries(_) => "AppendEntriesReply",
             Reply::InstallSnapshot(_) => "InstallSnapshotReply",
             Reply::PreVote(_) => "PreVoteReply",
+            Reply::TimeoutNow(_) => "TimeoutNowReply",
         }
     }
 }

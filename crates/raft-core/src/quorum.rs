@@ -65,9 +65,16 @@ impl Raft {
     /// Normal elections are unaffected: nobody campaigns before a minimum timeout has passed
     /// without a leader. A pre-candidate forgot its leader, so two of them never ignore each
     /// other. How an ignored request is answered: [`Raft::refuse_ignored_vote`].
+    ///
+    /// The one exception (section 4.2.3, for section 3.10): a RequestVote flagged as part of
+    /// a leadership transfer is never ignored, "since the leader itself asked the candidate
+    /// to campaign" (its TimeoutNow). Only such a campaign sets the flag; a PreVote is never
+    /// exempt, flag or not (a transfer skips pre-vote).
     pub(crate) fn ignores_vote(&self, request: &Request) -> bool {
-        let (Request::RequestVote(args) | Request::PreVote(args)) = request else {
-            return false;
+        let args = match request {
+            Request::RequestVote(args) if !args.transfer || cfg!(raft_mutant = "transfer-not-exempt") => args,
+            Request::PreVote(args) => args,
+            _ => return false,
         };
         self.config.check_quorum
             && args.term > self.current_term

@@ -1,6 +1,7 @@
 //! The state machine of one peer: its inputs (`tick`, `step`, `propose`), the term rule that
 //! gates every message, and the role transitions. The rules of each RPC live in
-//! [`crate::election`] and [`crate::replication`]; check-quorum in [`crate::quorum`].
+//! [`crate::election`] and [`crate::replication`]; check-quorum in [`crate::quorum`];
+//! leadership transfer in [`crate::transfer`].
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -14,6 +15,7 @@ use crate::log::{LogGap, RaftLog};
 use crate::message::{Reply, Request, RequestId};
 use crate::read::Reads;
 use crate::ready::Ready;
+use crate::transfer::Transfer;
 use crate::{Entry, HardState, LogIndex, PeerId, Snapshot, Term};
 
 /// What a peer is doing in its current term (section 5.1). Role-only state lives inside the
@@ -45,8 +47,13 @@ pub enum Role {
         inherited: LogIndex,
         /// Its reads and heartbeat rounds ([`crate::read`]).
         reads: Reads,
-        /// A TimeoutNow went out in this term: no more lease reads while it leads (a delayed
-        /// TimeoutNow may still start an election whose votes nobody ignores).
+        /// The leadership transfer in progress, if any (thesis section 3.10): it lives and
+        /// dies with this leadership, so any change of role or term ends it.
+        transfer: Option<Transfer>,
+        /// A TimeoutNow went out during this leadership. Set when it is sent and never
+        /// cleared while the leadership lasts, not even by an abort: a TimeoutNow still on
+        /// its way can start an election at any time (raft-rs #234), so lease reads stop for
+        /// good (thesis section 6.4.1: expire the lease before transferring).
         timeout_now_sent: bool,
     },
 }
@@ -160,6 +167,14 @@ pub enum ProposeError {
         /// The configured bound.
         max: usize,
     },
+    /// A leadership transfer to `target` is in progress: the leader takes no proposal until
+    /// it ends (thesis section 3.10), so that the target can catch up with a log that stops
+    /// growing. The client should retry, at the new leader once the transfer succeeds, or
+    /// here once it is abandoned (within an election timeout).
+    Transferring {
+        /// The peer leadership is being handed to.
+        target: PeerId,
+    },
 }
 
 impl core::fmt::Display for ProposeError {
@@ -176,6 +191,9 @@ impl core::fmt::Display for ProposeError {
                 f,
                 "{uncommitted_entries} entries are uncommitted, the most a leader holds is {max}"
             ),
+            ProposeError::Transferring { target } => {
+                write!(f, "leadership is being transferred to {target}; retry there")
+            }
         }
     }
 }
@@ -360,7 +378,7 @@ impl Raft {
                 if self.config.pre_vote {
                     self.pre_campaign();
                 } else {
-                    self.campaign();
+                    self.campaign(false);
                 }
             }
         }
@@ -388,7 +406,10 @@ impl Raft {
         let reply = if self.ignores_vote(&request) {
             self.refuse_ignored_vote(from, &request)
         } else {
-            let from_leader = matches!(request, Request::AppendEntries(_) | Request::InstallSnapshot(_));
+            let from_leader = matches!(
+                request,
+                Request::AppendEntries(_) | Request::InstallSnapshot(_) | Request::TimeoutNow(_)
+            );
             if !matches!(request, Request::PreVote(_)) {
                 self.apply_term_rule(request.term(), from_leader.then_some(from));
             }
@@ -397,6 +418,7 @@ impl Raft {
                 Request::AppendEntries(args) => Reply::AppendEntries(self.handle_append_entries(args)),
                 Request::InstallSnapshot(args) => Reply::InstallSnapshot(self.handle_install_snapshot(args)),
                 Request::PreVote(args) => Reply::PreVote(self.handle_pre_vote(&args)),
+                Request::TimeoutNow(args) => Reply::TimeoutNow(self.handle_timeout_now(from, &args)),
             }
         };
         self.ready.replies.push((id, reply));
@@ -419,6 +441,9 @@ impl Raft {
             Reply::AppendEntries(reply) => self.handle_append_entries_reply(from, reply),
             Reply::InstallSnapshot(reply) => self.handle_install_snapshot_reply(from, reply),
             Reply::PreVote(reply) => self.handle_pre_vote_reply(from, reply),
+            // The term rule above is all a TimeoutNow reply can teach: a target that
+            // campaigned answers in its new term, and the leader steps down at once.
+            Reply::TimeoutNow(_) => {}
         }
         self.check_invariants();
     }
@@ -427,7 +452,8 @@ impl Raft {
     /// T > currentTerm: set currentTerm = T, convert to follower (section 5.1)."
     ///
     /// This is the one place that rule lives; it runs before any role's handling. `leader` is
-    /// the sender if the message came from a leader (AppendEntries, InstallSnapshot).
+    /// the sender if the message came from a leader (AppendEntries, InstallSnapshot,
+    /// TimeoutNow).
     ///
     /// Two carve-outs, both in the callers ([`Raft::step_request`], [`Raft::step_reply`]),
     /// as in etcd's `Step`: (1) a PreVote, and a granted PreVote reply, never raise the
@@ -557,6 +583,7 @@ impl Raft {
             progress,
             inherited,
             reads: Reads::default(),
+            transfer: None,
             timeout_now_sent: false,
         };
         self.leader_id = Some(self.config.id);

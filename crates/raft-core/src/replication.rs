@@ -15,15 +15,19 @@ impl Raft {
     ///
     /// # Errors
     /// [`ProposeError::NotLeader`] (with the leader this peer knows of, if any) on a follower
-    /// or candidate; [`ProposeError::UncommittedFull`] on a leader that already holds
-    /// [`crate::Config::uncommitted_entries_max`] entries of its own past its commit index.
-    /// Nothing changes then.
+    /// or candidate; [`ProposeError::Transferring`] on a leader handing its role on (thesis
+    /// section 3.10, [`Raft::transfer_leadership`]); [`ProposeError::UncommittedFull`] on a
+    /// leader that already holds [`crate::Config::uncommitted_entries_max`] entries of its
+    /// own past its commit index. Nothing changes then.
     ///
     /// Only the leader's own proposals count: the entries it inherited at its election can
     /// commit only once an entry of its own term does (section 5.4.2), so counting them could
     /// refuse that entry forever (a whole cluster restarted with a long uncommitted log).
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
         let inherited = match &self.role {
+            Role::Leader {
+                transfer: Some(t), ..
+            } => return Err(ProposeError::Transferring { target: t.target }),
             Role::Leader { inherited, .. } => *inherited,
             _ => {
                 return Err(ProposeError::NotLeader {
@@ -73,11 +77,13 @@ impl Raft {
     /// timeouts (section 5.2)." A commit that followers have not heard of is announced on the
     /// next tick, so that several commits in quick succession cost one round of messages.
     /// With check-quorum the tick first counts toward the quorum check, which may depose it
-    /// ([`Raft::check_quorum_tick`]).
+    /// ([`Raft::check_quorum_tick`]); then toward a leadership transfer's timeout
+    /// ([`Raft::transfer_tick`]).
     pub(crate) fn tick_leader(&mut self) {
         if self.config.check_quorum && self.check_quorum_tick() {
             return;
         }
+        self.transfer_tick();
         self.heartbeat_elapsed_ticks += 1;
         if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks || self.commit_unannounced {
             self.broadcast_append_entries();
@@ -306,8 +312,9 @@ impl Raft {
 
     /// A follower now holds the leader's log through `match_index`: raise `matchIndex` (never
     /// lower it: replies can arrive out of order) and `nextIndex`, try to commit, and send
-    /// what follows at once. A claim past the leader's log never gets here: the gate refuses
-    /// it ([`crate::gate`]).
+    /// what follows at once, or, if it is a transfer's target now holding the whole log, the
+    /// TimeoutNow ([`Raft::transfer_on_match`]). A claim past the leader's log never gets
+    /// here: the gate refuses it ([`crate::gate`]).
     pub(crate) fn record_match(&mut self, peer: PeerId, match_index: LogIndex) {
         let last_index = self.log.last_index();
         assert!(
@@ -323,6 +330,8 @@ impl Raft {
         self.advance_commit_index();
         if more {
             self.send_append_entries(peer);
+        } else {
+            self.transfer_on_match(peer);
         }
     }
 

@@ -284,6 +284,7 @@ fn vote(kind: &str, term: Term, candidate: u32) -> Request {
         candidate_id: PeerId(candidate),
         last_log_index: LogIndex(0),
         last_log_term: Term(0),
+        transfer: false,
     };
     if kind == "PreVote" {
         Request::PreVote(args)

@@ -162,6 +162,7 @@ fn vote() -> Request {
         candidate_id: PeerId(1),
         last_log_index: LogIndex(7),
         last_log_term: Term(2),
+        transfer: false,
     })
 }
 
@@ -317,6 +318,7 @@ fn two_requests_stepped_before_one_ready_each_get_their_own_reply() {
             candidate_id: PeerId(candidate),
             last_log_index: LogIndex::ZERO,
             last_log_term: Term::ZERO,
+            transfer: false,
         })
     };
     r.step_request(PeerId(1), RequestId(41), ask(1));

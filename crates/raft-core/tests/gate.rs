@@ -566,6 +566,7 @@ fn vote(term: u64, candidate: u32, last_index: u64, last_term: u64) -> Message {
         candidate_id: PeerId(candidate),
         last_log_index: LogIndex(last_index),
         last_log_term: Term(last_term),
+        transfer: false,
     }))
 }
 

@@ -356,6 +356,7 @@ fn pre_vote(term: Term, candidate: u32, last_index: u64, last_term: u64) -> Requ
         candidate_id: PeerId(candidate),
         last_log_index: LogIndex(last_index),
         last_log_term: Term(last_term),
+        transfer: false,
     }
 }
 

@@ -338,6 +338,7 @@ fn with_leases_a_restarted_peer_ignores_votes_for_an_election_timeout() {
         candidate_id: PeerId(2),
         last_log_index: LogIndex(5),
         last_log_term: Term(2),
+        transfer: false,
     });
     let lease = ReadMode::Lease {
         clock_drift_ppm: DRIFT_PPM,

@@ -481,6 +481,7 @@ fn probe_round_trip(probes: usize) -> Vec<Duration> {
             candidate_id: PeerId(0),
             last_log_index: LogIndex::ZERO,
             last_log_term: Term::ZERO,
+            transfer: false,
         };
         let back = back_tx.clone();
         let started = Instant::now();

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{
     Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Refused, Snapshot, Term,
+    TransferError,
 };
 use raft_storage::{Storage, StorageError};
 
@@ -53,6 +54,9 @@ pub(crate) enum Event {
     Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), StartError>>),
     /// The service asks to read; the answer (taken or refused) goes back on the channel.
     Read(ReadId, flume::Sender<Result<(), ReadError>>),
+    /// The service asks the leader to hand leadership to a peer; the answer goes back on the
+    /// channel.
+    Transfer(PeerId, flume::Sender<Result<(), TransferError>>),
     /// Stop.
     Kill,
 }
@@ -155,6 +159,9 @@ impl<S: Storage, T: Transport> Context<S, T> {
             }
             Event::Propose(command, answer) => {
                 let _ = answer.send(self.raft.propose(command).map_err(StartError::from));
+            }
+            Event::Transfer(target, answer) => {
+                let _ = answer.send(self.raft.transfer_leadership(target));
             }
             Event::Kill => {}
         }

@@ -1,6 +1,6 @@
 //! raft-labrpc as a [`Transport`]: the 6.824 network, one labrpc method per RPC
-//! (`Raft.RequestVote`, `Raft.AppendEntries`, `Raft.InstallSnapshot`, and `Raft.PreVote`
-//! when raft-core's pre-vote is on).
+//! (`Raft.RequestVote`, `Raft.AppendEntries`, `Raft.InstallSnapshot`, `Raft.PreVote` when
+//! raft-core's pre-vote is on, and `Raft.TimeoutNow` for a leadership transfer).
 //!
 //! Outgoing requests are non-blocking labrpc calls; each call's callback hands its reply to
 //! the peer's [`Inbox`], so a reply always pairs with the call that made it (labrpc never
@@ -14,7 +14,7 @@
 use raft_core::PeerId;
 use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Reply, Request,
-    RequestVoteArgs, RequestVoteReply,
+    RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TimeoutNowReply,
 };
 use raft_labrpc::{CallError, ClientEnd, Service};
 use serde::Serialize;
@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::transport::{Inbox, Transport};
 
 /// The labrpc service name peers call: `Raft.RequestVote`, `Raft.AppendEntries`,
-/// `Raft.InstallSnapshot`, `Raft.PreVote`.
+/// `Raft.InstallSnapshot`, `Raft.PreVote`, `Raft.TimeoutNow`.
 pub const SERVICE: &str = "Raft";
 
 /// A peer's labrpc ends: `peers[i]` reaches peer `i` (`peers[me]` is never used).
@@ -57,6 +57,7 @@ impl Transport for LabrpcTransport {
                 call(end, "InstallSnapshot", &args, to, inbox, Reply::InstallSnapshot);
             }
             Request::PreVote(args) => call(end, "PreVote", &args, to, inbox, Reply::PreVote),
+            Request::TimeoutNow(args) => call(end, "TimeoutNow", &args, to, inbox, Reply::TimeoutNow),
         }
     }
 }
@@ -121,6 +122,16 @@ pub fn service(inbox: &Inbox) -> Service {
         |args: RequestVoteArgs| (args.candidate_id, Request::PreVote(args)),
         |reply| match reply {
             Reply::PreVote(reply) => Ok::<RequestVoteReply, Reply>(reply),
+            other => Err(other),
+        },
+    );
+    method(
+        &mut service,
+        inbox,
+        "TimeoutNow",
+        |args: TimeoutNowArgs| (args.leader_id, Request::TimeoutNow(args)),
+        |reply| match reply {
+            Reply::TimeoutNow(reply) => Ok::<TimeoutNowReply, Reply>(reply),
             other => Err(other),
         },
     );

@@ -19,8 +19,9 @@
 //!
 //! The API is the one MIT 6.824's tests drive: `make(peers, me, persister, apply_tx)`,
 //! [`RaftNode::get_state`], [`RaftNode::start`], [`RaftNode::snapshot`], [`RaftNode::kill`];
-//! plus [`RaftNode::stats`], the counts of what the peer dropped, and [`RaftNode::status`], what
-//! it knows of itself (term, role, leader, commit index, state size), published by its loop.
+//! plus [`RaftNode::stats`], the counts of what the peer dropped, [`RaftNode::status`], what
+//! it knows of itself (term, role, leader, commit index, state size), published by its loop,
+//! and [`RaftNode::transfer_leadership`], which hands a leader's role to another peer.
 //!
 //! ```
 //! use raft_labrpc::{Network, Server};

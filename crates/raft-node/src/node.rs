@@ -1,6 +1,6 @@
 //! The peer handle the tests and services hold: make (over labrpc) or
-//! [`RaftNode::with_transport`] (over any [`Transport`]), get_state, start, snapshot, kill,
-//! and the counters of what the peer dropped.
+//! [`RaftNode::with_transport`] (over any [`Transport`]), get_state, start, snapshot,
+//! transfer_leadership, kill, and the counters of what the peer dropped.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use raft_core::{
     LogIndex, NewError, PeerId, ProposeError, Raft, ReadError, ReadId, Refused, Restored, RoleKind, Term,
+    TransferError,
 };
 use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
@@ -51,8 +52,8 @@ pub enum ApplyMsg {
     },
 }
 
-/// Why [`RaftNode::start`] did not take a command. Non-exhaustive: later features (a leadership
-/// transfer in progress) will refuse with reasons of their own.
+/// Why [`RaftNode::start`] did not take a command. Non-exhaustive: later features may refuse
+/// with reasons of their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StartError {
@@ -70,6 +71,13 @@ pub enum StartError {
         /// The configured bound.
         max: usize,
     },
+    /// This peer leads but is handing leadership to `target` ([`RaftNode::transfer_leadership`]):
+    /// retry at `target` once it leads, or here once the transfer is abandoned (within an
+    /// election timeout).
+    Transferring {
+        /// The peer leadership is being handed to.
+        target: PeerId,
+    },
     /// The peer has stopped (killed, its storage failed, or its loop panicked): it will never
     /// take a command again.
     Stopped,
@@ -86,6 +94,7 @@ impl From<ProposeError> for StartError {
                 uncommitted_entries,
                 max,
             },
+            ProposeError::Transferring { target } => StartError::Transferring { target },
         }
     }
 }
@@ -104,6 +113,9 @@ impl std::fmt::Display for StartError {
                 f,
                 "the leader holds {uncommitted_entries} uncommitted entries (at most {max}); retry later"
             ),
+            StartError::Transferring { target } => {
+                write!(f, "leadership is being handed to {target} (try it soon)")
+            }
             StartError::Stopped => write!(f, "the peer has stopped"),
         }
     }
@@ -414,6 +426,34 @@ impl RaftNode {
             return stopped;
         }
         // As in `start`: the loop answers, or its last drain drops the request.
+        if self.shared.stopped.load(Ordering::SeqCst) {
+            return rx.try_recv().unwrap_or(stopped);
+        }
+        rx.recv().unwrap_or(stopped)
+    }
+
+    /// Asks this peer, if it leads, to hand leadership to `target` (the thesis's section 3.10):
+    /// it stops taking commands ([`StartError::Transferring`]), brings `target` up to date and
+    /// tells it to campaign at once. Returns as soon as the transfer has begun; whether it
+    /// worked shows in [`RaftNode::status`] (`target` leads a later term) or in `start`
+    /// taking commands here again, in the same term, once it is abandoned after an election
+    /// timeout. Never waits on the network; waits for the loop only while the loop runs.
+    ///
+    /// # Errors
+    /// raft-core's [`TransferError`]: `NotLeader` (with the leader it knows of) if this peer
+    /// does not lead, or has stopped (a stopped peer leads nothing and knows no leader);
+    /// `UnknownPeer` or `ToSelf` for a target that cannot take over.
+    pub fn transfer_leadership(&self, target: PeerId) -> Result<(), TransferError> {
+        let stopped = Err(TransferError::NotLeader { leader_hint: None });
+        if self.stopped() {
+            return stopped;
+        }
+        let (tx, rx) = flume::bounded(1);
+        if self.events.send(Event::Transfer(target, tx)).is_err() {
+            return stopped;
+        }
+        // As in `start`: the loop answers, or drops the request in its last drain, and a
+        // request queued after that drain sees `stopped` here.
         if self.shared.stopped.load(Ordering::SeqCst) {
             return rx.try_recv().unwrap_or(stopped);
         }

@@ -1,11 +1,13 @@
-//! raft-core's pre-vote and check-quorum through raft-node over labrpc, on the wall clock: a
-//! PreVote must travel as `Raft.PreVote` and its reply come back, or no peer could ever
-//! campaign; a leader cut off must step down on its own.
+//! raft-core's pre-vote, check-quorum and leadership transfer through raft-node over labrpc,
+//! on the wall clock: a PreVote must travel as `Raft.PreVote` and its reply come back, or no
+//! peer could ever campaign; a leader cut off must step down on its own; a TimeoutNow must
+//! travel as `Raft.TimeoutNow`, or no transfer could finish.
 
 use std::time::{Duration, Instant};
 
+use raft_core::{PeerId, TransferError};
 use raft_labrpc::{Network, Server};
-use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
+use raft_node::{ApplyMsg, NodeOptions, RaftNode, StartError, make};
 use raft_storage::MemoryPersister;
 
 const PEERS: usize = 3;
@@ -115,4 +117,49 @@ fn with_pre_vote_and_check_quorum_peers_elect_commit_and_a_cut_off_leader_steps_
     let second = wait_for("a new leader", || leader(&c.nodes, |i| i != first));
     assert!(c.nodes[second].get_state().0 > term);
     assert!(cut.elapsed() < WAIT_MAX);
+}
+
+#[test]
+fn a_leader_hands_its_role_to_the_peer_it_names() {
+    let c = cluster();
+    let old = wait_for("a leader", || leader(&c.nodes, |_| true));
+    let (term, _) = c.nodes[old].get_state();
+    let (index, _) = c.nodes[old]
+        .start(b"x".to_vec())
+        .expect("the leader takes a command");
+    for rx in &c.applied {
+        wait_for("the command applied everywhere", || {
+            rx.try_iter()
+                .any(|m| matches!(m, ApplyMsg::Command { index: i, .. } if i == index))
+                .then_some(())
+        });
+    }
+    let target = (old + 1) % PEERS;
+    let other = (old + 2) % PEERS;
+    let id = |i: usize| PeerId(i as u32);
+    assert_eq!(
+        c.nodes[other].transfer_leadership(id(target)),
+        Err(TransferError::NotLeader {
+            leader_hint: Some(id(old))
+        }),
+        "only the leader transfers"
+    );
+    assert_eq!(
+        c.nodes[old].transfer_leadership(id(old)),
+        Err(TransferError::ToSelf)
+    );
+    c.nodes[old]
+        .transfer_leadership(id(target))
+        .expect("the leader begins the transfer");
+    match c.nodes[old].start(b"y".to_vec()) {
+        Err(StartError::Transferring { target: t }) => assert_eq!(t, id(target)),
+        Err(StartError::NotLeader { .. }) => {}
+        other => panic!("a command taken during the transfer: {other:?}"),
+    }
+    wait_for("the target leads", || {
+        let (t, leads) = c.nodes[target].get_state();
+        (leads && t > term).then_some(())
+    });
+    let (new_term, _) = c.nodes[target].get_state();
+    assert_eq!(new_term, term.next(), "elected in the very next term");
 }

@@ -203,6 +203,7 @@ fn a_request_that_lies_about_its_sender_is_refused_unanswered() {
         candidate_id: PeerId(1),
         last_log_index: LogIndex(0),
         last_log_term: Term(0),
+        transfer: false,
     };
     let (answered_tx, answered_rx) = flume::bounded(1);
     nodes[0]

@@ -216,6 +216,10 @@ pub struct SimConfig {
     pub sabotage: Option<Sabotage>,
     /// raft-core's pre-vote and check-quorum, for every peer (both off by default).
     pub switches: Switches,
+    /// The nemesis also asks the leader, now and then, to hand leadership to another peer
+    /// (raft-core's leadership transfer), whatever that peer's state. Off by default: with it
+    /// off, a run draws and does exactly what it did before transfers existed.
+    pub transfers: bool,
 }
 
 impl SimConfig {
@@ -244,6 +248,7 @@ impl SimConfig {
             record_full_trace: false,
             sabotage: None,
             switches: Switches::OFF,
+            transfers: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The faults and the client of the safety runs: crashes, restarts, partitions and heals
-//! drawn from the run's RNG while faults are on; the end of faults; the client that proposes
-//! commands to whoever leads and retries those not seen committed.
+//! (and, if asked, leadership transfers) drawn from the run's RNG while faults are on; the
+//! end of faults; the client that proposes commands to whoever leads and retries those not
+//! seen committed.
 
 use raft_core::{PeerId, ReadId};
 use rand::Rng;
@@ -16,6 +17,9 @@ use crate::sim::{Action, Simulation};
 const NEMESIS_WEIGHTS: [u32; 4] = [25, 25, 20, 30];
 /// Sum of [`NEMESIS_WEIGHTS`].
 const NEMESIS_WEIGHT_TOTAL: u32 = 100;
+/// With [`crate::SimConfig::transfers`], one nemesis action in this many also begins a
+/// leadership transfer.
+const TRANSFER_ONE_IN: u32 = 4;
 
 impl Simulation {
     /// Schedules the next nemesis action.
@@ -37,6 +41,9 @@ impl Simulation {
         while action + 1 < NEMESIS_WEIGHTS.len() && draw >= NEMESIS_WEIGHTS[action] {
             draw -= NEMESIS_WEIGHTS[action];
             action += 1;
+        }
+        if self.config.transfers && self.rng.random_range(0..TRANSFER_ONE_IN) == 0 {
+            self.transfer_random()?;
         }
         match action {
             0 => self.crash_random(),
@@ -123,6 +130,29 @@ impl Simulation {
         let observed = service.checkers.terms.observe(raft);
         service.checkers.commits.restart(raft);
         observed.map_err(|b| self.violation(b))
+    }
+
+    /// Asks the leader, if there is one, to hand leadership to another peer drawn at random,
+    /// running or crashed, reachable or not: a transfer that cannot finish is abandoned after
+    /// an election timeout, and its TimeoutNow may still arrive late (raft-rs #234).
+    fn transfer_random(&mut self) -> Result<(), Violation> {
+        let Some(leader) = self.leader().map(PeerId::as_usize) else {
+            return Ok(());
+        };
+        let n = self.config.peers;
+        let target = (leader + self.rng.random_range(1..n)) % n;
+        self.world
+            .note(format!("n{leader}: transfer leadership to n{target}"));
+        let began = self
+            .world
+            .input(leader, None, |raft| {
+                raft.transfer_leadership(PeerId(target as u32)).is_ok()
+            })
+            .map_err(|b| self.violation(b))?;
+        if began == Some(true) {
+            self.stats.transfers += 1;
+        }
+        Ok(())
     }
 
     /// Splits the peers at random into two sides (or isolates the leader).

@@ -29,6 +29,8 @@ pub struct RunSummary {
     pub crashes: u64,
     /// Partitions formed.
     pub partitions: u64,
+    /// Leadership transfers the nemesis began (with [`crate::SimConfig::transfers`]).
+    pub transfers: u64,
     /// Snapshots the services took.
     pub snapshots: u64,
     /// Messages sent (before the network's decisions).
@@ -51,6 +53,8 @@ pub struct Violation {
     pub faults: FaultProfile,
     /// Pre-vote and check-quorum (part of the replay command).
     pub switches: Switches,
+    /// The nemesis began leadership transfers (part of the replay command).
+    pub transfers: bool,
     /// The invariant's name, as its checker's `NAME`.
     pub invariant: &'static str,
     /// What was seen.
@@ -75,8 +79,9 @@ impl Violation {
         } else {
             format!(" --switches {}", self.switches)
         };
+        let transfers = if self.transfers { " --transfers" } else { "" };
         format!(
-            "cargo xtask sim{mutant} --replay {} --peers {} --faults {}{switches}",
+            "cargo xtask sim{mutant} --replay {} --peers {} --faults {}{switches}{transfers}",
             self.seed, self.peers, self.faults
         )
     }

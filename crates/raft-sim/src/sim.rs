@@ -151,6 +151,7 @@ pub(crate) type SafetyWorld = World<Nemesis, Replicas, Durable, Action>;
 pub(crate) struct Stats {
     pub(crate) crashes: u64,
     pub(crate) partitions: u64,
+    pub(crate) transfers: u64,
 }
 
 /// One safety run: the world, the client, the nemesis and the checkers.
@@ -306,6 +307,7 @@ impl Simulation {
             terms_with_leader: service.checkers.election.terms_with_leader(),
             crashes: self.stats.crashes,
             partitions: self.stats.partitions,
+            transfers: self.stats.transfers,
             snapshots: self.world.snapshots_taken(),
             messages: self.world.messages_sent(),
             reads: (service.checkers.reads.served, service.checkers.reads.failed),
@@ -320,6 +322,7 @@ impl Simulation {
             peers: self.config.peers,
             faults: self.config.faults,
             switches: self.config.switches,
+            transfers: self.config.transfers,
             invariant: breach.invariant,
             detail: breach.detail,
             at_us: self.now_us(),

@@ -12,6 +12,8 @@
 //! t=1.300s n3 -> n1 PreVote term=4 last=5@2 (+2ms)
 //! t=1.302s n1 -> n3 PreVoteReply term=4 granted (+3ms)
 //! t=1.402s n1 -> n0 AppendEntries term=3 prev=5@2 entries=3 commit=4 (dead end)
+//! t=1.500s n1 -> n2 TimeoutNow term=3 (+1ms)
+//! t=1.502s n2 -> n0 RequestVote term=4 last=7@3 transfer (+3ms)
 //! t=2.000s crash n2
 //! ```
 //!
@@ -49,7 +51,8 @@ pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 /// A message reduced to what a reader of a trace needs, in the paper's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {
-    /// RequestVote: the candidate's term and last log entry (`last=index@term`).
+    /// RequestVote: the candidate's term and last log entry (`last=index@term`), and
+    /// `transfer` if a TimeoutNow started the campaign.
     RequestVote {
         /// The candidate's term.
         term: u64,
@@ -57,6 +60,8 @@ pub enum Msg {
         last_index: u64,
         /// lastLogTerm.
         last_term: u64,
+        /// Flagged as part of a leadership transfer.
+        transfer: bool,
     },
     /// The RequestVote reply.
     Vote {
@@ -117,6 +122,16 @@ pub enum Msg {
         /// The index the follower now matches.
         match_index: u64,
     },
+    /// TimeoutNow: the leader's term.
+    TimeoutNow {
+        /// The leader's term.
+        term: u64,
+    },
+    /// The TimeoutNow reply.
+    TimeoutNowReply {
+        /// The target's term once it handled the request.
+        term: u64,
+    },
 }
 
 /// An AppendEntries reply's answer, for the trace.
@@ -140,6 +155,7 @@ impl Msg {
                 term: m.term.0,
                 last_index: m.last_log_index.0,
                 last_term: m.last_log_term.0,
+                transfer: m.transfer,
             },
             Request::AppendEntries(m) => Msg::AppendEntries {
                 term: m.term.0,
@@ -158,6 +174,7 @@ impl Msg {
                 last_index: m.last_log_index.0,
                 last_term: m.last_log_term.0,
             },
+            Request::TimeoutNow(m) => Msg::TimeoutNow { term: m.term.0 },
         }
     }
 
@@ -188,6 +205,7 @@ impl Msg {
                 term: m.term.0,
                 granted: m.vote_granted,
             },
+            Reply::TimeoutNow(m) => Msg::TimeoutNowReply { term: m.term.0 },
         }
     }
 
@@ -198,7 +216,8 @@ impl Msg {
                 term,
                 last_index,
                 last_term,
-            } => [1, term, last_index, last_term, 0, 0],
+                transfer,
+            } => [1, term, last_index, last_term, u64::from(transfer), 0],
             Msg::Vote { term, granted } => [2, term, u64::from(granted), 0, 0, 0],
             Msg::AppendEntries {
                 term,
@@ -224,6 +243,8 @@ impl Msg {
                 last_term,
             } => [7, term, last_index, last_term, 0, 0],
             Msg::PreVoteReply { term, granted } => [8, term, u64::from(granted), 0, 0, 0],
+            Msg::TimeoutNow { term } => [9, term, 0, 0, 0, 0],
+            Msg::TimeoutNowReply { term } => [10, term, 0, 0, 0, 0],
         }
     }
 }
@@ -235,7 +256,14 @@ impl fmt::Display for Msg {
                 term,
                 last_index,
                 last_term,
-            } => write!(f, "RequestVote term={term} last={last_index}@{last_term}"),
+                transfer,
+            } => {
+                write!(f, "RequestVote term={term} last={last_index}@{last_term}")?;
+                if transfer {
+                    f.write_str(" transfer")?;
+                }
+                Ok(())
+            }
             Msg::Vote { term, granted } => {
                 let verdict = if granted { "granted" } else { "denied" };
                 write!(f, "Vote term={term} {verdict}")
@@ -273,6 +301,8 @@ impl fmt::Display for Msg {
                 let verdict = if granted { "granted" } else { "denied" };
                 write!(f, "PreVoteReply term={term} {verdict}")
             }
+            Msg::TimeoutNow { term } => write!(f, "TimeoutNow term={term}"),
+            Msg::TimeoutNowReply { term } => write!(f, "TimeoutNowReply term={term}"),
         }
     }
 }

@@ -50,6 +50,7 @@ fn a_run_mixes_real_mutated_and_garbage_messages_and_makes_progress() {
         ("refusals at the gate", c.refused_at_gate),
         ("refused requests", c.refused),
         ("accepted proposals", c.proposals),
+        ("transfers begun", c.transfers),
         ("snapshots", c.snapshots),
         ("restarts", c.restarts),
         ("applied entries", c.applied),

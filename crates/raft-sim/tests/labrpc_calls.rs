@@ -40,6 +40,7 @@ fn vote_request() -> Request {
         candidate_id: PeerId(1),
         last_log_index: LogIndex(7),
         last_log_term: Term(2),
+        transfer: false,
     })
 }
 

@@ -1,7 +1,8 @@
-//! Issue 16: pre-vote, check-quorum and reads in the scripted scenarios of
-//! `raft_sim::scenario`, each over 200 seeds with its own switches (every claim
-//! and every safety checker must hold on every seed), then the contrasts that document what
-//! the same scripts do with the switches off.
+//! Issue 16: pre-vote, check-quorum, leadership transfer and reads in the scripted scenarios
+//! of `raft_sim::scenario` (`production`, `transfer`, `reads`), each over 200 seeds with its own
+//! switches (every claim and every safety checker must hold on every seed), then the
+//! contrasts that document what the same scripts do with the switches off. A transfer needs
+//! neither switch, so scenarios 12-14 make every claim with both off too.
 
 use raft_sim::scenario::{self, Figures, Summary, Switches};
 
@@ -13,16 +14,22 @@ const CONTRAST_SEEDS: u64 = 40;
 /// Runs scenario `name` with its own switches on every seed: none may fail.
 fn passes(name: &str) {
     let named = scenario::find(name).unwrap_or_else(|| panic!("no scenario {name}"));
-    let report = scenario::sweep(named, named.switches, 0..SEEDS, 1, false);
+    passes_with(name, named.switches);
+}
+
+/// Runs scenario `name` with `switches` on every seed: no claim and no invariant may fail.
+fn passes_with(name: &str, switches: Switches) {
+    let named = scenario::find(name).unwrap_or_else(|| panic!("no scenario {name}"));
+    let report = scenario::sweep(named, switches, 0..SEEDS, 1, false);
     for failure in report.failures.iter().take(3) {
         eprintln!("{failure}\n");
     }
     assert!(
         report.failures.is_empty(),
-        "{name}: {} of {SEEDS} seeds failed (first ones above)",
+        "{name} with {switches}: {} of {SEEDS} seeds failed (first ones above)",
         report.failures.len()
     );
-    eprintln!("{name} [{}]: {}", named.switches, Summary::of(&report.figures));
+    eprintln!("{name} [{switches}]: {}", Summary::of(&report.figures));
 }
 
 /// Runs scenario `name` with `switches` (a contrast): safety must hold, and every seed's
@@ -106,6 +113,31 @@ fn contrast_23_without_a_lease_a_cut_off_leader_serves_no_read_at_all() {
 }
 
 #[test]
+fn scenario_12_a_transfer_to_an_up_to_date_peer_elects_it_within_three_delays() {
+    passes("transfer-up-to-date");
+    passes_with("transfer-up-to-date", Switches::OFF);
+}
+
+#[test]
+fn scenario_13_a_lagging_target_is_told_to_campaign_only_once_it_holds_the_whole_log() {
+    passes("transfer-lagging");
+    passes_with("transfer-lagging", Switches::OFF);
+}
+
+#[test]
+fn scenario_14_a_transfer_to_a_crashed_target_is_abandoned_and_commits_resume_in_the_term() {
+    passes("transfer-target-crash");
+    passes_with("transfer-target-crash", Switches::OFF);
+}
+
+#[test]
+fn scenario_15_a_transfer_wins_where_an_unflagged_election_is_ignored() {
+    passes("transfer-under-vote-ignoring");
+    // Check-quorum alone ignores the forced peer's RequestVotes (no pre-vote to hold it).
+    passes_with("transfer-under-vote-ignoring", Switches::CHECK_QUORUM);
+}
+
+#[test]
 fn every_scenario_has_a_unique_name_and_is_found_by_it() {
     for (i, s) in scenario::SCENARIOS.iter().enumerate() {
         assert!(scenario::SCENARIOS[..i].iter().all(|o| o.name != s.name));
@@ -168,4 +200,10 @@ fn contrast_10b_without_check_quorum_a_deaf_leader_is_never_replaced() {
     for f in contrast("deaf-leader", Switches::OFF) {
         assert_eq!((f.leader_changes, f.commits), (0, 0), "{f:?}");
     }
+}
+
+#[test]
+fn contrast_15_without_check_quorum_the_unflagged_election_is_not_ignored() {
+    // Only safety: the forced peer's RequestVotes are answered, and either peer may win.
+    contrast("transfer-under-vote-ignoring", Switches::OFF);
 }

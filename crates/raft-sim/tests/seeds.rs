@@ -1,7 +1,7 @@
 //! The quick sweep: a fixed set of seeds with faults keeps every invariant, and liveness
 //! holds once faults stop (a run that misses the bound is a `Violation`, so `Ok` proves it).
 
-use raft_sim::{FaultProfile, RunSummary, SimConfig};
+use raft_sim::{FaultProfile, RunSummary, SimConfig, Switches};
 
 /// Seeds in the quick sweep of the default cluster.
 const QUICK_SEEDS: u64 = 200;
@@ -59,5 +59,32 @@ fn without_faults_a_run_ends_as_soon_as_faults_stop() {
             "recovery {} us",
             r.recovery_us
         );
+    }
+}
+
+#[test]
+fn with_leadership_transfers_in_the_nemesis_every_invariant_holds_and_the_cluster_recovers() {
+    for switches in [Switches::OFF, Switches::BOTH] {
+        for faults in [FaultProfile::Default, FaultProfile::Heavy] {
+            let runs: Vec<RunSummary> = (0..OTHER_SEEDS)
+                .map(|seed| {
+                    let config = SimConfig {
+                        faults,
+                        switches,
+                        transfers: true,
+                        ..SimConfig::new(seed)
+                    };
+                    raft_sim::run(config).unwrap_or_else(|v| panic!("\n{v}"))
+                })
+                .collect();
+            let bound_us = SimConfig::new(0).liveness_bound_us;
+            assert!(runs.iter().all(|r| r.recovery_us <= bound_us), "liveness bound");
+            let transfers: u64 = runs.iter().map(|r| r.transfers).sum();
+            assert!(
+                transfers > OTHER_SEEDS,
+                "{faults} {switches}: only {transfers} transfers begun in {OTHER_SEEDS} runs"
+            );
+            assert!(runs.iter().all(|r| r.commands_committed > 0));
+        }
     }
 }

@@ -35,6 +35,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
         candidate_id: PeerId(1),
         last_log_index: LogIndex(2),
         last_log_term: Term(1),
+        transfer: false,
     });
     let append = Request::AppendEntries(AppendEntriesArgs {
         term: Term(3),

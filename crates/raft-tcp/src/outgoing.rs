@@ -351,7 +351,7 @@ pub const CONTROL_ENTRIES_MAX: usize = 4 << 10;
 /// costs in a queue.
 pub(crate) fn encoded_size_max(request: &Request) -> usize {
     REQUEST_FIXED_MAX.saturating_add(match request {
-        Request::RequestVote(_) | Request::PreVote(_) => 0,
+        Request::RequestVote(_) | Request::PreVote(_) | Request::TimeoutNow(_) => 0,
         Request::AppendEntries(args) => entries_size_max(&args.entries),
         Request::InstallSnapshot(args) => args.data.len(),
     })
@@ -409,6 +409,7 @@ fn reply_name(request: &Request) -> &'static str {
         Request::AppendEntries(_) => "AppendEntriesReply",
         Request::InstallSnapshot(_) => "InstallSnapshotReply",
         Request::PreVote(_) => "PreVoteReply",
+        Request::TimeoutNow(_) => "TimeoutNowReply",
     }
 }
 
@@ -423,7 +424,7 @@ fn reply_name(request: &Request) -> &'static str {
 /// its `match_index` for a late reply.
 pub(crate) fn lane_of(request: &Request) -> Lane {
     match request {
-        Request::RequestVote(_) | Request::PreVote(_) => Lane::Control,
+        Request::RequestVote(_) | Request::PreVote(_) | Request::TimeoutNow(_) => Lane::Control,
         Request::AppendEntries(args) if entries_size_max(&args.entries) <= CONTROL_ENTRIES_MAX => {
             Lane::Control
         }
@@ -494,9 +495,15 @@ mod tests {
             candidate_id: PeerId(1),
             last_log_index: LogIndex(0),
             last_log_term: Term(0),
+            transfer: false,
         };
         assert_eq!(lane_of(&Request::RequestVote(args.clone())), Lane::Control);
         assert_eq!(lane_of(&Request::PreVote(args)), Lane::Control);
+        let timeout_now = raft_core::message::TimeoutNowArgs {
+            term: Term(1),
+            leader_id: PeerId(1),
+        };
+        assert_eq!(lane_of(&Request::TimeoutNow(timeout_now)), Lane::Control);
         assert_eq!(lane_of(&append(3, 10, 0, 0)), Lane::Control);
         assert_eq!(lane_of(&append(3, 10, 3, 100)), Lane::Control);
         assert_eq!(lane_of(&append(3, 10, 1, CONTROL_ENTRIES_MAX)), Lane::Bulk);

@@ -139,6 +139,7 @@ fn vote_request(term: u64) -> Request {
         candidate_id: PeerId(0),
         last_log_index: LogIndex(0),
         last_log_term: Term(0),
+        transfer: false,
     })
 }
 

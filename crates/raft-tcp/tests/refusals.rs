@@ -179,6 +179,7 @@ fn vote(raw: &mut Raw, id: u64, term: u64, candidate: u32) {
         candidate_id: PeerId(candidate),
         last_log_index: LogIndex(0),
         last_log_term: Term(0),
+        transfer: false,
     });
     raw.send(&RequestFrame { id, request }).expect("sent");
 }

@@ -4,7 +4,7 @@
 //! seed and prints its full trace. With `--expect-violation` a sweep succeeds only if some seed
 //! breaks an invariant, and stops at the first: how a mutant of raft-core is shown to be caught.
 //! `--switches off|pre-vote|check-quorum|both` runs every peer with raft-core's pre-vote and
-//! check-quorum (default off).
+//! check-quorum (default off); `--transfers` lets the nemesis begin leadership transfers.
 //!
 //! `raft-sim --scenario NAME --seeds N [--start S] [--switches W] [--figures]` sweeps a scripted
 //! scenario (raft_sim::scenario; `--scenario list` names them, `--scenario all` sweeps each) with its own switches or `W`
@@ -42,6 +42,8 @@ struct Options {
     scenario: Option<String>,
     /// Print a scenario sweep's figures.
     figures: bool,
+    /// The nemesis begins leadership transfers too.
+    transfers: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -57,6 +59,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         switches: None,
         scenario: None,
         figures: false,
+        transfers: false,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -66,6 +69,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
         if arg == "--figures" {
             o.figures = true;
+            continue;
+        }
+        if arg == "--transfers" {
+            o.transfers = true;
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
@@ -93,6 +100,7 @@ fn config(o: &Options, seed: u64) -> SimConfig {
         peers: o.peers,
         faults: o.faults,
         switches: o.switches.unwrap_or(Switches::OFF),
+        transfers: o.transfers,
         ..SimConfig::new(seed)
     }
 }
@@ -104,9 +112,9 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("raft-sim: {e}");
             eprintln!(
-                "usage: raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--switches W]"
+                "usage: raft-sim --seeds N [--start S] [--peers P] [--faults none|default|heavy] [--switches W] [--transfers]"
             );
-            eprintln!("       raft-sim --replay SEED [--peers P] [--faults F] [--switches W]");
+            eprintln!("       raft-sim --replay SEED [--peers P] [--faults F] [--switches W] [--transfers]");
             eprintln!(
                 "       raft-sim --scenario NAME|list --seeds N [--start S] [--switches W] [--figures]"
             );

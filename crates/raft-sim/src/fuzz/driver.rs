@@ -55,6 +55,8 @@ const WEIGHT_TOTAL: u32 = WEIGHT_TICK
     + WEIGHT_RESTART;
 /// One real delivery in this many leaves a copy in the bag (a duplicate).
 const DUPLICATE_ONE_IN: u32 = 20;
+/// One proposal step in this many asks for a leadership transfer instead.
+const TRANSFER_ONE_IN: u32 = 16;
 
 /// One kind of step, as drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +100,7 @@ enum Asked {
     Reply,
     Propose,
     Snapshot,
+    Transfer,
 }
 
 /// The whole fuzzed cluster.
@@ -246,7 +249,13 @@ impl Fuzzer {
                 if !leaders.is_empty() {
                     peer = leaders[self.rng.random_range(0..leaders.len())];
                 }
-                self.input(peer, Input::Propose(self.step.to_le_bytes().to_vec()));
+                if self.rng.random_range(0..TRANSFER_ONE_IN) == 0 {
+                    // Any id of the cluster, or the first one past it.
+                    let target = PeerId(self.rng.random_range(0..=self.peers.len() as u32));
+                    self.input(peer, Input::Transfer(target));
+                } else {
+                    self.input(peer, Input::Propose(self.step.to_le_bytes().to_vec()));
+                }
             }
             Kind::Snapshot => {
                 if let Some(index) = self.peers[peer].as_ref().map(FuzzedPeer::applied) {
@@ -338,6 +347,7 @@ impl Fuzzer {
             Input::Tick => Asked::Tick,
             Input::Propose(_) => Asked::Propose,
             Input::Snapshot(_) => Asked::Snapshot,
+            Input::Transfer(_) => Asked::Transfer,
         };
         // Kept only to be shown with a finding; cheaper than formatting every input.
         let kept = input.clone();
@@ -373,6 +383,8 @@ impl Fuzzer {
             (Asked::Propose, _) => c.proposals_refused += 1,
             (Asked::Snapshot, _) if ok => c.snapshots += 1,
             (Asked::Snapshot, _) => c.snapshots_refused += 1,
+            (Asked::Transfer, _) if ok => c.transfers += 1,
+            (Asked::Transfer, _) => c.transfers_refused += 1,
             _ => {}
         }
     }
@@ -439,6 +451,6 @@ fn refusal(message: &Message) -> bool {
         Message::Reply(Reply::RequestVote(r) | Reply::PreVote(r)) => !r.vote_granted,
         Message::Reply(Reply::AppendEntries(r)) => !matches!(r.outcome, AppendOutcome::Success { .. }),
         Message::Reply(Reply::InstallSnapshot(r)) => r.match_index == LogIndex::ZERO,
-        Message::Request(_) => false,
+        Message::Reply(Reply::TimeoutNow(_)) | Message::Request(_) => false,
     }
 }

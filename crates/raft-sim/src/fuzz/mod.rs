@@ -7,7 +7,8 @@
 //! of one ([`mutate::Mutator::mutate`]: fields set to 0, 1, `u64::MAX`, one off the real
 //! value, another peer's id; entries shuffled, duplicated, dropped or renumbered; outcomes
 //! changed); a garbage message ([`mutate::Mutator::garbage`]); a claimed sender that is the
-//! receiver itself or no peer; a proposal on a leader; a snapshot at a peer's applied index;
+//! receiver itself or no peer; a proposal on a leader (now and then a leadership transfer
+//! instead, to any id); a snapshot at a peer's applied index;
 //! a crash and restart from the peer's durable model ([`crate::durable::Durable`], fed by
 //! [`raft_core::Ready::carry_out`] as in the simulator), each through one
 //! [`peer::FuzzedPeer`]. A fresh cluster starts every [`EPOCH_STEPS`] steps.
@@ -121,8 +122,12 @@ pub struct StepCounts {
     pub unanswered: u64,
     /// Proposals a leader accepted.
     pub proposals: u64,
-    /// Proposals refused (no leader).
+    /// Proposals refused (no leader, too many uncommitted, a transfer in progress).
     pub proposals_refused: u64,
+    /// Leadership transfers begun.
+    pub transfers: u64,
+    /// Leadership transfers refused (no leader, the leader itself, an unknown peer).
+    pub transfers_refused: u64,
     /// Snapshots taken, the forced ones included.
     pub snapshots: u64,
     /// Snapshots refused.
@@ -246,12 +251,15 @@ impl fmt::Display for FuzzReport {
         writeln!(
             f,
             "  {} messages refused at the gate; {} requests refused, {} unanswered; {} proposals \
-             ({} refused); {} snapshots ({} refused); {} restarts; {} entries applied",
+             ({} refused); {} transfers ({} refused); {} snapshots ({} refused); {} restarts; \
+             {} entries applied",
             c.refused_at_gate,
             c.refused,
             c.unanswered,
             c.proposals,
             c.proposals_refused,
+            c.transfers,
+            c.transfers_refused,
             c.snapshots,
             c.snapshots_refused,
             c.restarts,

@@ -11,7 +11,7 @@
 
 use raft_core::message::{
     AppendEntriesArgs, AppendEntriesReply, AppendOutcome, InstallSnapshotArgs, InstallSnapshotReply, Message,
-    Reply, Request, RequestVoteArgs, RequestVoteReply,
+    Reply, Request, RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TimeoutNowReply,
 };
 use raft_core::{Entry, LogIndex, PeerId, Term};
 use rand::Rng;
@@ -105,10 +105,11 @@ impl Mutator {
 
     fn mutate_field(&self, rng: &mut SmallRng, message: &mut Message) {
         match message {
-            Message::Request(Request::RequestVote(m) | Request::PreVote(m)) => match rng.random_range(0..4) {
+            Message::Request(Request::RequestVote(m) | Request::PreVote(m)) => match rng.random_range(0..5) {
                 0 => self.term(rng, &mut m.term),
                 1 => m.candidate_id = self.any_peer(rng),
                 2 => self.index(rng, &mut m.last_log_index),
+                3 => m.transfer = !m.transfer,
                 _ => self.term(rng, &mut m.last_log_term),
             },
             Message::Reply(Reply::RequestVote(m) | Reply::PreVote(m)) => match rng.random_range(0..2) {
@@ -138,6 +139,11 @@ impl Mutator {
                 0 => self.term(rng, &mut m.term),
                 _ => self.index(rng, &mut m.match_index),
             },
+            Message::Request(Request::TimeoutNow(m)) => match rng.random_range(0..2) {
+                0 => self.term(rng, &mut m.term),
+                _ => m.leader_id = self.any_peer(rng),
+            },
+            Message::Reply(Reply::TimeoutNow(m)) => self.term(rng, &mut m.term),
         }
     }
 
@@ -228,12 +234,13 @@ impl Mutator {
     /// A message of any kind with every field drawn at random, edges included.
     pub fn garbage(&self, rng: &mut SmallRng) -> Message {
         let t = Term(self.wild(rng));
-        match rng.random_range(0..8) {
+        match rng.random_range(0..10) {
             0 => Message::Request(Request::RequestVote(RequestVoteArgs {
                 term: t,
                 candidate_id: self.any_peer(rng),
                 last_log_index: LogIndex(self.wild(rng)),
                 last_log_term: Term(self.wild(rng)),
+                transfer: rng.random(),
             })),
             1 => Message::Reply(Reply::RequestVote(RequestVoteReply {
                 term: t,
@@ -273,11 +280,17 @@ impl Mutator {
                 candidate_id: self.any_peer(rng),
                 last_log_index: LogIndex(self.wild(rng)),
                 last_log_term: Term(self.wild(rng)),
+                transfer: rng.random(),
             })),
-            _ => Message::Reply(Reply::PreVote(RequestVoteReply {
+            7 => Message::Reply(Reply::PreVote(RequestVoteReply {
                 term: t,
                 vote_granted: rng.random(),
             })),
+            8 => Message::Request(Request::TimeoutNow(TimeoutNowArgs {
+                term: t,
+                leader_id: self.any_peer(rng),
+            })),
+            _ => Message::Reply(Reply::TimeoutNow(TimeoutNowReply { term: t })),
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum Input {
     Propose(Vec<u8>),
     /// [`Raft::snapshot`] through an index (the service's state is the index's bytes).
     Snapshot(LogIndex),
+    /// [`Raft::transfer_leadership`] to a peer (maybe itself, maybe none of the cluster).
+    Transfer(PeerId),
 }
 
 /// What broke: a property (one of [`super::watch`]'s, or the persistence contract), or
@@ -189,6 +191,7 @@ impl FuzzedPeer {
                 }
                 Input::Propose(command) => raft.propose(command).is_ok(),
                 Input::Snapshot(index) => raft.snapshot(index, index.0.to_le_bytes().to_vec()).is_ok(),
+                Input::Transfer(target) => raft.transfer_leadership(target).is_ok(),
             };
             (accepted, raft.take_ready())
         })?;

@@ -307,6 +307,7 @@ fn request_size(request: &Request) -> u64 {
         Request::AppendEntries(m) => postcard::experimental::serialized_size(m),
         Request::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
         Request::PreVote(m) => postcard::experimental::serialized_size(m),
+        Request::TimeoutNow(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }
@@ -318,6 +319,7 @@ fn reply_size(reply: &Reply) -> u64 {
         Reply::AppendEntries(m) => postcard::experimental::serialized_size(m),
         Reply::InstallSnapshot(m) => postcard::experimental::serialized_size(m),
         Reply::PreVote(m) => postcard::experimental::serialized_size(m),
+        Reply::TimeoutNow(m) => postcard::experimental::serialized_size(m),
     };
     size.map_or(0, |s| s as u64)
 }

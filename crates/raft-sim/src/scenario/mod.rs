@@ -13,10 +13,11 @@
 pub mod production;
 pub mod reads;
 mod sweep;
+pub mod transfer;
 
 use std::fmt;
 
-use raft_core::{Config, PeerId, Raft, ReadId, ReadMode, RoleKind, Term};
+use raft_core::{Config, PeerId, Raft, ReadId, ReadMode, RoleKind, Term, TransferError};
 
 use crate::checkers::Breach;
 pub use crate::config::Switches;
@@ -288,6 +289,12 @@ impl Script {
         self.config.tick_us
     }
 
+    /// The longest one-way delay of a message, in virtual microseconds.
+    #[must_use]
+    pub fn delay_max_us(&self) -> u64 {
+        self.config.delay_us_max
+    }
+
     /// One heartbeat interval, in virtual microseconds.
     #[must_use]
     pub fn heartbeat_us(&self) -> u64 {
@@ -467,6 +474,24 @@ impl Script {
             }
         });
         ran.map(drop).map_err(|b| self.broke(b))
+    }
+
+    /// Asks node `i` to hand leadership to node `target` now ([`Raft::transfer_leadership`]).
+    /// A crashed node answers as a follower that knows no leader.
+    ///
+    /// # Errors
+    /// A [`Failure`] if the input breaks an invariant.
+    pub fn transfer_leadership(
+        &mut self,
+        i: usize,
+        target: usize,
+    ) -> Result<Result<(), TransferError>, Failure> {
+        self.note(&format!("n{i}: transfer leadership to n{target}"));
+        let ran = self
+            .world
+            .input(i, None, |raft| raft.transfer_leadership(PeerId(target as u32)));
+        let answer = ran.map_err(|b| self.broke(b))?;
+        Ok(answer.unwrap_or(Err(TransferError::NotLeader { leader_hint: None })))
     }
 
     /// Starts counting what [`Script::figures`] reports from now: the disturbance begins.

@@ -18,9 +18,15 @@
 //! The mutants of raft-core each scenario catches: `prevote-ignores-log` by `rejoining-peer`,
 //! `precandidate-keeps-leader` by `isolated-leader`, `ignore-votes-forever` by
 //! `partial-partition-b` (and `isolated-leader-steps-down`, `deaf-leader`).
+//!
+//! [`SCENARIOS`] also lists the leadership-transfer scenarios (section 8, 12-15), which live
+//! in [`super::transfer`].
 
 use raft_core::{PeerId, Raft, RoleKind, Term};
 
+use super::transfer::{
+    transfer_lagging, transfer_target_crash, transfer_under_vote_ignoring, transfer_up_to_date,
+};
 use super::{Failure, Figures, Named, Script, ScriptConfig, Switches};
 use crate::config::US_PER_MS;
 
@@ -98,11 +104,35 @@ pub const SCENARIOS: &[Named] = &[
         switches: Switches::BOTH,
         run: super::reads::lease_read_drift,
     },
+    Named {
+        name: "transfer-up-to-date",
+        what: "transfer to an up-to-date follower: TimeoutNow at once, it leads term + 1 in 3 delays",
+        switches: Switches::BOTH,
+        run: transfer_up_to_date,
+    },
+    Named {
+        name: "transfer-lagging",
+        what: "transfer to a follower 50 entries behind: TimeoutNow once it matches; leads within 2 ET",
+        switches: Switches::BOTH,
+        run: transfer_lagging,
+    },
+    Named {
+        name: "transfer-target-crash",
+        what: "the target crashes before TimeoutNow: abandoned within 1 ET, commits in the same term",
+        switches: Switches::BOTH,
+        run: transfer_target_crash,
+    },
+    Named {
+        name: "transfer-under-vote-ignoring",
+        what: "a flagged election wins while an unflagged one at the same moment is ignored",
+        switches: Switches::BOTH,
+        run: transfer_under_vote_ignoring,
+    },
 ];
 
 /// A fresh cluster of `peers` with `switches`, writing if `writes`, run until its first
 /// leader is followed by all, plus one ET: the steady state every scenario starts from.
-fn steady(
+pub(super) fn steady(
     name: &'static str,
     seed: u64,
     peers: usize,
