@@ -225,6 +225,17 @@ fn test_all() -> bool {
         "6.824 Lab 3 on virtual time (quick seeds)",
         parts::run_simulated("lab3", &["--seeds".into(), LAB3_QUICK_SEEDS.into()]),
     );
+    // The harness runs Figure 2 exactly unless told; the library's defaults (pre-vote and
+    // check-quorum on) get the same suites on quick seeds.
+    let switches_on = [("RAFT_PRE_VOTE", "1"), ("RAFT_CHECK_QUORUM", "1")];
+    step(
+        "6.824 Lab 2 on virtual time, pre-vote and check-quorum on (quick seeds)",
+        parts::run_simulated_with("lab2", &["--seeds".into(), SUITE_QUICK_SEEDS.into()], &switches_on),
+    );
+    step(
+        "6.824 Lab 3 on virtual time, pre-vote and check-quorum on (quick seeds)",
+        parts::run_simulated_with("lab3", &["--seeds".into(), LAB3_QUICK_SEEDS.into()], &switches_on),
+    );
     let quick_fuzz: Vec<String> = ["--seeds", FUZZ_QUICK_SEEDS, "--steps", FUZZ_QUICK_STEPS]
         .iter()
         .map(|s| s.to_string())

@@ -136,6 +136,12 @@ pub fn run_part(id: &str, args: &[String]) -> bool {
 /// the part's scenarios on the simulated cluster, by the `raft-suite` binary of the harness
 /// package (pass lines in virtual seconds).
 pub fn run_simulated(id: &str, args: &[String]) -> bool {
+    run_simulated_with(id, args, &[])
+}
+
+/// [`run_simulated`] with environment variables set for the suite (the harness's switches:
+/// `RAFT_PRE_VOTE`, `RAFT_CHECK_QUORUM`, `RAFT_READS`).
+pub fn run_simulated_with(id: &str, args: &[String], env: &[(&str, &str)]) -> bool {
     let mut mutant = None;
     let mut rest: Vec<String> = Vec::new();
     let mut it = args.iter();
@@ -157,7 +163,8 @@ pub fn run_simulated(id: &str, args: &[String]) -> bool {
     }
     run(cargo_run(PACKAGE, "--bin", "raft-suite", mutant.as_deref())
         .args(["--part", id])
-        .args(rest))
+        .args(rest)
+        .envs(env.iter().copied()))
 }
 
 #[cfg(test)]
