@@ -230,7 +230,11 @@ fn test_all() -> bool {
     let switches_on = [("RAFT_PRE_VOTE", "1"), ("RAFT_CHECK_QUORUM", "1")];
     step(
         "6.824 Lab 2 on virtual time, pre-vote and check-quorum on (quick seeds)",
-        parts::run_simulated_with("lab2", &["--seeds".into(), SUITE_QUICK_SEEDS.into()], &switches_on),
+        parts::run_simulated_with(
+            "lab2",
+            &["--seeds".into(), SUITE_QUICK_SEEDS.into()],
+            &switches_on,
+        ),
     );
     step(
         "6.824 Lab 3 on virtual time, pre-vote and check-quorum on (quick seeds)",

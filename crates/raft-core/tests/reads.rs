@@ -373,3 +373,45 @@ fn with_leases_a_restarted_peer_ignores_votes_for_an_election_timeout() {
         "without leases it votes at once"
     );
 }
+
+#[test]
+fn a_lease_ends_for_the_term_when_timeout_now_goes_out_even_if_the_transfer_is_abandoned() {
+    let lease = ReadMode::Lease {
+        clock_drift_ppm: DRIFT_PPM,
+    };
+    let (mut c, leader) = settled(3, lease);
+    let mut ticks = 0;
+    while rounds_waiting(&mut c).is_empty() {
+        c.tick(leader);
+        ticks += 1;
+        assert!(ticks < TICKS_MAX, "no heartbeat");
+    }
+    c.deliver_all();
+    read(&mut c, leader, 1).expect("taken");
+    assert_eq!(c.reads(leader).len(), 1, "served under the lease");
+    // The target is up to date: TimeoutNow goes out at once, and is lost.
+    let target = (leader + 1) % 3;
+    c.input(leader, |r| r.transfer_leadership(PeerId(target as u32)))
+        .expect("the leader transfers");
+    assert!(c.peer(leader).timeout_now_sent());
+    c.retain_messages(|_, to| to != target);
+    read(&mut c, leader, 2).expect("taken");
+    assert_eq!(c.reads(leader).len(), 1, "no lease read once TimeoutNow went out");
+    // The transfer is abandoned after an election timeout; the lease stays off, while
+    // ReadIndex still confirms reads with a round.
+    for _ in 0..ET {
+        c.tick(leader);
+        c.deliver_all();
+    }
+    assert!(c.peer(leader).is_leader() && c.peer(leader).transferring().is_none());
+    c.deliver_all();
+    let served = c.reads(leader).len();
+    read(&mut c, leader, 3).expect("taken");
+    assert_eq!(c.reads(leader).len(), served, "still no lease read in this term");
+    c.deliver_all();
+    assert_eq!(
+        c.reads(leader).last().map(|(id, _)| *id),
+        Some(ReadId(3)),
+        "a round confirms it"
+    );
+}
