@@ -11,7 +11,7 @@
 const MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
 
 /// The mutants raft-core knows (the values `raft_mutant` may take).
-const MUTANTS: [&str; 11] = [
+const MUTANTS: [&str; 12] = [
     "vote-ignores-log",
     "commit-old-term",
     "truncate-on-stale-append",
@@ -23,6 +23,7 @@ const MUTANTS: [&str; 11] = [
     "lease-ignores-drift",
     "transfer-not-exempt",
     "timeout-now-before-caught-up",
+    "votes-ignored-after-leader-died",
 ];
 
 fn main() {

@@ -103,10 +103,11 @@ pub struct ScenarioMutant {
 /// The mutants of pre-vote, check-quorum, leadership transfer and reads. Each is caught by
 /// the scenario's own bound or by the read checker: prevote-ignores-log first at seed 22, and
 /// on 26 of seeds 0-199 (only a rejoining peer whose timer runs out before the first heartbeat
-/// after the heal asks, and is wrongly granted); lease-ignores-drift first at seed 3, and on
+/// after the heal asks, and is wrongly granted); votes-ignored-after-leader-died first at seed
+/// 1 (only where the voter's own timeout is later than the bound); lease-ignores-drift first at seed 3, and on
 /// 10 of seeds 0-199 (only where a voter times out within a few ticks of the shortest
 /// timeout); the others at seed 0 and on every seed.
-pub const SCENARIO_MUTANTS: [ScenarioMutant; 7] = [
+pub const SCENARIO_MUTANTS: [ScenarioMutant; 8] = [
     ScenarioMutant {
         name: "prevote-ignores-log",
         what: "grants a pre-vote without the up-to-date check",
@@ -123,6 +124,12 @@ pub const SCENARIO_MUTANTS: [ScenarioMutant; 7] = [
         name: "ignore-votes-forever",
         what: "check-quorum ignores votes but its leader never steps down",
         scenario: "partial-partition-b",
+        seeds: "200",
+    },
+    ScenarioMutant {
+        name: "votes-ignored-after-leader-died",
+        what: "a follower ignores votes while it remembers its leader, not only for an ET",
+        scenario: "dead-leader-voter",
         seeds: "200",
     },
     ScenarioMutant {

@@ -236,6 +236,8 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     Some("precandidate-keeps-leader")
 } else if cfg!(raft_mutant = "ignore-votes-forever") {
     Some("ignore-votes-forever")
+} else if cfg!(raft_mutant = "votes-ignored-after-leader-died") {
+    Some("votes-ignored-after-leader-died")
 } else if cfg!(raft_mutant = "read-without-round") {
     Some("read-without-round")
 } else if cfg!(raft_mutant = "lease-ignores-drift") {

@@ -79,7 +79,8 @@ impl Raft {
         self.config.check_quorum
             && args.term > self.current_term
             && (self.leader_id.is_some() || self.guards_lease_after_start())
-            && self.election_elapsed_ticks < self.config.election_timeout_ticks_min
+            && (self.election_elapsed_ticks < self.config.election_timeout_ticks_min
+                || cfg!(raft_mutant = "votes-ignored-after-leader-died"))
     }
 
     /// With lease reads, a peer that has just started ignores votes as if it had heard a

@@ -64,6 +64,11 @@ fn scenario_5_an_isolated_leaders_followers_elect_in_etcds_order() {
 }
 
 #[test]
+fn scenario_2_2_a_voter_stops_ignoring_votes_one_timeout_after_its_leader_died() {
+    passes("dead-leader-voter");
+}
+
+#[test]
 fn scenario_6_an_isolated_leader_steps_down_keeping_term_and_vote() {
     passes("isolated-leader-steps-down");
 }

@@ -8,6 +8,7 @@
 //! | `rejoining-peer` | 1 | pre-vote | a peer back from 10 ET alone raises no term; it follows the leader within 1 ET |
 //! | `lagging-voter` | 3 | pre-vote | a voter 3 terms behind still elects: a leader within 3 ET |
 //! | `isolated-leader` | 5 | both | etcd's order (3 times out, then 2): a leader within 1 ET of the cut |
+//! | `dead-leader-voter` | 2.2 | both | the leader dies; a follower forced to time out after 1 ET leads within 4 delays and 2 ticks |
 //! | `isolated-leader-steps-down` | 6 | both | the leader steps down within 2 ET, same term and vote; a new one within 5 ET |
 //! | `partial-partition-a` | 7 | both | 100 ET without a term change or a new leader, commits in every 10 ET |
 //! | `partial-partition-b` | 8 | both | the leader that reaches one peer steps down within 2 ET; a new one commits within 6 ET |
@@ -17,7 +18,8 @@
 //!
 //! The mutants of raft-core each scenario catches: `prevote-ignores-log` by `rejoining-peer`,
 //! `precandidate-keeps-leader` by `isolated-leader`, `ignore-votes-forever` by
-//! `partial-partition-b` (and `isolated-leader-steps-down`, `deaf-leader`).
+//! `partial-partition-b` (and `isolated-leader-steps-down`, `deaf-leader`),
+//! `votes-ignored-after-leader-died` by `dead-leader-voter`.
 //!
 //! [`SCENARIOS`] also lists the leadership-transfer scenarios (section 8, 12-15), which live
 //! in [`super::transfer`].
@@ -55,6 +57,12 @@ pub const SCENARIOS: &[Named] = &[
         what: "leader cut off, 3 then 2 time out: a pre-candidate forgets its leader (etcd #8334)",
         switches: Switches::BOTH,
         run: isolated_leader,
+    },
+    Named {
+        name: "dead-leader-voter",
+        what: "the leader dies; a voter stops ignoring votes one ET after its last heartbeat",
+        switches: Switches::BOTH,
+        run: dead_leader_voter,
     },
     Named {
         name: "isolated-leader-steps-down",
@@ -297,6 +305,59 @@ pub fn isolated_leader(seed: u64, switches: Switches, full_trace: bool) -> Resul
     s.check(!claims || elected.is_some(), || {
         format!("neither n{first} nor n{second} leads 1 ET after the cut")
     })?;
+    Ok(figures)
+}
+
+/// Section 2.2 of the reference (etcd #9892's shape): 3 peers, both switches; the leader
+/// crashes. One ET and a little after its last heartbeat could have arrived, every follower's
+/// window of ignoring votes has closed, though a follower whose own timeout is longer still
+/// knows the dead leader. Then one follower's timer is made to run out: the other grants its
+/// pre-vote and its vote, and it leads within four one-way delays and two ticks. A follower
+/// that kept ignoring votes while it remembered its leader (the mutant
+/// `votes-ignored-after-leader-died`) would hold the election off until its own timeout.
+/// Seeds on which both followers timed out on their own first, or the voter's own timer runs
+/// out within the bound (both campaign; a split vote may follow), make no claim.
+///
+/// # Errors
+/// A [`Failure`] if the bound is missed, or an invariant breaks.
+pub fn dead_leader_voter(seed: u64, switches: Switches, full_trace: bool) -> Result<Figures, Failure> {
+    let (mut s, leader) = steady("dead-leader-voter", seed, 3, switches, false, full_trace)?;
+    let claims = switches.check_quorum;
+    s.crash(leader);
+    s.note(&format!("the leader n{leader} crashed"));
+    s.mark();
+    s.run_for(s.et_us() + 3 * s.tick_us() + s.delay_max_us())?;
+    let dead = Some(PeerId(leader as u32));
+    let waiting: Vec<usize> = others(leader, 3)
+        .into_iter()
+        .filter(|i| {
+            s.raft(*i)
+                .is_some_and(|r| r.role() == RoleKind::Follower && r.leader_id() == dead)
+        })
+        .collect();
+    let [candidate, voter] = match waiting[..] {
+        [a, b] => [a, b],
+        [a] => [others(leader, 3).into_iter().find(|i| *i != a).unwrap_or(a), a],
+        _ => return Ok(s.figures()),
+    };
+    if s.raft(candidate).is_none_or(|r| r.role() != RoleKind::Follower) {
+        return Ok(s.figures());
+    }
+    let forced = s.now_us();
+    let voter_term = term_of(&s, voter);
+    s.force_timeout(candidate)?;
+    let bound = 4 * s.delay_max_us() + 2 * s.tick_us();
+    let elected = s.run_until(forced + bound, |r| leads(r, candidate) || leads(r, voter))?;
+    // A voter whose own timer ran out meanwhile campaigned too (a split vote may follow):
+    // that seed makes no claim.
+    let voter_campaigned = s
+        .raft(voter)
+        .is_some_and(|r| r.term() > voter_term || r.role() != RoleKind::Follower);
+    s.check(!claims || elected.is_some() || voter_campaigned, || {
+        format!("n{voter}, whose leader died over an ET ago, held off n{candidate}'s election")
+    })?;
+    let mut figures = s.figures();
+    figures.event_us = elected.map(|t| t - forced);
     Ok(figures)
 }
 
