@@ -191,6 +191,12 @@ pub struct NodeStatus {
     pub leader: Option<PeerId>,
     /// The highest log index known to be committed.
     pub commit_index: LogIndex,
+    /// This peer leads and no entry of an earlier term lies above its commit index
+    /// ([`Raft::own_term_committed`]): a read it takes now ([`RaftNode::read`]) is not parked
+    /// until an entry of this term commits (thesis section 6.4, step 1). A
+    /// service may send reads through the log until then: that entry commits and makes the
+    /// later reads cheap (the thesis's no-op at election, chosen by the service).
+    pub own_term_committed: bool,
     /// Bytes of persisted Raft state ([`Storage::raft_state_size`]): what a service compares
     /// with its `maxraftstate` to decide when to snapshot.
     pub raft_state_size: u64,
@@ -204,6 +210,7 @@ impl NodeStatus {
             role: raft.role(),
             leader: raft.leader_id(),
             commit_index: raft.commit_index(),
+            own_term_committed: raft.is_leader() && raft.own_term_committed(),
             raft_state_size,
         }
     }
@@ -216,6 +223,7 @@ impl Default for NodeStatus {
             role: RoleKind::Follower,
             leader: None,
             commit_index: LogIndex::ZERO,
+            own_term_committed: false,
             raft_state_size: 0,
         }
     }
@@ -258,6 +266,7 @@ impl Shared {
             let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
             status.role = RoleKind::Follower;
             status.leader = None;
+            status.own_term_committed = false;
         }
         self.stopped.store(true, Ordering::SeqCst);
     }
