@@ -49,8 +49,9 @@ impl KvStore {
         KvStore::default()
     }
 
-    /// The value of `key`, if any (a read outside the log, for tests and inspection only: a
-    /// client's `Get` goes through the log so that it is never stale).
+    /// The value of `key`, if any (a read outside Raft, for tests and inspection only: a
+    /// client's `Get` goes through the log or a confirmed ReadIndex, so that it is never
+    /// stale).
     #[must_use]
     pub fn value(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
@@ -90,6 +91,14 @@ impl StateMachine for KvStore {
     /// A `Get` only reads.
     fn is_read_only(op: &KvOp) -> bool {
         matches!(op, KvOp::Get { .. })
+    }
+
+    /// A `Get` reads the map in place; `Put` and `Append` write, so they have no output here.
+    fn read(&self, op: &KvOp) -> Option<KvOutput> {
+        match op {
+            KvOp::Get { key } => Some(self.map.get(key).cloned().unwrap_or_default()),
+            KvOp::Put { .. } | KvOp::Append { .. } => None,
+        }
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -148,6 +157,44 @@ mod tests {
         let before = kv.clone();
         assert_eq!(kv.apply(&get("x")), "1");
         assert_eq!(kv, before);
+    }
+
+    #[test]
+    fn read_answers_a_get_as_apply_does_and_nothing_else() {
+        let mut kv = KvStore::new();
+        kv.apply(&append("x", "ab"));
+        assert_eq!(kv.read(&get("x")), Some(kv.clone().apply(&get("x"))));
+        assert_eq!(kv.read(&get("missing")), Some(String::new()));
+        assert_eq!(kv.read(&put("x", "1")), None);
+        assert_eq!(kv.read(&append("x", "1")), None);
+        assert_eq!(kv.value("x"), Some("ab"), "reading changed nothing");
+    }
+
+    /// A state machine with only the trait's defaults besides what it must have.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    struct Counter(u64);
+
+    impl StateMachine for Counter {
+        type Op = bool;
+        type Output = u64;
+        fn apply(&mut self, increment: &bool) -> u64 {
+            self.0 += u64::from(*increment);
+            self.0
+        }
+        fn encode(&self) -> Vec<u8> {
+            postcard::to_allocvec(self).expect("a u64 encodes")
+        }
+        fn restore(bytes: &[u8]) -> Result<Counter, DecodeError> {
+            postcard::from_bytes(bytes).map_err(|e| DecodeError::new("counter", e))
+        }
+    }
+
+    #[test]
+    fn the_default_read_answers_from_a_copy_and_leaves_the_state_alone() {
+        let counter = Counter(4);
+        assert_eq!(counter.read(&false), Some(4));
+        assert_eq!(counter.read(&true), Some(5), "the copy applied it");
+        assert_eq!(counter, Counter(4), "the state did not");
     }
 
     #[test]

@@ -313,18 +313,8 @@ impl<S: StateMachine> Rsm<S> {
         Ok(self.pending.fail_through(data.last_applied))
     }
 
-    /// Mutant `read-local`: the output of a read-only `op` on the state as applied here, the
-    /// state untouched (applied to a copy rebuilt from its encoding). Breaks linearizability:
-    /// a leader that has been deposed without knowing it, or that has not applied every
-    /// committed entry, answers from a stale state (Raft paper, section 8: "a leader must
-    /// check whether it has been deposed before processing a read-only request").
-    #[cfg(kv_mutant = "read-local")]
-    pub(crate) fn read_local(&self, op: &S::Op) -> Option<S::Output> {
-        let mut copy = S::restore(&self.state.encode()).ok()?;
-        Some(copy.apply(op))
-    }
-
-    /// The user's state machine (for inspection; clients read through the log).
+    /// The user's state machine (for inspection, and for the reads [`crate::ServerState`]
+    /// answers once Raft confirmed them).
     pub fn state(&self) -> &S {
         &self.state
     }

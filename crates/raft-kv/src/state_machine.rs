@@ -20,12 +20,25 @@ pub trait StateMachine: Sized {
     fn apply(&mut self, op: &Self::Op) -> Self::Output;
 
     /// Whether `op` only reads: applying it changes nothing and only its output matters.
-    /// Such an op may one day be answered without a log entry (ReadIndex, Raft thesis
-    /// section 6.4), but only once the leader knows its state is current; today every op goes
-    /// through the log whatever this says. The default, `false`, is always safe.
+    /// With reads on ([`crate::ServerState::with_reads`]) a leader answers such an op without
+    /// a log entry (ReadIndex, Raft thesis section 6.4), with [`StateMachine::read`], once it
+    /// has confirmed that its state is current. The default, `false`, is always safe: every
+    /// op then goes through the log.
     fn is_read_only(op: &Self::Op) -> bool {
         let _ = op;
         false
+    }
+
+    /// The output of `op`, one [`StateMachine::is_read_only`] says only reads, on the state
+    /// as it is, which stays as it is: what `apply` would answer. `None` if it cannot be
+    /// computed (the request is then answered wrong leader).
+    ///
+    /// The default applies `op` to a copy of the state rebuilt from its encoding, which is
+    /// right for any state machine and costs a copy of the whole state per read; a state
+    /// machine that has read-only ops should answer them in place.
+    fn read(&self, op: &Self::Op) -> Option<Self::Output> {
+        let mut copy = Self::restore(&self.encode()).ok()?;
+        Some(copy.apply(op))
     }
 
     /// The whole state as bytes, for a snapshot. Equal states should encode to equal bytes.

@@ -1,11 +1,12 @@
 //! The server's one loop: it owns the [`ServerState`] and the responders of the requests it
-//! waits to answer, and turns what arrives (requests, committed entries, snapshots, Raft's
-//! state read every [`RAFT_STATE_POLL`]) into calls of the state's decisions.
+//! waits to answer, and turns what arrives (requests, committed entries, read outcomes,
+//! snapshots, Raft's state read every [`RAFT_STATE_POLL`]) into calls of the state's
+//! decisions.
 //!
 //! Some failures leave nothing sensible to serve, and the loop stops on them instead of
 //! going on wedged: a snapshot that does not decode (the replica cannot know the state it
-//! stands for, so it could never apply the entries after it), entries skipped by Raft, and
-//! the Raft peer stopping on its own (its storage failed, or its loop panicked). The loop
+//! stands for, so it could never apply the entries after it), entries skipped by Raft (or a
+//! read confirmed ahead of its entries), and the Raft peer stopping on its own (its storage failed, or its loop panicked). The loop
 //! then records why ([`Fatal`], read by `Server::failure`), kills the Raft peer, and ends;
 //! a [`LoopGuard`] marks the server stopped however the loop ends, a panic included.
 
@@ -15,13 +16,13 @@ use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use raft_core::LogIndex;
+use raft_core::{LogIndex, ReadError, ReadId, Term};
 use raft_node::{ApplyMsg, RaftNode};
 
 use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, ReplyFn, Shared, Submitted};
 use crate::pending::{Reply, RequestId, WrongLeader};
 use crate::rpc::Response;
-use crate::server_state::ServerState;
+use crate::server_state::{RaftPeer, ServerState};
 use crate::state_machine::StateMachine;
 
 /// Why the server cannot go on: the loop stops, and `Server::failure` says this.
@@ -45,6 +46,28 @@ pub(super) struct Context<S: StateMachine> {
     next_request_id: u64,
     /// The last index offered to Raft's `snapshot`: not offered again.
     snapshot_offered: LogIndex,
+}
+
+/// The server's Raft peer as [`ServerState::on_request`] calls it. A peer that does not lead
+/// answers at once, without a trip through Raft's loop.
+struct Peer<'a>(&'a RaftNode);
+
+impl RaftPeer for Peer<'_> {
+    fn start(&mut self, command: Vec<u8>) -> Option<(LogIndex, Term)> {
+        if self.0.get_state().1 {
+            self.0.start(command).ok()
+        } else {
+            None
+        }
+    }
+
+    fn reads_ready(&mut self) -> bool {
+        self.0.status().own_term_committed
+    }
+
+    fn read(&mut self, id: ReadId) -> Result<(), ReadError> {
+        self.0.read(id)
+    }
 }
 
 /// What woke the loop.
@@ -71,29 +94,22 @@ impl<S: StateMachine> Context<S> {
         }
     }
 
-    /// A forwarded request: Raft's `start` if this peer leads (a follower answers at once,
-    /// without a trip through Raft's loop), then wait for its entry.
+    /// A forwarded request: Raft's `start` or `read` if this peer leads (a follower answers
+    /// at once, without a trip through Raft's loop), then wait for its entry or its read.
     fn request(&mut self, command: crate::rsm::Command<S::Op>, reply: ReplyFn<S::Output>) {
         let id = RequestId(self.next_request_id);
         self.next_request_id = self.next_request_id.wrapping_add(1);
         let deadline = Instant::now() + REQUEST_WAIT_MAX;
         self.waiting.insert(id, Waiting { reply, deadline });
-        let raft = &self.raft;
-        let replies = self.state.on_request(id, command, |bytes| {
-            if raft.get_state().1 {
-                raft.start(bytes).ok()
-            } else {
-                None
-            }
-        });
+        let replies = self.state.on_request(id, command, &mut Peer(&self.raft));
         self.answer(replies);
     }
 
     /// One message from Raft's applier.
     ///
     /// # Errors
-    /// [`Fatal`] when the replica cannot go on: a snapshot that does not decode, or entries
-    /// skipped.
+    /// [`Fatal`] when the replica cannot go on: a snapshot that does not decode, entries
+    /// skipped, or a read confirmed ahead of its entries.
     fn apply(&mut self, msg: ApplyMsg) -> Result<(), Fatal> {
         let replies = match msg {
             ApplyMsg::Command { index, term, command } => match self.state.on_apply(index, term, &command) {
@@ -104,10 +120,14 @@ impl<S: StateMachine> Context<S> {
                     )));
                 }
             },
-            ApplyMsg::Read { id, result } => {
-                tracing::error!(?id, ?result, "the outcome of a read this server never asked for");
-                Vec::new()
-            }
+            ApplyMsg::Read { id, result } => match self.state.on_read(id, result) {
+                Ok(reply) => reply.into_iter().collect(),
+                Err(behind) => {
+                    return Err(Fatal(format!(
+                        "Raft confirmed a read before delivering its entries ({behind}): the replica cannot answer it"
+                    )));
+                }
+            },
             ApplyMsg::Snapshot { index, data, .. } => match self.state.on_snapshot(&data) {
                 Ok(replies) => replies,
                 Err(err) => {

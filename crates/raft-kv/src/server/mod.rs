@@ -173,6 +173,7 @@ where
         connect: impl FnOnce(Inbox) -> std::io::Result<T>,
     ) -> Result<Arc<Server<S>>, NodeError> {
         let (apply_tx, apply_rx) = flume::unbounded();
+        let reads = options.reads;
         let raft = Arc::new(RaftNode::with_transport(
             me, peer_count, storage, apply_tx, options, connect,
         )?);
@@ -180,7 +181,7 @@ where
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared::default());
         let context = event_loop::Context::new(
-            ServerState::new(state, maxraftstate),
+            ServerState::new(state, maxraftstate).with_reads(reads),
             Arc::clone(&raft),
             Arc::clone(&shared),
             Arc::clone(&stop),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use raft_kv::server::{KvServer, SUBMIT};
-use raft_kv::{Clerk, ClientId, Command, KvOp, KvStore, LabrpcClerkTransport, Response, Seq};
+use raft_kv::{Clerk, ClientId, Command, KvOp, KvStore, LabrpcClerkTransport, Response, Seq, ServerStatus};
 use raft_labrpc::{CallError, ClientEnd, Network, Server};
 use raft_node::NodeOptions;
 use raft_storage::MemoryPersister;
@@ -28,11 +28,18 @@ pub struct Cluster {
     /// `ends[i][j]`: the name of server i's current end to server j.
     ends: Vec<Vec<String>>,
     generation: usize,
+    /// Every server's options but the seed.
+    options: NodeOptions,
 }
 
 impl Cluster {
-    /// Starts every server.
+    /// Starts every server, with raft-node's default options.
     pub fn new() -> Cluster {
+        Cluster::with_options(NodeOptions::default())
+    }
+
+    /// Starts every server with `options` (each its own seed).
+    pub fn with_options(options: NodeOptions) -> Cluster {
         let net = Network::with_seed(3);
         let mut cluster = Cluster {
             threads_before: threads(),
@@ -41,6 +48,7 @@ impl Cluster {
             persisters: (0..SERVERS).map(|_| MemoryPersister::new()).collect(),
             ends: vec![Vec::new(); SERVERS],
             generation: 0,
+            options,
         };
         for i in 0..SERVERS {
             cluster.start(i);
@@ -63,7 +71,7 @@ impl Cluster {
         self.ends[i] = names;
         let options = NodeOptions {
             seed: Some(100 + generation as u64),
-            ..NodeOptions::default()
+            ..self.options.clone()
         };
         let server = KvServer::start(
             ends,
@@ -148,6 +156,11 @@ impl Cluster {
             "every server's threads have ended"
         );
         self.net.cleanup();
+    }
+
+    /// Server `i`'s status, if it runs.
+    pub fn status(&self, i: usize) -> Option<ServerStatus> {
+        self.servers[i].as_ref().map(|s| s.status())
     }
 
     /// The server that believes it leads, if any.
