@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use raft_core::{Entry, HardState, LogIndex, Raft, Restored, Snapshot, Term};
+use raft_core::{Entry, HardState, LogIndex, Raft, ReadError, ReadId, Restored, Snapshot, Term};
 use raft_kv::server::REQUEST_WAIT_MAX;
-use raft_kv::{CallFailed, Command, KvOp, RequestId, Response, WrongLeader};
+use raft_kv::{Admitted, CallFailed, Command, KvOp, RequestId, Response, WrongLeader};
 use raft_node::{ApplyMsg, NodeOptions};
 use raft_sim::Breach;
 use raft_sim::durable::Store;
@@ -143,6 +143,13 @@ impl Service for Hosted {
         match self {
             Hosted::Appliers(s) => s.apply_snapshot(node, snapshot),
             Hosted::Kv(s) => s.apply_snapshot(node, snapshot),
+        }
+    }
+
+    fn read(&mut self, node: usize, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        match self {
+            Hosted::Appliers(s) => s.read(node, id, result),
+            Hosted::Kv(s) => s.read(node, id, result),
         }
     }
 
@@ -322,25 +329,42 @@ fn arrive(
         request.client_id.0, request.op, request.seq.0
     ));
     let request_id = RequestId(call);
+    // What a real server reads of its peer's status: it leads, and a read would not park.
+    let reads_ready = world.rafts()[server]
+        .as_ref()
+        .is_some_and(|raft| raft.is_leader() && raft.own_term_committed());
     let admitted = match world.service_mut() {
         Hosted::Kv(host) => host
             .server_mut(server)
-            .map(|state| state.admit(request_id, request)),
+            .map(|state| state.admit(request_id, request, reads_ready)),
         Hosted::Appliers(_) => None,
     };
-    // Raft's `start` between the server's two decisions: its state lives inside the world.
+    // Raft's `start` or `read` between the server's two decisions: its state lives inside
+    // the world. A read's outcome may come inside the call (a lease), to `KvHost::read`.
     let replies = match admitted {
         None => {
             let detail = format!("server {server} runs without a key/value server above it");
             return Err(Breach::new(HARNESS, detail));
         }
         Some(Err(refused)) => vec![refused],
-        Some(Ok(command)) => {
+        Some(Ok(Admitted::Propose(command))) => {
             let placed = world.propose(server, command)?;
             match world.service_mut() {
                 Hosted::Kv(host) => host
                     .server_mut(server)
                     .map_or_else(Vec::new, |state| state.started(request_id, placed)),
+                Hosted::Appliers(_) => Vec::new(),
+            }
+        }
+        Some(Ok(Admitted::Read(id))) => {
+            let stopped = Err(ReadError::NotLeader { leader_hint: None });
+            let taken = world
+                .input(server, None, |raft| raft.read(id))?
+                .unwrap_or(stopped);
+            match world.service_mut() {
+                Hosted::Kv(host) => host
+                    .server_mut(server)
+                    .map_or_else(Vec::new, |state| state.read_started(request_id, taken)),
                 Hosted::Appliers(_) => Vec::new(),
             }
         }

@@ -107,7 +107,8 @@ fn main() -> ExitCode {
             );
             eprintln!(
                 "environment: RAFT_PRE_VOTE=1 and RAFT_CHECK_QUORUM=1 turn raft-core's pre-vote and \
-                 check-quorum on for every peer (default: off)"
+                 check-quorum on for every peer (default: off); RAFT_READS=log|read-index|lease:<ppm> \
+                 picks how a leader confirms a Get (default: read-index; a lease needs check-quorum)"
             );
             return ExitCode::from(2);
         }
@@ -130,8 +131,17 @@ fn main() -> ExitCode {
         println!("built with the mutant {mutant}: a deliberately broken rule");
     }
     let (pre_vote, check_quorum) = raft_tests::switches::from_env();
-    if pre_vote || check_quorum {
-        println!("raft-core switches from the environment: pre-vote {pre_vote}, check-quorum {check_quorum}");
+    let reads = match raft_tests::switches::reads_from_env() {
+        Ok(reads) => reads,
+        Err(e) => {
+            eprintln!("raft-suite: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if pre_vote || check_quorum || reads != raft_tests::switches::READS_DEFAULT {
+        println!(
+            "raft-core switches from the environment: pre-vote {pre_vote}, check-quorum {check_quorum}, reads {reads}"
+        );
     }
     let failures = match args.seeds {
         None => one_seed(&chosen, args.seed),

@@ -1,12 +1,12 @@
 //! The key/value servers on the simulated cluster: raft-kv's server decisions
 //! ([`ServerState`]) as the service above raft-sim's nodes.
 //!
-//! The world hands every node's committed entries, snapshots and state changes to
-//! [`KvHost`]; it answers waiting requests from them. The answers are queued in an outbox that
+//! The world hands every node's committed entries, read outcomes, snapshots and state
+//! changes to [`KvHost`]; it answers waiting requests from them. The answers are queued in an outbox that
 //! the simulated cluster sends through the network after each event ([`crate::sim`]), as a
 //! real server's loop answers through its labrpc responders.
 
-use raft_core::{Entry, LogIndex, Raft, Snapshot, Term};
+use raft_core::{Entry, LogIndex, Raft, ReadError, ReadId, Snapshot, Term};
 use raft_kv::{KvStore, Reply, ServerState};
 use raft_sim::Breach;
 use raft_sim::service::{Service, SnapshotRequest};
@@ -59,7 +59,8 @@ impl Service for KvHost {
     /// StartKVServer: a fresh server, restored from the persisted snapshot. Requests the old
     /// instance waited on are forgotten: their calls fail at labrpc's next poll.
     fn restart(&mut self, node: usize, snapshot: Option<&Snapshot>) -> Result<(), Breach> {
-        let mut server = ServerState::new(KvStore::new(), self.maxraftstate);
+        let reads = crate::switches::reads();
+        let mut server = ServerState::new(KvStore::new(), self.maxraftstate).with_reads(reads);
         if let Some(snapshot) = snapshot {
             server
                 .restore(&snapshot.data)
@@ -82,6 +83,20 @@ impl Service for KvHost {
         let due: Option<(LogIndex, Vec<u8>)> = server.snapshot_due(size);
         self.send(node, reply.into_iter().collect());
         Ok(due)
+    }
+
+    /// A read's outcome, behind the entries of the same Ready: its request answered from the
+    /// state (or wrong leader). An outcome ahead of its entries breaks the order raft-core
+    /// promises, and fails the world.
+    fn read(&mut self, node: usize, id: ReadId, result: Result<LogIndex, ReadError>) -> Result<(), Breach> {
+        let Some(server) = self.servers[node].as_mut() else {
+            return Ok(());
+        };
+        let reply = server
+            .on_read(id, result)
+            .map_err(|behind| broken(node, behind))?;
+        self.send(node, reply.into_iter().collect());
+        Ok(())
     }
 
     /// A snapshot from the leader: installed if newer; requests it covers are failed.

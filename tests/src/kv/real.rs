@@ -9,7 +9,6 @@ use raft_core::Term;
 use raft_kv::KvStore;
 use raft_kv::server::KvServer;
 use raft_labrpc::{ClientEnd, Network, Server};
-use raft_node::NodeOptions;
 use raft_storage::MemoryPersister;
 
 use crate::real::{Watchdog, connected_ends};
@@ -74,10 +73,7 @@ impl RealKvCluster {
                 .collect()
         };
         let ends = connected_ends(&self.net, &names);
-        let options = NodeOptions {
-            seed: Some(seed),
-            ..NodeOptions::default()
-        };
+        let options = crate::switches::node_options(seed);
         let kv = KvServer::start(ends, i, persister, self.maxraftstate, KvStore::new(), options)
             .expect("a server starts from its saved state");
         let mut server = Server::new();
