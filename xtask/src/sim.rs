@@ -158,6 +158,21 @@ pub const SCENARIO_MUTANTS: [ScenarioMutant; 8] = [
     },
 ];
 
+/// Mutants of raft-core's reads that a Lab 3 scenario must catch as well as their own
+/// simulator scenario ([`SCENARIO_MUTANTS`], which lists them): a wrong read is a stale
+/// answer to a client, and the Lab 3 servers take the read path for Gets by default, so the
+/// Lab 3 linearizability check must see it. Built like every raft-core mutant, run like
+/// [`KV_MUTANTS`]. `read-without-round` fails seed 1, and 7 of seeds 1-30 (a deposed leader
+/// in the minority answers a Get from its stale state); TestOnePartition3A fails it on every
+/// seed with its own check ("Get in minority completed"), but the linearizability check is
+/// the judge that draws the history.
+pub const CORE_LAB3_MUTANTS: [KvMutant; 1] = [KvMutant {
+    name: "read-without-round",
+    what: "a leader serves a read at once, without a heartbeat round",
+    scenario: "TestPersistPartitionUnreliableLinearizable3A",
+    seeds: "3",
+}];
+
 /// Every mutant of raft-core: Figure 2's, then pre-vote's and check-quorum's.
 pub fn core_mutant_names() -> Vec<&'static str> {
     let figure2 = MUTANTS.iter().map(|&(m, _)| m);
@@ -169,9 +184,10 @@ pub const CORE_MUTANT_ENV: &str = "RAFT_CORE_MUTANT";
 
 /// A mutant of raft-kv (a deliberately wrong rule of the Lab 3 service, selected by
 /// `--cfg kv_mutant="NAME"`, which crates/raft-kv/build.rs passes to rustc for raft-kv alone
-/// when [`KV_MUTANT_ENV`] names one), and the Lab 3 scenario that must catch it.
+/// when [`KV_MUTANT_ENV`] names one), or one of raft-core's reads ([`CORE_LAB3_MUTANTS`]),
+/// and the Lab 3 scenario that must catch it.
 pub struct KvMutant {
-    /// Its name, as raft-kv's build script knows it.
+    /// Its name, as its crate's build script knows it.
     pub name: &'static str,
     /// The rule it breaks, in a few words.
     pub what: &'static str,
@@ -260,8 +276,8 @@ const NOT_CAUGHT_BY_THE_SUITE: &str = "forget-vote";
 /// seeds until an invariant breaks, then runs the 6.824 suite on virtual time against it,
 /// which must fail some seed and replay that failure bit for bit; then runs each mutant of
 /// pre-vote and check-quorum against its scripted scenario ([`SCENARIO_MUTANTS`]), whose
-/// bound must fail within its seeds; then runs each mutant of
-/// raft-kv against its Lab 3 scenario, whose linearizability check must fail some seed,
+/// bound must fail within its seeds; then runs each mutant of raft-core's reads in
+/// [`CORE_LAB3_MUTANTS`] and each mutant of raft-kv against its Lab 3 scenario, whose linearizability check must fail some seed,
 /// write the history's HTML page and replay bit for bit. True only if every mutant is caught
 /// (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
 pub fn mutants() -> bool {
@@ -323,7 +339,7 @@ pub fn mutants() -> bool {
             missed.push(m.name);
         }
     }
-    for m in KV_MUTANTS {
+    for m in CORE_LAB3_MUTANTS.iter().chain(&KV_MUTANTS) {
         eprintln!(
             "xtask mutants: {} on virtual time against {} ({}): the linearizability check must fail",
             m.scenario, m.name, m.what
@@ -393,6 +409,9 @@ mod tests {
         }
         for m in &kv {
             assert_eq!(mutant_env(m), Some(KV_MUTANT_ENV), "{m}");
+        }
+        for m in CORE_LAB3_MUTANTS {
+            assert!(core.contains(&m.name), "{} is a mutant of raft-core", m.name);
         }
         assert_eq!(mutant_env("no-such-mutant"), None);
     }
