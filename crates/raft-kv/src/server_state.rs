@@ -23,10 +23,10 @@
 //! on as before (a Get that went through the log is still recorded, as always).
 //!
 //! Raft parks a new leader's reads while an entry of an earlier term lies above its commit
-//! index (step 1 of section 6.4, as raft-core reads it). The server does not wait for that: a leader that has not committed in its term
-//! sends the read through the log as before, and that entry, once committed, makes the next
-//! reads cheap: the thesis's no-op at the start of a term, chosen by the application (the
-//! 6.824 tests forbid Raft from adding it).
+//! index (step 1 of section 6.4, as raft-core reads it). The server does not wait for that:
+//! a leader that has not committed in its term sends the read through the log as before, and
+//! that entry, once committed, makes the next reads cheap: the thesis's no-op at the start of
+//! a term, chosen by the application (the 6.824 tests forbid Raft from adding it).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
