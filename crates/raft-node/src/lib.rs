@@ -24,6 +24,7 @@
 //! and [`RaftNode::transfer_leadership`], which hands a leader's role to another peer.
 //!
 //! ```
+//! use raft_core::ReadId;
 //! use raft_labrpc::{Network, Server};
 //! use raft_node::{make, ApplyMsg, NodeOptions, StartError};
 //! use raft_storage::MemoryPersister;
@@ -45,8 +46,13 @@
 //!         assert_eq!(applied, index);
 //!         assert_eq!(command, b"x=1");
 //!     }
-//!     other => unreachable!("no snapshot was taken, no read asked: {other:?}"),
+//!     other => unreachable!("no snapshot was taken, no read asked yet: {other:?}"),
 //! }
+//! // A read (ReadIndex, the default; a cluster of one confirms it at once): its index comes
+//! // behind the commands it must see.
+//! node.read(ReadId(1)).unwrap();
+//! let read = ApplyMsg::Read { id: ReadId(1), result: Ok(index) };
+//! assert_eq!(apply_rx.recv().unwrap(), read);
 //! // A killed peer is no leader, and says it stopped rather than "not leader".
 //! node.kill();
 //! assert!(!node.get_state().1);
