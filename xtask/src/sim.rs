@@ -277,8 +277,9 @@ const NOT_CAUGHT_BY_THE_SUITE: &str = "forget-vote";
 /// which must fail some seed and replay that failure bit for bit; then runs each mutant of
 /// pre-vote and check-quorum against its scripted scenario ([`SCENARIO_MUTANTS`]), whose
 /// bound must fail within its seeds; then runs each mutant of raft-core's reads in
-/// [`CORE_LAB3_MUTANTS`] and each mutant of raft-kv against its Lab 3 scenario, whose linearizability check must fail some seed,
-/// write the history's HTML page and replay bit for bit. True only if every mutant is caught
+/// [`CORE_LAB3_MUTANTS`] and each mutant of raft-kv against its Lab 3 scenario, whose
+/// linearizability check must fail some seed, write the history's HTML page and replay bit
+/// for bit. True only if every mutant is caught
 /// (by the simulator alone for [`NOT_CAUGHT_BY_THE_SUITE`]).
 pub fn mutants() -> bool {
     let mut missed = Vec::new();
