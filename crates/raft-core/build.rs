@@ -19,11 +19,11 @@ const MUTANTS: [&str; 12] = [
     "prevote-ignores-log",
     "precandidate-keeps-leader",
     "ignore-votes-forever",
+    "votes-ignored-after-leader-died",
     "read-without-round",
     "lease-ignores-drift",
     "transfer-not-exempt",
     "timeout-now-before-caught-up",
-    "votes-ignored-after-leader-died",
 ];
 
 fn main() {
