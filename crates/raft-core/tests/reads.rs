@@ -45,6 +45,17 @@ fn read(c: &mut Cluster, i: usize, id: u64) -> Result<(), ReadError> {
     c.input(i, |r| r.read(ReadId(id)))
 }
 
+/// Ticks the leader until its next heartbeat round goes out, and delivers it and its answers.
+fn heartbeat_round_answered(c: &mut Cluster, leader: usize) {
+    let mut ticks = 0;
+    while rounds_waiting(c).is_empty() {
+        c.tick(leader);
+        ticks += 1;
+        assert!(ticks < TICKS_MAX, "no heartbeat");
+    }
+    c.deliver_all();
+}
+
 /// The heartbeat rounds of the AppendEntries waiting now.
 fn rounds_waiting(c: &mut Cluster) -> Vec<u64> {
     c.waiting()
@@ -277,13 +288,7 @@ fn a_lease_leader_serves_at_once_until_its_lease_from_the_last_round_sent_runs_o
     let (mut c, leader) = settled(3, lease);
     assert_eq!(c.peer(leader).config().lease_ticks(), Some(LEASE_TICKS));
     // A round goes out on the next heartbeat and is answered at once: the lease runs from it.
-    let mut ticks = 0;
-    while rounds_waiting(&mut c).is_empty() {
-        c.tick(leader);
-        ticks += 1;
-        assert!(ticks < TICKS_MAX, "no heartbeat");
-    }
-    c.deliver_all();
+    heartbeat_round_answered(&mut c, leader);
     c.isolate(leader, true);
     read(&mut c, leader, 1).expect("taken");
     assert_eq!(
@@ -380,13 +385,7 @@ fn a_lease_ends_for_the_term_when_timeout_now_goes_out_even_if_the_transfer_is_a
         clock_drift_ppm: DRIFT_PPM,
     };
     let (mut c, leader) = settled(3, lease);
-    let mut ticks = 0;
-    while rounds_waiting(&mut c).is_empty() {
-        c.tick(leader);
-        ticks += 1;
-        assert!(ticks < TICKS_MAX, "no heartbeat");
-    }
-    c.deliver_all();
+    heartbeat_round_answered(&mut c, leader);
     read(&mut c, leader, 1).expect("taken");
     assert_eq!(c.reads(leader).len(), 1, "served under the lease");
     // The target is up to date: TimeoutNow goes out at once, and is lost.

@@ -401,21 +401,26 @@ impl RaftNode {
     /// [`StartError::NotLeader`] (with the leader it knows of) if this peer is not the leader;
     /// [`StartError::Stopped`] if the peer has stopped, however it stopped.
     pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), StartError> {
+        self.ask(|tx| Event::Propose(command, tx), Err(StartError::Stopped))
+    }
+
+    /// Hands the loop the event `make` builds around an answer channel, and waits for the
+    /// answer; `stopped` if the peer has stopped, however it stopped. The loop answers, or
+    /// stops first and drops the event (and with it the channel) in its last drain. An event
+    /// queued after that drain is one whose sender sees `stopped` here: the flag is set before
+    /// the drain, and the channel's lock orders the drain and the send.
+    fn ask<T>(&self, make: impl FnOnce(flume::Sender<T>) -> Event, stopped: T) -> T {
         if self.stopped() {
-            return Err(StartError::Stopped);
+            return stopped;
         }
         let (tx, rx) = flume::bounded(1);
-        if self.events.send(Event::Propose(command, tx)).is_err() {
-            return Err(StartError::Stopped);
+        if self.events.send(make(tx)).is_err() {
+            return stopped;
         }
-        // The loop answers, or stops first and drops the proposal (and with it `tx`) in its
-        // last drain. A proposal queued after that drain is one whose sender sees `stopped`
-        // here: the flag is set before the drain, and the channel's lock orders the drain and
-        // the send.
         if self.shared.stopped.load(Ordering::SeqCst) {
-            return rx.try_recv().unwrap_or(Err(StartError::Stopped));
+            return rx.try_recv().unwrap_or(stopped);
         }
-        rx.recv().unwrap_or(Err(StartError::Stopped))
+        rx.recv().unwrap_or(stopped)
     }
 
     /// Asks to read (thesis section 6.4): the outcome comes on the apply channel as
@@ -427,18 +432,7 @@ impl RaftNode {
     /// waiting); [`ReadError::NotLeader`] without a hint once the peer has stopped.
     pub fn read(&self, id: ReadId) -> Result<(), ReadError> {
         let stopped = Err(ReadError::NotLeader { leader_hint: None });
-        if self.stopped() {
-            return stopped;
-        }
-        let (tx, rx) = flume::bounded(1);
-        if self.events.send(Event::Read(id, tx)).is_err() {
-            return stopped;
-        }
-        // As in `start`: the loop answers, or its last drain drops the request.
-        if self.shared.stopped.load(Ordering::SeqCst) {
-            return rx.try_recv().unwrap_or(stopped);
-        }
-        rx.recv().unwrap_or(stopped)
+        self.ask(|tx| Event::Read(id, tx), stopped)
     }
 
     /// Asks this peer, if it leads, to hand leadership to `target` (the thesis's section 3.10):
@@ -454,19 +448,7 @@ impl RaftNode {
     /// `UnknownPeer` or `ToSelf` for a target that cannot take over.
     pub fn transfer_leadership(&self, target: PeerId) -> Result<(), TransferError> {
         let stopped = Err(TransferError::NotLeader { leader_hint: None });
-        if self.stopped() {
-            return stopped;
-        }
-        let (tx, rx) = flume::bounded(1);
-        if self.events.send(Event::Transfer(target, tx)).is_err() {
-            return stopped;
-        }
-        // As in `start`: the loop answers, or drops the request in its last drain, and a
-        // request queued after that drain sees `stopped` here.
-        if self.shared.stopped.load(Ordering::SeqCst) {
-            return rx.try_recv().unwrap_or(stopped);
-        }
-        rx.recv().unwrap_or(stopped)
+        self.ask(|tx| Event::Transfer(target, tx), stopped)
     }
 
     /// The service's state through `index` is `data`: Raft discards its log through `index`
