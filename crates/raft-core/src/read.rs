@@ -231,6 +231,10 @@ impl Raft {
             return;
         }
         p.acked_round = round;
+        if reads.waiting.is_empty() && lease_ticks.is_none() {
+            // Nothing waits on a round, and no lease to extend: the count can wait for a read.
+            return;
+        }
         let mut acked: Vec<u64> = progress.values().map(|p| p.acked_round).collect();
         acked.push(reads.round);
         acked.sort_unstable_by(|a, b| b.cmp(a));
