@@ -29,15 +29,21 @@ pub struct Config {
     pub heartbeat_interval_ticks: u32,
     /// The most entries one AppendEntries carries.
     pub entries_per_append_max: usize,
+    /// The most bytes of commands one AppendEntries carries, beside `entries_per_append_max`
+    /// (a single larger command still goes, alone): it bounds the size of one message and of
+    /// the write it becomes on the follower.
+    pub append_bytes_max: usize,
     /// The most entries of its own proposals a leader holds past its commit index: beyond it,
     /// [`crate::Raft::propose`] refuses ([`crate::ProposeError::UncommittedFull`]). It bounds
     /// the memory of a leader cut off from its majority, which would otherwise accept
     /// proposals forever. The uncommitted entries it inherited at its election do not count:
     /// they commit only through an entry of its own term.
     pub uncommitted_entries_max: usize,
-    /// The most AppendEntries (or InstallSnapshot) a leader has unanswered per follower before
-    /// a proposal waits for a reply or the next heartbeat. The window restarts at each
-    /// heartbeat, since a request lost on the way would otherwise hold its slot forever.
+    /// The most AppendEntries a leader has unanswered per follower whose log is known to
+    /// match its own (pipelining, [`crate::Progress::pipelining`]): past it, new entries
+    /// wait for a reply or the next heartbeat, and then leave together. The window restarts
+    /// at each heartbeat, since a request lost on the way would otherwise hold its slot
+    /// forever. A follower being probed (after an election or a conflict) gets one at a time.
     pub append_entries_in_flight_max: usize,
     /// Seeds the election-timeout RNG: the same seed and inputs give the same run.
     pub seed: u64,
@@ -150,9 +156,13 @@ impl Config {
     /// holds uncommitted (a round trip's worth of proposals), small enough to bound memory.
     pub const UNCOMMITTED_ENTRIES_MAX_DEFAULT: usize = 10_000;
 
-    /// The default of [`Config::append_entries_in_flight_max`]: one request per follower at a
-    /// time (no pipelining).
-    pub const APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT: usize = 1;
+    /// The default of [`Config::append_entries_in_flight_max`]: enough requests in flight to
+    /// keep a follower busy while the leader batches what arrives meanwhile into the next.
+    pub const APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT: usize = 8;
+
+    /// The default of [`Config::append_bytes_max`]: 1 MiB, raft-rs's and etcd's usual
+    /// `max_size_per_msg`.
+    pub const APPEND_BYTES_MAX_DEFAULT: usize = 1 << 20;
 
     /// The default of [`Config::pending_reads_max`]: far more reads than one heartbeat round
     /// sees on a busy leader, few enough to bound a cut-off leader's memory.
@@ -190,6 +200,7 @@ impl Config {
             election_timeout_ticks_max: 60,
             heartbeat_interval_ticks: 15,
             entries_per_append_max: 512,
+            append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,

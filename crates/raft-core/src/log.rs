@@ -118,6 +118,23 @@ impl RaftLog {
         &self.entries[start..end]
     }
 
+    /// Up to `max` entries starting at `from`, whose commands together hold at most
+    /// `bytes_max` bytes, except that the first entry is always included (one larger command
+    /// must still be sent). What one AppendEntries carries.
+    #[must_use]
+    pub fn entries_from_within(&self, from: LogIndex, max: usize, bytes_max: usize) -> &[Entry] {
+        let entries = self.entries_from(from, max);
+        let mut bytes = 0usize;
+        let fit = entries
+            .iter()
+            .take_while(|e| {
+                bytes = bytes.saturating_add(e.command.len());
+                bytes <= bytes_max
+            })
+            .count();
+        &entries[..fit.max(entries.len().min(1))]
+    }
+
     /// Entries in `(after, through]`, for handing committed entries to the service.
     #[must_use]
     pub fn slice(&self, after: LogIndex, through: LogIndex) -> &[Entry] {
@@ -282,6 +299,27 @@ mod tests {
         log.truncate_from(LogIndex(3));
         assert_eq!(log.last_index(), LogIndex(2));
         assert_eq!(log.entries_from(LogIndex(3), 10).len(), 0);
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_byte_limit_but_always_holds_one_entry() {
+        let mut log = RaftLog::new();
+        for i in 1..=4u64 {
+            log.append(Entry {
+                index: LogIndex(i),
+                term: Term(1),
+                command: vec![0; 10],
+            });
+        }
+        assert_eq!(log.entries_from_within(LogIndex(1), 10, 25).len(), 2);
+        assert_eq!(log.entries_from_within(LogIndex(1), 10, 40).len(), 4);
+        assert_eq!(log.entries_from_within(LogIndex(1), 3, 1_000).len(), 3);
+        assert_eq!(
+            log.entries_from_within(LogIndex(2), 10, 5).len(),
+            1,
+            "a command larger than the limit still goes, alone"
+        );
+        assert!(log.entries_from_within(LogIndex(5), 10, 5).is_empty());
     }
 
     #[test]

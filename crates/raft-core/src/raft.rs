@@ -61,15 +61,23 @@ pub enum Role {
 /// A leader's knowledge of one follower (Figure 2: `nextIndex[]`, `matchIndex[]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
-    /// Index of the next log entry to send to that server (optimistic).
+    /// Index of the next log entry to send to that server (optimistic: while
+    /// [`Progress::pipelining`], it runs ahead of the replies, past every entry already sent).
     pub next_index: LogIndex,
     /// Index of the highest log entry known to be replicated on that server (conservative:
     /// raised only by a successful AppendEntries reply).
     pub match_index: LogIndex,
     /// AppendEntries (or InstallSnapshot) sent since the last heartbeat and not yet answered.
-    /// At [`Config::append_entries_in_flight_max`], new proposals wait for a reply (or the
-    /// next heartbeat) instead of sending another copy of the same entries.
+    /// At the window ([`Progress::window`]), new entries wait for a reply (or the next
+    /// heartbeat), and then leave together in one request.
     pub in_flight: usize,
+    /// The follower's log is known to match the leader's just before `next_index`: new
+    /// entries are sent ahead without waiting for the replies to the earlier ones, up to
+    /// [`Config::append_entries_in_flight_max`] requests, and `next_index` moves past them as
+    /// they leave. False after the election and after a conflict: then one request at a time
+    /// probes for the point where the two logs agree (the fast backtracking), and the first
+    /// success there starts the pipeline again.
+    pub pipelining: bool,
     /// The follower answered an AppendEntries or InstallSnapshot of this term since the last
     /// quorum check (whatever the answer: any reply of the term shows it follows this
     /// leader). Only [`Config::check_quorum`] reads it.
@@ -77,6 +85,25 @@ pub struct Progress {
     /// The highest heartbeat round the follower echoed in a reply of this term (ReadIndex:
     /// [`crate::Raft::read`]).
     pub acked_round: u64,
+}
+
+impl Progress {
+    /// How many requests may be unanswered at once: the configured window while pipelining,
+    /// one while probing (a second probe would only repeat the first).
+    #[must_use]
+    pub fn window(&self, config: &Config) -> usize {
+        if self.pipelining {
+            config.append_entries_in_flight_max
+        } else {
+            1
+        }
+    }
+
+    /// True if one more request may go to this follower now.
+    #[must_use]
+    pub fn has_room(&self, config: &Config) -> bool {
+        self.in_flight < self.window(config)
+    }
 }
 
 /// The role, as a plain tag, for callers that only need to know which.
@@ -480,7 +507,12 @@ impl Raft {
 
     /// Takes everything the inputs since the last call asked of the runtime. Carry it out with
     /// [`Ready::carry_out`], which keeps the order [`Ready`] documents.
+    ///
+    /// On a leader this is also when new entries leave ([`Raft::send_appends`]): everything
+    /// proposed and acknowledged since the last call goes in one AppendEntries per follower
+    /// with room in its window, and in one write, however many inputs brought it.
     pub fn take_ready(&mut self) -> Ready {
+        self.send_appends();
         let mut hard_state = HardState {
             current_term: self.current_term,
             voted_for: self.voted_for,
@@ -572,6 +604,7 @@ impl Raft {
                         next_index,
                         match_index: LogIndex::ZERO,
                         in_flight: 0,
+                        pipelining: false,
                         recent_active: voters.contains(p),
                         acked_round: 0,
                     },

@@ -8,10 +8,10 @@ use crate::raft::{ProposeError, Raft, Role};
 use crate::{Entry, LogIndex, PeerId, Term};
 
 impl Raft {
-    /// Input: the service proposes a command. On the leader it is appended to the log and sent
-    /// promptly to every follower with room in its window of unanswered AppendEntries
-    /// ([`crate::Config::append_entries_in_flight_max`]); the result is the index and term the
-    /// command will have if it commits.
+    /// Input: the service proposes a command. On the leader it is appended to the log; it
+    /// leaves for the followers when the runtime next takes the Ready, together with every
+    /// other entry proposed since ([`Raft::take_ready`]). The result is the index and term
+    /// the command will have if it commits.
     ///
     /// # Errors
     /// [`ProposeError::NotLeader`] (with the leader this peer knows of, if any) on a follower
@@ -24,6 +24,23 @@ impl Raft {
     /// commit only once an entry of its own term does (section 5.4.2), so counting them could
     /// refuse that entry forever (a whole cluster restarted with a long uncommitted log).
     pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
+        self.propose_batch(core::iter::once(command))
+    }
+
+    /// Input: the service proposes several commands at once, which take consecutive indices
+    /// in the order given: the result is the index and term of the first (the `i`-th command
+    /// gets that index plus `i`). All are taken or, with the errors of [`Raft::propose`],
+    /// none: a batch that would pass [`crate::Config::uncommitted_entries_max`] is refused
+    /// whole. An empty batch changes nothing and returns the index the next command would get.
+    ///
+    /// # Errors
+    /// As [`Raft::propose`].
+    pub fn propose_batch<I>(&mut self, commands: I) -> Result<(LogIndex, Term), ProposeError>
+    where
+        I: IntoIterator<Item = Vec<u8>>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let commands = commands.into_iter();
         let inherited = match &self.role {
             Role::Leader {
                 transfer: Some(t), ..
@@ -38,38 +55,54 @@ impl Raft {
         let counted_from = inherited.max(self.commit_index);
         let uncommitted_entries = self.log.last_index().0.saturating_sub(counted_from.0);
         let max = self.config.uncommitted_entries_max;
-        if uncommitted_entries >= u64::try_from(max).unwrap_or(u64::MAX) {
+        let after = uncommitted_entries.saturating_add(commands.len() as u64);
+        if commands.len() > 0 && after > u64::try_from(max).unwrap_or(u64::MAX) {
             return Err(ProposeError::UncommittedFull {
                 uncommitted_entries,
                 max,
             });
         }
-        let entry = Entry {
-            index: self.log.last_index().next(),
-            term: self.current_term,
-            command,
-        };
-        let at = (entry.index, entry.term);
-        self.log.append(entry.clone());
-        self.ready.entries.push(entry);
-        let window = self.config.append_entries_in_flight_max;
-        let idle: Vec<PeerId> = match &self.role {
-            Role::Leader { progress, .. } => progress
-                .iter()
-                .filter(|(_, p)| p.in_flight < window)
-                .map(|(id, _)| *id)
-                .collect(),
-            _ => Vec::new(),
-        };
-        for peer in idle {
-            self.send_append_entries(peer);
+        let first = (self.log.last_index().next(), self.current_term);
+        for command in commands {
+            let entry = Entry {
+                index: self.log.last_index().next(),
+                term: self.current_term,
+                command,
+            };
+            self.log.append(entry.clone());
+            self.ready.entries.push(entry);
         }
         if self.quorum() == 1 {
             // Alone, the leader's own log is the majority; otherwise only replies can commit.
             self.advance_commit_index();
         }
         self.check_invariants();
-        Ok(at)
+        Ok(first)
+    }
+
+    /// Sends what waits to every follower with room in its window ([`crate::Progress::has_room`]):
+    /// the entries from its `nextIndex` on (Figure 2, Rules for Servers, Leaders: "If last log
+    /// index >= nextIndex for a follower: send AppendEntries RPC with log entries starting at
+    /// nextIndex"), or the snapshot if they were compacted. Called as the Ready is taken, so
+    /// that whatever the inputs since the last one proposed or had acknowledged leaves in as
+    /// few requests as the size limits allow: the batching of section 10.2.1 of the thesis.
+    /// Afterwards no follower has both room and entries waiting.
+    pub(crate) fn send_appends(&mut self) {
+        let peers: Vec<PeerId> = match &self.role {
+            Role::Leader { progress, .. } => progress.keys().copied().collect(),
+            _ => return,
+        };
+        for peer in peers {
+            let waiting = |raft: &Raft| {
+                raft.progress()
+                    .and_then(|all| all.get(&peer))
+                    .is_some_and(|p| p.next_index <= raft.log.last_index() && p.has_room(&raft.config))
+            };
+            // Each request takes a slot of the window, so this ends within the window's size.
+            while waiting(self) {
+                self.send_append_entries(peer);
+            }
+        }
     }
 
     /// A leader's tick. Figure 2, Rules for Servers, Leaders: "send initial empty AppendEntries
@@ -91,8 +124,11 @@ impl Raft {
     }
 
     /// Sends AppendEntries to every follower and restarts the heartbeat interval, and with it
-    /// each follower's window of unanswered requests: one lost on the way must not hold its
-    /// slot forever.
+    /// each follower's window of unanswered requests: a heartbeat is also the timeout of the
+    /// requests before it. One lost on the way must not hold its slot forever, so the window
+    /// empties; and entries sent ahead but not yet acknowledged are sent again (a pipelining
+    /// follower's `nextIndex` goes back to just after its `matchIndex`), since any of them may
+    /// have been lost. A probing follower keeps its `nextIndex`: the walk back goes on.
     pub(crate) fn broadcast_append_entries(&mut self) {
         self.start_round();
         self.heartbeat_elapsed_ticks = 0;
@@ -100,6 +136,9 @@ impl Raft {
         if let Role::Leader { progress, .. } = &mut self.role {
             for p in progress.values_mut() {
                 p.in_flight = 0;
+                if p.pipelining {
+                    p.next_index = p.match_index.next();
+                }
             }
         }
         let peers: Vec<PeerId> = self.others().collect();
@@ -110,7 +149,9 @@ impl Raft {
 
     /// Figure 2, Rules for Servers, Leaders: "If last log index >= nextIndex for a follower:
     /// send AppendEntries RPC with log entries starting at nextIndex", at most
-    /// `entries_per_append_max` of them; with none, it is a heartbeat.
+    /// `entries_per_append_max` of them and `append_bytes_max` bytes of commands (but always
+    /// one, if there is one); with none, it is a heartbeat. While pipelining, `nextIndex`
+    /// moves past the entries sent, so the next request carries the ones after them.
     pub(crate) fn send_append_entries(&mut self, peer: PeerId) {
         let Some(next_index) = self.progress_mut(peer).map(|p| p.next_index) else {
             return;
@@ -123,12 +164,20 @@ impl Raft {
         };
         let entries = self
             .log
-            .entries_from(next_index, self.config.entries_per_append_max)
+            .entries_from_within(
+                next_index,
+                self.config.entries_per_append_max,
+                self.config.append_bytes_max,
+            )
             .to_vec();
+        let sent = entries.len() as u64;
         let round = match &mut self.role {
             Role::Leader { progress, reads, .. } => {
                 if let Some(p) = progress.get_mut(&peer) {
                     p.in_flight = p.in_flight.saturating_add(1);
+                    if p.pipelining {
+                        p.next_index = LogIndex(next_index.0 + sent);
+                    }
                 }
                 reads.round()
             }
@@ -261,27 +310,34 @@ impl Raft {
     /// to commit ("If successful: update nextIndex and matchIndex for follower (section
     /// 5.3)"); on a conflict move `nextIndex` back by the follower's hint ("If AppendEntries
     /// fails because of log inconsistency: decrement nextIndex and retry"), one term per round
-    /// trip, and retry at once. Replies from an older term are ignored.
+    /// trip, and stop pipelining: the requests still in flight were sent past the conflict and
+    /// will fail too, so the window empties and one probe goes out with the next Ready.
+    /// Replies from an older term are ignored.
     ///
-    /// A conflict only ever moves `nextIndex` back. The answer to the request now in flight
-    /// (sent from `nextIndex`) hints at most its `prevLogIndex`: the follower's conflict index
-    /// is at most that, and the leader's last entry of a term the follower holds there lies
-    /// before it (Log Matching). A hint at or past `nextIndex` therefore answers an older
-    /// request, overtaken on the way (6.824's long reordering holds replies back for up to
-    /// 2.2 s); it is ignored, with no retry, instead of undoing the walk back since.
+    /// A conflict only ever moves `nextIndex` back. The answer to the request a probe sent
+    /// from `nextIndex` hints at most its `prevLogIndex`: the follower's conflict index is at
+    /// most that, and the leader's last entry of a term the follower holds there lies before
+    /// it (Log Matching). A hint at or past `nextIndex` therefore answers an older request
+    /// (overtaken on the way: 6.824's long reordering holds replies back for up to 2.2 s, or
+    /// sent ahead in the same pipeline); it is ignored instead of undoing the walk back since,
+    /// and frees no slot of the window: the probe it did not answer is still on its way.
     pub(crate) fn handle_append_entries_reply(&mut self, from: PeerId, reply: AppendEntriesReply) {
         if reply.term != self.current_term {
             return;
         }
         self.record_active(from);
         self.record_round_ack(from, reply.round);
+        // Only a leader of this term has sent AppendEntries that could be answered in it (a
+        // reply of a higher term has just made this peer a follower of that term).
         let Some(p) = self.progress_mut(from) else {
             return;
         };
-        p.in_flight = p.in_flight.saturating_sub(1);
         match reply.outcome {
             AppendOutcome::StaleTerm => {}
-            AppendOutcome::Success { match_index } => self.record_match(from, match_index),
+            AppendOutcome::Success { match_index } => {
+                p.in_flight = p.in_flight.saturating_sub(1);
+                self.record_match(from, match_index);
+            }
             AppendOutcome::Conflict {
                 conflict_term,
                 conflict_index,
@@ -305,16 +361,19 @@ impl Raft {
                     return;
                 }
                 p.next_index = back_to;
-                self.send_append_entries(from);
+                p.pipelining = false;
+                p.in_flight = 0;
             }
         }
     }
 
     /// A follower now holds the leader's log through `match_index`: raise `matchIndex` (never
-    /// lower it: replies can arrive out of order) and `nextIndex`, try to commit, and send
-    /// what follows at once, or, if it is a transfer's target now holding the whole log, the
-    /// TimeoutNow ([`Raft::transfer_on_match`]). A claim past the leader's log never gets
-    /// here: the gate refuses it ([`crate::gate`]).
+    /// lower it: replies can arrive out of order) and `nextIndex`, and try to commit. If the
+    /// follower now holds everything before `nextIndex`, the probe found the point where the
+    /// logs agree and pipelining (re)starts. What follows goes with the next Ready
+    /// ([`Raft::send_appends`]); if it is a transfer's target now holding the whole log, the
+    /// TimeoutNow goes at once ([`Raft::transfer_on_match`]). A claim past the leader's log
+    /// never gets here: the gate refuses it ([`crate::gate`]).
     pub(crate) fn record_match(&mut self, peer: PeerId, match_index: LogIndex) {
         let last_index = self.log.last_index();
         assert!(
@@ -325,14 +384,12 @@ impl Raft {
             return;
         };
         p.match_index = p.match_index.max(match_index);
-        p.next_index = p.next_index.max(match_index.next());
-        let more = p.next_index <= last_index;
-        self.advance_commit_index();
-        if more {
-            self.send_append_entries(peer);
-        } else {
-            self.transfer_on_match(peer);
+        if p.next_index <= p.match_index.next() {
+            p.next_index = p.match_index.next();
+            p.pipelining = true;
         }
+        self.advance_commit_index();
+        self.transfer_on_match(peer);
     }
 
     /// Figure 2, Rules for Servers, Leaders: "If there exists an N such that N > commitIndex, a

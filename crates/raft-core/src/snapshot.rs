@@ -90,6 +90,8 @@ impl Raft {
             return;
         };
         p.in_flight = p.in_flight.saturating_add(1);
+        // One snapshot at a time: the window of a pipeline would send it again and again.
+        p.pipelining = false;
         let args = InstallSnapshotArgs {
             term: self.current_term,
             leader_id: self.config.id,

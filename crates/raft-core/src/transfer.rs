@@ -97,14 +97,13 @@ impl Raft {
             sent: false,
         });
         tracing::info!(peer = %self.config.id, term = %self.current_term, %target, "leadership transfer begins");
+        // A target behind gets the rest of the log with the next Ready (Raft::send_appends),
+        // and the TimeoutNow once it acknowledges the last entry (Raft::transfer_on_match).
         let last_index = self.log.last_index();
-        let window = self.config.append_entries_in_flight_max;
-        if let Some(p) = self.progress_mut(target).copied() {
-            if p.match_index == last_index || cfg!(raft_mutant = "timeout-now-before-caught-up") {
-                self.send_timeout_now();
-            } else if p.in_flight < window {
-                self.send_append_entries(target);
-            }
+        if let Some(p) = self.progress_mut(target).copied()
+            && (p.match_index == last_index || cfg!(raft_mutant = "timeout-now-before-caught-up"))
+        {
+            self.send_timeout_now();
         }
         self.check_invariants();
         Ok(())

@@ -115,10 +115,25 @@ fn a_new_leader_accepts_proposals_whatever_uncommitted_log_it_inherited() {
     );
 }
 
+/// The AppendEntries waiting for `to`, as (prev_log_index, indices carried).
+fn appends_to(c: &mut Cluster, to: usize) -> Vec<(u64, Vec<u64>)> {
+    c.waiting()
+        .into_iter()
+        .filter_map(|(_, dest, m)| match m {
+            Message::Request(Request::AppendEntries(a)) if dest == to => {
+                Some((a.prev_log_index.0, a.entries.iter().map(|e| e.index.0).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
-    // Three proposals before any reply: with a window of one, each follower gets one
-    // AppendEntries (the first proposal's); with a window of three, one per proposal.
+    // Four proposals, each taken in its own Ready, before any reply. With a window of one,
+    // each follower gets the first proposal's AppendEntries; with a window of three, one per
+    // proposal for the first three, each carrying only its own entry (nextIndex runs ahead of
+    // the replies); the fourth waits for room either way.
     for (window, expected) in [(1, 1), (3, 3)] {
         let config = move |id: PeerId| Config {
             append_entries_in_flight_max: window,
@@ -126,30 +141,179 @@ fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
         };
         let mut c = Cluster::with_config(3, config);
         c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+        c.run(1);
         let leader = c.leaders()[0];
-        for i in 0..3u8 {
+        let follower = (leader + 1) % 3;
+        let p = c.peer(leader).progress().expect("leader")[&PeerId(follower as u32)];
+        assert!(p.pipelining, "the heartbeats' successes started the pipeline");
+        let last = c.peer(leader).log().last_index().0;
+        for i in 0..4u8 {
             c.propose(leader, vec![i]).expect("the leader accepts");
         }
-        let follower = PeerId(((leader + 1) % 3) as u32);
-        let sent = c
-            .waiting()
-            .iter()
-            .filter(|(_, to, m)| {
-                *to == follower.as_usize() && matches!(m, Message::Request(Request::AppendEntries(_)))
-            })
-            .count();
-        assert_eq!(sent, expected, "window {window}");
-        assert_eq!(
-            c.peer(leader).progress().expect("leader")[&follower].in_flight,
-            expected
-        );
+        let sent = appends_to(&mut c, follower);
+        let carried: Vec<(u64, Vec<u64>)> = (1..=expected as u64)
+            .map(|k| (last + k - 1, vec![last + k]))
+            .collect();
+        assert_eq!(sent, carried, "window {window}: each entry sent once, in order");
+        let p = c.peer(leader).progress().expect("leader")[&PeerId(follower as u32)];
+        assert_eq!(p.in_flight, expected);
+        assert_eq!(p.next_index, LogIndex(last + expected as u64 + 1));
         c.deliver_all();
         c.run(2);
         assert!(
-            (0..3).all(|i| c.applied(i).len() == 3),
-            "window {window}: all three commit"
+            (0..3).all(|i| c.applied(i).len() == 4),
+            "window {window}: all four commit"
         );
     }
+}
+
+#[test]
+fn proposals_between_two_readies_leave_in_one_append_and_one_write() {
+    let mut c = Cluster::new(3, 3);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    c.run(1);
+    let leader = c.leaders()[0];
+    let last = c.peer(leader).log().last_index().0;
+    let ready = c.input(leader, |r| {
+        for i in 0..5u8 {
+            r.propose(vec![i]).expect("the leader accepts");
+        }
+        let (first, _) = r
+            .propose_batch(vec![vec![5], vec![6], vec![7]])
+            .expect("the leader accepts a batch");
+        assert_eq!(first, LogIndex(last + 6), "a batch takes the next indices");
+        r.take_ready()
+    });
+    assert_eq!(ready.entries().len(), 8, "one write of all eight entries");
+    let appends: Vec<usize> = ready
+        .messages()
+        .iter()
+        .map(|(_, m)| match m {
+            Request::AppendEntries(a) => a.entries.len(),
+            other => panic!("only appends leave, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        appends,
+        vec![8, 8],
+        "one AppendEntries per follower, carrying all eight"
+    );
+}
+
+#[test]
+fn a_batch_past_the_uncommitted_bound_is_refused_whole() {
+    let config = |id: PeerId| Config {
+        uncommitted_entries_max: 3,
+        ..Config::new(id, ids(3), 6 + u64::from(id.0))
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    let leader = c.leaders()[0];
+    let last = c.peer(leader).log().last_index();
+    c.propose(leader, vec![0]).expect("room for one");
+    assert_eq!(
+        c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2], vec![3]])),
+        Err(ProposeError::UncommittedFull {
+            uncommitted_entries: 1,
+            max: 3
+        })
+    );
+    assert_eq!(
+        c.peer(leader).log().last_index(),
+        last.next(),
+        "none of the batch was taken"
+    );
+    c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2]]))
+        .expect("a batch that fits is taken");
+    assert_eq!(c.peer(leader).log().last_index().0, last.0 + 3);
+}
+
+#[test]
+fn a_conflict_stops_the_pipeline_and_the_probe_goes_one_at_a_time() {
+    // Follower 1 misses two pipelined AppendEntries; the third, sent ahead, finds a gap and is
+    // refused. The leader goes back to the follower's end, empties the window, and sends one
+    // probe carrying everything from there; its success restarts the pipeline.
+    let config = |id: PeerId| Config {
+        append_entries_in_flight_max: 4,
+        ..Config::new(id, ids(3), 2 + u64::from(id.0))
+    };
+    let mut c = Cluster::with_config(3, config);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    c.run(1);
+    let leader = c.leaders()[0];
+    let follower = (leader + 1) % 3;
+    let fid = PeerId(follower as u32);
+    let last = c.peer(leader).log().last_index().0;
+    for i in 0..2u8 {
+        c.propose(leader, vec![i]).expect("the leader accepts");
+    }
+    c.retain_messages(|_, to| to != follower);
+    c.propose(leader, vec![2]).expect("the leader accepts");
+    assert_eq!(appends_to(&mut c, follower), vec![(last + 2, vec![last + 3])]);
+    let probing = |c: &Cluster| !c.peer(leader).progress().expect("leader")[&fid].pipelining;
+    for _ in 0..100 {
+        if probing(&c) || !c.deliver_one() {
+            break;
+        }
+    }
+    assert!(probing(&c), "the conflict stopped the pipeline");
+    let p = c.peer(leader).progress().expect("leader")[&fid];
+    assert_eq!(
+        (p.match_index.0, p.next_index.0),
+        (last, last + 1),
+        "back to the follower's end"
+    );
+    assert_eq!(
+        appends_to(&mut c, follower),
+        vec![(last, vec![last + 1, last + 2, last + 3])],
+        "one probe, carrying everything the follower lacks"
+    );
+    c.deliver_all();
+    assert_eq!(
+        c.peer(follower).log().last_index().0,
+        last + 3,
+        "the probe caught it up"
+    );
+    c.propose(leader, vec![3]).expect("the leader accepts");
+    c.propose(leader, vec![4]).expect("the leader accepts");
+    let p = c.peer(leader).progress().expect("leader")[&fid];
+    assert!(p.pipelining, "the probe's success restarted the pipeline");
+    assert_eq!(
+        appends_to(&mut c, follower).len(),
+        2,
+        "two requests in flight again"
+    );
+    c.deliver_all();
+    c.run(2);
+    assert!((0..3).all(|i| c.applied(i).len() as u64 == last + 5));
+}
+
+#[test]
+fn a_heartbeat_sends_again_what_was_sent_ahead_and_not_acknowledged() {
+    // The last AppendEntries of a pipeline is lost and nothing follows it: no conflict will
+    // come back. The heartbeat is the timeout: nextIndex goes back to just after matchIndex
+    // and the lost entry goes again.
+    let mut c = Cluster::new(3, 4);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    c.run(1);
+    let leader = c.leaders()[0];
+    let follower = (leader + 1) % 3;
+    let last = c.peer(leader).log().last_index().0;
+    c.propose(leader, vec![9]).expect("the leader accepts");
+    c.retain_messages(|_, to| to != follower);
+    c.deliver_all();
+    assert_eq!(
+        c.peer(follower).log().last_index().0,
+        last,
+        "the follower missed it"
+    );
+    let heartbeat = Config::new(PeerId(0), ids(3), 0).heartbeat_interval_ticks;
+    for _ in 0..heartbeat {
+        c.tick(leader);
+    }
+    assert_eq!(appends_to(&mut c, follower), vec![(last, vec![last + 1])]);
+    c.deliver_all();
+    assert_eq!(c.peer(follower).log().last_index().0, last + 1);
 }
 
 #[test]

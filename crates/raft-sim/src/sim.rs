@@ -347,6 +347,7 @@ impl Simulation {
             election_timeout_ticks_max: self.config.election_timeout_ticks_max,
             heartbeat_interval_ticks: self.config.heartbeat_interval_ticks,
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
+            append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),
