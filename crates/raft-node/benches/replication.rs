@@ -8,7 +8,7 @@
 //!   sender as a step) until none is left, by which time the leader has committed the whole
 //!   batch. Reported in committed entries per second. Nothing is persisted or encoded: this is
 //!   the state machine's own cost (allocation and copying of entries included).
-//! - `labrpc/{3,5}/{1,64}-outstanding`: the real runtime (raft-node peers on `MemoryPersister`s
+//! - `labrpc/{3,5}/{1,8,64}-outstanding`: the real runtime (raft-node peers on `MemoryPersister`s
 //!   over a reliable labrpc network). With 1 outstanding, the client proposes on the leader
 //!   (`RaftNode::start`), waits until the leader's apply channel delivers that command, and
 //!   repeats; with 64, it keeps 64 commands in flight, proposing one more each time one is
@@ -60,7 +60,7 @@ const CORE_ELECTION_TICKS_MAX: usize = 10_000;
 /// The command size in the `labrpc` benchmarks and the pass.
 const LIVE_COMMAND_BYTES: usize = 16;
 /// Commands kept in flight in the `labrpc` benchmarks and the pass.
-const WINDOWS: [usize; 2] = [1, 64];
+const WINDOWS: [usize; 3] = [1, 8, 64];
 /// A `labrpc` benchmark's cluster is replaced by a fresh one (not measured) once it has
 /// committed this many commands, so that a long run does not hold hundreds of megabytes of log.
 const LIVE_LOG_MAX: u64 = 50_000;
@@ -379,7 +379,7 @@ impl Live {
     }
 }
 
-/// `replication/labrpc/{3,5}/{1,64}-outstanding`.
+/// `replication/labrpc/{3,5}/{1,8,64}-outstanding`.
 fn bench_labrpc(c: &mut Criterion) {
     let command = vec![0x5A_u8; LIVE_COMMAND_BYTES];
     let mut group = c.benchmark_group("replication");

@@ -1,7 +1,8 @@
 //! The event loop that owns one peer's state machine, and the applier beside it.
 //!
 //! One thread waits on one bounded channel of [`Event`]s with a deadline for the next tick.
-//! After each input [`Context::carry_out`] hands the Ready, with this runtime's storage,
+//! It steps the event that woke it and whatever else is queued (group commit: one write for
+//! all of it), then [`Context::carry_out`] hands the Ready, with this runtime's storage,
 //! transport and applier as [`PeerEffects`], to [`raft_core::Ready::carry_out`]: raft-core's
 //! one implementation of Figure 2's order (persist, then send and answer the requests that
 //! were stepped, then apply).
@@ -34,6 +35,12 @@ pub const EVENT_QUEUE_MAX: usize = 4096;
 /// it the loop waits for the service to take some: backpressure on a service that does not
 /// keep up, instead of a queue that grows with the log.
 pub const APPLY_QUEUE_MAX: usize = 1024;
+
+/// The most events stepped into one Ready. Whatever is queued when the loop wakes is stepped
+/// before the Ready is carried out, so proposals and AppendEntries that arrive together cost
+/// one write and one round of messages (group commit, on the leader and on each follower);
+/// the bound keeps one Ready's write, and the wait of the first event in it, short.
+pub const EVENTS_PER_READY_MAX: usize = 256;
 
 /// How far behind its tick schedule the loop may fall before it skips the missed ticks instead
 /// of running them back to back (a stalled machine must not fire a burst of elections).
@@ -72,7 +79,7 @@ pub(crate) struct Context<S, T> {
     /// The id the next incoming request gets.
     pub(crate) next_request_id: u64,
     /// The responders of the requests stepped since the last Ready, by the id each was
-    /// stepped with. Emptied after every Ready (at most one request is stepped per Ready).
+    /// stepped with. Emptied after every Ready.
     pub(crate) pending: HashMap<RequestId, Responder>,
     /// The gate's refusals as last published to [`Shared`].
     pub(crate) refused_published: Refused,
@@ -118,7 +125,12 @@ pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume
         };
         match received {
             Ok(Event::Kill) | Err(flume::RecvTimeoutError::Disconnected) => break,
-            Ok(event) => cx.handle(event),
+            Ok(event) => {
+                cx.handle(event);
+                if !cx.handle_queued(&guard.events) {
+                    break;
+                }
+            }
             Err(flume::RecvTimeoutError::Timeout) => {
                 cx.raft.tick();
                 next_tick += cx.tick;
@@ -139,6 +151,20 @@ pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume
 }
 
 impl<S: Storage, T: Transport> Context<S, T> {
+    /// Steps the events already queued, up to [`EVENTS_PER_READY_MAX`] in all, so that they
+    /// share one Ready; false if one of them was [`Event::Kill`] (the loop then stops without
+    /// carrying out what it stepped, as a crash would).
+    fn handle_queued(&mut self, events: &flume::Receiver<Event>) -> bool {
+        for _ in 1..EVENTS_PER_READY_MAX {
+            match events.try_recv() {
+                Ok(Event::Kill) => return false,
+                Ok(event) => self.handle(event),
+                Err(_) => break,
+            }
+        }
+        true
+    }
+
     /// Feeds one event to the state machine.
     fn handle(&mut self, event: Event) {
         match event {

@@ -80,7 +80,7 @@ mod node;
 mod options;
 mod transport;
 
-pub use event_loop::{APPLY_QUEUE_MAX, EVENT_QUEUE_MAX};
+pub use event_loop::{APPLY_QUEUE_MAX, EVENT_QUEUE_MAX, EVENTS_PER_READY_MAX};
 pub use labrpc::{LabrpcTransport, SERVICE, service};
 pub use node::{ApplyMsg, NodeError, NodeStats, NodeStatus, RaftNode, StartError, make};
 pub use options::NodeOptions;

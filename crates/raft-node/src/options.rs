@@ -61,6 +61,7 @@ impl NodeOptions {
             election_timeout_ticks_max: self.election_timeout_ticks_max,
             heartbeat_interval_ticks: self.heartbeat_interval_ticks,
             entries_per_append_max: self.entries_per_append_max,
+            append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,
