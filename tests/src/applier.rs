@@ -77,7 +77,7 @@ impl Applier {
         let mut a = self.lock();
         let (err, snap) = match msg {
             ApplyMsg::Command { index, command, .. } => {
-                apply_command(&mut a, i, index.0, command, self.snapshot)
+                apply_command(&mut a, i, index.0, command.to_vec(), self.snapshot)
             }
             ApplyMsg::Snapshot { index, data, .. } if self.snapshot => {
                 (ingest_snap(&mut a, i, &data, Some(index.0)).err(), None)

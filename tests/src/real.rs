@@ -303,7 +303,7 @@ mod tests {
         ApplyMsg::Command {
             index: LogIndex(2),
             term: Term(1),
-            command: cmd(102),
+            command: cmd(102).into(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use raft_core::LogIndex;
+use raft_core::{Bytes, LogIndex};
 use raft_labrpc::{Network, Server};
 use raft_node::{ApplyMsg, NodeOptions, RaftNode, make};
 use raft_storage::{FilePersister, Storage};
@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Every command any peer applied, by index; a second, different command at an index fails.
-type Committed = Arc<Mutex<BTreeMap<u64, Vec<u8>>>>;
+type Committed = Arc<Mutex<BTreeMap<u64, Bytes>>>;
 
 /// Peers on FilePersister directories over a labrpc network.
 struct FileCluster {
@@ -125,7 +125,7 @@ impl FileCluster {
             .last()
     }
 
-    fn applied(&self, index: u64) -> Option<Vec<u8>> {
+    fn applied(&self, index: u64) -> Option<Bytes> {
         self.committed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -178,7 +178,7 @@ fn file_cluster_keeps_every_committed_command_through_crashes() {
             while Instant::now() < until && c.applied(index).is_none() {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            if c.applied(index).as_ref() == Some(&last) {
+            if c.applied(index).is_some_and(|applied| applied == last) {
                 break index;
             }
         }
@@ -209,7 +209,7 @@ fn file_cluster_keeps_every_committed_command_through_crashes() {
     }
 }
 
-fn load_log(dir: &Path) -> Vec<Vec<u8>> {
+fn load_log(dir: &Path) -> Vec<Bytes> {
     let state = FilePersister::open(dir).expect("reopens").load().expect("loads");
     assert!(state.snapshot.is_none(), "no snapshots are taken here");
     state.entries.into_iter().map(|e| e.command).collect()
@@ -229,7 +229,7 @@ fn fast_options() -> NodeOptions {
 
 /// Runs one peer on `dir` whose storage crashes after `steps` write steps; proposes commands
 /// one at a time until it dies or has applied ten. Returns what was acknowledged (applied).
-fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Vec<u8>)> {
+fn run_until_crash(dir: &Path, steps: u64) -> Vec<(LogIndex, Bytes)> {
     let net = Network::with_seed(steps);
     let own = net.make_end("0->0").expect("fresh");
     let mut storage = FilePersister::create(dir).expect("creates");

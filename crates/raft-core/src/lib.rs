@@ -168,7 +168,7 @@
 //!     }
 //! }
 //! for log in &applied {
-//!     assert_eq!(log[0].command, b"x=1", "every peer applies the command at index 1");
+//!     assert_eq!(log[0].command, b"x=1"[..], "every peer applies the command at index 1");
 //! }
 //! ```
 //!
@@ -250,6 +250,9 @@ pub const MUTANT: Option<&str> = if cfg!(raft_mutant = "vote-ignores-log") {
     None
 };
 
+/// The shared byte buffer commands are held in ([`Entry::command`]), re-exported so that a
+/// runtime need not name the `bytes` crate.
+pub use bytes::Bytes;
 pub use config::{Config, ConfigError, ReadMode, ReadModeParseError};
 pub use gate::{LOG_INDEX_MAX, Refusal, Refused, TERM_JUMP_MAX, TERM_MAX};
 pub use log::{LogGap, RaftLog};

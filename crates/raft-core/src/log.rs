@@ -248,7 +248,7 @@ mod tests {
             log.append(Entry {
                 index: LogIndex(i as u64 + 1),
                 term: Term(*t),
-                command: vec![],
+                command: vec![].into(),
             });
         }
         log
@@ -308,7 +308,7 @@ mod tests {
             log.append(Entry {
                 index: LogIndex(i),
                 term: Term(1),
-                command: vec![0; 10],
+                command: vec![0; 10].into(),
             });
         }
         assert_eq!(log.entries_from_within(LogIndex(1), 10, 25).len(), 2);
@@ -355,12 +355,12 @@ mod tests {
             Entry {
                 index: LogIndex(1),
                 term: Term(1),
-                command: vec![],
+                command: vec![].into(),
             },
             Entry {
                 index: LogIndex(3),
                 term: Term(1),
-                command: vec![],
+                command: vec![].into(),
             },
         ];
         assert_eq!(

@@ -2,6 +2,7 @@
 //! sender and receiver rules, fast backtracking, and advancing the commit index.
 
 use alloc::vec::Vec;
+use bytes::Bytes;
 
 use crate::message::{AppendEntriesArgs, AppendEntriesReply, AppendOutcome, Request};
 use crate::raft::{ProposeError, Raft, Role};
@@ -23,8 +24,8 @@ impl Raft {
     /// Only the leader's own proposals count: the entries it inherited at its election can
     /// commit only once an entry of its own term does (section 5.4.2), so counting them could
     /// refuse that entry forever (a whole cluster restarted with a long uncommitted log).
-    pub fn propose(&mut self, command: Vec<u8>) -> Result<(LogIndex, Term), ProposeError> {
-        self.propose_batch(core::iter::once(command))
+    pub fn propose(&mut self, command: impl Into<Bytes>) -> Result<(LogIndex, Term), ProposeError> {
+        self.propose_batch(core::iter::once(command.into()))
     }
 
     /// Input: the service proposes several commands at once, which take consecutive indices
@@ -37,7 +38,8 @@ impl Raft {
     /// As [`Raft::propose`].
     pub fn propose_batch<I>(&mut self, commands: I) -> Result<(LogIndex, Term), ProposeError>
     where
-        I: IntoIterator<Item = Vec<u8>>,
+        I: IntoIterator,
+        I::Item: Into<Bytes>,
         I::IntoIter: ExactSizeIterator,
     {
         let commands = commands.into_iter();
@@ -67,7 +69,7 @@ impl Raft {
             let entry = Entry {
                 index: self.log.last_index().next(),
                 term: self.current_term,
-                command,
+                command: command.into(),
             };
             self.log.append(entry.clone());
             self.ready.entries.push(entry);

@@ -5,6 +5,7 @@
 //! as in Figure 2, where logs are 1-indexed.
 
 use alloc::vec::Vec;
+use bytes::Bytes;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
@@ -105,8 +106,9 @@ pub struct Entry {
     pub index: LogIndex,
     /// The leader's term when the entry was created.
     pub term: Term,
-    /// The service's command, as bytes.
-    pub command: Vec<u8>,
+    /// The service's command, as bytes: a shared buffer, so that the log, every
+    /// AppendEntries, the Ready and the applier hold the same bytes, not copies of them.
+    pub command: Bytes,
 }
 
 /// What a peer must persist about itself before it answers anyone: Figure 2's persistent

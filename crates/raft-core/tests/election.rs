@@ -384,7 +384,7 @@ fn restored_peer(id: u32, n: usize, term: Term, voted_for: Option<PeerId>, log_t
         .map(|(i, t)| Entry {
             index: LogIndex(i as u64 + 1),
             term: Term(*t),
-            command: vec![],
+            command: vec![].into(),
         })
         .collect();
     let restored = Restored {

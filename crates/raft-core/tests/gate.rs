@@ -463,7 +463,7 @@ fn entries(terms: &[u64]) -> Vec<Entry> {
         .map(|(i, t)| Entry {
             index: LogIndex(i as u64 + 1),
             term: Term(*t),
-            command: vec![i as u8],
+            command: vec![i as u8].into(),
         })
         .collect()
 }
@@ -510,7 +510,7 @@ fn follower_with_snapshot() -> Raft {
         entries: vec![Entry {
             index: LogIndex(4),
             term: Term(2),
-            command: vec![],
+            command: vec![].into(),
         }],
     };
     let f = Raft::restore(

@@ -313,7 +313,7 @@ fn peer(id: u32, n: usize, term: Term, voted_for: Option<PeerId>, log_terms: &[u
         .map(|(i, t)| Entry {
             index: LogIndex(i as u64 + 1),
             term: Term(*t),
-            command: vec![],
+            command: vec![].into(),
         })
         .collect();
     let restored = Restored {

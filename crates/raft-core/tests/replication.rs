@@ -73,7 +73,7 @@ fn a_new_leader_accepts_proposals_whatever_uncommitted_log_it_inherited() {
         .map(|i| Entry {
             index: LogIndex(i),
             term: Term(1),
-            command: vec![i as u8],
+            command: vec![i as u8].into(),
         })
         .collect();
     for i in 0..3 {
@@ -590,7 +590,7 @@ fn state(term: Term, log_terms: &[u64]) -> Restored {
         .map(|(i, t)| Entry {
             index: LogIndex(i as u64 + 1),
             term: Term(*t),
-            command: vec![i as u8],
+            command: vec![i as u8].into(),
         })
         .collect();
     Restored {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use raft_core::message::{Reply, Request, RequestId};
 use raft_core::{
-    Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Refused, Snapshot, Term,
+    Bytes, Effects, Entry, HardState, LogIndex, PeerId, Raft, ReadError, ReadId, Refused, Snapshot, Term,
     TransferError,
 };
 use raft_storage::{Storage, StorageError};
@@ -58,7 +58,7 @@ pub(crate) enum Event {
     /// The service took a snapshot through an index.
     Snapshot(LogIndex, Vec<u8>),
     /// The service proposes a command; the answer goes back on the channel.
-    Propose(Vec<u8>, flume::Sender<Result<(LogIndex, Term), StartError>>),
+    Propose(Bytes, flume::Sender<Result<(LogIndex, Term), StartError>>),
     /// The service asks to read; the answer (taken or refused) goes back on the channel.
     Read(ReadId, flume::Sender<Result<(), ReadError>>),
     /// The service asks the leader to hand leadership to a peer; the answer goes back on the

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use raft_core::{
-    LogIndex, NewError, PeerId, ProposeError, Raft, ReadError, ReadId, Refused, Restored, RoleKind, Term,
-    TransferError,
+    Bytes, LogIndex, NewError, PeerId, ProposeError, Raft, ReadError, ReadId, Refused, Restored, RoleKind,
+    Term, TransferError,
 };
 use raft_labrpc::{ClientEnd, Service};
 use raft_storage::Storage;
@@ -28,8 +28,8 @@ pub enum ApplyMsg {
         index: LogIndex,
         /// The term in which it was proposed.
         term: Term,
-        /// The command, as proposed.
-        command: Vec<u8>,
+        /// The command, as proposed: the same shared bytes the log holds, not a copy.
+        command: Bytes,
     },
     /// The service's state through `index`, from the leader (or from disk at restart): the
     /// service replaces its state with `data`. Commands after it continue at `index + 1`.
@@ -400,7 +400,8 @@ impl RaftNode {
     /// # Errors
     /// [`StartError::NotLeader`] (with the leader it knows of) if this peer is not the leader;
     /// [`StartError::Stopped`] if the peer has stopped, however it stopped.
-    pub fn start(&self, command: Vec<u8>) -> Result<(LogIndex, Term), StartError> {
+    pub fn start(&self, command: impl Into<Bytes>) -> Result<(LogIndex, Term), StartError> {
+        let command = command.into();
         self.ask(|tx| Event::Propose(command, tx), Err(StartError::Stopped))
     }
 

@@ -97,7 +97,7 @@ fn with_pre_vote_and_check_quorum_peers_elect_commit_and_a_cut_off_leader_steps_
                 _ => None,
             })
         });
-        assert_eq!(got, b"x");
+        assert_eq!(got, b"x"[..]);
     }
     for j in 0..PEERS {
         if j != first {

@@ -208,7 +208,7 @@ mod tests {
             .map(|i| Entry {
                 index: LogIndex(i),
                 term: Term(1),
-                command: vec![i as u8],
+                command: vec![i as u8].into(),
             })
             .collect()
     }

@@ -15,7 +15,7 @@ fn entry(index: u64, term: u64, command: u8) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: vec![command],
+        command: vec![command].into(),
     }
 }
 

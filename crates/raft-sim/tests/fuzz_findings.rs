@@ -45,7 +45,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: vec![index as u8, term as u8],
+        command: vec![index as u8, term as u8].into(),
     }
 }
 

@@ -17,7 +17,7 @@ fn time_appends(storage: &mut impl Storage, iters: u64) -> Duration {
     let mut entry = Entry {
         index: LogIndex(1),
         term: Term(1),
-        command: vec![0xAB; 16],
+        command: vec![0xAB; 16].into(),
     };
     let mut elapsed = Duration::ZERO;
     let mut remaining = iters;

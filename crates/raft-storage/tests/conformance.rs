@@ -12,7 +12,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: format!("c{index}").into_bytes(),
+        command: format!("c{index}").into_bytes().into(),
     }
 }
 

@@ -34,7 +34,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: format!("command {index} of term {term}").into_bytes(),
+        command: format!("command {index} of term {term}").into_bytes().into(),
     }
 }
 

@@ -20,7 +20,7 @@ fn entry(index: u64) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(1),
-        command: vec![index as u8; 8],
+        command: vec![index as u8; 8].into(),
     }
 }
 

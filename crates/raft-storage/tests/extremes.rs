@@ -84,7 +84,7 @@ fn draw(rng: &mut Rng, model: &MemoryPersister, region: u64) -> Call {
                 .map(|index| Entry {
                     index: LogIndex(index),
                     term,
-                    command: vec![index as u8; rng.below(12) as usize],
+                    command: vec![index as u8; rng.below(12) as usize].into(),
                 })
                 .collect();
             Call::Append(batch)
@@ -209,7 +209,7 @@ fn the_top_of_the_range_is_usable_and_not_one_past_it() {
     let entry = |index: u64| Entry {
         index: LogIndex(index),
         term: Term(u64::MAX),
-        command: b"last".to_vec(),
+        command: b"last".to_vec().into(),
     };
     let steps: [(Call, Option<u64>); 6] = [
         (snapshot(u64::MAX), Some(u64::MAX)),

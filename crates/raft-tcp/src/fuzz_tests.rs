@@ -45,7 +45,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
         entries: vec![Entry {
             index: LogIndex(2),
             term: Term(3),
-            command: b"x=1".to_vec(),
+            command: b"x=1".to_vec().into(),
         }],
         leader_commit: LogIndex(1),
         round: 0,

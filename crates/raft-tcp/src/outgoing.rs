@@ -449,7 +449,7 @@ mod tests {
                 .map(|i| Entry {
                     index: LogIndex(prev + i),
                     term: Term(term),
-                    command: vec![0; len],
+                    command: vec![0; len].into(),
                 })
                 .collect(),
             leader_commit: LogIndex(prev),

@@ -58,7 +58,7 @@ fn three_peers_over_tcp_elect_a_leader_and_commit() {
             let left = deadline.saturating_duration_since(Instant::now());
             match apply_rx.recv_timeout(left) {
                 Ok(ApplyMsg::Command { index, command, .. }) => {
-                    applied.insert(index, command);
+                    applied.insert(index, command.to_vec());
                 }
                 Ok(ApplyMsg::Snapshot { .. }) => panic!("peer {i}: no snapshot was taken"),
                 Ok(ApplyMsg::Read { .. }) => panic!("peer {i}: no read was asked for"),
@@ -104,7 +104,7 @@ fn applied_through(apply_rx: &flume::Receiver<ApplyMsg>, command: &[u8]) -> Vec<
         match apply_rx.recv_timeout(left) {
             Ok(ApplyMsg::Command { command: got, .. }) => {
                 let done = got == command;
-                seen.push(got);
+                seen.push(got.to_vec());
                 if done {
                     return seen;
                 }

@@ -115,7 +115,7 @@ fn append(term: u64, prev: u64, indexes: std::ops::RangeInclusive<u64>, len: usi
             .map(|index| Entry {
                 index: LogIndex(index),
                 term: Term(term),
-                command: vec![(index % 251) as u8; len],
+                command: vec![(index % 251) as u8; len].into(),
             })
             .collect(),
         leader_commit: LogIndex(prev),

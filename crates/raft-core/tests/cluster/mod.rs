@@ -86,7 +86,7 @@ pub fn append_entries(
             .map(|(i, t)| Entry {
                 index: LogIndex(*i),
                 term: Term(*t),
-                command: vec![],
+                command: Default::default(),
             })
             .collect(),
         leader_commit: LogIndex(commit),

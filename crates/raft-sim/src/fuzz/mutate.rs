@@ -164,7 +164,7 @@ impl Mutator {
             3 => entries.reverse(),
             4 => self.index(rng, &mut entries[at].index),
             5 => self.term(rng, &mut entries[at].term),
-            _ => entries[at].command = bytes(rng),
+            _ => entries[at].command = bytes(rng).into(),
         }
     }
 
@@ -205,7 +205,7 @@ impl Mutator {
         Entry {
             index: LogIndex(self.wild(rng)),
             term: Term(self.wild(rng)),
-            command: bytes(rng),
+            command: bytes(rng).into(),
         }
     }
 
@@ -225,7 +225,7 @@ impl Mutator {
                 Entry {
                     index: LogIndex(prev.0.wrapping_add(k)),
                     term: entry_term,
-                    command: bytes(rng),
+                    command: bytes(rng).into(),
                 }
             })
             .collect()

@@ -322,7 +322,7 @@ mod tests {
         Entry {
             index: LogIndex(index),
             term: Term(term),
-            command: vec![index as u8],
+            command: vec![index as u8].into(),
         }
     }
 

@@ -24,7 +24,7 @@
 //! [`SCENARIOS`] also lists the leadership-transfer scenarios (section 8, 12-15), which live
 //! in [`super::transfer`].
 
-use raft_core::{PeerId, Raft, RoleKind, Term};
+use raft_core::{Bytes, PeerId, Raft, RoleKind, Term};
 
 use super::transfer::{
     transfer_lagging, transfer_target_crash, transfer_under_vote_ignoring, transfer_up_to_date,
@@ -245,7 +245,7 @@ pub fn lagging_voter(seed: u64, switches: Switches, full_trace: bool) -> Result<
     let entry = |index: u64, term: u64| Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: vec![],
+        command: Bytes::new(),
     };
     let state = |term: u64, entries: Vec<Entry>| Durable {
         hard_state: HardState {

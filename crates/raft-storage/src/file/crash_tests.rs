@@ -33,7 +33,7 @@ fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index: LogIndex(index),
         term: Term(term),
-        command: format!("cmd-{index}").into_bytes(),
+        command: format!("cmd-{index}").into_bytes().into(),
     }
 }
 

@@ -384,7 +384,7 @@ mod tests {
         let entry = Entry {
             index: LogIndex(3),
             term: Term(2),
-            command: vec![9; 20],
+            command: vec![9; 20].into(),
         };
         let mut buf = log_prefix(LogIndex(2), LOG_RECORDS_START);
         let payload_len = encode_record(&entry, &mut buf).expect("encodes");
