@@ -79,6 +79,10 @@ usage: cargo xtask <command>
                        clients (N measured seconds each, default 3), and the floors beside
                        them (append + fdatasync, loopback TCP and raft-tcp round trips);
                        prints a markdown table (docs/BENCHMARKS.md)
+  bench-raft-rs [--profile one|proposals|in-one]
+                       raft-core beside raft-rs 0.7 in one process (crates/vs-raft-rs, its
+                       own workspace, release): three workloads, alternating rounds, the
+                       ratio per workload; --profile runs only raft-core's side of one
 ";
 
 fn main() -> ExitCode {
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         "cluster" => cluster::raft_cluster("cluster", rest),
         "jepsen" => cluster::raft_cluster("jepsen", rest),
         "bench-cluster" => cluster::bench_cluster(rest),
+        "bench-raft-rs" => bench_raft_rs(rest),
         part if part.starts_with("test-") => parts::run_part(&part["test-".len()..], rest),
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
@@ -111,6 +116,19 @@ fn main() -> ExitCode {
         }
     };
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `cargo xtask bench-raft-rs ARGS..`: crates/vs-raft-rs in release, in a target directory of
+/// its own under target/ (it is a workspace of its own, so that no other build compiles
+/// raft-rs).
+fn bench_raft_rs(args: &[String]) -> bool {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    run(cargo()
+        .args(["run", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("crates/vs-raft-rs/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", root.join("target/vs-raft-rs"))
+        .arg("--")
+        .args(args))
 }
 
 /// A `cargo` command for the toolchain that runs xtask.
