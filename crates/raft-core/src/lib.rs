@@ -85,7 +85,13 @@
 //! machine never writes anything itself. Each input collects what it asks for in a [`Ready`]:
 //! what to persist, what to send, what to apply. [`Ready::carry_out`] runs it through the
 //! runtime's [`Effects`] in the one order that keeps the contract, persist, then send, then
-//! apply, and every runtime of the workspace (raft-node, raft-sim) uses it.
+//! apply, and every runtime of the workspace (raft-node, raft-sim) uses it. One exception is
+//! the leader's (thesis section 10.2.1): its AppendEntries leave before its own write of the
+//! entries they carry, so that the leader's and the followers' writes run side by side; it
+//! counts its own log toward a commit only once that write is done. The inputs between two
+//! Readies are batched: every proposal and acknowledgement they bring leaves in one
+//! AppendEntries per follower and one write, and several AppendEntries may be in flight to a
+//! follower whose log matches ([`Config::append_entries_in_flight_max`]).
 //!
 //! ## Driving it
 //!
@@ -189,9 +195,7 @@
 //!
 //! Membership changes (section 6); snapshots sent in chunks (the whole snapshot travels in one
 //! InstallSnapshot, as 6.824 allows); a no-op entry at election (the 6.824 tests count entries
-//! and forbid it; an older entry then waits for the next command of the new term to commit);
-//! and, for now, leadership transfer (the thesis, section 3.10).
-//! and, for now, read-only queries (the thesis, section 6.4), which later work adds.
+//! and forbid it; an older entry then waits for the next command of the new term to commit).
 //!
 //! ## Error policy
 //!

@@ -253,6 +253,15 @@ pub struct Raft {
     pub(crate) ticks: u64,
     /// A commit advanced since the last broadcast: followers learn it on the next tick.
     pub(crate) commit_unannounced: bool,
+    /// The last index of the log known to be on stable storage: what a leader counts for
+    /// itself toward a commit (thesis section 10.2.1: it sends entries before its own write
+    /// of them is durable, so its log alone proves nothing). Raised when a Ready is taken,
+    /// to the log's end when the previous Ready was taken (each Ready is carried out before
+    /// the next is taken); lowered when the log is cut.
+    pub(crate) durable_index: LogIndex,
+    /// The last entry of the log (index and term) when the previous Ready was taken: durable
+    /// once that Ready was carried out, if the log still holds it.
+    written_through: (LogIndex, Term),
     rng: SmallRng,
     persisted_hard_state: HardState,
     /// Messages the gate refused, per reason.
@@ -292,6 +301,8 @@ impl Raft {
             });
         }
         let compacted = log.snapshot().last_included_index;
+        // What was restored is on stable storage.
+        let log_end = (log.last_index(), log.last_term());
         let mut raft = Raft {
             rng: SmallRng::seed_from_u64(config.seed),
             config,
@@ -308,6 +319,8 @@ impl Raft {
             heartbeat_elapsed_ticks: 0,
             ticks: 0,
             commit_unannounced: false,
+            durable_index: log_end.0,
+            written_through: log_end,
             persisted_hard_state: restored.hard_state,
             refused: Refused::default(),
             ready: Ready::default(),
@@ -512,6 +525,14 @@ impl Raft {
     /// proposed and acknowledged since the last call goes in one AppendEntries per follower
     /// with room in its window, and in one write, however many inputs brought it.
     pub fn take_ready(&mut self) -> Ready {
+        // The previous Ready was carried out: what the log held then is durable, if the log
+        // still holds it, and a leader may now count it toward a commit.
+        let (index, term) = self.written_through;
+        if self.log.matches(index, term) && index > self.durable_index {
+            self.durable_index = index;
+            self.advance_commit_index();
+        }
+        self.written_through = (self.log.last_index(), self.log.last_term());
         self.send_appends();
         let mut hard_state = HardState {
             current_term: self.current_term,
@@ -649,6 +670,13 @@ impl Raft {
             .iter()
             .copied()
             .filter(move |p| *p != self.config.id)
+    }
+
+    /// Removes every entry at or after `from` from the log, and from storage with the Ready.
+    pub(crate) fn truncate_log(&mut self, from: LogIndex) {
+        self.log.truncate_from(from);
+        self.ready.record_truncate(from);
+        self.durable_index = self.durable_index.min(from.prev());
     }
 
     /// Queues a request to one peer.

@@ -11,6 +11,14 @@
 //! 3. then hand the service `snapshot` if `apply_snapshot` says so, then `committed`, in index
 //!    order, then the outcomes of `reads` (a confirmed read's index may be one just applied).
 //!
+//! One exception, the leader's (thesis section 10.2.1): its AppendEntries go before step 1,
+//! so that its own write of new entries runs beside the followers' writes of the same entries
+//! instead of before them. That is safe because the leader counts its own log toward a
+//! commit only once it is durable (it learns so when the next Ready is taken: a runtime
+//! carries out each Ready before it takes the next), and its term and vote were persisted
+//! before it campaigned. A Ready that changes term or vote sends nothing before the write.
+//! Votes and follower acknowledgements always wait for it.
+//!
 //! [`Ready::carry_out`] is the one place that implements this order, and the only way to
 //! consume a Ready: its parts are private, with read-only accessors for tests and traces. A
 //! runtime (raft-node's event loop, the simulator, a test cluster) implements [`Effects`] for
@@ -39,7 +47,8 @@ pub struct Ready {
     pub(crate) truncate_from: Option<LogIndex>,
     /// Entries to append to the persisted log, contiguous, after any truncation.
     pub(crate) entries: Vec<Entry>,
-    /// Requests to send, each to one peer; only after the state above is persisted.
+    /// Requests to send, each to one peer; only after the state above is persisted, except a
+    /// leader's AppendEntries (see the module doc).
     pub(crate) messages: Vec<(PeerId, Request)>,
     /// The replies to the requests stepped since the last Ready, each under the id the
     /// runtime gave its request; only after the state above is persisted.
@@ -103,10 +112,12 @@ pub trait Effects {
 
 impl Ready {
     /// Carries out this Ready through `effects` in the order of the persistence contract
-    /// (Figure 2: stable storage is updated before responding to RPCs): `save_hard_state`,
+    /// (Figure 2: stable storage is updated before responding to RPCs): first `send` for each
+    /// AppendEntries, if the Ready changes neither term nor vote (the leader's, thesis section
+    /// 10.2.1: see the module doc); then `save_hard_state`,
     /// `truncate_suffix`, `install_snapshot`, `append` (each only if there is something to
-    /// do), `persisted`; then `send` for each message in order, and `reply` for each reply in
-    /// the order the requests were stepped; then
+    /// do), `persisted`; then `send` for each other message in order, and `reply` for each
+    /// reply in the order the requests were stepped; then
     /// `apply_snapshot` (if `apply_snapshot`) and `apply` for each committed entry in index
     /// order. It stops at the first error, so nothing after a failed step happens.
     ///
@@ -124,6 +135,21 @@ impl Ready {
             committed,
             reads,
         } = self;
+        // Thesis section 10.2.1: a leader's AppendEntries may leave before its own write of
+        // the same entries, which then runs beside the followers' (the leader counts itself
+        // toward a commit only once its write is durable: Raft::take_ready). Its term and vote
+        // were persisted before it campaigned; a Ready that changes them (a leader that has
+        // just stepped down) sends everything after the write, as Figure 2 says.
+        let (early, messages): (Vec<_>, Vec<_>) = if hard_state.is_none() {
+            messages
+                .into_iter()
+                .partition(|(_, request)| matches!(request, Request::AppendEntries(_)))
+        } else {
+            (Vec::new(), messages)
+        };
+        for (to, request) in early {
+            effects.send(to, request)?;
+        }
         if let Some(hard_state) = &hard_state {
             effects.save_hard_state(hard_state)?;
         }

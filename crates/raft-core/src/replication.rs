@@ -280,8 +280,7 @@ impl Raft {
                             entry.index > self.commit_index,
                             "a committed entry is never removed: the gate refuses a request that contradicts one"
                         );
-                        self.log.truncate_from(entry.index);
-                        self.ready.record_truncate(entry.index);
+                        self.truncate_log(entry.index);
                     }
                     None => {}
                 }
@@ -294,8 +293,7 @@ impl Raft {
             && last_new_index < self.log.last_index()
             && last_new_index >= self.log.first_index()
         {
-            self.log.truncate_from(last_new_index.next());
-            self.ready.record_truncate(last_new_index.next());
+            self.truncate_log(last_new_index.next());
         }
         if args.leader_commit > self.commit_index {
             let commit = args.leader_commit.min(last_new_index);
@@ -402,8 +400,10 @@ impl Raft {
         let Role::Leader { progress, .. } = &self.role else {
             return;
         };
+        // The leader counts for itself only what is on its stable storage (thesis section
+        // 10.2.1): its AppendEntries may leave before its own write of the same entries.
         let mut matched: Vec<LogIndex> = progress.values().map(|p| p.match_index).collect();
-        matched.push(self.log.last_index());
+        matched.push(self.durable_index);
         matched.sort_unstable_by(|a, b| b.cmp(a));
         let n = matched[self.quorum() - 1];
         let of_current_term =

@@ -130,6 +130,11 @@ impl Raft {
                 .log
                 .matches(meta.last_included_index, meta.last_included_term);
             self.log.compact(meta);
+            if !kept_suffix {
+                // The log after the snapshot is gone; the snapshot itself is durable once
+                // this Ready is carried out.
+                self.durable_index = self.durable_index.min(meta.last_included_index);
+            }
             self.snapshot_data.clone_from(&args.data);
             self.commit_index = meta.last_included_index;
             self.last_applied = meta.last_included_index;

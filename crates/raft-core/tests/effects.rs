@@ -405,3 +405,127 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
         ]
     );
 }
+
+/// Peer 0 of three, leader of term 2 (elected with peer 1's vote), its log empty, every
+/// Ready so far carried out.
+fn leader() -> Raft {
+    let mut r = Raft::new(Config {
+        pre_vote: false,
+        check_quorum: false,
+        ..Config::new(PeerId(0), ids(), 7)
+    })
+    .expect("valid config");
+    while r.role() != RoleKind::Candidate {
+        r.tick();
+    }
+    let term = r.term();
+    r.step_reply(
+        PeerId(1),
+        Reply::RequestVote(RequestVoteReply {
+            term,
+            vote_granted: true,
+        }),
+    );
+    assert!(r.is_leader());
+    let mut rec = Recorder::default();
+    r.take_ready().carry_out(&mut rec).expect("no effect fails");
+    // Both followers answer the first heartbeat: their logs match, entries may go ahead.
+    for follower in [PeerId(1), PeerId(2)] {
+        r.step_reply(
+            follower,
+            Reply::AppendEntries(AppendEntriesReply {
+                term,
+                outcome: AppendOutcome::Success {
+                    match_index: LogIndex::ZERO,
+                },
+                round: 0,
+            }),
+        );
+    }
+    r.take_ready().carry_out(&mut rec).expect("no effect fails");
+    r
+}
+
+#[test]
+fn a_leader_sends_its_entries_beside_its_own_write_of_them() {
+    // Thesis section 10.2.1: the AppendEntries leave first, the write runs beside the
+    // followers' writes.
+    let mut leader = leader();
+    leader.propose(b"x".to_vec()).expect("the leader takes it");
+    let mut rec = Recorder::default();
+    leader.take_ready().carry_out(&mut rec).expect("no effect fails");
+    let kinds: Vec<&str> = rec
+        .calls
+        .iter()
+        .map(|c| match c {
+            Call::Send(_, Request::AppendEntries(a)) if a.entries.len() == 1 => "send entry",
+            Call::Append(_) => "write entry",
+            Call::Persisted => "persisted",
+            other => panic!("nothing else happens: {other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["send entry", "send entry", "write entry", "persisted"]);
+}
+
+#[test]
+fn a_ready_that_changes_term_or_vote_sends_nothing_before_the_write() {
+    // A leader's heartbeats, then a reply of a higher term in the same Ready: the new term is
+    // written before anything leaves (Figure 2).
+    let mut leader = leader();
+    let heartbeat = Config::new(PeerId(0), ids(), 7).heartbeat_interval_ticks;
+    for _ in 0..heartbeat {
+        leader.tick();
+    }
+    leader.step_reply(
+        PeerId(2),
+        Reply::RequestVote(RequestVoteReply {
+            term: Term(9),
+            vote_granted: false,
+        }),
+    );
+    let mut rec = Recorder::default();
+    leader.take_ready().carry_out(&mut rec).expect("no effect fails");
+    let kinds: Vec<&str> = rec
+        .calls
+        .iter()
+        .map(|c| match c {
+            Call::SaveHardState(h) if h.current_term == Term(9) => "write term",
+            Call::Persisted => "persisted",
+            Call::Send(_, Request::AppendEntries(_)) => "send heartbeat",
+            other => panic!("nothing else happens: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["write term", "persisted", "send heartbeat", "send heartbeat"]
+    );
+}
+
+#[test]
+fn a_leader_counts_itself_toward_a_commit_only_once_its_write_is_durable() {
+    let mut leader = leader();
+    let (index, _) = leader.propose(b"x".to_vec()).expect("the leader takes it");
+    let ready = leader.take_ready();
+    let term = leader.term();
+    // Peer 1's acknowledgement arrives before the leader's own write is known to be done:
+    // one durable copy of three is no majority.
+    leader.step_reply(
+        PeerId(1),
+        Reply::AppendEntries(AppendEntriesReply {
+            term,
+            outcome: AppendOutcome::Success { match_index: index },
+            round: 0,
+        }),
+    );
+    assert_eq!(
+        leader.commit_index(),
+        LogIndex::ZERO,
+        "not committed on one durable copy"
+    );
+    let mut rec = Recorder::default();
+    ready.carry_out(&mut rec).expect("no effect fails");
+    // The next Ready is taken after that one was carried out: the leader's copy counts.
+    let next = leader.take_ready();
+    assert_eq!(leader.commit_index(), index, "committed on two durable copies");
+    assert_eq!(next.committed().len(), 1, "and applied with the next Ready");
+}

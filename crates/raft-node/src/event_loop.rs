@@ -142,7 +142,17 @@ pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume
         }
         span.record("term", cx.raft.term().0);
         span.record("role", tracing::field::debug(cx.raft.role()));
-        if let Err(err) = cx.carry_out() {
+        // A leader counts its own write toward a commit once the Ready that wrote it has been
+        // carried out, when the next is taken (thesis section 10.2.1): take that one at once,
+        // rather than wait for the next event (alone, the leader's write is the majority).
+        let carried = cx.carry_out().and_then(|wrote| {
+            if wrote && cx.raft.is_leader() {
+                cx.carry_out().map(drop)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(err) = carried {
             tracing::error!(%err, "storage failed: the peer stops rather than answer what it did not persist");
             break;
         }
@@ -194,11 +204,15 @@ impl<S: Storage, T: Transport> Context<S, T> {
     }
 
     /// Carries out the state machine's outputs through [`raft_core::Ready::carry_out`], which
-    /// keeps the order the persistence contract requires: persist (each write durable when its
-    /// storage call returns), publish term and leadership, then send and answer the requests
-    /// that were stepped, then hand the applier the snapshot and the committed entries.
-    fn carry_out(&mut self) -> Result<(), StorageError> {
+    /// keeps the order the persistence contract requires: a leader's AppendEntries, then
+    /// persist (each write durable when its storage call returns), publish term and
+    /// leadership, then send and answer the requests that were stepped, then hand the applier
+    /// the snapshot and the committed entries.
+    ///
+    /// Returns whether the Ready wrote log entries.
+    fn carry_out(&mut self) -> Result<bool, StorageError> {
         let ready = self.raft.take_ready();
+        let wrote = !ready.entries().is_empty();
         let mut effects = PeerEffects {
             storage: &mut self.storage,
             transport: &mut self.transport,
@@ -211,7 +225,7 @@ impl<S: Storage, T: Transport> Context<S, T> {
         // A request the state machine did not answer (the gate refused it) gets no reply: its
         // responder is dropped, and the call fails.
         self.pending.clear();
-        done
+        done.map(|()| wrote)
     }
 
     /// Publishes the gate's refusal counts for [`crate::RaftNode::stats`], when they changed.
