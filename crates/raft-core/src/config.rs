@@ -45,6 +45,13 @@ pub struct Config {
     /// at each heartbeat, since a request lost on the way would otherwise hold its slot
     /// forever. A follower being probed (after an election or a conflict) gets one at a time.
     pub append_entries_in_flight_max: usize,
+    /// The leader sends its AppendEntries before its own write of the entries they carry
+    /// (thesis section 10.2.1), so that its write runs beside the followers' instead of
+    /// before them; it counts its own log toward a commit only once that write is durable.
+    /// On by default: it takes one write off every commit when each peer has a disk of its
+    /// own. On one disk shared by every peer (three processes on one machine) the writes
+    /// contend instead, and turning it off is faster (docs/BENCHMARKS.md has the figures).
+    pub send_before_write: bool,
     /// Seeds the election-timeout RNG: the same seed and inputs give the same run.
     pub seed: u64,
     /// Pre-vote (thesis section 9.6): a peer whose timer fires first asks whether a majority
@@ -203,6 +210,7 @@ impl Config {
             append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
+            send_before_write: true,
             seed,
             pre_vote: true,
             check_quorum: true,

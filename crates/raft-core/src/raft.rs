@@ -551,6 +551,7 @@ impl Raft {
                 .extend_from_slice(self.log.slice(self.last_applied, self.commit_index));
             self.last_applied = self.commit_index;
         }
+        self.ready.send_before_write = self.config.send_before_write;
         core::mem::take(&mut self.ready)
     }
 

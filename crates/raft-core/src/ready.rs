@@ -57,6 +57,8 @@ pub struct Ready {
     pub(crate) committed: Vec<Entry>,
     /// Reads confirmed (with the index to apply through before answering) or failed.
     pub(crate) reads: Vec<(ReadId, Result<LogIndex, ReadError>)>,
+    /// The AppendEntries among `messages` may leave before the writes ([`crate::Config::send_before_write`]).
+    pub(crate) send_before_write: bool,
 }
 
 /// The runtime's side of carrying out a [`Ready`]: one method per step (persist, send,
@@ -134,13 +136,14 @@ impl Ready {
             replies,
             committed,
             reads,
+            send_before_write,
         } = self;
-        // Thesis section 10.2.1: a leader's AppendEntries may leave before its own write of
+        // Thesis section 10.2.1 (Config::send_before_write): a leader's AppendEntries may leave before its own write of
         // the same entries, which then runs beside the followers' (the leader counts itself
         // toward a commit only once its write is durable: Raft::take_ready). Its term and vote
         // were persisted before it campaigned; a Ready that changes them (a leader that has
         // just stepped down) sends everything after the write, as Figure 2 says.
-        let (early, messages): (Vec<_>, Vec<_>) = if hard_state.is_none() {
+        let (early, messages): (Vec<_>, Vec<_>) = if send_before_write && hard_state.is_none() {
             messages
                 .into_iter()
                 .partition(|(_, request)| matches!(request, Request::AppendEntries(_)))

@@ -406,12 +406,17 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
     );
 }
 
-/// Peer 0 of three, leader of term 2 (elected with peer 1's vote), its log empty, every
-/// Ready so far carried out.
+/// Peer 0 of three, leader (elected with peer 1's vote), its log empty, every Ready so far
+/// carried out, with the default `send_before_write`.
 fn leader() -> Raft {
+    leader_with(true)
+}
+
+fn leader_with(send_before_write: bool) -> Raft {
     let mut r = Raft::new(Config {
         pre_vote: false,
         check_quorum: false,
+        send_before_write,
         ..Config::new(PeerId(0), ids(), 7)
     })
     .expect("valid config");
@@ -449,22 +454,27 @@ fn leader() -> Raft {
 #[test]
 fn a_leader_sends_its_entries_beside_its_own_write_of_them() {
     // Thesis section 10.2.1: the AppendEntries leave first, the write runs beside the
-    // followers' writes.
-    let mut leader = leader();
-    leader.propose(b"x".to_vec()).expect("the leader takes it");
-    let mut rec = Recorder::default();
-    leader.take_ready().carry_out(&mut rec).expect("no effect fails");
-    let kinds: Vec<&str> = rec
-        .calls
-        .iter()
-        .map(|c| match c {
-            Call::Send(_, Request::AppendEntries(a)) if a.entries.len() == 1 => "send entry",
-            Call::Append(_) => "write entry",
-            Call::Persisted => "persisted",
-            other => panic!("nothing else happens: {other:?}"),
-        })
-        .collect();
-    assert_eq!(kinds, ["send entry", "send entry", "write entry", "persisted"]);
+    // followers' writes; without send_before_write, Figure 2's order.
+    for (send_before_write, order) in [
+        (true, ["send entry", "send entry", "write entry", "persisted"]),
+        (false, ["write entry", "persisted", "send entry", "send entry"]),
+    ] {
+        let mut leader = leader_with(send_before_write);
+        leader.propose(b"x".to_vec()).expect("the leader takes it");
+        let mut rec = Recorder::default();
+        leader.take_ready().carry_out(&mut rec).expect("no effect fails");
+        let kinds: Vec<&str> = rec
+            .calls
+            .iter()
+            .map(|c| match c {
+                Call::Send(_, Request::AppendEntries(a)) if a.entries.len() == 1 => "send entry",
+                Call::Append(_) => "write entry",
+                Call::Persisted => "persisted",
+                other => panic!("nothing else happens: {other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, order, "send_before_write {send_before_write}");
+    }
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub struct NodeOptions {
     pub check_quorum: bool,
     /// raft-core's [`Config::reads`]: how [`crate::RaftNode::read`] confirms a read.
     pub reads: ReadMode,
+    /// raft-core's [`Config::send_before_write`]: the leader's AppendEntries leave before its
+    /// own write of them (thesis section 10.2.1). Off is faster when every peer shares one disk.
+    pub send_before_write: bool,
 }
 
 impl Default for NodeOptions {
@@ -45,6 +48,7 @@ impl Default for NodeOptions {
             pre_vote: true,
             check_quorum: true,
             reads: ReadMode::ReadIndex,
+            send_before_write: true,
         }
     }
 }
@@ -62,6 +66,7 @@ impl NodeOptions {
             heartbeat_interval_ticks: self.heartbeat_interval_ticks,
             entries_per_append_max: self.entries_per_append_max,
             append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
+            send_before_write: self.send_before_write,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed,

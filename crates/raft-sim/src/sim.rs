@@ -348,6 +348,7 @@ impl Simulation {
             heartbeat_interval_ticks: self.config.heartbeat_interval_ticks,
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
             append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
+            send_before_write: true,
             uncommitted_entries_max: Config::UNCOMMITTED_ENTRIES_MAX_DEFAULT,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,
             seed: peer_seed(self.config.seed, peer, incarnation),

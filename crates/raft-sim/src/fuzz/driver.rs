@@ -205,6 +205,7 @@ impl Fuzzer {
             heartbeat_interval_ticks: HEARTBEAT_INTERVAL_TICKS,
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
             append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
+            send_before_write: true,
             // Small, so that the fuzzer also drives leaders into the bound.
             uncommitted_entries_max: UNCOMMITTED_ENTRIES_MAX,
             append_entries_in_flight_max: Config::APPEND_ENTRIES_IN_FLIGHT_MAX_DEFAULT,

@@ -350,6 +350,7 @@ impl Script {
             heartbeat_interval_ticks: c.heartbeat_interval_ticks,
             entries_per_append_max: ENTRIES_PER_APPEND_MAX,
             append_bytes_max: Config::APPEND_BYTES_MAX_DEFAULT,
+            send_before_write: true,
             pre_vote: c.switches.pre_vote,
             check_quorum: c.switches.check_quorum,
             reads: c.reads,
