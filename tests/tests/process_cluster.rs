@@ -122,6 +122,7 @@ fn controls() {
         run_dir: dir.path().join("run"),
         nodes: 3,
         maxraftstate: None,
+        send_before_write: None,
         env: vec![(AS_RAFTKV.to_owned(), "1".to_owned())],
         peer_proxies: true,
     })

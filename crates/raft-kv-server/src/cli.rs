@@ -157,6 +157,11 @@ pub struct ServeArgs {
     /// Snapshot when Raft's persisted state reaches this many bytes (default: never).
     #[arg(long, value_name = "BYTES")]
     pub maxraftstate: Option<usize>,
+    /// Whether the leader sends new entries before its own write of them, so that the writes
+    /// run side by side (thesis section 10.2.1) [default: true]. Say false when the nodes
+    /// share one disk: their writes then contend.
+    #[arg(long, value_name = "BOOL")]
+    pub send_before_write: Option<bool>,
 }
 
 /// The flags of the client subcommands.
@@ -188,6 +193,7 @@ const CONFIG_KEYS: &[&str] = &[
     "secret-file",
     "peer-secret-file",
     "maxraftstate",
+    "send-before-write",
     "servers",
     "timeout",
 ];
@@ -355,6 +361,7 @@ fn run_serve(mut args: ServeArgs, config: &ConfigValues, stop: Arc<AtomicBool>) 
     config.fill(&mut args.secret_file, "secret-file")?;
     config.fill(&mut args.peer_secret_file, "peer-secret-file")?;
     config.fill(&mut args.maxraftstate, "maxraftstate")?;
+    config.fill(&mut args.send_before_write, "send-before-write")?;
     let id = required(args.id, "id")?;
     let listen = required(args.listen, "listen")?;
     let peers = required(args.peers, "peers")?;
@@ -378,6 +385,7 @@ fn run_serve(mut args: ServeArgs, config: &ConfigValues, stop: Arc<AtomicBool>) 
         cluster_id,
         secrets,
         maxraftstate: args.maxraftstate,
+        send_before_write: args.send_before_write.unwrap_or(true),
     };
     if exit_with_parent(std::env::var_os(EXIT_WITH_PARENT_ENV).as_deref()) {
         watch_parent(Arc::clone(&stop))

@@ -256,6 +256,8 @@ pub struct ServeConfig {
     pub secrets: NodeSecrets,
     /// Snapshot when Raft's persisted state reaches this many bytes (`None`: never).
     pub maxraftstate: Option<usize>,
+    /// raft-node's [`NodeOptions::send_before_write`].
+    pub send_before_write: bool,
 }
 
 /// Runs node `config.id` until `stop` is set (then stops cleanly and returns `Ok`) or the
@@ -275,6 +277,7 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
         cluster_id,
         secrets,
         maxraftstate,
+        send_before_write,
     } = config;
     check_cluster_id(&cluster_id).map_err(ServeError::Config)?;
     if id >= peers.len() {
@@ -309,7 +312,10 @@ pub fn serve(config: ServeConfig, stop: Arc<AtomicBool>) -> Result<(), ServeErro
         persister,
         maxraftstate,
         KvStore::new(),
-        NodeOptions::default(),
+        NodeOptions {
+            send_before_write,
+            ..NodeOptions::default()
+        },
         move |inbox| {
             let config = PeerConfig {
                 me: peer_id(id),

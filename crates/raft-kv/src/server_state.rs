@@ -40,8 +40,10 @@ use crate::state_machine::StateMachine;
 /// What [`ServerState::on_request`] asks of the server's Raft peer; a runtime implements it
 /// over its handle (raft-node's `RaftNode` in the [`crate::server`] loop).
 pub trait RaftPeer {
-    /// Raft's `start`: `Some((index, term))` if this peer leads and took the command.
-    fn start(&mut self, command: Vec<u8>) -> Option<(LogIndex, Term)>;
+    /// Raft's `start` for commands that take consecutive indices, in order (raft-node's
+    /// `start_batch`): `Some((index, term))` of the first if this peer leads and took them
+    /// all, `None` if it took none. Never called with no command.
+    fn start(&mut self, commands: Vec<Vec<u8>>) -> Option<(LogIndex, Term)>;
     /// True if this peer leads and no entry of an earlier term lies above its commit index
     /// (raft-core's `Raft::own_term_committed`): a read it takes now is not parked.
     fn reads_ready(&mut self) -> bool;
@@ -154,12 +156,39 @@ impl<S: StateMachine> ServerState<S> {
         request: Command<S::Op>,
         raft: &mut impl RaftPeer,
     ) -> Vec<Reply<S::Output>> {
-        let reads_ready = self.wants_read(&request.op) && raft.reads_ready();
-        match self.admit(request_id, request, reads_ready) {
-            Ok(Admitted::Propose(command)) => self.started(request_id, raft.start(command)),
-            Ok(Admitted::Read(id)) => self.read_started(request_id, raft.read(id)),
-            Err(refused) => vec![refused],
+        self.on_requests(vec![(request_id, request)], raft)
+    }
+
+    /// Requests that arrived together, each as [`ServerState::on_request`] would take it,
+    /// except that every command going through the log is placed with one `raft.start`:
+    /// one trip to Raft for all of them, and one AppendEntries and one write there. Each is
+    /// admitted before any is placed, so [`PENDING_REQUESTS_MAX`] may be passed by up to one
+    /// batch.
+    pub fn on_requests(
+        &mut self,
+        requests: Vec<(RequestId, Command<S::Op>)>,
+        raft: &mut impl RaftPeer,
+    ) -> Vec<Reply<S::Output>> {
+        let mut replies = Vec::new();
+        let mut proposals: Vec<(RequestId, Vec<u8>)> = Vec::new();
+        for (request_id, request) in requests {
+            let reads_ready = self.wants_read(&request.op) && raft.reads_ready();
+            match self.admit(request_id, request, reads_ready) {
+                Ok(Admitted::Propose(command)) => proposals.push((request_id, command)),
+                Ok(Admitted::Read(id)) => replies.extend(self.read_started(request_id, raft.read(id))),
+                Err(refused) => replies.push(refused),
+            }
         }
+        if proposals.is_empty() {
+            return replies;
+        }
+        let (ids, commands): (Vec<RequestId>, Vec<Vec<u8>>) = proposals.into_iter().unzip();
+        let placed = raft.start(commands);
+        for (k, request_id) in (0u64..).zip(ids) {
+            let at = placed.map(|(first, term)| (LogIndex(first.0 + k), term));
+            replies.extend(self.started(request_id, at));
+        }
+        replies
     }
 
     /// True if `op` would take Raft's read path once Raft is ready: reads are on and `op`

@@ -43,8 +43,8 @@ impl Peer {
 }
 
 impl RaftPeer for Peer {
-    fn start(&mut self, command: Vec<u8>) -> Option<(LogIndex, Term)> {
-        self.started.push(command);
+    fn start(&mut self, commands: Vec<Vec<u8>>) -> Option<(LogIndex, Term)> {
+        self.started.extend(commands);
         self.place.map(|(index, term)| (LogIndex(index), Term(term)))
     }
 

@@ -57,8 +57,9 @@ pub(crate) enum Event {
     Reply(PeerId, Reply),
     /// The service took a snapshot through an index.
     Snapshot(LogIndex, Vec<u8>),
-    /// The service proposes a command; the answer goes back on the channel.
-    Propose(Bytes, flume::Sender<Result<(LogIndex, Term), StartError>>),
+    /// The service proposes commands, which take consecutive indices; the answer (the first
+    /// one's index and term) goes back on the channel.
+    Propose(Vec<Bytes>, flume::Sender<Result<(LogIndex, Term), StartError>>),
     /// The service asks to read; the answer (taken or refused) goes back on the channel.
     Read(ReadId, flume::Sender<Result<(), ReadError>>),
     /// The service asks the leader to hand leadership to a peer; the answer goes back on the
@@ -193,8 +194,8 @@ impl<S: Storage, T: Transport> Context<S, T> {
             Event::Read(id, answer) => {
                 let _ = answer.send(self.raft.read(id));
             }
-            Event::Propose(command, answer) => {
-                let _ = answer.send(self.raft.propose(command).map_err(StartError::from));
+            Event::Propose(commands, answer) => {
+                let _ = answer.send(self.raft.propose_batch(commands).map_err(StartError::from));
             }
             Event::Transfer(target, answer) => {
                 let _ = answer.send(self.raft.transfer_leadership(target));

@@ -11,7 +11,7 @@
 //! raft-cluster jepsen --rounds N [OPTIONS]
 //!     N fault rounds, every kind in turn: SIGKILL of the leader or of any node, pause,
 //!     the leader isolated, a partial partition, a link cut, SIGTERM and restart.
-//! raft-cluster bench [--seconds N] [--through-proxies] [--raftkv PATH] [--dir DIR] [--keep] [--quiet]
+//! raft-cluster bench [--seconds N] [--through-proxies] [--send-before-write BOOL] [--raftkv PATH] [--dir DIR] [--keep] [--quiet]
 //!     no faults, no checks: the latency of one client's Puts, the throughput at 1, 8 and
 //!     64 clients (N measured seconds each, default 3), and the floors under them (fsync,
 //!     loopback TCP, raft-tcp), as a markdown table.
@@ -54,13 +54,15 @@ usage: raft-cluster <demo|cluster|jepsen|bench> [OPTIONS]
   jepsen --rounds N          N fault rounds, every kind in turn (SIGKILL of the leader or of
                              any node, pause, leader isolated, partial partition, link cut,
                              SIGTERM and restart)
-  bench [--seconds N] [--through-proxies]
+  bench [--seconds N] [--through-proxies] [--send-before-write BOOL]
                              a benchmark, no faults and no checks: one client's sequential
                              Puts (latency), then 1, 8 and 64 clients for N measured
                              seconds each (default 3; throughput), and the floors measured
                              beside them (append + fdatasync in the data's filesystem,
                              loopback TCP and raft-tcp round trips); a markdown table. The
-                             nodes dial each other directly unless --through-proxies.
+                             nodes dial each other directly unless --through-proxies;
+                             --send-before-write goes to every node (raftkv's default
+                             unless given).
                              Build raftkv with --release for figures that mean anything.
                              Takes --raftkv, --dir, --keep and --quiet only.
 
@@ -92,6 +94,7 @@ const BENCH_SECONDS: u64 = 3;
 struct BenchArgs {
     seconds: u64,
     through_proxies: bool,
+    send_before_write: Option<bool>,
     raftkv: Option<PathBuf>,
     dir: Option<PathBuf>,
     keep: bool,
@@ -103,6 +106,7 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, Option<String>> {
     let mut out = BenchArgs {
         seconds: BENCH_SECONDS,
         through_proxies: false,
+        send_before_write: None,
         raftkv: None,
         dir: None,
         keep: false,
@@ -119,6 +123,13 @@ fn parse_bench(args: &[String]) -> Result<BenchArgs, Option<String>> {
             "-h" | "--help" => return Err(None),
             "--seconds" => out.seconds = positive(flag, &value()?)? as u64,
             "--through-proxies" => out.through_proxies = true,
+            "--send-before-write" => {
+                let text = value()?;
+                let on = text
+                    .parse()
+                    .map_err(|_| Some(format!("--send-before-write: expected true or false, got {text}")))?;
+                out.send_before_write = Some(on);
+            }
             "--raftkv" => out.raftkv = Some(PathBuf::from(value()?)),
             "--dir" => out.dir = Some(PathBuf::from(value()?)),
             "--keep" => out.keep = true,
@@ -277,6 +288,7 @@ fn bench_main(argv: &[String]) -> ExitCode {
     let run_dir = base.join(format!("bench-{}-{}", since_epoch.as_secs(), std::process::id()));
     let mut config = BenchConfig::new(raftkv, run_dir.clone(), Duration::from_secs(args.seconds));
     config.peer_proxies = args.through_proxies;
+    config.send_before_write = args.send_before_write;
     config.verbose = !args.quiet;
     let report = match run_bench(&config) {
         Ok(report) => report,
@@ -413,16 +425,23 @@ mod tests {
         };
         let defaults = bench("").expect("no options");
         assert_eq!(
-            (defaults.seconds, defaults.through_proxies),
-            (BENCH_SECONDS, false)
+            (
+                defaults.seconds,
+                defaults.through_proxies,
+                defaults.send_before_write
+            ),
+            (BENCH_SECONDS, false, None)
         );
-        let given =
-            bench("--seconds 5 --through-proxies --raftkv /x/raftkv --keep --quiet").expect("options");
+        let given = bench(
+            "--seconds 5 --through-proxies --send-before-write false --raftkv /x/raftkv --keep --quiet",
+        )
+        .expect("options");
         assert_eq!(
             given,
             BenchArgs {
                 seconds: 5,
                 through_proxies: true,
+                send_before_write: Some(false),
                 raftkv: Some(PathBuf::from("/x/raftkv")),
                 dir: None,
                 keep: true,
@@ -433,6 +452,7 @@ mod tests {
         for bad in [
             "--seconds 0",
             "--seconds",
+            "--send-before-write maybe",
             "--faults",
             "--rounds 3",
             "--clients 2",

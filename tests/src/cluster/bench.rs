@@ -68,6 +68,8 @@ pub struct BenchConfig {
     /// Whether the nodes reach each other through the harness's proxies (one more loopback
     /// hop per message) rather than directly; see [`ClusterOptions::peer_proxies`].
     pub peer_proxies: bool,
+    /// `--send-before-write` of every node, or raftkv's default.
+    pub send_before_write: Option<bool>,
     /// Print each step to stderr as it starts.
     pub verbose: bool,
 }
@@ -89,6 +91,7 @@ impl BenchConfig {
             fsync_samples: 200,
             rtt_samples: 2_000,
             peer_proxies: false,
+            send_before_write: None,
             verbose: true,
         }
     }
@@ -256,6 +259,7 @@ pub fn run_bench(config: &BenchConfig) -> io::Result<BenchReport> {
         run_dir: config.run_dir.join("cluster"),
         nodes: NODES,
         maxraftstate: None,
+        send_before_write: config.send_before_write,
         env: Vec::new(),
         peer_proxies: config.peer_proxies,
     })?;

@@ -78,6 +78,8 @@ pub struct ClusterOptions {
     pub nodes: usize,
     /// `--maxraftstate` of every node (snapshots), or none.
     pub maxraftstate: Option<usize>,
+    /// `--send-before-write` of every node, or raftkv's default.
+    pub send_before_write: Option<bool>,
     /// Variables set for every `raftkv` process (beside RUST_LOG).
     pub env: Vec<(String, String)>,
     /// Whether node `i` dials node `j` through a [`LinkProxy`] (what every fault between
@@ -110,6 +112,7 @@ pub struct ProcessCluster {
     peer_secret_file: PathBuf,
     identity: Identity,
     maxraftstate: Option<usize>,
+    send_before_write: Option<bool>,
     env: Vec<(String, String)>,
 }
 
@@ -195,6 +198,7 @@ impl ProcessCluster {
             peer_secret_file,
             identity,
             maxraftstate: options.maxraftstate,
+            send_before_write: options.send_before_write,
             env: options.env.clone(),
         };
         for id in 0..options.nodes {
@@ -268,6 +272,9 @@ impl ProcessCluster {
             .arg(&self.peer_secret_file);
         if let Some(bytes) = self.maxraftstate {
             command.args(["--maxraftstate", &bytes.to_string()]);
+        }
+        if let Some(on) = self.send_before_write {
+            command.args(["--send-before-write", &on.to_string()]);
         }
         // The nodes log at info unless the harness is told otherwise.
         if std::env::var_os("RUST_LOG").is_none() {

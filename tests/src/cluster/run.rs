@@ -321,6 +321,7 @@ pub fn run(config: &RunConfig, plan: &Plan) -> io::Result<Summary> {
         run_dir: config.run_dir.clone(),
         nodes: NODES,
         maxraftstate: config.maxraftstate,
+        send_before_write: None,
         env: Vec::new(),
         peer_proxies: true,
     })?;

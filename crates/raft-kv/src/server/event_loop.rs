@@ -16,7 +16,7 @@ use std::sync::PoisonError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use raft_core::{LogIndex, ReadError, ReadId, Term};
+use raft_core::{Bytes, LogIndex, ReadError, ReadId, Term};
 use raft_node::{ApplyMsg, RaftNode};
 
 use super::{RAFT_STATE_POLL, REQUEST_WAIT_MAX, ReplyFn, Shared, Submitted};
@@ -53,9 +53,11 @@ pub(super) struct Context<S: StateMachine> {
 struct Peer<'a>(&'a RaftNode);
 
 impl RaftPeer for Peer<'_> {
-    fn start(&mut self, command: Vec<u8>) -> Option<(LogIndex, Term)> {
+    fn start(&mut self, commands: Vec<Vec<u8>>) -> Option<(LogIndex, Term)> {
         if self.0.get_state().1 {
-            self.0.start(command).ok()
+            self.0
+                .start_batch(commands.into_iter().map(Bytes::from).collect())
+                .ok()
         } else {
             None
         }
@@ -69,6 +71,9 @@ impl RaftPeer for Peer<'_> {
         self.0.read(id)
     }
 }
+
+/// The most client requests taken into one batch (one `start_batch` on Raft's loop).
+const REQUEST_BATCH_MAX: usize = 256;
 
 /// What woke the loop.
 enum Input<T> {
@@ -94,14 +99,19 @@ impl<S: StateMachine> Context<S> {
         }
     }
 
-    /// A forwarded request: Raft's `start` or `read` if this peer leads (a follower answers
-    /// at once, without a trip through Raft's loop), then wait for its entry or its read.
-    fn request(&mut self, command: crate::rsm::Command<S::Op>, reply: ReplyFn<S::Output>) {
-        let id = RequestId(self.next_request_id);
-        self.next_request_id = self.next_request_id.wrapping_add(1);
+    /// Forwarded requests that arrived together: Raft's `start` (one call for every command
+    /// among them) or `read` if this peer leads (a follower answers at once, without a trip
+    /// through Raft's loop), then each waits for its entry or its read.
+    fn requests(&mut self, batch: Vec<Submitted<S>>) {
         let deadline = Instant::now() + REQUEST_WAIT_MAX;
-        self.waiting.insert(id, Waiting { reply, deadline });
-        let replies = self.state.on_request(id, command, &mut Peer(&self.raft));
+        let mut requests = Vec::with_capacity(batch.len());
+        for (command, reply) in batch {
+            let id = RequestId(self.next_request_id);
+            self.next_request_id = self.next_request_id.wrapping_add(1);
+            self.waiting.insert(id, Waiting { reply, deadline });
+            requests.push((id, command));
+        }
+        let replies = self.state.on_requests(requests, &mut Peer(&self.raft));
         self.answer(replies);
     }
 
@@ -284,7 +294,12 @@ fn serve<S: StateMachine>(
             .wait_deadline(next_poll);
         match input {
             Ok(Input::Apply(Ok(msg))) => cx.apply(msg)?,
-            Ok(Input::Request(Ok((command, reply)))) => cx.request(command, reply),
+            Ok(Input::Request(Ok(first))) => {
+                // Whatever else is queued joins it: one start for all of them.
+                let mut batch = vec![first];
+                batch.extend(requests.try_iter().take(REQUEST_BATCH_MAX - 1));
+                cx.requests(batch);
+            }
             // The applier ended (the peer was killed, or stopped on its own) or every sender
             // is gone (kill).
             Ok(Input::Apply(Err(_)) | Input::Request(Err(_))) => {
