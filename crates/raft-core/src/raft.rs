@@ -78,6 +78,9 @@ pub struct Progress {
     /// probes for the point where the two logs agree (the fast backtracking), and the first
     /// success there starts the pipeline again.
     pub pipelining: bool,
+    /// A successful AppendEntries reply came since the last heartbeat: the pipeline moves.
+    /// A heartbeat that finds it still false takes what was sent ahead as lost.
+    pub answered: bool,
     /// The follower answered an AppendEntries or InstallSnapshot of this term since the last
     /// quorum check (whatever the answer: any reply of the term shows it follows this
     /// leader). Only [`Config::check_quorum`] reads it.
@@ -627,6 +630,7 @@ impl Raft {
                         match_index: LogIndex::ZERO,
                         in_flight: 0,
                         pipelining: false,
+                        answered: false,
                         recent_active: voters.contains(p),
                         acked_round: 0,
                     },

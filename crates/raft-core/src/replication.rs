@@ -128,9 +128,11 @@ impl Raft {
     /// Sends AppendEntries to every follower and restarts the heartbeat interval, and with it
     /// each follower's window of unanswered requests: a heartbeat is also the timeout of the
     /// requests before it. One lost on the way must not hold its slot forever, so the window
-    /// empties; and entries sent ahead but not yet acknowledged are sent again (a pipelining
-    /// follower's `nextIndex` goes back to just after its `matchIndex`), since any of them may
-    /// have been lost. A probing follower keeps its `nextIndex`: the walk back goes on.
+    /// empties. A pipelining follower that answered nothing since the last heartbeat may have
+    /// lost everything sent ahead: its `nextIndex` goes back to just after its `matchIndex`,
+    /// and it is sent again. One that answered keeps its `nextIndex`: if a request in between
+    /// was lost, the next one finds the gap, and the conflict starts a probe. A probing
+    /// follower keeps its `nextIndex`: the walk back goes on.
     pub(crate) fn broadcast_append_entries(&mut self) {
         self.start_round();
         self.heartbeat_elapsed_ticks = 0;
@@ -138,9 +140,10 @@ impl Raft {
         if let Role::Leader { progress, .. } = &mut self.role {
             for p in progress.values_mut() {
                 p.in_flight = 0;
-                if p.pipelining {
+                if p.pipelining && !p.answered {
                     p.next_index = p.match_index.next();
                 }
+                p.answered = false;
             }
         }
         let peers: Vec<PeerId> = self.others().collect();
@@ -336,6 +339,7 @@ impl Raft {
             AppendOutcome::StaleTerm => {}
             AppendOutcome::Success { match_index } => {
                 p.in_flight = p.in_flight.saturating_sub(1);
+                p.answered = true;
                 self.record_match(from, match_index);
             }
             AppendOutcome::Conflict {

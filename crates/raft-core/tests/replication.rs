@@ -57,6 +57,23 @@ fn a_leader_refuses_proposals_past_the_uncommitted_bound() {
     assert!(c.peer(leader).commit_index() >= last, "the three commit");
     c.propose(leader, b"fourth".to_vec())
         .expect("room again once they commit");
+    // A batch is taken whole or not at all: three more would make four.
+    let last = c.peer(leader).log().last_index();
+    assert_eq!(
+        c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2], vec![3]])),
+        Err(ProposeError::UncommittedFull {
+            uncommitted_entries: 1,
+            max: 3
+        })
+    );
+    assert_eq!(
+        c.peer(leader).log().last_index(),
+        last,
+        "none of the batch was taken"
+    );
+    c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2]]))
+        .expect("a batch that fits is taken");
+    assert_eq!(c.peer(leader).log().last_index().0, last.0 + 2);
 }
 
 #[test]
@@ -201,34 +218,6 @@ fn proposals_between_two_readies_leave_in_one_append_and_one_write() {
 }
 
 #[test]
-fn a_batch_past_the_uncommitted_bound_is_refused_whole() {
-    let config = |id: PeerId| Config {
-        uncommitted_entries_max: 3,
-        ..Config::new(id, ids(3), 6 + u64::from(id.0))
-    };
-    let mut c = Cluster::with_config(3, config);
-    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
-    let leader = c.leaders()[0];
-    let last = c.peer(leader).log().last_index();
-    c.propose(leader, vec![0]).expect("room for one");
-    assert_eq!(
-        c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2], vec![3]])),
-        Err(ProposeError::UncommittedFull {
-            uncommitted_entries: 1,
-            max: 3
-        })
-    );
-    assert_eq!(
-        c.peer(leader).log().last_index(),
-        last.next(),
-        "none of the batch was taken"
-    );
-    c.input(leader, |r| r.propose_batch(vec![vec![1], vec![2]]))
-        .expect("a batch that fits is taken");
-    assert_eq!(c.peer(leader).log().last_index().0, last.0 + 3);
-}
-
-#[test]
 fn a_conflict_stops_the_pipeline_and_the_probe_goes_one_at_a_time() {
     // Follower 1 misses two pipelined AppendEntries; the third, sent ahead, finds a gap and is
     // refused. The leader goes back to the follower's end, empties the window, and sends one
@@ -289,15 +278,14 @@ fn a_conflict_stops_the_pipeline_and_the_probe_goes_one_at_a_time() {
 }
 
 #[test]
-fn a_heartbeat_sends_again_what_was_sent_ahead_and_not_acknowledged() {
-    // The last AppendEntries of a pipeline is lost and nothing follows it: no conflict will
-    // come back. The heartbeat is the timeout: nextIndex goes back to just after matchIndex
-    // and the lost entry goes again.
+fn a_lost_append_is_sent_again_after_a_refusal_or_a_silent_heartbeat() {
+    // The last AppendEntries of a pipeline is lost and nothing follows it.
     let mut c = Cluster::new(3, 4);
     c.run_until_leader(TICKS_MAX).expect("a leader is elected");
     c.run(1);
     let leader = c.leaders()[0];
     let follower = (leader + 1) % 3;
+    let heartbeat = Config::new(PeerId(0), ids(3), 0).heartbeat_interval_ticks;
     let last = c.peer(leader).log().last_index().0;
     c.propose(leader, vec![9]).expect("the leader accepts");
     c.retain_messages(|_, to| to != follower);
@@ -307,13 +295,34 @@ fn a_heartbeat_sends_again_what_was_sent_ahead_and_not_acknowledged() {
         last,
         "the follower missed it"
     );
-    let heartbeat = Config::new(PeerId(0), ids(3), 0).heartbeat_interval_ticks;
+    // The follower answered since the last heartbeat, so the pipeline is taken to move: the
+    // heartbeat goes from nextIndex, the follower finds the gap, and the probe resends.
     for _ in 0..heartbeat {
         c.tick(leader);
     }
-    assert_eq!(appends_to(&mut c, follower), vec![(last, vec![last + 1])]);
+    assert_eq!(appends_to(&mut c, follower), vec![(last + 1, vec![])]);
     c.deliver_all();
-    assert_eq!(c.peer(follower).log().last_index().0, last + 1);
+    assert_eq!(
+        c.peer(follower).log().last_index().0,
+        last + 1,
+        "caught up by the probe"
+    );
+    // Now every message to and from the follower is lost for a whole heartbeat interval: the
+    // next heartbeat finds it silent and sends again everything after its matchIndex.
+    c.propose(leader, vec![10]).expect("the leader accepts");
+    for _ in 0..heartbeat {
+        c.retain_messages(|from, to| from != follower && to != follower);
+        c.tick(leader);
+        c.retain_messages(|from, to| from != follower && to != follower);
+        c.deliver_all();
+    }
+    c.retain_messages(|from, to| from != follower && to != follower);
+    for _ in 0..heartbeat {
+        c.tick(leader);
+    }
+    assert_eq!(appends_to(&mut c, follower), vec![(last + 1, vec![last + 2])]);
+    c.deliver_all();
+    assert_eq!(c.peer(follower).log().last_index().0, last + 2);
 }
 
 #[test]

@@ -15,7 +15,9 @@
 //!   entries; raft-core: [`Raft::propose_batch`]), drive until all are applied.
 //!
 //! Run with `cargo xtask bench-raft-rs` (release build); `--profile WORKLOAD` runs only
-//! raft-core's side of one workload, for a profiler. It prints a markdown table: the
+//! raft-core's side of one workload, for a profiler. Last, each side commits 500,000 entries in
+//! a process of its own, and the growth of its resident set per entry is printed: the memory a
+//! log entry costs, three peers and their storage together. It prints a markdown table: the
 //! median time per entry of each side over the rounds, and the median of the per-round
 //! ratios (raft-rs time / raft-core time: above 1 means raft-core is faster).
 #![forbid(unsafe_code)]
@@ -418,13 +420,68 @@ fn profile(name: &str) {
     }
 }
 
+/// Entries committed in the memory measurement.
+const MEMORY_ENTRIES: usize = 500_000;
+
+/// This process's resident set, in bytes (Linux: /proc/self/statm, in pages of 4 KiB).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("Linux /proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("statm's second field");
+    pages * 4096
+}
+
+/// `--memory ours|theirs`: one elected cluster of that side commits [`MEMORY_ENTRIES`]
+/// entries, 100 proposals a round; prints the growth of the resident set per entry, for the
+/// whole cluster (three peers, each with its log and its in-memory storage). Run in a process
+/// of its own per side, so that neither reuses what the other freed.
+fn memory(side: &str) {
+    let before = resident_bytes();
+    let grown = match side {
+        "ours" => {
+            let mut ours = Ours::elected();
+            run(&mut ours, Workload::Proposals, MEMORY_ENTRIES);
+            let grown = resident_bytes() - before;
+            black_box(&ours.logs);
+            grown
+        }
+        "theirs" => {
+            let mut theirs = Theirs::elected();
+            run(&mut theirs, Workload::Proposals, MEMORY_ENTRIES);
+            let grown = resident_bytes() - before;
+            black_box(&theirs.peers);
+            grown
+        }
+        other => panic!("unknown side {other} (ours, theirs)"),
+    };
+    println!("{}", grown as f64 / MEMORY_ENTRIES as f64);
+}
+
+/// Runs `--memory SIDE` in a child process and reads its answer.
+fn memory_of(side: &str) -> f64 {
+    let exe = std::env::current_exe().expect("this binary's path");
+    let out = std::process::Command::new(exe)
+        .args(["--memory", side])
+        .output()
+        .expect("the child runs");
+    assert!(out.status.success(), "--memory {side} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, name] = args.as_slice()
-        && flag == "--profile"
-    {
-        profile(name);
-        return;
+    if let [flag, name] = args.as_slice() {
+        match flag.as_str() {
+            "--profile" => return profile(name),
+            "--memory" => return memory(name),
+            _ => panic!("unknown flag {flag} (--profile, --memory)"),
+        }
     }
     println!(
         "| workload (3 peers, {COMMAND_BYTES}-byte commands, one thread) | raft-rs 0.7 | raft-core | raft-rs time / raft-core time |"
@@ -460,4 +517,12 @@ fn main() {
             ratios.last().copied().unwrap_or(0.0),
         );
     }
+    let (theirs, ours) = (memory_of("theirs"), memory_of("ours"));
+    println!(
+        "\nmemory: {MEMORY_ENTRIES} entries committed, 3 peers with their in-memory storage: \
+         raft-rs {theirs:.0} bytes per entry, raft-core {ours:.0} (resident set growth; \
+         {:.0} and {:.0} per peer)",
+        theirs / PEERS as f64,
+        ours / PEERS as f64
+    );
 }
