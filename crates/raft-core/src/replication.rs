@@ -90,11 +90,13 @@ impl Raft {
     /// few requests as the size limits allow: the batching of section 10.2.1 of the thesis.
     /// Afterwards no follower has both room and entries waiting.
     pub(crate) fn send_appends(&mut self) {
-        let peers: Vec<PeerId> = match &self.role {
-            Role::Leader { progress, .. } => progress.keys().copied().collect(),
-            _ => return,
-        };
-        for peer in peers {
+        if !self.is_leader() {
+            return;
+        }
+        // By position in the config, not over the progress map: no allocation on this path,
+        // which runs with every Ready.
+        for i in 0..self.config.peers.len() {
+            let peer = self.config.peers[i];
             let waiting = |raft: &Raft| {
                 raft.progress()
                     .and_then(|all| all.get(&peer))
@@ -406,10 +408,19 @@ impl Raft {
         };
         // The leader counts for itself only what is on its stable storage (thesis section
         // 10.2.1): its AppendEntries may leave before its own write of the same entries.
-        let mut matched: Vec<LogIndex> = progress.values().map(|p| p.match_index).collect();
-        matched.push(self.durable_index);
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.quorum() - 1];
+        let matched = || {
+            progress
+                .values()
+                .map(|p| p.match_index)
+                .chain(core::iter::once(self.durable_index))
+        };
+        // The highest index a majority holds: quadratic in the cluster's size, which is small,
+        // and with no allocation on this path of every reply.
+        let quorum = self.quorum();
+        let n = matched()
+            .filter(|&m| matched().filter(|&other| other >= m).count() >= quorum)
+            .max()
+            .unwrap_or(LogIndex::ZERO);
         let of_current_term =
             cfg!(raft_mutant = "commit-old-term") || self.log.term_at(n) == Some(self.current_term);
         if n > self.commit_index && of_current_term && self.log.term_at(n).is_some() {
