@@ -17,6 +17,9 @@ use crate::{Entry, LogIndex, SnapshotMeta, Term};
 pub struct RaftLog {
     snapshot: SnapshotMeta,
     entries: Vec<Entry>,
+    /// The longest command ever appended (never lowered): a bound that lets a leader tell in
+    /// O(1) that a batch of small commands is far from a request's byte limit.
+    command_len_max: usize,
 }
 
 /// Why persisted log state could not be restored: it is not a contiguous log.
@@ -44,6 +47,7 @@ impl RaftLog {
         let mut log = RaftLog {
             snapshot: snapshot.unwrap_or_default(),
             entries: Vec::new(),
+            command_len_max: 0,
         };
         for entry in entries {
             if entry.index <= log.snapshot.last_included_index {
@@ -55,6 +59,7 @@ impl RaftLog {
                     found: entry.index,
                 });
             }
+            log.command_len_max = log.command_len_max.max(entry.command.len());
             log.entries.push(entry);
         }
         Ok(log)
@@ -156,7 +161,14 @@ impl RaftLog {
             entry.term >= self.last_term(),
             "terms never decrease along the log"
         );
+        self.command_len_max = self.command_len_max.max(entry.command.len());
         self.entries.push(entry);
+    }
+
+    /// The longest command ever appended to this log (an upper bound on every command held).
+    #[must_use]
+    pub fn command_len_max(&self) -> usize {
+        self.command_len_max
     }
 
     /// Removes every entry at or after `from`; entries in the snapshot cannot be removed.
@@ -320,6 +332,9 @@ mod tests {
             "a command larger than the limit still goes, alone"
         );
         assert!(log.entries_from_within(LogIndex(5), 10, 5).is_empty());
+        assert_eq!(log.command_len_max(), 10);
+        log.truncate_from(LogIndex(1));
+        assert_eq!(log.command_len_max(), 10, "a bound, never lowered");
     }
 
     #[test]

@@ -82,13 +82,12 @@ impl Raft {
         Ok(first)
     }
 
-    /// Sends what waits to every follower with room in its window ([`crate::Progress::has_room`]):
-    /// the entries from its `nextIndex` on (Figure 2, Rules for Servers, Leaders: "If last log
-    /// index >= nextIndex for a follower: send AppendEntries RPC with log entries starting at
+    /// Sends what waits to every follower it is due to ([`Raft::append_due`]): the entries
+    /// from its `nextIndex` on (Figure 2, Rules for Servers, Leaders: "If last log index >=
+    /// nextIndex for a follower: send AppendEntries RPC with log entries starting at
     /// nextIndex"), or the snapshot if they were compacted. Called as the Ready is taken, so
     /// that whatever the inputs since the last one proposed or had acknowledged leaves in as
     /// few requests as the size limits allow: the batching of section 10.2.1 of the thesis.
-    /// Afterwards no follower has both room and entries waiting.
     pub(crate) fn send_appends(&mut self) {
         if !self.is_leader() {
             return;
@@ -97,16 +96,52 @@ impl Raft {
         // which runs with every Ready.
         for i in 0..self.config.peers.len() {
             let peer = self.config.peers[i];
-            let waiting = |raft: &Raft| {
+            let due = |raft: &Raft| {
                 raft.progress()
                     .and_then(|all| all.get(&peer))
-                    .is_some_and(|p| p.next_index <= raft.log.last_index() && p.has_room(&raft.config))
+                    .is_some_and(|p| raft.append_due(p))
             };
             // Each request takes a slot of the window, so this ends within the window's size.
-            while waiting(self) {
+            while due(self) {
                 self.send_append_entries(peer);
             }
         }
+    }
+
+    /// True if an AppendEntries should go to the follower of `p` now: entries wait past its
+    /// `nextIndex`, there is room in its window ([`crate::Progress::has_room`]), and either
+    /// nothing is in flight to it, or a full request waits (as many entries or bytes as one
+    /// carries). So a trickle of proposals waits for the reply to the request in flight and
+    /// then leaves in one request (the batch grows with the load, as Nagle's algorithm does),
+    /// while a backlog (a burst, a follower catching up) fills the pipeline with full requests.
+    pub(crate) fn append_due(&self, p: &crate::Progress) -> bool {
+        let last_index = self.log.last_index();
+        if p.next_index > last_index || !p.has_room(&self.config) {
+            return false;
+        }
+        if p.in_flight == 0 {
+            return true;
+        }
+        let waiting = last_index.0 - p.next_index.0 + 1;
+        let entries_max = self.config.entries_per_append_max as u64;
+        if waiting >= entries_max {
+            return true;
+        }
+        // Fewer entries than a request carries: full only by bytes, which small commands,
+        // however many wait, cannot be (no need to add them up with every Ready).
+        let bytes_bound = waiting.saturating_mul(self.log.command_len_max() as u64);
+        if bytes_bound < self.config.append_bytes_max as u64 {
+            return false;
+        }
+        let one_request = self
+            .log
+            .entries_from_within(
+                p.next_index,
+                self.config.entries_per_append_max,
+                self.config.append_bytes_max,
+            )
+            .len() as u64;
+        one_request < waiting
     }
 
     /// A leader's tick. Figure 2, Rules for Servers, Leaders: "send initial empty AppendEntries

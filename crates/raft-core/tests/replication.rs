@@ -147,13 +147,15 @@ fn appends_to(c: &mut Cluster, to: usize) -> Vec<(u64, Vec<u64>)> {
 
 #[test]
 fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
-    // Four proposals, each taken in its own Ready, before any reply. With a window of one,
-    // each follower gets the first proposal's AppendEntries; with a window of three, one per
-    // proposal for the first three, each carrying only its own entry (nextIndex runs ahead of
-    // the replies); the fourth waits for room either way.
+    // Four proposals, each taken in its own Ready, before any reply, each a full request (one
+    // entry per AppendEntries). With a window of one, each follower gets the first proposal's
+    // AppendEntries; with a window of three, one per proposal for the first three, each
+    // carrying only its own entry (nextIndex runs ahead of the replies); the fourth waits for
+    // room either way.
     for (window, expected) in [(1, 1), (3, 3)] {
         let config = move |id: PeerId| Config {
             append_entries_in_flight_max: window,
+            entries_per_append_max: 1,
             ..Config::new(id, ids(3), 6 + u64::from(id.0))
         };
         let mut c = Cluster::with_config(3, config);
@@ -182,6 +184,39 @@ fn proposals_fill_the_window_of_appends_in_flight_and_no_more() {
             "window {window}: all four commit"
         );
     }
+}
+
+#[test]
+fn a_trickle_of_proposals_waits_for_the_reply_and_leaves_in_one_request() {
+    // Four proposals, each in its own Ready: the first leaves at once; the next three are
+    // less than one request's worth, so they wait for its reply (no second request while one
+    // is in flight) and then leave together.
+    let mut c = Cluster::new(3, 6);
+    c.run_until_leader(TICKS_MAX).expect("a leader is elected");
+    c.run(1);
+    let leader = c.leaders()[0];
+    let follower = (leader + 1) % 3;
+    let last = c.peer(leader).log().last_index().0;
+    for i in 0..4u8 {
+        c.propose(leader, vec![i]).expect("the leader accepts");
+    }
+    assert_eq!(appends_to(&mut c, follower), vec![(last, vec![last + 1])]);
+    let mut sent = Vec::new();
+    for _ in 0..100 {
+        sent.extend(appends_to(&mut c, follower));
+        if !c.deliver_one() {
+            break;
+        }
+    }
+    sent.dedup();
+    assert_eq!(
+        sent,
+        vec![
+            (last, vec![last + 1]),
+            (last + 1, vec![last + 2, last + 3, last + 4])
+        ],
+        "the three that waited leave in one request"
+    );
 }
 
 #[test]
@@ -221,9 +256,11 @@ fn proposals_between_two_readies_leave_in_one_append_and_one_write() {
 fn a_conflict_stops_the_pipeline_and_the_probe_goes_one_at_a_time() {
     // Follower 1 misses two pipelined AppendEntries; the third, sent ahead, finds a gap and is
     // refused. The leader goes back to the follower's end, empties the window, and sends one
-    // probe carrying everything from there; its success restarts the pipeline.
+    // probe from there; its success restarts the pipeline.
+    // One entry per request, so that each proposal is a full one and the pipeline fills.
     let config = |id: PeerId| Config {
         append_entries_in_flight_max: 4,
+        entries_per_append_max: 1,
         ..Config::new(id, ids(3), 2 + u64::from(id.0))
     };
     let mut c = Cluster::with_config(3, config);
@@ -254,14 +291,14 @@ fn a_conflict_stops_the_pipeline_and_the_probe_goes_one_at_a_time() {
     );
     assert_eq!(
         appends_to(&mut c, follower),
-        vec![(last, vec![last + 1, last + 2, last + 3])],
-        "one probe, carrying everything the follower lacks"
+        vec![(last, vec![last + 1])],
+        "one probe, from the follower's end"
     );
     c.deliver_all();
     assert_eq!(
         c.peer(follower).log().last_index().0,
         last + 3,
-        "the probe caught it up"
+        "the probe's success restarted the pipeline, which caught it up"
     );
     c.propose(leader, vec![3]).expect("the leader accepts");
     c.propose(leader, vec![4]).expect("the leader accepts");
