@@ -144,10 +144,12 @@ pub(crate) fn run<S: Storage, T: Transport>(mut cx: Context<S, T>, events: flume
         span.record("term", cx.raft.term().0);
         span.record("role", tracing::field::debug(cx.raft.role()));
         // A leader counts its own write toward a commit once the Ready that wrote it has been
-        // carried out, when the next is taken (thesis section 10.2.1): take that one at once,
-        // rather than wait for the next event (alone, the leader's write is the majority).
+        // carried out, when the next is taken (thesis section 10.2.1). With followers, their
+        // replies bring the next Ready; a leader alone takes it at once, rather than wait for
+        // the next event (its own write is the majority).
+        let alone = cx.raft.config().peers.len() == 1;
         let carried = cx.carry_out().and_then(|wrote| {
-            if wrote && cx.raft.is_leader() {
+            if wrote && alone && cx.raft.is_leader() {
                 cx.carry_out().map(drop)
             } else {
                 Ok(())
