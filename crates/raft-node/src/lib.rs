@@ -44,7 +44,7 @@
 //! match apply_rx.recv().unwrap() {
 //!     ApplyMsg::Command { index: applied, command, .. } => {
 //!         assert_eq!(applied, index);
-//!         assert_eq!(command, b"x=1");
+//!         assert_eq!(command, b"x=1"[..]);
 //!     }
 //!     other => unreachable!("no snapshot was taken, no read asked yet: {other:?}"),
 //! }

@@ -83,7 +83,7 @@
 //!
 //! let mut storage = MemoryPersister::new();
 //! storage.save_hard_state(&HardState { current_term: Term(2), voted_for: Some(PeerId(1)) })?;
-//! let entry = |i, t| Entry { index: LogIndex(i), term: Term(t), command: vec![i as u8] };
+//! let entry = |i, t| Entry { index: LogIndex(i), term: Term(t), command: vec![i as u8].into() };
 //! storage.append(&[entry(1, 1), entry(2, 2), entry(3, 2)])?;
 //! storage.truncate_suffix(LogIndex(3))?;
 //!
