@@ -50,7 +50,8 @@ pub struct Config {
     /// before them; it counts its own log toward a commit only once that write is durable.
     /// On by default: it takes one write off every commit when each peer has a disk of its
     /// own. On one disk shared by every peer (three processes on one machine) the writes
-    /// contend instead, and turning it off is faster (docs/BENCHMARKS.md has the figures).
+    /// contend, yet it still came out ahead there (docs/BENCHMARKS.md has the figures); off,
+    /// every message leaves after the writes, as Figure 2 has it.
     pub send_before_write: bool,
     /// Seeds the election-timeout RNG: the same seed and inputs give the same run.
     pub seed: u64,

@@ -158,8 +158,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES")]
     pub maxraftstate: Option<usize>,
     /// Whether the leader sends new entries before its own write of them, so that the writes
-    /// run side by side (thesis section 10.2.1) [default: true]. Say false when the nodes
-    /// share one disk: their writes then contend.
+    /// run side by side (thesis section 10.2.1) [default: true]; false keeps Figure 2's order
+    /// (every message after the writes).
     #[arg(long, value_name = "BOOL")]
     pub send_before_write: Option<bool>,
 }

@@ -32,7 +32,7 @@ pub struct NodeOptions {
     /// raft-core's [`Config::reads`]: how [`crate::RaftNode::read`] confirms a read.
     pub reads: ReadMode,
     /// raft-core's [`Config::send_before_write`]: the leader's AppendEntries leave before its
-    /// own write of them (thesis section 10.2.1). Off is faster when every peer shares one disk.
+    /// own write of them (thesis section 10.2.1); on by default.
     pub send_before_write: bool,
 }
 
