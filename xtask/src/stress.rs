@@ -211,11 +211,21 @@ fn build(package: &str, test: Option<&str>) -> Option<Vec<PathBuf>> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let binaries = stdout
         .lines()
-        .filter(|line| line.contains("\"reason\":\"compiler-artifact\"") && line.contains("\"test\":true"))
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\"") && built_as_test(line))
         .filter_map(|line| json_string(line, "\"executable\":\""))
         .map(PathBuf::from)
         .collect();
     Some(binaries)
+}
+
+/// True if the artifact of this line of cargo's JSON was built as a test harness: its
+/// `profile` says `"test":true`. (The `target` object has a `test` flag too, true for every
+/// binary that has tests, such as raft-cluster: a plain binary must not be run as a test.)
+fn built_as_test(line: &str) -> bool {
+    line.find("\"profile\":{").is_some_and(|at| {
+        let profile = &line[at..];
+        profile[..profile.find('}').unwrap_or(profile.len())].contains("\"test\":true")
+    })
 }
 
 /// The string value after `key` in one line of JSON (paths here hold no escaped quotes).
@@ -305,4 +315,21 @@ fn fuzzed(args: &[String]) -> bool {
         }
     }
     crate::sim::fuzz(&rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_test_harnesses_are_run_not_binaries_that_have_tests() {
+        let harness = r#"{"reason":"compiler-artifact","target":{"kind":["test"],"test":true},"profile":{"opt_level":"3","test":true},"executable":"/t/lab2b-1"}"#;
+        let binary = r#"{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"raft-cluster","test":true},"profile":{"opt_level":"3","test":false},"executable":"/t/raft-cluster"}"#;
+        assert!(built_as_test(harness));
+        assert!(
+            !built_as_test(binary),
+            "a binary whose target has tests is not a harness"
+        );
+        assert!(!built_as_test(r#"{"reason":"compiler-artifact"}"#));
+    }
 }
