@@ -406,6 +406,14 @@ fn a_follower_persists_new_entries_before_it_acknowledges_them() {
     );
 }
 
+/// Each call's name by `name`, which names every call the test expects; any other fails it.
+fn kinds(calls: &[Call], name: impl Fn(&Call) -> Option<&'static str>) -> Vec<&'static str> {
+    calls
+        .iter()
+        .map(|c| name(c).unwrap_or_else(|| panic!("nothing else happens: {c:?}")))
+        .collect()
+}
+
 /// Peer 0 of three, leader (elected with peer 1's vote), its log empty, every Ready so far
 /// carried out, with the default `send_before_write`.
 fn leader() -> Raft {
@@ -463,16 +471,12 @@ fn a_leader_sends_its_entries_beside_its_own_write_of_them() {
         leader.propose(b"x".to_vec()).expect("the leader takes it");
         let mut rec = Recorder::default();
         leader.take_ready().carry_out(&mut rec).expect("no effect fails");
-        let kinds: Vec<&str> = rec
-            .calls
-            .iter()
-            .map(|c| match c {
-                Call::Send(_, Request::AppendEntries(a)) if a.entries.len() == 1 => "send entry",
-                Call::Append(_) => "write entry",
-                Call::Persisted => "persisted",
-                other => panic!("nothing else happens: {other:?}"),
-            })
-            .collect();
+        let kinds = kinds(&rec.calls, |c| match c {
+            Call::Send(_, Request::AppendEntries(a)) if a.entries.len() == 1 => Some("send entry"),
+            Call::Append(_) => Some("write entry"),
+            Call::Persisted => Some("persisted"),
+            _ => None,
+        });
         assert_eq!(kinds, order, "send_before_write {send_before_write}");
     }
 }
@@ -495,16 +499,12 @@ fn a_ready_that_changes_term_or_vote_sends_nothing_before_the_write() {
     );
     let mut rec = Recorder::default();
     leader.take_ready().carry_out(&mut rec).expect("no effect fails");
-    let kinds: Vec<&str> = rec
-        .calls
-        .iter()
-        .map(|c| match c {
-            Call::SaveHardState(h) if h.current_term == Term(9) => "write term",
-            Call::Persisted => "persisted",
-            Call::Send(_, Request::AppendEntries(_)) => "send heartbeat",
-            other => panic!("nothing else happens: {other:?}"),
-        })
-        .collect();
+    let kinds = kinds(&rec.calls, |c| match c {
+        Call::SaveHardState(h) if h.current_term == Term(9) => Some("write term"),
+        Call::Persisted => Some("persisted"),
+        Call::Send(_, Request::AppendEntries(_)) => Some("send heartbeat"),
+        _ => None,
+    });
     assert_eq!(
         kinds,
         ["write term", "persisted", "send heartbeat", "send heartbeat"]

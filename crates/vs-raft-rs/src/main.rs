@@ -75,8 +75,23 @@ impl Workload {
 trait Side {
     /// Proposes one round of the workload on the leader (`commands` of them).
     fn propose(&mut self, workload: Workload, commands: usize);
-    /// Moves messages and carries out Readies until nothing is left.
-    fn drive(&mut self);
+    /// Carries out peer `i`'s Ready, queueing what it sends.
+    fn carry_out(&mut self, i: usize);
+    /// Steps every queued message into its peer; false if none was queued.
+    fn deliver(&mut self) -> bool;
+    /// Moves messages and carries out Readies until nothing is left: every peer's Ready, then
+    /// every queued message, in passes, the same on both sides.
+    fn drive(&mut self) {
+        for _ in 0..PASSES_MAX {
+            for i in 0..PEERS {
+                self.carry_out(i);
+            }
+            if !self.deliver() {
+                return;
+            }
+        }
+        panic!("messages never stopped");
+    }
     /// Entries with a command the leader applied so far.
     fn leader_applied(&self) -> usize;
 }
@@ -209,16 +224,6 @@ impl Ours {
         }
         panic!("raft-core: peer 0 was not elected");
     }
-
-    fn carry_out(&mut self, i: usize) {
-        let ready = self.peers[i].take_ready();
-        let mut effects = PeerEffects {
-            me: i,
-            log: &mut self.logs[i],
-            queue: &mut self.queue,
-        };
-        let Ok(()) = ready.carry_out(&mut effects);
-    }
 }
 
 impl Side for Ours {
@@ -237,23 +242,28 @@ impl Side for Ours {
         }
     }
 
-    fn drive(&mut self) {
-        for _ in 0..PASSES_MAX {
-            for i in 0..PEERS {
-                self.carry_out(i);
-            }
-            if self.queue.is_empty() {
-                return;
-            }
-            for (from, to, message) in std::mem::take(&mut self.queue) {
-                let peer = &mut self.peers[to];
-                match message {
-                    Message::Request(r) => peer.step_request(PeerId(from as u32), RequestId(from as u64), r),
-                    Message::Reply(r) => peer.step_reply(PeerId(from as u32), r),
-                }
+    fn carry_out(&mut self, i: usize) {
+        let ready = self.peers[i].take_ready();
+        let mut effects = PeerEffects {
+            me: i,
+            log: &mut self.logs[i],
+            queue: &mut self.queue,
+        };
+        let Ok(()) = ready.carry_out(&mut effects);
+    }
+
+    fn deliver(&mut self) -> bool {
+        if self.queue.is_empty() {
+            return false;
+        }
+        for (from, to, message) in std::mem::take(&mut self.queue) {
+            let peer = &mut self.peers[to];
+            match message {
+                Message::Request(r) => peer.step_request(PeerId(from as u32), RequestId(from as u64), r),
+                Message::Reply(r) => peer.step_reply(PeerId(from as u32), r),
             }
         }
-        panic!("raft-core: messages never stopped");
+        true
     }
 
     fn leader_applied(&self) -> usize {
@@ -318,6 +328,32 @@ impl Theirs {
             }
         }
     }
+}
+
+impl Side for Theirs {
+    fn propose(&mut self, workload: Workload, commands: usize) {
+        let leader = &mut self.peers[self.leader];
+        match workload {
+            Workload::One | Workload::Proposals => {
+                for _ in 0..commands {
+                    leader.propose(vec![], command()).expect("the leader takes it");
+                }
+            }
+            Workload::InOne => {
+                let mut message = RsMessage::default();
+                message.set_msg_type(MessageType::MsgPropose);
+                message.from = leader.raft.id;
+                let entries: Vec<RsEntry> = (0..commands)
+                    .map(|_| RsEntry {
+                        data: command().into(),
+                        ..Default::default()
+                    })
+                    .collect();
+                message.set_entries(entries.into());
+                leader.step(message).expect("the leader takes it");
+            }
+        }
+    }
 
     /// raft-rs's Ready, carried out as its examples do: send, apply, persist, send what
     /// waited for persistence, advance, apply what the advance committed.
@@ -347,47 +383,16 @@ impl Theirs {
         self.apply(i, committed);
         self.apply(i, later);
     }
-}
 
-impl Side for Theirs {
-    fn propose(&mut self, workload: Workload, commands: usize) {
-        let leader = &mut self.peers[self.leader];
-        match workload {
-            Workload::One | Workload::Proposals => {
-                for _ in 0..commands {
-                    leader.propose(vec![], command()).expect("the leader takes it");
-                }
-            }
-            Workload::InOne => {
-                let mut message = RsMessage::default();
-                message.set_msg_type(MessageType::MsgPropose);
-                message.from = leader.raft.id;
-                let entries: Vec<RsEntry> = (0..commands)
-                    .map(|_| RsEntry {
-                        data: command().into(),
-                        ..Default::default()
-                    })
-                    .collect();
-                message.set_entries(entries.into());
-                leader.step(message).expect("the leader takes it");
-            }
+    fn deliver(&mut self) -> bool {
+        if self.queue.is_empty() {
+            return false;
         }
-    }
-
-    fn drive(&mut self) {
-        for _ in 0..PASSES_MAX {
-            for i in 0..PEERS {
-                self.carry_out(i);
-            }
-            if self.queue.is_empty() {
-                return;
-            }
-            for message in std::mem::take(&mut self.queue) {
-                let to = message.to as usize - 1;
-                let _ = self.peers[to].step(message);
-            }
+        for message in std::mem::take(&mut self.queue) {
+            let to = message.to as usize - 1;
+            let _ = self.peers[to].step(message);
         }
-        panic!("raft-rs: messages never stopped");
+        true
     }
 
     fn leader_applied(&self) -> usize {
