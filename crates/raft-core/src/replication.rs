@@ -74,10 +74,8 @@ impl Raft {
             self.log.append(entry.clone());
             self.ready.entries.push(entry);
         }
-        if self.quorum() == 1 {
-            // Alone, the leader's own log is the majority; otherwise only replies can commit.
-            self.advance_commit_index();
-        }
+        // Nothing can commit here, not even alone: the new entries count only once durable,
+        // when the Ready after the one that writes them is taken (Raft::take_ready).
         self.check_invariants();
         Ok(first)
     }
