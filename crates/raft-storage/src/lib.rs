@@ -28,8 +28,8 @@
 //! several entries may leave a prefix of its batch, each entry being all-or-nothing. Raft is
 //! indifferent to this, since an append that was never acknowledged carries no promise.
 //!
-//! Cost is proportional to the change: an append writes its records, fsyncs, records the
-//! log's new length and fsyncs again; a truncation records the shorter length and cuts the
+//! Cost is proportional to the change: an append writes its records and, beside them, the
+//! log's length before them (the previous append's end), then fsyncs once; a truncation records the shorter length and cuts the
 //! file (two fsyncs); a save of term and vote rewrites one small file. Only a snapshot
 //! rewrites the log, and then only the suffix it keeps.
 //!
@@ -46,11 +46,13 @@
 //!   directory, fsync it, rename it over the target, fsync the directory. A reader sees the old
 //!   file or the new one, never a mix.
 //! - `log` is append-only, as length-prefixed, checksummed (crc32c) postcard records, behind a
-//!   header that records the log's *durable end*, its length as of the last acknowledged
-//!   change, written after the records it covers are fsynced. Below the durable end nothing
-//!   may be damaged; beyond it lies at most the unfinished tail of one change, never
-//!   acknowledged, which opening cuts off. So an acknowledged record is never cut: damage to
-//!   one is an error.
+//!   header that records the log's *durable end*, a length written after the records it covers
+//!   were fsynced: an append's one fsync also records the previous append's end. Below the
+//!   durable end nothing may be damaged; beyond it lie the last append's records, whole, and
+//!   at most the unfinished tail of one change, never acknowledged, which opening cuts off. So
+//!   no crash cuts an acknowledged record, and damage to one is an error, but for the last
+//!   append's records, which damage (not a crash) can cut until the next change records
+//!   their end: the price of one fsync per append, which etcd's WAL pays too.
 //! - A snapshot is installed in two atomic steps: the new `snapshot` file first, then the `log`
 //!   rewritten with only the suffix it keeps. On open, log entries at or below the snapshot are
 //!   ignored (and the log rewritten without them), so a crash between the two steps is safe.

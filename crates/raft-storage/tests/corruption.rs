@@ -2,19 +2,24 @@
 //!
 //! The directory holds a hard state, a snapshot, a compacted log of a few dozen entries that
 //! went through a truncation, and, after all that was acknowledged, the torn tail of an append
-//! that a crash interrupted: half of its records' bytes, the other half never written. For every byte of every file, each damage is applied to a copy,
-//! which is then opened. The verdict must be one of two:
+//! that a crash interrupted: half of its records' bytes, the other half never written, and the
+//! durable-end slot that append wrote beside them either lost too or on disk (two directories).
+//! For every byte of every file, each damage is applied to a copy, which is then opened. The
+//! verdict must be one of two:
 //!
 //! - an error, `Corrupt`, naming the damaged file and an offset no later than the damage (or
 //!   within the file, for the sealed files, whose checksum covers them whole), with every
 //!   file of the directory byte-identical to what it was before the open; or
 //! - a state that holds everything acknowledged: hard state and snapshot exact, and every
 //!   acknowledged entry with its bytes, followed by nothing but a prefix of the interrupted
-//!   append (the torn-tail rule may cut only what was never acknowledged).
+//!   append (the torn-tail rule may cut only what was never acknowledged). The one exception
+//!   is the storage's documented limit: damage to the records of the last acknowledged append
+//!   while no slot records their end yet (one fsync per append) reads as a crash's leftover
+//!   and cuts them from the damaged one on, and nothing else.
 //!
 //! For the log, the test also checks where the line between the two falls: damage to the
-//! header or to any byte below the durable end is an error, damage to one durable-end slot or
-//! beyond the durable end is not.
+//! header or to any byte below the recorded durable end is an error, damage to one
+//! durable-end slot or beyond the recorded durable end is not.
 
 use raft_core::{Entry, LogIndex, PeerId, Term};
 use raft_storage::{
@@ -49,12 +54,18 @@ struct Populated {
     acknowledged: PersistedState,
     /// The batch whose append a crash interrupted.
     interrupted: Vec<Entry>,
-    /// The log's length once the last acknowledged change returned: its durable end.
-    durable_end: u64,
+    /// The log's length once the last acknowledged change returned.
+    acknowledged_end: u64,
+    /// The durable end the newest valid slot records: where the last acknowledged append
+    /// starts, or, if the interrupted append's slot reached the disk, `acknowledged_end`.
+    recorded_end: u64,
+    /// How many entries the last acknowledged append wrote.
+    last_append_len: usize,
 }
 
-/// Runs the history on a new directory and on the model, then tears one last append.
-fn populate() -> Populated {
+/// Runs the history on a new directory and on the model, then tears one last append, whose
+/// durable-end slot reached the disk if `slot_landed`.
+fn populate(slot_landed: bool) -> Populated {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut file = FilePersister::create(dir.path()).expect("create");
     let mut model = MemoryPersister::new();
@@ -80,14 +91,14 @@ fn populate() -> Populated {
             current_term: Term(4),
             voted_for: Some(PeerId(0)),
         });
-        storage.add(&entries(38..=42, 4));
+        storage.add(&entries(LAST_APPEND, 4));
     };
     apply(&mut file);
     apply(&mut model);
     drop(file);
     let log_path = dir.path().join("log");
     let log = fs::read(&log_path).expect("log");
-    let durable_end = log.len() as u64;
+    let acknowledged_end = log.len() as u64;
     // The interrupted append: its records as a completed append writes them (on a scratch
     // copy), of which a crash let only the first half reach the file.
     let interrupted = entries(43..=46, 4);
@@ -97,10 +108,16 @@ fn populate() -> Populated {
     }
     let mut completed = FilePersister::open(scratch.path()).expect("open the scratch copy");
     completed.add(&interrupted);
-    let records = fs::read(scratch.path().join("log")).expect("log")[log.len()..].to_vec();
+    let completed = fs::read(scratch.path().join("log")).expect("log");
+    let records = &completed[log.len()..];
     assert!(records.len() > 4 * 8, "four records");
     let mut torn = log;
+    if slot_landed {
+        let slots = LOG_SLOTS.start as usize..LOG_SLOTS.end as usize;
+        torn[slots.clone()].copy_from_slice(&completed[slots]);
+    }
     torn.extend_from_slice(&records[..records.len() / 2]);
+    let recorded_end = newest_slot_end(&torn);
     fs::write(&log_path, torn).expect("write the torn log");
     let acknowledged = model.load().expect("model load");
     assert_eq!(
@@ -112,8 +129,24 @@ fn populate() -> Populated {
         dir,
         acknowledged,
         interrupted,
-        durable_end,
+        acknowledged_end,
+        recorded_end,
+        last_append_len: LAST_APPEND.count(),
     }
+}
+
+/// The entries of the history's last append, after a truncation (which records its end).
+const LAST_APPEND: std::ops::RangeInclusive<u64> = 38..=42;
+
+/// The durable end the slot with the higher sequence number records (both are valid here).
+fn newest_slot_end(log: &[u8]) -> u64 {
+    let u64_at = |at: u64| u64::from_le_bytes(log[at as usize..at as usize + 8].try_into().expect("8 bytes"));
+    let slots = [LOG_SLOTS.start, LOG_SLOTS.start + 20];
+    let newest = slots
+        .into_iter()
+        .max_by_key(|&slot| u64_at(slot))
+        .expect("two slots");
+    u64_at(newest + 8)
 }
 
 /// The storage calls `populate` makes, on either backend, each expected to succeed.
@@ -205,7 +238,9 @@ fn judge(dir: &Path, damage: &Damage, populated: &Populated, file_len: u64) -> V
         Err(other) => panic!("{label}: expected Corrupt or a state, got {other}"),
         Ok(storage) => {
             let state = storage.load().unwrap_or_else(|e| panic!("{label}: load: {e}"));
-            check_holds_the_acknowledged(&state, populated, &label);
+            let may_cut_last_append = damage.file == "log"
+                && (populated.recorded_end..populated.acknowledged_end).contains(&damage.at);
+            check_holds_the_acknowledged(&state, populated, may_cut_last_append, &label);
             drop(storage);
             let again = FilePersister::open(dir).unwrap_or_else(|e| panic!("{label}: reopen: {e}"));
             assert_eq!(
@@ -219,12 +254,28 @@ fn judge(dir: &Path, damage: &Damage, populated: &Populated, file_len: u64) -> V
 }
 
 /// Hard state and snapshot exact, every acknowledged entry, then a prefix of the interrupted
-/// batch.
-fn check_holds_the_acknowledged(state: &PersistedState, populated: &Populated, label: &str) {
+/// batch; or, if `may_cut_last_append`, every entry before the last acknowledged append and
+/// then a prefix of it.
+fn check_holds_the_acknowledged(
+    state: &PersistedState,
+    populated: &Populated,
+    may_cut_last_append: bool,
+    label: &str,
+) {
     let acknowledged = &populated.acknowledged;
     assert_eq!(state.hard_state, acknowledged.hard_state, "{label}: hard state");
     assert_eq!(state.snapshot, acknowledged.snapshot, "{label}: snapshot");
-    let kept = &acknowledged.entries;
+    let mut kept = &acknowledged.entries[..];
+    if may_cut_last_append && state.entries.len() < kept.len() {
+        let before_last_append = kept.len() - populated.last_append_len;
+        assert!(
+            state.entries.len() >= before_last_append,
+            "{label}: entries before the last append lost"
+        );
+        kept = &kept[..state.entries.len()];
+        assert_eq!(state.entries, kept, "{label}: not a prefix of the acknowledged");
+        return;
+    }
     assert!(
         state.entries.starts_with(kept),
         "{label}: acknowledged entries lost: {} of {} kept",
@@ -256,18 +307,38 @@ fn expected_log_verdict(at: u64, durable_end: u64, truncated: bool) -> Option<Ve
 
 #[test]
 fn every_damaged_byte_of_every_file_is_an_error_or_loses_nothing_acknowledged() {
-    let populated = populate();
+    every_damaged_byte(false);
+}
+
+#[test]
+fn every_damaged_byte_once_the_interrupted_appends_slot_landed() {
+    every_damaged_byte(true);
+}
+
+fn every_damaged_byte(slot_landed: bool) {
+    let populated = populate(slot_landed);
     let files = contents(populated.dir.path());
     let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["hard_state", "log", "snapshot"]);
     let log_len = files[1].1.len() as u64;
     assert!(
-        log_len > populated.durable_end,
-        "the interrupted append left a torn tail beyond the durable end"
+        log_len > populated.acknowledged_end,
+        "the interrupted append left a torn tail beyond the acknowledged records"
     );
+    if slot_landed {
+        assert_eq!(
+            populated.recorded_end, populated.acknowledged_end,
+            "the landed slot"
+        );
+    } else {
+        assert!(
+            populated.recorded_end < populated.acknowledged_end,
+            "the last append's records lie beyond the recorded durable end"
+        );
+    }
     assert!(
-        populated.durable_end > LOG_RECORDS_START + 30 * 8,
-        "30 records below the durable end"
+        populated.recorded_end > LOG_RECORDS_START + 25 * 8,
+        "25 records below the recorded durable end"
     );
     let copy = tempfile::tempdir().expect("temp dir");
     let mut verdicts = [0_u32; 2];
@@ -293,14 +364,14 @@ fn every_damaged_byte_of_every_file_is_an_error_or_loses_nothing_acknowledged() 
                 };
                 let verdict = judge(copy.path(), &damage, &populated, file_len);
                 if *name == "log" {
-                    let expected = expected_log_verdict(damage.at, populated.durable_end, truncated);
+                    let expected = expected_log_verdict(damage.at, populated.recorded_end, truncated);
                     assert_eq!(
                         Some(&verdict),
                         expected.as_ref(),
-                        "log {} at byte {} (durable end {})",
+                        "log {} at byte {} (recorded durable end {})",
                         damage.what,
                         damage.at,
-                        populated.durable_end
+                        populated.recorded_end
                     );
                 } else {
                     assert_eq!(verdict, Verdict::Corrupt, "{name} {} at byte {at}", damage.what);
@@ -322,7 +393,7 @@ fn every_damaged_byte_of_every_file_is_an_error_or_loses_nothing_acknowledged() 
 
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
-    let populated = populate();
+    let populated = populate(false);
     let files = contents(populated.dir.path());
     let copy = tempfile::tempdir().expect("temp dir");
     for (name, _) in &files {

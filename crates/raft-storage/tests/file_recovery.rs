@@ -278,11 +278,17 @@ fn an_unfinished_append_is_cut_at_every_byte_boundary() {
     );
 }
 
+/// The durable end the populated log's slots record: the end of the append before the last
+/// (the last append's fsync carried the slot naming where its own records start).
+fn recorded_durable_end(all: &[Entry]) -> usize {
+    record_offsets(all)[4] as usize
+}
+
 #[test]
-fn a_log_cut_below_its_durable_end_is_corrupt_and_left_as_it_is() {
-    let (dir, _) = populated_dir();
+fn a_log_cut_below_its_recorded_durable_end_is_corrupt_and_left_as_it_is() {
+    let (dir, all) = populated_dir();
     let log = fs::read(dir.path().join("log")).expect("read log");
-    for cut in RECORDS_START..log.len() {
+    for cut in RECORDS_START..recorded_durable_end(&all) {
         let copy = copy_with_log(dir.path(), &log[..cut]);
         let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
         assert_eq!(offset, cut as u64, "{message}");
@@ -293,19 +299,54 @@ fn a_log_cut_below_its_durable_end_is_corrupt_and_left_as_it_is() {
 }
 
 #[test]
-fn a_damaged_last_acknowledged_record_is_corrupt_not_cut() {
+fn a_damaged_acknowledged_record_below_the_recorded_end_is_corrupt_not_cut() {
     let (dir, all) = populated_dir();
     let log = fs::read(dir.path().join("log")).expect("read log");
-    let last_start = *record_offsets(&all).last().expect("records") as usize;
+    // Entry 4 ends the append before the last: the last append's slot covers it.
+    let start = record_offsets(&all)[3] as usize;
+    let end = recorded_durable_end(&all);
     let mut zeroed = log.clone();
-    zeroed[last_start + 8..].iter_mut().for_each(|byte| *byte = 0);
+    zeroed[start + 8..end].iter_mut().for_each(|byte| *byte = 0);
     let mut long_length = log.clone();
-    long_length[last_start + 1] ^= 0x01; // the length now runs past the end of the file
+    long_length[start + 2] ^= 0x01; // the length now runs past the recorded end
     for damaged in [zeroed, long_length] {
         let copy = copy_with_log(dir.path(), &damaged);
         let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
-        assert_eq!(offset as usize, last_start, "{message}");
+        assert_eq!(offset as usize, start, "{message}");
     }
+}
+
+/// The known limit of one fsync per append: until the next change records its end, the last
+/// append's records lie beyond the recorded durable end, where damage reads as a crash's
+/// leftover. What it costs is bounded: the records from the damaged one on, of that append
+/// only.
+#[test]
+fn damage_to_the_last_append_before_the_next_change_cuts_only_its_records() {
+    let (dir, all) = populated_dir();
+    let log = fs::read(dir.path().join("log")).expect("read log");
+    let offsets = record_offsets(&all);
+    for (damaged_entry, &start) in offsets.iter().enumerate().skip(4) {
+        let mut damaged = log.clone();
+        damaged[start as usize + 8] ^= 0x40;
+        let copy = copy_with_log(dir.path(), &damaged);
+        let state = load(&open(copy.path()));
+        assert_eq!(
+            state.entries,
+            all[..damaged_entry],
+            "entry {} damaged",
+            damaged_entry + 1
+        );
+    }
+    // Once a later change records the append's end, the same damage is an error.
+    let mut storage = open(dir.path());
+    storage.append(&[entry(7, 2)]).expect("append");
+    drop(storage);
+    let log = fs::read(dir.path().join("log")).expect("read log");
+    let mut damaged = log.clone();
+    damaged[offsets[5] as usize + 8] ^= 0x40;
+    let copy = copy_with_log(dir.path(), &damaged);
+    let (offset, message) = expect_corrupt(FilePersister::open(copy.path()), "log");
+    assert_eq!(offset, offsets[5], "{message}");
 }
 
 #[test]

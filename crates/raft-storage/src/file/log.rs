@@ -8,18 +8,19 @@
 //!
 //! ## The torn-tail rule
 //!
-//! Every change to the log ends by recording the log's new length, its *durable end*, in a
-//! slot of the header, after the records it covers are fsynced and before the change is
-//! acknowledged:
+//! A slot of the header records the log's *durable end*, a length up to which every byte was
+//! fsynced before the slot naming it was written:
 //!
-//! - append: write the records at the end, fsync, write the slot, fsync;
+//! - append: write the records at the end and, in a slot, the end they start at (the previous
+//!   append's end, fsynced when that append returned), then fsync once;
 //! - truncation: write the slot (the shorter length), fsync, cut the file, fsync;
 //! - snapshot: the log is rewritten whole, both slots set, and renamed into place.
 //!
-//! So everything below the durable end was fsynced before the slot naming it was written, and
-//! beyond it lies at most what one unfinished change left: records that were being appended
-//! (whole, cut short, or garbage where the file grew before its bytes arrived) or records a
-//! truncation had not yet cut. Nothing there was acknowledged. Hence, on open:
+//! So one fsync acknowledges an append, and its records lie beyond the recorded durable end
+//! until the next change (or an open) records their end. Beyond the durable end lie at most the
+//! last acknowledged append's records, whole, and what one unfinished change left: records
+//! that were being appended (whole, cut short, or garbage where the file grew before its bytes
+//! arrived) or records a truncation had not yet cut. Hence, on open:
 //!
 //! - below the durable end every byte must be a whole, valid record, in index order; any flaw
 //!   there, or a file shorter than the durable end, is [`StorageError::Corrupt`] naming the log
@@ -27,10 +28,17 @@
 //! - beyond it, the whole records that continue the log are kept, and everything from the first
 //!   that does not is cut (and the cut logged); the slot is then set to the new end.
 //!
+//! The price of one fsync per append: damage to the last append's records before the next
+//! change records their end reads as a crash's leftover and cuts them, from the damaged record
+//! on, instead of being an error. No crash can do that (those records were fsynced before the
+//! append returned), only the medium; and no order of writes within one fsync could tell the
+//! two apart, since a crash during it may leave any of its blocks unwritten. etcd's WAL makes
+//! the same trade.
+//!
 //! The slots are written alternately, so a crash while writing one leaves the other, with the
 //! previous durable end, readable. A slot that fails its checksum is read the same way, as a
 //! crash's leftover: the other slot's older durable end then stands. This loses nothing: the
-//! records of the change the damaged slot recorded were fsynced before it was written, so they
+//! records up to the damaged slot's durable end were fsynced before it was written, so they
 //! lie whole beyond the older durable end and are kept. (If that change was a truncation, the
 //! file is shorter than the older durable end, which is an error.) Only damage to both slots,
 //! or to a slot and the records after the older durable end, can go further, and both slots
@@ -176,8 +184,11 @@ pub(crate) struct LogFile {
     base: LogIndex,
     /// The offset of each entry's record, from `base + 1` on.
     offsets: Vec<u64>,
-    /// The end of the last record: where the next append writes, and the durable end.
+    /// The end of the last record: where the next append writes.
     end: u64,
+    /// The durable end the newest slot records: `end`, or, after an append, where that
+    /// append's records start (the next change records their end).
+    recorded_end: u64,
     /// The sequence number of the slot last written.
     seq: u64,
 }
@@ -222,6 +233,7 @@ impl LogFile {
             base: scan.prefix.base,
             offsets: scan.offsets,
             end: scan.valid_end,
+            recorded_end: scan.prefix.durable_end,
             seq: scan.prefix.seq,
         };
         if log.base < last_included_index {
@@ -248,8 +260,10 @@ impl LogFile {
         self.end - LOG_RECORDS_START - RECORD_HEADER_LEN * self.offsets.len() as u64
     }
 
-    /// Writes `entries` (already checked to continue the log) at the end, fsyncs, and records
-    /// the new durable end.
+    /// Writes `entries` (already checked to continue the log) at the end and, if the newest
+    /// slot lags, the current end (the previous append's, fsynced when it returned) into a
+    /// slot, then fsyncs once: one fsync per append, its records beyond the recorded durable
+    /// end until the next change records it (see the module doc).
     pub(crate) fn append(&mut self, entries: &[Entry], disk: &mut Disk) -> Result<(), StorageError> {
         let mut buf = Vec::new();
         let mut offsets = Vec::with_capacity(entries.len());
@@ -259,8 +273,11 @@ impl LogFile {
         }
         let end = self.end + buf.len() as u64;
         disk.write_at(&mut self.file, self.end, &buf, &self.path)?;
+        if self.recorded_end != self.end {
+            self.write_slot(self.end, disk)?;
+        }
         disk.sync_data(&self.file, &self.path)?;
-        self.record_durable_end(end, disk)?;
+        disk.check_still_linked(&self.file, &self.path)?;
         self.offsets.extend(offsets);
         self.end = end;
         Ok(())
@@ -314,13 +331,21 @@ impl LogFile {
         self.offsets.iter_mut().for_each(|offset| *offset -= shift);
         self.end -= shift;
         self.base = base;
+        self.recorded_end = self.end;
         self.seq = 1; // log_prefix wrote seq 0 and 1
         Ok(())
     }
 
-    /// Writes `end` into the slot not holding the newest durable end, fsyncs, and checks that
-    /// the file is still the one the directory names. The change is durable when this returns.
+    /// Writes `end` into a slot, fsyncs, and checks that the file is still the one the
+    /// directory names. The change is durable when this returns.
     fn record_durable_end(&mut self, end: u64, disk: &mut Disk) -> Result<(), StorageError> {
+        self.write_slot(end, disk)?;
+        disk.sync_data(&self.file, &self.path)?;
+        disk.check_still_linked(&self.file, &self.path)
+    }
+
+    /// Writes `end` into the slot not holding the newest durable end, without an fsync.
+    fn write_slot(&mut self, end: u64, disk: &mut Disk) -> Result<(), StorageError> {
         let Some(seq) = self.seq.checked_add(1) else {
             let error = io::Error::other("the durable-end sequence number is exhausted");
             return Err(StorageError::io(&self.path, error));
@@ -331,9 +356,8 @@ impl LogFile {
             &encode_slot(seq, end),
             &self.path,
         )?;
-        disk.sync_data(&self.file, &self.path)?;
-        disk.check_still_linked(&self.file, &self.path)?;
         self.seq = seq;
+        self.recorded_end = end;
         Ok(())
     }
 
