@@ -29,9 +29,9 @@
 //! indifferent to this, since an append that was never acknowledged carries no promise.
 //!
 //! Cost is proportional to the change: an append writes its records and, beside them, the
-//! log's length before them (the previous append's end), then fsyncs once; a truncation records the shorter length and cuts the
-//! file (two fsyncs); a save of term and vote rewrites one small file. Only a snapshot
-//! rewrites the log, and then only the suffix it keeps.
+//! log's length before them (the previous append's end), then fsyncs once; a truncation
+//! records the shorter length and cuts the file (two fsyncs); a save of term and vote rewrites
+//! one small file. Only a snapshot rewrites the log, and then only the suffix it keeps.
 //!
 //! ## Crash safety of the file backend
 //!
@@ -51,8 +51,9 @@
 //!   durable end nothing may be damaged; beyond it lie the last append's records, whole, and
 //!   at most the unfinished tail of one change, never acknowledged, which opening cuts off. So
 //!   no crash cuts an acknowledged record, and damage to one is an error, but for the last
-//!   append's records, which damage (not a crash) can cut until the next change records
-//!   their end: the price of one fsync per append, which etcd's WAL pays too.
+//!   append's records, which damage (not a crash) can cut until the next change to the log
+//!   (or an open) records their end: the price of one fsync per append, which etcd's WAL
+//!   pays too.
 //! - A snapshot is installed in two atomic steps: the new `snapshot` file first, then the `log`
 //!   rewritten with only the suffix it keeps. On open, log entries at or below the snapshot are
 //!   ignored (and the log rewritten without them), so a crash between the two steps is safe.

@@ -316,9 +316,9 @@ fn a_damaged_acknowledged_record_below_the_recorded_end_is_corrupt_not_cut() {
     }
 }
 
-/// The known limit of one fsync per append: until the next change records its end, the last
-/// append's records lie beyond the recorded durable end, where damage reads as a crash's
-/// leftover. What it costs is bounded: the records from the damaged one on, of that append
+/// The known limit of one fsync per append: until the next change to the log (or an open)
+/// records its end, the last append's records lie beyond the recorded durable end, where
+/// damage reads as a crash's leftover. What it costs is bounded: the records from the damaged one on, of that append
 /// only.
 #[test]
 fn damage_to_the_last_append_before_the_next_change_cuts_only_its_records() {

@@ -18,9 +18,10 @@
 //! | 44     | 20    | durable-end slot 1 |
 //!
 //! A slot is `seq (u64) | durable_end (u64) | crc32c of those 16 bytes (u32)`; slot `seq % 2`
-//! holds `seq`. The valid slot with the higher `seq` gives the log's durable end: its length as
-//! of the last acknowledged change. A change overwrites only the other slot, so a crash while
-//! writing a slot leaves the previous durable end readable.
+//! holds `seq`. The valid slot with the higher `seq` gives the log's durable end: a length up to
+//! which every byte was fsynced before the slot was written (after an append, where that
+//! append's records start; see the torn-tail rule in `log`). A change overwrites only the other
+//! slot, so a crash while writing a slot leaves the previous durable end readable.
 //!
 //! A log record is `len (u32) | crc32c (u32) | postcard Entry (len bytes)`, the checksum
 //! covering the four length bytes and the payload, so a damaged length is caught too.
@@ -76,7 +77,8 @@ pub(crate) struct LogPrefix {
     pub(crate) base: LogIndex,
     /// The sequence number of the newest valid slot.
     pub(crate) seq: u64,
-    /// The log's length as of the last acknowledged change.
+    /// The length up to which every byte was fsynced when the slot was written: the log's
+    /// length as of the last change, or, after an append, where its records start.
     pub(crate) durable_end: u64,
     /// Whether the other slot failed its checks (a crash while writing it, or damage).
     pub(crate) other_slot_damaged: bool,

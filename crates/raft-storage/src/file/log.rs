@@ -12,12 +12,14 @@
 //! fsynced before the slot naming it was written:
 //!
 //! - append: write the records at the end and, in a slot, the end they start at (the previous
-//!   append's end, fsynced when that append returned), then fsync once;
+//!   append's end, fsynced when that append returned; unless the slot already holds it), then
+//!   fsync once;
 //! - truncation: write the slot (the shorter length), fsync, cut the file, fsync;
 //! - snapshot: the log is rewritten whole, both slots set, and renamed into place.
 //!
 //! So one fsync acknowledges an append, and its records lie beyond the recorded durable end
-//! until the next change (or an open) records their end. Beyond the durable end lie at most the
+//! until the next change to the log, or an open, records their end or cuts them (a save of
+//! term and vote does not touch the log). Beyond the durable end lie at most the
 //! last acknowledged append's records, whole, and what one unfinished change left: records
 //! that were being appended (whole, cut short, or garbage where the file grew before its bytes
 //! arrived) or records a truncation had not yet cut. Hence, on open:
@@ -28,8 +30,8 @@
 //! - beyond it, the whole records that continue the log are kept, and everything from the first
 //!   that does not is cut (and the cut logged); the slot is then set to the new end.
 //!
-//! The price of one fsync per append: damage to the last append's records before the next
-//! change records their end reads as a crash's leftover and cuts them, from the damaged record
+//! The price of one fsync per append: damage to the last append's records before a later
+//! change to the log, or an open, records their end reads as a crash's leftover and cuts them, from the damaged record
 //! on, instead of being an error. No crash can do that (those records were fsynced before the
 //! append returned), only the medium; and no order of writes within one fsync could tell the
 //! two apart, since a crash during it may leave any of its blocks unwritten. etcd's WAL makes
@@ -39,8 +41,8 @@
 //! previous durable end, readable. A slot that fails its checksum is read the same way, as a
 //! crash's leftover: the other slot's older durable end then stands. This loses nothing: the
 //! records up to the damaged slot's durable end were fsynced before it was written, so they
-//! lie whole beyond the older durable end and are kept. (If that change was a truncation, the
-//! file is shorter than the older durable end, which is an error.) Only damage to both slots,
+//! lie whole beyond the older durable end and are kept. (If that change was a truncation that
+//! cut below the older durable end, the file is shorter than it, which is an error.) Only damage to both slots,
 //! or to a slot and the records after the older durable end, can go further, and both slots
 //! damaged is an error.
 //!
@@ -187,7 +189,7 @@ pub(crate) struct LogFile {
     /// The end of the last record: where the next append writes.
     end: u64,
     /// The durable end the newest slot records: `end`, or, after an append, where that
-    /// append's records start (the next change records their end).
+    /// append's records start (the next change to the log, or an open, records their end).
     recorded_end: u64,
     /// The sequence number of the slot last written.
     seq: u64,
@@ -263,7 +265,7 @@ impl LogFile {
     /// Writes `entries` (already checked to continue the log) at the end and, if the newest
     /// slot lags, the current end (the previous append's, fsynced when it returned) into a
     /// slot, then fsyncs once: one fsync per append, its records beyond the recorded durable
-    /// end until the next change records it (see the module doc).
+    /// end until the next change to the log, or an open, records it (see the module doc).
     pub(crate) fn append(&mut self, entries: &[Entry], disk: &mut Disk) -> Result<(), StorageError> {
         let mut buf = Vec::new();
         let mut offsets = Vec::with_capacity(entries.len());

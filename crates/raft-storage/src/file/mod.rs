@@ -40,10 +40,10 @@ use std::path::Path;
 /// A log record is `[len: u32 LE][crc32c: u32 LE][postcard Entry]`, the checksum covering the
 /// length bytes and the payload. The log's header records the index before its first record
 /// (the snapshot it was compacted to), and its two slots the log's *durable end*: a length up
-/// to which every byte was fsynced before the slot was written, the start of the last append's
-/// records or later (an append's one fsync also records the previous append's end). An atomic replace writes a temporary file
-/// (`.raft-tmp-*`) in the directory, fsyncs it, renames it over the target and fsyncs the
-/// directory.
+/// to which every byte was fsynced before the slot was written, the start of the last
+/// append's records or later (an append's one fsync also records the previous append's end).
+/// An atomic replace writes a temporary file (`.raft-tmp-*`) in the directory, fsyncs it,
+/// renames it over the target and fsyncs the directory.
 ///
 /// A data directory is made on purpose, by [`FilePersister::create`], and reopened by
 /// [`FilePersister::open`], which never starts afresh: a missing directory, or a missing
@@ -54,7 +54,8 @@ use std::path::Path;
 /// [`StorageError::Corrupt`], naming the file and offset, and the directory is left exactly as
 /// it was. No crash cuts an acknowledged record: it lies below the durable end or, for the
 /// last append, whole beyond it. (Damage to the last append's records, rather than a crash,
-/// cuts them; see the torn-tail rule in the `log` module.)
+/// cuts them until the next change to the log or an open records their end; see the torn-tail rule in
+/// the `log` module.)
 ///
 /// Every change is durable when it returns `Ok`. After an I/O error the persister refuses
 /// further changes (what reached the disk is unknown); reopen the directory to recover. A
