@@ -7,6 +7,7 @@ use raft_storage::{FilePersister, HardState, Storage, StorageError};
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The environment variable that hands the child test its directory.
@@ -15,6 +16,16 @@ const CHILD_DIR_ENV: &str = "RAFT_STORAGE_LOCK_CHILD_DIR";
 const CHILD_EXPECT_ENV: &str = "RAFT_STORAGE_LOCK_CHILD_EXPECT";
 /// How long the child process may take.
 const CHILD_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// Runs this file's tests one at a time. A child process forked by one test holds, until it
+/// execs, a copy of every file the test process has open, and with it the lock of any
+/// persister another test holds at that instant (`flock` goes with the open file): that
+/// test's open after its drop would find the directory still locked.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn entry(index: u64) -> Entry {
     Entry {
@@ -49,6 +60,7 @@ fn expect_locked(result: Result<FilePersister, StorageError>, dir: &Path) {
 
 #[test]
 fn a_second_open_or_create_is_refused_while_the_first_lives() {
+    let _serial = serial();
     let parent = tempfile::tempdir().expect("temp dir");
     let dir = parent.path().join("peer-0");
     let mut first = FilePersister::create(&dir).expect("create");
@@ -78,6 +90,7 @@ fn a_second_open_or_create_is_refused_while_the_first_lives() {
 
 #[test]
 fn create_in_an_empty_existing_directory_is_locked_too() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let created = FilePersister::create(dir.path()).expect("create");
     expect_locked(FilePersister::open(dir.path()), dir.path());
@@ -87,6 +100,7 @@ fn create_in_an_empty_existing_directory_is_locked_too() {
 
 #[test]
 fn a_directory_made_before_locks_existed_opens_and_gets_a_lock() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut storage = FilePersister::create(dir.path()).expect("create");
     storage.append(&[entry(1)]).expect("append");
@@ -100,6 +114,7 @@ fn a_directory_made_before_locks_existed_opens_and_gets_a_lock() {
 
 #[test]
 fn a_refused_open_of_a_non_data_directory_leaves_no_lock_file() {
+    let _serial = serial();
     let empty = tempfile::tempdir().expect("temp dir");
     let result = FilePersister::open(empty.path());
     assert!(
@@ -113,6 +128,7 @@ fn a_refused_open_of_a_non_data_directory_leaves_no_lock_file() {
 
 #[test]
 fn another_process_is_refused_while_the_lock_is_held() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let held = FilePersister::create(dir.path()).expect("create");
     let status = run_child(dir.path(), "locked");

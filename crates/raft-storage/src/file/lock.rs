@@ -5,7 +5,10 @@
 //! [`File::try_lock`]) on `<dir>/LOCK` for its whole life; the lock goes with the open file,
 //! so it is released when the persister is dropped or its process dies, however it dies. A
 //! second open or create of a locked directory is refused with [`StorageError::Locked`] at
-//! once, without waiting and without reading a file the owner may be writing.
+//! once, without waiting and without reading a file the owner may be writing. One more holder
+//! is possible for an instant: a child process forked while the lock is held shares the open
+//! file until it execs (std opens every file close-on-exec), so a drop during that window
+//! releases the lock only when the child execs.
 //!
 //! The `LOCK` file itself holds nothing and is never removed: removing it would let a second
 //! process lock a new file of the same name while the first still holds the old one.
