@@ -26,13 +26,14 @@ const WRITE_OK: u8 = 0;
 const WRITE_FAILS: u8 = 1;
 /// Panics in every write.
 const WRITE_PANICS: u8 = 2;
-/// Waits for the test's go-ahead, then fails.
+/// Says it has begun, waits for the test's go-ahead, then fails.
 const WRITE_WAITS_THEN_FAILS: u8 = 3;
 
 /// A memory persister whose writes fail, panic or wait, as the test switches it.
 struct Faulty {
     inner: MemoryPersister,
     mode: Arc<AtomicU8>,
+    entered: flume::Sender<()>,
     go_ahead: flume::Receiver<()>,
 }
 
@@ -43,6 +44,7 @@ impl Faulty {
             WRITE_PANICS => panic!("the test's storage panics"),
             mode => {
                 if mode == WRITE_WAITS_THEN_FAILS {
+                    let _ = self.entered.try_send(());
                     let _ = self.go_ahead.recv_timeout(WAIT_MAX);
                 }
                 Err(StorageError::Io {
@@ -92,6 +94,7 @@ impl Storage for Faulty {
 struct OnePeer {
     node: Arc<RaftNode>,
     mode: Arc<AtomicU8>,
+    entered: flume::Receiver<()>,
     go_ahead: flume::Sender<()>,
     apply_rx: flume::Receiver<ApplyMsg>,
     _net: Network,
@@ -101,10 +104,12 @@ fn one_peer() -> OnePeer {
     let net = Network::with_seed(7);
     let own = net.make_end("0->0").expect("a fresh end");
     let mode = Arc::new(AtomicU8::new(WRITE_OK));
+    let (entered_tx, entered) = flume::bounded(1);
     let (go_ahead, go_ahead_rx) = flume::bounded(1);
     let storage = Faulty {
         inner: MemoryPersister::new(),
         mode: Arc::clone(&mode),
+        entered: entered_tx,
         go_ahead: go_ahead_rx,
     };
     let (apply_tx, apply_rx) = flume::bounded(0);
@@ -120,6 +125,7 @@ fn one_peer() -> OnePeer {
     let peer = OnePeer {
         node: Arc::new(node),
         mode,
+        entered,
         go_ahead,
         apply_rx,
         _net: net,
@@ -178,8 +184,13 @@ fn a_panic_in_the_loop_stops_the_peer_and_start_says_stopped() {
 fn a_proposal_queued_when_the_loop_stops_is_answered_stopped() {
     let peer = one_peer();
     peer.mode.store(WRITE_WAITS_THEN_FAILS, Ordering::SeqCst);
-    // The loop takes this proposal and then waits inside the write of its entry.
+    // The loop takes this proposal and then waits inside the write of its entry. Only once
+    // it waits there is the next proposal sure to queue: until then, the loop steps whatever
+    // arrives into the same Ready (group commit) and answers it before writing.
     let _ = peer.node.start(b"first".to_vec());
+    peer.entered
+        .recv_timeout(WAIT_MAX)
+        .expect("the loop writes the first proposal's entry");
     // Meanwhile a second proposal waits in the queue for an answer.
     let node = Arc::clone(&peer.node);
     let queued = std::thread::spawn(move || node.start(b"queued".to_vec()));
