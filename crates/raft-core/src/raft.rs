@@ -566,7 +566,10 @@ impl Raft {
             self.current_term = term;
             self.voted_for = None;
         }
-        if let Role::Leader { reads, .. } = core::mem::replace(&mut self.role, Role::Follower) {
+        // A follower stays one (every AppendEntries passes here): nothing to move or drop.
+        if !matches!(self.role, Role::Follower)
+            && let Role::Leader { reads, .. } = core::mem::replace(&mut self.role, Role::Follower)
+        {
             self.fail_reads(reads, leader);
         }
         self.leader_id = leader;

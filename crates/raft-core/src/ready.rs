@@ -126,6 +126,10 @@ impl Ready {
     /// # Errors
     /// The first error an effect returned.
     pub fn carry_out<E: Effects + ?Sized>(self, effects: &mut E) -> Result<(), E::Error> {
+        // Most Readies of an idle or waiting peer are empty: only the one call they owe.
+        if self.is_empty() {
+            return effects.persisted();
+        }
         let Ready {
             hard_state,
             snapshot,
@@ -143,16 +147,20 @@ impl Ready {
         // toward a commit only once its write is durable: Raft::take_ready). Its term and vote
         // were persisted before it campaigned; a Ready that changes them (a leader that has
         // just stepped down) sends everything after the write, as Figure 2 says.
-        let (early, messages): (Vec<_>, Vec<_>) = if send_before_write && hard_state.is_none() {
-            messages
-                .into_iter()
-                .partition(|(_, request)| matches!(request, Request::AppendEntries(_)))
+        // One pass, and no second list unless some message must wait for the write.
+        let messages = if send_before_write && hard_state.is_none() {
+            let mut after_write = Vec::new();
+            for (to, request) in messages {
+                if matches!(request, Request::AppendEntries(_)) {
+                    effects.send(to, request)?;
+                } else {
+                    after_write.push((to, request));
+                }
+            }
+            after_write
         } else {
-            (Vec::new(), messages)
+            messages
         };
-        for (to, request) in early {
-            effects.send(to, request)?;
-        }
         if let Some(hard_state) = &hard_state {
             effects.save_hard_state(hard_state)?;
         }

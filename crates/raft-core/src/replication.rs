@@ -427,7 +427,11 @@ impl Raft {
             p.next_index = p.match_index.next();
             p.pipelining = true;
         }
-        self.advance_commit_index();
+        // Only a match past the commit index can move it (most replies to a heartbeat or to
+        // a commit's announcement do not).
+        if match_index > self.commit_index {
+            self.advance_commit_index();
+        }
         self.transfer_on_match(peer);
     }
 
@@ -447,10 +451,12 @@ impl Raft {
                 .map(|p| p.match_index)
                 .chain(core::iter::once(self.durable_index))
         };
-        // The highest index a majority holds: quadratic in the cluster's size, which is small,
-        // and with no allocation on this path of every reply.
+        // The highest index a majority holds, among those past the commit index: quadratic
+        // in the cluster's size, which is small, and with no allocation on this path of
+        // every reply.
         let quorum = self.quorum();
         let n = matched()
+            .filter(|&m| m > self.commit_index)
             .filter(|&m| matched().filter(|&other| other >= m).count() >= quorum)
             .max()
             .unwrap_or(LogIndex::ZERO);
