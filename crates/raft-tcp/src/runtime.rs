@@ -6,14 +6,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
 use crate::stats::{Counter, TcpStats};
 
-/// How often a listener is polled for new connections (and for the stop flag).
+/// How long an accept loop pauses after a failed accept (out of file descriptors, say), and
+/// how often it looks at its listener if it has no way to be woken (see
+/// [`Runtime::stop_wakes`]).
 const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 /// The threads, sockets and stop flag of one transport or client port.
@@ -31,6 +38,8 @@ struct State {
     next_socket: u64,
     sockets: HashMap<u64, TcpStream>,
     threads: Vec<JoinHandle<()>>,
+    /// The write ends of [`Runtime::stop_wakes`]'s socket pairs, closed by stopping.
+    wakers: Vec<UnixStream>,
 }
 
 /// A socket the runtime knows of: stopping the runtime shuts it down, which wakes any thread
@@ -86,6 +95,23 @@ impl Runtime {
         })
     }
 
+    /// A socket that turns readable (end of stream) when the runtime stops, for a thread that
+    /// waits in poll(2) on it beside what it serves: the read end of a socket pair whose
+    /// write end stopping closes. Already readable if the runtime is stopping.
+    ///
+    /// # Errors
+    /// The pair could not be made (out of file descriptors).
+    pub(crate) fn stop_wakes(&self) -> io::Result<UnixStream> {
+        let (read, write) = UnixStream::pair()?;
+        let mut state = self.state();
+        if self.stopping() {
+            drop(write);
+        } else {
+            state.wakers.push(write);
+        }
+        Ok(read)
+    }
+
     /// Starts a thread that stopping will join; refused once the runtime is stopping.
     pub(crate) fn spawn(&self, name: String, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
         let mut state = self.state();
@@ -112,13 +138,15 @@ impl Runtime {
         }
     }
 
-    /// Stops: sets the flag, shuts every tracked socket down and wakes every sleeper.
+    /// Stops: sets the flag, shuts every tracked socket down and wakes every sleeper and
+    /// every accept loop.
     pub(crate) fn stop(&self) {
         let mut state = self.state();
         self.stopping.store(true, Ordering::Release);
         for (_, socket) in state.sockets.drain() {
             let _ = socket.shutdown(Shutdown::Both);
         }
+        state.wakers.clear();
         drop(state);
         self.wake.notify_all();
     }
@@ -296,10 +324,11 @@ impl WarnLimit {
     }
 }
 
-/// Accepts connections on `listener` until the runtime stops, each on its own thread running
-/// `serve`, within `budgets` (see [`Budgets`]): a connection that finds every handshake place
-/// taken evicts the oldest handshaking one, unless as many evicted ones are still winding
-/// down, in which case it is closed at once (counted in `refused_busy`).
+/// Accepts connections on `listener` (non-blocking) until the runtime stops, each on its own
+/// thread running `serve`, within `budgets` (see [`Budgets`]): a connection that finds every
+/// handshake place taken evicts the oldest handshaking one, unless as many evicted ones are
+/// still winding down, in which case it is closed at once (counted in `refused_busy`).
+/// Between connections it waits in poll(2) with no timer: a connection or the stop wakes it.
 pub(crate) fn accept_loop<F>(
     runtime: &Arc<Runtime>,
     listener: &TcpListener,
@@ -314,7 +343,17 @@ pub(crate) fn accept_loop<F>(
     let places = Arc::new(Mutex::new(Places::default()));
     let handshaking_max = budgets.handshaking.max(1);
     let mut last_error: Option<String> = None;
+    let stop_wakes = match runtime.stop_wakes() {
+        Ok(wakes) => Some(wakes),
+        Err(e) => {
+            tracing::warn!(%e, "{name}: no socket pair to wake the accept loop: it polls every {ACCEPT_POLL:?} instead");
+            None
+        }
+    };
     while !runtime.stopping() {
+        if wait_for_connection(listener, stop_wakes.as_ref()).is_err() {
+            runtime.sleep(ACCEPT_POLL);
+        }
         match listener.accept() {
             Ok((stream, addr)) => {
                 last_error = None;
@@ -367,9 +406,8 @@ pub(crate) fn accept_loop<F>(
                     tracing::warn!(%addr, %e, "{name}: cannot start a connection thread: refused");
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                runtime.sleep(ACCEPT_POLL);
-            }
+            // Woken by the stop, or the connection went away before it was taken.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 // Out of file descriptors, say: say so once, and keep trying.
@@ -381,6 +419,28 @@ pub(crate) fn accept_loop<F>(
                 runtime.sleep(ACCEPT_POLL);
             }
         }
+    }
+}
+
+/// Waits in poll(2) until `listener` (non-blocking) has a connection to accept or
+/// `stop_wakes` turns readable (the runtime stops); without `stop_wakes`, at most
+/// [`ACCEPT_POLL`]. Interrupted by a signal, it returns too: the caller's accept then finds
+/// nothing and it waits again.
+///
+/// # Errors
+/// poll(2) failed otherwise (out of memory, say): the caller pauses before it goes on.
+fn wait_for_connection(listener: &TcpListener, stop_wakes: Option<&UnixStream>) -> nix::Result<()> {
+    let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let timeout = match stop_wakes {
+        Some(wakes) => {
+            fds.push(PollFd::new(wakes.as_fd(), PollFlags::POLLIN));
+            PollTimeout::NONE
+        }
+        None => PollTimeout::try_from(ACCEPT_POLL).unwrap_or(PollTimeout::MAX),
+    };
+    match poll(&mut fds, timeout) {
+        Ok(_) | Err(Errno::EINTR) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -409,6 +469,64 @@ mod tests {
         assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL), Some(99));
         assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL), None);
         assert_eq!(limit.allow_at("busy", start + WARN_INTERVAL * 3), Some(1));
+    }
+
+    #[test]
+    fn an_accept_loop_waits_without_a_timeout_until_a_connection_or_the_stop() {
+        const WAIT_MAX: Duration = Duration::from_secs(10);
+        let runtime = Runtime::new();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let addr = listener.local_addr().expect("its address");
+        let (served_tx, served) = std::sync::mpsc::channel();
+        let (ended_tx, ended) = std::sync::mpsc::channel();
+        let loop_runtime = Arc::clone(&runtime);
+        runtime
+            .spawn("test-accept".into(), move || {
+                let stats = TcpStats::new();
+                let budgets = Budgets {
+                    handshaking: 4,
+                    authenticated: 4,
+                };
+                accept_loop(
+                    &loop_runtime,
+                    &listener,
+                    &stats,
+                    budgets,
+                    "test",
+                    move |accepted| {
+                        let _ = served_tx.send(accepted.addr);
+                    },
+                );
+                let _ = ended_tx.send(());
+            })
+            .expect("the accept thread starts");
+        // Woken by a connection.
+        let client = TcpStream::connect(addr).expect("connects");
+        let served = served.recv_timeout(WAIT_MAX).expect("the connection is served");
+        assert_eq!(served, client.local_addr().expect("the client's address"));
+        // Woken by the stop: the loop waits in poll(2) with no timeout, so it ends only if
+        // stopping wakes it.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(ended.try_recv().is_err(), "the loop waits while nothing happens");
+        runtime.stop();
+        ended
+            .recv_timeout(WAIT_MAX)
+            .expect("stopping ends the accept loop");
+        runtime.stop_and_join();
+    }
+
+    #[test]
+    fn the_stop_wake_of_a_stopped_runtime_is_readable_at_once() {
+        let runtime = Runtime::new();
+        let before = runtime.stop_wakes().expect("a socket pair");
+        runtime.stop();
+        let after = runtime.stop_wakes().expect("a socket pair");
+        for wakes in [before, after] {
+            let mut fds = [PollFd::new(wakes.as_fd(), PollFlags::POLLIN)];
+            let ready = poll(&mut fds, PollTimeout::ZERO).expect("poll");
+            assert_eq!(ready, 1, "the wake socket is readable once the runtime stopped");
+        }
     }
 
     fn place(places: &Arc<Mutex<Places>>, number: u64, max_authenticated: usize) -> Place {
