@@ -21,9 +21,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
   test                 everything CI checks: fmt, clippy, build, no_std build, unit and
-                       integration tests, doc tests, quick seeds on virtual time, the
-                       mutants, every part of Labs 2 and 3 on the real cluster, and a
-                       short jepsen run on real processes
+                       integration tests, doc tests, docs without warnings, quick seeds
+                       on virtual time, the mutants, every part of Labs 2 and 3 on the
+                       real cluster, and a short jepsen run on real processes
   test-2a .. test-2d, test-3a, test-3b, test-all
                        one part (or all six) of MIT 6.824 Labs 2 and 3, one test at a time,
                        on the real cluster, with pass lines
@@ -229,6 +229,13 @@ fn test_all() -> bool {
     step("no_std build", no_std_build());
     step("unit and integration tests", unit_tests());
     step("doc tests", run(cargo().args(["test", "--workspace", "--doc"])));
+    // Public docs that link to private or missing items read as broken links to a user.
+    step(
+        "docs build without warnings",
+        run(cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings")),
+    );
     // A fixed, quick set of simulator seeds (a few seconds); longer runs: cargo xtask sim.
     let quick_seeds: Vec<String> = ["--seeds", SIM_QUICK_SEEDS]
         .iter()

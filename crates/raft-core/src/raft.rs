@@ -45,7 +45,7 @@ pub enum Role {
         /// it are not its own proposals and do not count toward
         /// [`Config::uncommitted_entries_max`].
         inherited: LogIndex,
-        /// Its reads and heartbeat rounds ([`crate::read`]).
+        /// Its reads and heartbeat rounds (see `read.rs`).
         reads: Reads,
         /// The leadership transfer in progress, if any (thesis section 3.10): it lives and
         /// dies with this leadership, so any change of role or term ends it.
@@ -440,7 +440,7 @@ impl Raft {
     /// The gate ([`crate::gate`]) checks the request first: one it refuses is dropped without
     /// a reply and counted in [`Raft::refused`], and nothing else changes. A vote request that
     /// check-quorum ignores (section 4.2.3) is refused before the term rule runs, so nothing
-    /// changes but the answer ([`Raft::refuse_ignored_vote`]).
+    /// changes but the answer.
     pub fn step_request(&mut self, from: PeerId, id: RequestId, request: Request) {
         if let Err(reason) = self.admit_request(from, &request) {
             self.refuse(from, request.name(), request.term(), reason);
@@ -524,7 +524,7 @@ impl Raft {
     /// Takes everything the inputs since the last call asked of the runtime. Carry it out with
     /// [`Ready::carry_out`], which keeps the order [`Ready`] documents.
     ///
-    /// On a leader this is also when new entries leave ([`Raft::send_appends`]): everything
+    /// On a leader this is also when new entries leave: everything
     /// proposed and acknowledged since the last call goes in one AppendEntries per follower
     /// with room in its window, and in one write, however many inputs brought it.
     pub fn take_ready(&mut self) -> Ready {

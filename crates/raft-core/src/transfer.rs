@@ -67,7 +67,7 @@ impl Raft {
     /// So: if the target's `matchIndex` is already this leader's last index, TimeoutNow goes
     /// out at once; otherwise an AppendEntries goes to the target (if its window of unanswered
     /// requests has room, as for a proposal), and TimeoutNow follows from the reply that
-    /// brings its `matchIndex` to the last index ([`Raft::record_match`]). Until the transfer
+    /// brings its `matchIndex` to the last index. Until the transfer
     /// ends, [`Raft::propose`] refuses ([`crate::ProposeError::Transferring`]), so the last
     /// index stops moving. A repeat for the target in progress changes nothing; another
     /// target replaces it (and gets a whole election timeout of its own).

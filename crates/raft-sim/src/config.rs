@@ -90,9 +90,9 @@ impl FromStr for FaultProfile {
 /// The switches of issue 16 a run uses, for every peer: raft-core's pre-vote and check-quorum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Switches {
-    /// raft-core's [`Config::pre_vote`].
+    /// raft-core's [`raft_core::Config::pre_vote`].
     pub pre_vote: bool,
-    /// raft-core's [`Config::check_quorum`].
+    /// raft-core's [`raft_core::Config::check_quorum`].
     pub check_quorum: bool,
 }
 

@@ -17,7 +17,7 @@
 //! On top of it: [`workload`] (clients whose every call is recorded in the Lab 3 history),
 //! [`nemesis`] (fault rounds), [`verify`] (the read-back of every acknowledged write) and
 //! [`run`] (a whole run, ending with the linearizability check and a [`run::Summary`]);
-//! beside them, [`bench`] (what a write costs on the cluster, with the floors under it).
+//! beside them, [`bench`](mod@bench) (what a write costs on the cluster, with the floors under it).
 
 pub mod bench;
 pub mod interrupt;

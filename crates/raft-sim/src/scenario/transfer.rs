@@ -118,7 +118,7 @@ pub fn transfer_up_to_date(seed: u64, switches: Switches, full_trace: bool) -> R
 }
 
 /// Section 8, scenario 13: 3 peers with writes; right after a follower answered the leader, it
-/// is cut off while [`LAG_ENTRIES`] more entries commit (a few round trips, far less than its
+/// is cut off while `LAG_ENTRIES` more entries commit (a few round trips, far less than its
 /// election timeout: it never campaigns, whatever the switches), and the transfer to it is
 /// asked the moment the cut heals. No TimeoutNow at once; when it goes out, the target's
 /// `matchIndex` is the leader's last index (proposals are refused meanwhile, so that index
