@@ -420,13 +420,9 @@ struct Summary {
     split_rate: f64,
 }
 
-/// The nearest-rank percentile `p` (0..=1) of sorted values.
+/// The nearest-rank percentile `p` (0..=1) of sorted values; NaN if there are none.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    test_support::stats::nearest_rank(sorted, p).unwrap_or(f64::NAN)
 }
 
 /// Summarises outcomes (their `took` in whatever unit they were measured).
@@ -504,11 +500,11 @@ fn probe_round_trip(probes: usize) -> Vec<Duration> {
     samples
 }
 
-/// The median of durations.
+/// The median of durations (nearest rank); zero if there are none.
 fn median(durations: &[Duration]) -> Duration {
     let mut sorted = durations.to_vec();
     sorted.sort();
-    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+    test_support::stats::nearest_rank(&sorted, 0.5).unwrap_or_default()
 }
 
 /// The floor of an election: the minimum election timeout plus one RequestVote round trip.

@@ -418,13 +418,9 @@ fn bench_labrpc(c: &mut Criterion) {
 // The latency and traffic pass
 // ---------------------------------------------------------------------------------------
 
-/// The `q` quantile (0..=1) of sorted `values`, nearest rank.
+/// The `q` quantile (0..=1) of sorted `values` (nearest rank); zero if there are none.
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+    test_support::stats::nearest_rank(sorted, q).unwrap_or_default()
 }
 
 /// Runs `commands` commands per cluster size and window on a fresh cluster, after `warm_up`

@@ -1,4 +1,4 @@
-//! # test-support: what the process tests share
+//! # test-support: what the process tests and the benches share
 //!
 //! The tests that run real processes (raft-kv-server's own tests of the `raftkv` binary, and
 //! raft-tests' process cluster) need the same few things, kept here once:
@@ -12,6 +12,9 @@
 //!   restarts on the same port (see [`ports`]);
 //! - [`write_secret`], [`write_random_secret`]: a secret file readable by its owner only.
 //!
+//! And the benches and the cluster reports take their percentiles with one rule:
+//! [`stats::nearest_rank`].
+//!
 //! A plain library with no dependency on the crates under test, so any of them can take it
 //! as a dev-dependency without a cycle.
 #![forbid(unsafe_code)]
@@ -19,6 +22,7 @@
 pub mod ports;
 mod process;
 mod secret;
+pub mod stats;
 
 pub use ports::{ListenPorts, ephemeral_port_range, free_addr};
 pub use process::{ChildGuard, Stopped, describe_status};

@@ -199,14 +199,7 @@ pub fn median_max(durations: &[Duration]) -> Option<(Duration, Duration)> {
 pub fn percentile(durations: &[Duration], percent: f64) -> Option<Duration> {
     let mut sorted = durations.to_vec();
     sorted.sort();
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    // ceil(percent / 100 * n), between 1 and n; computed in f64, exact for any count a run
-    // can hold.
-    let rank = ((percent.clamp(0.0, 100.0) / 100.0) * n as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, n) - 1])
+    test_support::stats::nearest_rank(&sorted, percent / 100.0)
 }
 
 impl fmt::Display for Summary {
