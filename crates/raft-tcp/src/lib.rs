@@ -102,7 +102,8 @@
 //! [`server::CLIENT_CONNS_MAX`]). So strangers never take an authenticated connection's place,
 //! and to keep a peer out they would have to open [`PEER_HANDSHAKES_EXTRA`] and more
 //! connections within each of its handshakes. Warning lines about refusals are limited to one
-//! per reason per second, each counting the lines left out. Dropping
+//! per reason per second, each counting the lines left out. A listener's accept thread
+//! sleeps in poll(2) until a connection comes or the transport stops (no timer). Dropping
 //! a [`TcpTransport`] or a [`ClientServer`] closes its connections and joins its threads.
 #![forbid(unsafe_code)]
 
