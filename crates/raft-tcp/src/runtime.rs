@@ -517,6 +517,29 @@ mod tests {
     }
 
     #[test]
+    fn with_a_stop_wake_the_wait_has_no_timer() {
+        let runtime = Runtime::new();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let wakes = runtime.stop_wakes().expect("a socket pair");
+        let (ended_tx, ended) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = ended_tx.send(wait_for_connection(&listener, Some(&wakes)));
+        });
+        // Ten times the pause of a loop without a wake: a timer would have ended the wait.
+        std::thread::sleep(ACCEPT_POLL * 10);
+        assert!(
+            ended.try_recv().is_err(),
+            "the wait ended with nothing to accept and no stop"
+        );
+        runtime.stop();
+        let waited = ended
+            .recv_timeout(Duration::from_secs(10))
+            .expect("stopping ends the wait");
+        assert!(waited.is_ok(), "poll failed: {waited:?}");
+    }
+
+    #[test]
     fn the_stop_wake_of_a_stopped_runtime_is_readable_at_once() {
         let runtime = Runtime::new();
         let before = runtime.stop_wakes().expect("a socket pair");
