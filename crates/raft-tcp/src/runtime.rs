@@ -472,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn an_accept_loop_waits_without_a_timeout_until_a_connection_or_the_stop() {
+    fn an_accept_loop_serves_a_connection_and_ends_when_the_runtime_stops() {
         const WAIT_MAX: Duration = Duration::from_secs(10);
         let runtime = Runtime::new();
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
@@ -505,8 +505,7 @@ mod tests {
         let client = TcpStream::connect(addr).expect("connects");
         let served = served.recv_timeout(WAIT_MAX).expect("the connection is served");
         assert_eq!(served, client.local_addr().expect("the client's address"));
-        // Woken by the stop: the loop waits in poll(2) with no timeout, so it ends only if
-        // stopping wakes it.
+        // Woken by the stop (that its wait has no timer is the next test's).
         std::thread::sleep(Duration::from_millis(50));
         assert!(ended.try_recv().is_err(), "the loop waits while nothing happens");
         runtime.stop();
